@@ -1,0 +1,17 @@
+// The one test command: lint, type-check, build, then every test file, on the Node that npm put first on the PATH.
+import { execFileSync } from 'node:child_process';
+import { globSync } from 'node:fs';
+
+console.log(`node ${process.version} (${process.execPath})`);
+const run = (cmd: string, args: string[]): void => {
+  console.log(`\n$ ${cmd} ${args.join(' ')}`);
+  execFileSync(cmd, args, { stdio: 'inherit' });
+};
+const only = process.argv.slice(2);
+if (only.length === 0) {
+  run('eslint', ['.']);
+  run('tsc', ['-p', 'tsconfig.json', '--noEmit']);
+}
+run('node', ['scripts/build.ts']);
+const files = only.length > 0 ? only : globSync('test/**/*.test.ts').sort();
+run(process.execPath, ['--test', '--test-reporter=spec', ...files]);
