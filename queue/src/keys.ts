@@ -36,6 +36,8 @@ export interface Keys {
   readonly inflightPrefix: string;
   /** forkpool: zset worker id -> last heartbeat in ms since the epoch (Redis server time) */
   readonly alive: string;
+  /** forkpool: hash queue -> number of its jobs held in flight by workers (kept by the Lua scripts) */
+  readonly running: string;
   /** forkpool: fire times already enqueued by the cron scheduler (`name` -> last fire ms) */
   readonly scheduleFired: string;
 }
@@ -61,6 +63,7 @@ export function keys(namespace: string = DEFAULT_NAMESPACE): Keys {
     inflight: (id) => `${own}:inflight:${id}`,
     inflightPrefix: `${own}:inflight:`,
     alive: `${own}:alive`,
+    running: `${own}:running`,
     scheduleFired: `${own}:schedule:fired`,
   };
 }
