@@ -1,0 +1,59 @@
+-- Shared helpers, prepended to every script below by queue/src/scripts.ts (Redis cannot include files).
+-- Key names are derived from the namespace inside the scripts, as Resque derives them; like Resque,
+-- forkpool targets a single Redis (or a primary with replicas), not Redis Cluster.
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Resque's `worker:<id>` value embeds the payload as JSON; an unparseable payload is embedded as a string
+-- so that resque-web can still show it.
+local function running_job(queue, payload, run_at)
+  local ok, decoded = pcall(cjson.decode, payload)
+  local embedded = payload
+  if not ok or type(decoded) ~= 'table' then embedded = cjson.encode(payload) end
+  return '{"queue":' .. cjson.encode(queue) .. ',"run_at":' .. cjson.encode(run_at) .. ',"payload":' .. embedded .. '}'
+end
+
+-- Take the first job of the first non-empty queue, in priority order, into the worker's in-flight hash.
+local function take(ns, worker, slot, run_at, queues)
+  for _, q in ipairs(queues) do
+    local payload = redis.call('LPOP', ns .. ':queue:' .. q)
+    if payload then
+      redis.call('HSET', ns .. ':forkpool:inflight:' .. worker, slot,
+        cjson.encode({ queue = q, payload = payload, taken_at = now_ms() }))
+      redis.call('HINCRBY', ns .. ':forkpool:running', q, 1)
+      redis.call('SET', ns .. ':worker:' .. worker, running_job(q, payload, run_at))
+      return { q, payload }
+    end
+  end
+  return false
+end
+
+-- Put the worker's in-flight jobs (all, or the given slots) back at the head of their queues.
+local function hand_back(ns, worker, slots)
+  local inflight = ns .. ':forkpool:inflight:' .. worker
+  local entries
+  if #slots == 0 then
+    entries = redis.call('HGETALL', inflight)
+  else
+    entries = {}
+    for _, slot in ipairs(slots) do
+      local v = redis.call('HGET', inflight, slot)
+      if v then table.insert(entries, slot); table.insert(entries, v) end
+    end
+  end
+  local count = 0
+  for i = 1, #entries, 2 do
+    local e = cjson.decode(entries[i + 1])
+    redis.call('LPUSH', ns .. ':queue:' .. e.queue, e.payload)
+    redis.call('SADD', ns .. ':queues', e.queue)
+    if redis.call('HINCRBY', ns .. ':forkpool:running', e.queue, -1) <= 0 then
+      redis.call('HDEL', ns .. ':forkpool:running', e.queue)
+    end
+    redis.call('HDEL', inflight, entries[i])
+    count = count + 1
+  end
+  return count
+end

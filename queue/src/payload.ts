@@ -1,0 +1,152 @@
+// Payloads and records as Resque 3, resque-scheduler and ActiveJob write them: zod schemas for what is read,
+// encoders that produce the same bytes Resque would for what is written.
+import { z } from 'zod';
+
+/** A job payload: `{"class": "...", "args": [...]}`; other keys (resque-scheduler's "queue") are kept. */
+export const JobPayload = z.looseObject({
+  class: z.string().min(1, 'payload has an empty "class"'),
+  args: z.array(z.unknown()).default([]),
+});
+export type JobPayload = z.infer<typeof JobPayload>;
+
+/** The class ActiveJob's Resque adapter enqueues; the real job is described in `args[0]`. */
+export const ACTIVE_JOB_WRAPPER = 'ActiveJob::QueueAdapters::ResqueAdapter::JobWrapper';
+
+const ActiveJobData = z.looseObject({
+  job_class: z.string().min(1),
+  job_id: z.string().optional(),
+  arguments: z.array(z.unknown()).default([]),
+  enqueued_at: z.string().nullish(),
+});
+
+/** A job ready to run: the class to load, its arguments and what identifies it. */
+export interface RunnableJob {
+  readonly className: string;
+  readonly args: readonly unknown[];
+  /** ActiveJob's job_id when there is one */
+  readonly jobId: string | undefined;
+  /** when it was enqueued, when the payload says so (ActiveJob does) */
+  readonly enqueuedAt: Date | undefined;
+  /** the attempt number for forkpool's retries, 0 on the first run */
+  readonly attempt: number;
+  readonly payload: JobPayload;
+}
+
+export type ParseResult<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+/** Parses a raw queue item into the job to run; never throws, a bad item gives the reason. */
+export function parseJob(raw: string): ParseResult<RunnableJob> {
+  let data: unknown;
+  try {
+    data = JSON.parse(raw);
+  } catch (err) {
+    return { ok: false, reason: `payload is not valid JSON (${(err as Error).message}): ${truncate(raw)}` };
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    return { ok: false, reason: `payload is not a JSON object: ${truncate(raw)}` };
+  }
+  if (!('class' in data)) return { ok: false, reason: `payload has no "class": ${truncate(raw)}` };
+  const parsed = JobPayload.safeParse(data);
+  if (!parsed.success) return { ok: false, reason: `payload is malformed: ${describe(parsed.error)}` };
+  const payload = parsed.data;
+  const attempt = typeof payload.forkpool_attempt === 'number' ? payload.forkpool_attempt : 0;
+  if (payload.class !== ACTIVE_JOB_WRAPPER) {
+    return { ok: true, value: { className: payload.class, args: payload.args, jobId: undefined, enqueuedAt: undefined, attempt, payload } };
+  }
+  const job = ActiveJobData.safeParse(payload.args[0]);
+  if (!job.success) return { ok: false, reason: `ActiveJob payload is malformed: ${describe(job.error)}` };
+  const enqueuedAt = job.data.enqueued_at ? new Date(job.data.enqueued_at) : undefined;
+  return {
+    ok: true,
+    value: {
+      className: job.data.job_class,
+      args: job.data.arguments,
+      jobId: job.data.job_id,
+      enqueuedAt: enqueuedAt && !Number.isNaN(enqueuedAt.getTime()) ? enqueuedAt : undefined,
+      attempt,
+      payload,
+    },
+  };
+}
+
+/** A failure record in `<ns>:failed`, Resque::Failure::Redis's fields in its order. */
+export const FailureRecord = z.looseObject({
+  failed_at: z.string(),
+  payload: z.unknown(),
+  exception: z.string(),
+  error: z.string(),
+  backtrace: z.array(z.string()).default([]),
+  worker: z.string(),
+  queue: z.string().nullable(),
+  retried_at: z.string().optional(),
+});
+export type FailureRecord = z.infer<typeof FailureRecord>;
+
+/** What a worker is running, as in `<ns>:worker:<id>`. */
+export const RunningJob = z.object({
+  queue: z.string(),
+  run_at: z.string(),
+  payload: z.unknown(),
+});
+export type RunningJob = z.infer<typeof RunningJob>;
+
+/** Encodes a payload exactly as `Resque.enqueue` does: `{"class":...,"args":[...]}`. */
+export function encodePayload(className: string, args: readonly unknown[]): string {
+  return JSON.stringify({ class: className, args });
+}
+
+/** Encodes a delayed item exactly as resque-scheduler's `delayed_push` does: `{"class","args","queue"}`. */
+export function encodeDelayed(className: string, args: readonly unknown[], queue: string): string {
+  return JSON.stringify({ class: className, args, queue });
+}
+
+export interface FailureInput {
+  readonly at: Date;
+  /** the raw item as it was in the queue */
+  readonly raw: string;
+  readonly exception: string;
+  readonly error: string;
+  readonly backtrace: readonly string[];
+  readonly worker: string;
+  readonly queue: string | null;
+}
+
+/** Encodes a failure record with Resque's fields in Resque's order; an unparseable payload is kept as a string. */
+export function encodeFailure(f: FailureInput): string {
+  let payload: unknown = f.raw;
+  try {
+    payload = JSON.parse(f.raw);
+  } catch {
+    // kept as the raw string: the record must say exactly what was in the queue
+  }
+  return JSON.stringify({
+    failed_at: formatFailedAt(f.at),
+    payload,
+    exception: f.exception,
+    error: f.error,
+    backtrace: f.backtrace,
+    worker: f.worker,
+    queue: f.queue,
+  });
+}
+
+const pad = (n: number): string => String(n).padStart(2, '0');
+const ymd = (d: Date, sep: string): string => `${d.getUTCFullYear()}${sep}${pad(d.getUTCMonth() + 1)}${sep}${pad(d.getUTCDate())}`;
+const hms = (d: Date): string => `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`;
+
+/** Resque's `failed_at` / `retried_at`: `2026/11/27 07:12:13 UTC`. */
+export const formatFailedAt = (d: Date): string => `${ymd(d, '/')} ${hms(d)} UTC`;
+/** Resque's `run_at`: `2026-11-27T07:12:02Z`. */
+export const formatRunAt = (d: Date): string => `${ymd(d, '-')}T${hms(d)}Z`;
+/** Resque's `worker:<id>:started`: `2026-11-27 07:12:02 +0000`. */
+export const formatStarted = (d: Date): string => `${ymd(d, '-')} ${hms(d)} +0000`;
+/** Resque's heartbeat: `2026-11-27T07:12:02+00:00`. */
+export const formatHeartbeat = (d: Date): string => `${ymd(d, '-')}T${hms(d)}+00:00`;
+
+function truncate(s: string, max = 200): string {
+  return s.length > max ? `${s.slice(0, max)}…` : s;
+}
+
+function describe(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+}

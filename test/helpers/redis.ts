@@ -1,0 +1,83 @@
+// Starts a real redis-server on a free port for a test file, and stops it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface RedisServer {
+  readonly url: string;
+  readonly port: number;
+  /** a new connection to it */
+  connect(): Redis;
+  /** SIGKILLs the server (and keeps its data dir, so `start` brings the AOF back) */
+  kill(): Promise<void>;
+  /** (re)starts the server on the same port */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Starts `redis-server` on a free port; `appendonly` keeps data across `kill()`/`start()`. */
+export async function startRedis(opts: { appendonly?: boolean } = {}): Promise<RedisServer> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'forkpool-redis-'));
+  let proc: ChildProcess | undefined;
+  const conns: Redis[] = [];
+  const start = async (): Promise<void> => {
+    proc = spawn('redis-server', [
+      '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '',
+      '--appendonly', opts.appendonly ? 'yes' : 'no', '--appendfsync', 'always',
+    ], { stdio: ['ignore', 'ignore', 'inherit'] });
+    proc.once('error', (err) => { throw new Error(`cannot start redis-server (is it installed? apt-get install redis-server): ${err.message}`); });
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      probe.on('error', () => undefined);
+      try {
+        await probe.connect();
+        await probe.ping();
+        probe.disconnect();
+        return;
+      } catch {
+        probe.disconnect();
+        if (Date.now() > deadline) throw new Error(`redis-server did not start on port ${port}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  };
+  const kill = async (): Promise<void> => {
+    const p = proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    await new Promise<void>((resolve) => { p.once('exit', () => resolve()); p.kill('SIGKILL'); });
+  };
+  await start();
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    connect() {
+      const c = new Redis({ port, host: '127.0.0.1' });
+      conns.push(c);
+      return c;
+    },
+    kill,
+    start,
+    async stop() {
+      for (const c of conns) c.disconnect();
+      await kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

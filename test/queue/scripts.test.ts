@@ -1,0 +1,133 @@
+// Each atomic transition (queue/lua/*.lua) on a real Redis: what it leaves in Redis is what a user would see.
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import type { Redis } from 'ioredis';
+import { scripts } from '../../queue/src/index.ts';
+import { startRedis, type RedisServer } from '../helpers/redis.ts';
+
+const NS = 'resque';
+const W = 'host:1:high,low';
+const RUN_AT = '2026-11-27T07:12:02Z';
+
+describe('Lua transitions', () => {
+  let server: RedisServer;
+  let redis: Redis;
+  before(async () => {
+    server = await startRedis();
+    redis = server.connect();
+  });
+  after(async () => { await server.stop(); });
+  beforeEach(async () => { await redis.flushdb(); });
+
+  const inflight = async (worker = W): Promise<Record<string, { queue: string; payload: string }>> => {
+    const h = await redis.hgetall(`${NS}:forkpool:inflight:${worker}`);
+    return Object.fromEntries(Object.entries(h).map(([k, v]) => [k, JSON.parse(v) as { queue: string; payload: string }]));
+  };
+
+  it('reserve takes in priority order into the in-flight hash and counts it running', async () => {
+    await redis.rpush(`${NS}:queue:low`, 'L1');
+    await redis.rpush(`${NS}:queue:high`, 'H1', 'H2');
+    assert.deepEqual(await scripts.reserve.run(redis, [NS, W, '0', RUN_AT, 'high', 'low']), ['high', 'H1']);
+    assert.deepEqual(await scripts.reserve.run(redis, [NS, W, '1', RUN_AT, 'high', 'low']), ['high', 'H2']);
+    assert.deepEqual(await scripts.reserve.run(redis, [NS, W, '2', RUN_AT, 'high', 'low']), ['low', 'L1']);
+    assert.equal(await scripts.reserve.run(redis, [NS, W, '3', RUN_AT, 'high', 'low']), null);
+    const held = await inflight();
+    assert.deepEqual(Object.keys(held).sort(), ['0', '1', '2']);
+    assert.equal(held['2']?.payload, 'L1');
+    assert.deepEqual(await redis.hgetall(`${NS}:forkpool:running`), { high: '2', low: '1' });
+  });
+
+  it('finish records the outcome and takes the next job in the same call', async () => {
+    await redis.rpush(`${NS}:queue:low`, 'L1', 'L2', 'L3');
+    await scripts.reserve.run(redis, [NS, W, '0', RUN_AT, 'low']);
+    assert.deepEqual(await scripts.finish.run(redis, [NS, W, '0', 'ok', '', '', RUN_AT, 'high', 'low']), [1, 'low', 'L2']);
+    assert.deepEqual(await scripts.finish.run(redis, [NS, W, '0', 'failed', '{"f":1}', '', RUN_AT, 'low']), [1, 'low', 'L3']);
+    assert.deepEqual(await scripts.finish.run(redis, [NS, W, '0', 'retry', '{"r":1}', '1795763662', RUN_AT]), [1]);
+    assert.equal(await redis.get(`${NS}:stat:processed`), '3');
+    assert.equal(await redis.get(`${NS}:stat:processed:${W}`), '3');
+    assert.equal(await redis.get(`${NS}:stat:failed`), '1');
+    assert.deepEqual(await redis.lrange(`${NS}:failed`, 0, -1), ['{"f":1}']);
+    assert.deepEqual(await redis.lrange(`${NS}:delayed:1795763662`, 0, -1), ['{"r":1}']);
+    assert.deepEqual(await redis.smembers(`${NS}:timestamps:{"r":1}`), ['delayed:1795763662']);
+    assert.deepEqual(await inflight(), {});
+    assert.deepEqual(await redis.hgetall(`${NS}:forkpool:running`), {});
+    assert.equal(await redis.exists(`${NS}:worker:${W}`), 0);
+  });
+
+  it('finish of a job that was handed back is not counted', async () => {
+    await redis.rpush(`${NS}:queue:low`, 'L1');
+    await scripts.reserve.run(redis, [NS, W, '0', RUN_AT, 'low']);
+    assert.equal(await scripts.handBack.run(redis, [NS, W]), 1);
+    assert.deepEqual(await scripts.finish.run(redis, [NS, W, '0', 'ok', '', '', RUN_AT]), [0]);
+    assert.equal(await redis.get(`${NS}:stat:processed`), null);
+    assert.deepEqual(await redis.lrange(`${NS}:queue:low`, 0, -1), ['L1']);
+  });
+
+  it('with two slots busy, the worker record shows the job still running', async () => {
+    await redis.rpush(`${NS}:queue:low`, '{"class":"A","args":[]}', '{"class":"B","args":[]}');
+    await scripts.reserve.run(redis, [NS, W, '0', RUN_AT, 'low']);
+    await scripts.reserve.run(redis, [NS, W, '1', RUN_AT, 'low']);
+    await scripts.finish.run(redis, [NS, W, '1', 'ok', '', '', RUN_AT]);
+    assert.equal(await redis.get(`${NS}:worker:${W}`), `{"queue":"low","run_at":"${RUN_AT}","payload":{"class":"A","args":[]}}`);
+  });
+
+  it('hand-back puts jobs at the head of their queues, one slot or all', async () => {
+    await redis.rpush(`${NS}:queue:low`, 'L1', 'L2', 'L3');
+    await scripts.reserve.run(redis, [NS, W, '0', RUN_AT, 'low']);
+    await scripts.reserve.run(redis, [NS, W, '1', RUN_AT, 'low']);
+    assert.equal(await scripts.handBack.run(redis, [NS, W, '1']), 1);
+    assert.deepEqual(await redis.lrange(`${NS}:queue:low`, 0, -1), ['L2', 'L3']);
+    assert.equal(await scripts.handBack.run(redis, [NS, W]), 1);
+    assert.deepEqual(await redis.lrange(`${NS}:queue:low`, 0, -1), ['L1', 'L2', 'L3']);
+    assert.deepEqual(await redis.hgetall(`${NS}:forkpool:running`), {});
+  });
+
+  it('requeue-dead hands back only the jobs of workers whose heartbeat expired, and unregisters them', async () => {
+    const dead = 'gone:7:low';
+    const live = 'here:8:low';
+    await redis.rpush(`${NS}:queue:low`, 'J1', 'J2', 'J3');
+    for (const w of [dead, live]) {
+      await redis.sadd(`${NS}:workers`, w);
+      await scripts.heartbeat.run(redis, [NS, w, '2026-11-27T07:12:02+00:00']);
+      await scripts.reserve.run(redis, [NS, w, '0', RUN_AT, 'low']);
+    }
+    await redis.zadd(`${NS}:forkpool:alive`, Date.now() - 60_000, dead);
+    await redis.set(`${NS}:stat:processed:${dead}`, '5');
+    assert.deepEqual(await scripts.requeueDead.run(redis, [NS, 30_000]), [dead, 1]);
+    assert.deepEqual(await redis.lrange(`${NS}:queue:low`, 0, -1), ['J1', 'J3']);
+    assert.deepEqual(await redis.smembers(`${NS}:workers`), [live]);
+    assert.deepEqual(await redis.zrange(`${NS}:forkpool:alive`, 0, -1), [live]);
+    assert.equal(await redis.hexists(`${NS}:workers:heartbeat`, dead), 0);
+    assert.equal(await redis.exists(`${NS}:stat:processed:${dead}`, `${NS}:worker:${dead}`), 0);
+    assert.deepEqual(await redis.hgetall(`${NS}:forkpool:running`), { low: '1' });
+    assert.deepEqual(await scripts.requeueDead.run(redis, [NS, 30_000]), []);
+  });
+
+  it('move-due moves due delayed jobs unchanged, keeps future ones, and records unreadable ones', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const item = '{"class":"NoopJob","args":["x",1],"queue":"dq"}';
+    await redis.rpush(`${NS}:delayed:${now - 5}`, item, 'garbage');
+    await redis.sadd(`${NS}:timestamps:${item}`, `delayed:${now - 5}`);
+    await redis.rpush(`${NS}:delayed:${now + 3600}`, '{"class":"Later","args":[],"queue":"dq"}');
+    await redis.zadd(`${NS}:delayed_queue_schedule`, now - 5, String(now - 5), now + 3600, String(now + 3600));
+    assert.equal(await scripts.moveDue.run(redis, [NS, 1000, '2026/11/27 07:12:13 UTC', 'sched']), 2);
+    assert.deepEqual(await redis.lrange(`${NS}:queue:dq`, 0, -1), [item]);
+    assert.deepEqual(await redis.smembers(`${NS}:queues`), ['dq']);
+    assert.equal(await redis.exists(`${NS}:timestamps:${item}`, `${NS}:delayed:${now - 5}`), 0);
+    assert.deepEqual(await redis.zrange(`${NS}:delayed_queue_schedule`, 0, -1), [String(now + 3600)]);
+    const failure = JSON.parse((await redis.lindex(`${NS}:failed`, 0)) ?? '{}') as Record<string, unknown>;
+    assert.equal(failure.exception, 'Forkpool::MalformedPayload');
+    assert.equal(failure.payload, 'garbage');
+    assert.match(String(failure.error), /has no "queue"/);
+  });
+
+  it('move-due moves at most the limit per call and leaves the rest for the next', async () => {
+    const ts = Math.floor(Date.now() / 1000) - 1;
+    await redis.rpush(`${NS}:delayed:${ts}`, ...Array.from({ length: 5 }, (_, i) => `{"class":"X","args":[${i}],"queue":"q"}`));
+    await redis.zadd(`${NS}:delayed_queue_schedule`, ts, String(ts));
+    assert.equal(await scripts.moveDue.run(redis, [NS, 3, 'x', 'sched']), 3);
+    assert.equal(await scripts.moveDue.run(redis, [NS, 3, 'x', 'sched']), 2);
+    assert.equal(await redis.llen(`${NS}:queue:q`), 5);
+    assert.equal(await redis.zcard(`${NS}:delayed_queue_schedule`), 0);
+  });
+});
