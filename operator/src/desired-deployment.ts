@@ -1,0 +1,148 @@
+// The worker Deployment a JobPool asks for, as a server-side-apply manifest. Pure.
+import { createHash } from 'node:crypto';
+import type { V1Container, V1Deployment, V1EnvVar, V1PodSpec, V1PodTemplateSpec } from '@kubernetes/client-node';
+import type { JobPool } from './jobpool.ts';
+import { GROUP, KIND, VERSION } from './jobpool.ts';
+
+export const FIELD_MANAGER = 'forkpool-operator';
+/** The label that ties a Deployment and its pods to their pool; the Deployment's whole selector. */
+export const POOL_LABEL = 'forkpool.io/pool';
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+/** Hash of everything in the manifest but replicas, to notice that the desired Deployment changed. */
+export const SPEC_HASH_ANNOTATION = 'forkpool.io/spec-hash';
+/** Extra seconds of grace beyond the job timeout, for the master to hand back jobs and exit. */
+export const GRACE_MARGIN_SECONDS = 30;
+/** The env vars the operator sets on the worker container; they win over the template's. */
+export const WORKER_ENV_NAMES = [
+  'REDIS_URL',
+  'RESQUE_NAMESPACE',
+  'QUEUES',
+  'CONCURRENCY',
+  'JOBS_PER_CHILD',
+  'ISOLATION',
+  'JOB_TIMEOUT_SECONDS',
+  'MAX_CHILD_MEMORY_MB',
+  'RETRY_ATTEMPTS',
+  'RETRY_BACKOFF_SECONDS',
+] as const;
+
+type Obj = Record<string, unknown>;
+
+/** Labels on the Deployment and its pods. */
+export function poolLabels(pool: JobPool): Record<string, string> {
+  return {
+    'app.kubernetes.io/name': 'forkpool-worker',
+    'app.kubernetes.io/instance': pool.metadata.name,
+    [MANAGED_BY_LABEL]: FIELD_MANAGER,
+    [POOL_LABEL]: pool.metadata.name,
+  };
+}
+
+/** The label selector string of a pool's pods (status.selector, for the scale subresource). */
+export function poolSelector(pool: JobPool): string {
+  return `${POOL_LABEL}=${pool.metadata.name}`;
+}
+
+/** The worker environment from the JobPool spec; the Redis URL comes from the Secret when urlFrom is used. */
+export function workerEnv(pool: JobPool): V1EnvVar[] {
+  const { spec } = pool;
+  const redisUrl: V1EnvVar =
+    spec.redis.urlFrom !== undefined
+      ? { name: 'REDIS_URL', valueFrom: { secretKeyRef: { name: spec.redis.urlFrom.secretKeyRef.name, key: spec.redis.urlFrom.secretKeyRef.key } } }
+      : { name: 'REDIS_URL', value: spec.redis.url ?? '' };
+  return [
+    redisUrl,
+    { name: 'RESQUE_NAMESPACE', value: spec.redis.namespace },
+    { name: 'QUEUES', value: spec.queues.join(',') },
+    { name: 'CONCURRENCY', value: String(spec.worker.concurrency) },
+    { name: 'JOBS_PER_CHILD', value: String(spec.worker.jobsPerChild) },
+    { name: 'ISOLATION', value: spec.worker.isolation },
+    { name: 'JOB_TIMEOUT_SECONDS', value: String(spec.worker.jobTimeoutSeconds) },
+    { name: 'MAX_CHILD_MEMORY_MB', value: String(spec.worker.maxChildMemoryMiB) },
+    { name: 'RETRY_ATTEMPTS', value: String(spec.retry.attempts) },
+    { name: 'RETRY_BACKOFF_SECONDS', value: String(spec.retry.backoffSeconds) },
+  ];
+}
+
+const asObj = (v: unknown): Obj => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Obj) : {});
+
+/** Stable JSON (sorted keys) so that the hash does not depend on key order. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (typeof v === 'object' && v !== null) {
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((v as Obj)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/**
+ * The Deployment for a pool, for server-side apply with field manager `forkpool-operator`: it holds
+ * only the fields the operator owns, so fields other managers set survive and drift in ours is undone.
+ */
+export function desiredDeployment(pool: JobPool, replicas: number): V1Deployment {
+  const { spec, metadata } = pool;
+  const labels = poolLabels(pool);
+  const tmplMeta = asObj(spec.template.metadata);
+  // The template is a PodSpec the API server validated when the Deployment is applied; the schema only checks its outline.
+  const podSpec = structuredClone(spec.template.spec) as V1PodSpec;
+  const containers: V1Container[] = podSpec.containers;
+  const target = containers.find((c) => c.name === 'worker') ?? containers[0];
+  if (target !== undefined) {
+    const userEnv = (target.env ?? []).filter((e) => !(WORKER_ENV_NAMES as readonly string[]).includes(e.name));
+    target.env = [...userEnv, ...workerEnv(pool)];
+  }
+  const grace = spec.worker.jobTimeoutSeconds + GRACE_MARGIN_SECONDS;
+  podSpec.terminationGracePeriodSeconds = Math.max(spec.template.spec.terminationGracePeriodSeconds ?? 0, grace);
+
+  const podTemplate: V1PodTemplateSpec = {
+    metadata: {
+      ...tmplMeta,
+      labels: { ...(asObj(tmplMeta['labels']) as Record<string, string>), ...labels },
+    },
+    spec: podSpec,
+  };
+  const deploymentSpec = {
+    selector: { matchLabels: { [POOL_LABEL]: metadata.name } },
+    template: podTemplate,
+  };
+  const hash = createHash('sha256').update(canonical({ labels, deploymentSpec })).digest('hex').slice(0, 16);
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: {
+      name: metadata.name,
+      namespace: metadata.namespace,
+      labels,
+      annotations: { [SPEC_HASH_ANNOTATION]: hash },
+      ownerReferences: [
+        { apiVersion: `${GROUP}/${VERSION}`, kind: KIND, name: metadata.name, uid: metadata.uid, controller: true, blockOwnerDeletion: true },
+      ],
+    },
+    spec: { replicas, ...deploymentSpec },
+  };
+}
+
+/**
+ * True when every field of `desired` is present with the same value in `live` (arrays element by
+ * element): live objects carry server defaults and other managers' fields, which are not drift.
+ */
+export function isSubset(desired: unknown, live: unknown): boolean {
+  if (Array.isArray(desired)) {
+    return Array.isArray(live) && live.length === desired.length && desired.every((d, i) => isSubset(d, live[i]));
+  }
+  if (typeof desired === 'object' && desired !== null) {
+    if (typeof live !== 'object' || live === null || Array.isArray(live)) return false;
+    return Object.entries(desired).every(([k, v]) => isSubset(v, (live as Obj)[k]));
+  }
+  // Kubernetes may render numbers as strings in int-or-string fields; compare their text.
+  return desired === live || (typeof desired !== typeof live && String(desired) === String(live));
+}
+
+/** Whether the live Deployment must be re-applied: missing, changed spec, drift in owned fields, or other replicas. */
+export function needsApply(desired: V1Deployment, live: V1Deployment | undefined): boolean {
+  if (live === undefined) return true;
+  return !isSubset(desired, live);
+}

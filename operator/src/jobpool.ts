@@ -1,0 +1,249 @@
+// The JobPool resource: one zod schema that validates objects at the API boundary and generates the CRD.
+import { z } from 'zod';
+import { DEFAULT_NAMESPACE } from '../../queue/src/keys.ts';
+
+export const GROUP = 'forkpool.io';
+export const VERSION = 'v1alpha1';
+export const KIND = 'JobPool';
+export const PLURAL = 'jobpools';
+export const SINGULAR = 'jobpool';
+export const SHORT_NAMES = ['jp'];
+
+/** A Kubernetes object name (RFC 1123 label), as used for schedule names. */
+const dnsLabel = z
+  .string()
+  .min(1)
+  .max(63)
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+
+const secretKeyRef = z
+  .object({
+    name: z
+      .string()
+      .min(1)
+      .max(253)
+      .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/)
+      .meta({ description: 'Name of a Secret in the JobPool\'s namespace.' }),
+    key: z.string().min(1).meta({ description: 'Key in the Secret whose value is the Redis URL.' }),
+  })
+  .meta({ description: 'Reads the Redis URL from a key of a Secret in the same namespace.' });
+
+const redis = z
+  .object({
+    url: z
+      .string()
+      .regex(/^rediss?:\/\/\S+$/)
+      .optional()
+      .meta({ description: 'Redis URL (redis:// or rediss://), e.g. redis://redis:6379/0. Exactly one of url and urlFrom is set.' }),
+    urlFrom: z
+      .object({ secretKeyRef })
+      .optional()
+      .meta({ description: 'Where to read the Redis URL from when it holds a password. Exactly one of url and urlFrom is set.' }),
+    namespace: z
+      .string()
+      .min(1)
+      .max(200)
+      .regex(/^[^\s]+$/)
+      .default(DEFAULT_NAMESPACE)
+      .meta({ description: 'Key prefix of every Resque key (Resque.redis.namespace); Resque\'s default is "resque".' }),
+  })
+  .refine((r) => (r.url === undefined) !== (r.urlFrom === undefined), {
+    message: 'exactly one of spec.redis.url and spec.redis.urlFrom must be set',
+  })
+  .meta({
+    description: 'The Redis server holding the queues.',
+    'x-kubernetes-validations': [
+      { rule: 'has(self.url) != has(self.urlFrom)', message: 'exactly one of spec.redis.url and spec.redis.urlFrom must be set' },
+    ],
+  });
+
+const queueName = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[A-Za-z0-9_.:-]+$/)
+  .meta({ description: 'A Resque queue name (letters, digits, _ . : -).' });
+
+const container = z
+  .looseObject({
+    name: z.string().min(1).meta({ description: 'Container name; the container named "worker", or else the first, gets the worker environment.' }),
+    image: z.string().min(1).meta({ description: 'Image of the container; the worker\'s image is built FROM forkpool\'s worker image.' }),
+  })
+  .meta({ description: 'A container of the worker pod (core/v1 Container).' });
+
+const template = z
+  .looseObject({
+    metadata: z
+      .looseObject({
+        labels: z.record(z.string(), z.string()).optional().meta({ description: 'Labels added to every worker pod.' }),
+        annotations: z.record(z.string(), z.string()).optional().meta({ description: 'Annotations added to every worker pod.' }),
+      })
+      .optional()
+      .meta({ description: 'Labels and annotations of the worker pods.' }),
+    spec: z
+      .looseObject({
+        containers: z.array(container).min(1).meta({ description: 'The pod\'s containers; one of them runs forkpool-worker.' }),
+        terminationGracePeriodSeconds: z
+          .int()
+          .min(0)
+          .optional()
+          .meta({ description: 'Raised by the operator to at least jobTimeoutSeconds + 30 so that a scale-down lets running jobs finish.' }),
+      })
+      .meta({ description: 'The worker pod\'s spec (core/v1 PodSpec).' }),
+  })
+  .meta({ description: 'The pod template of the worker pods (core/v1 PodTemplateSpec), as in a Deployment.' });
+
+const worker = z
+  .object({
+    concurrency: z.int().min(1).max(256).default(1).meta({ description: 'Jobs one pod runs at once, each in a child process of its own.' }),
+    jobsPerChild: z.int().min(1).max(1_000_000).default(1).meta({ description: 'Jobs a child process runs before it exits; 1 gives every job a fresh process.' }),
+    isolation: z.enum(['spawn', 'fork']).default('spawn').meta({ description: 'How children start: spawn (portable) or fork (a zygote forks a copy-on-write child per job).' }),
+    jobTimeoutSeconds: z.int().min(1).max(86_400).default(300).meta({ description: 'A job running longer is killed and recorded as failed; the pods\' termination grace period covers it.' }),
+    maxChildMemoryMiB: z.int().min(16).max(1_048_576).default(512).meta({ description: 'A child using more memory (MiB) is killed and its job recorded as failed.' }),
+  })
+  .prefault({})
+  .meta({ description: 'How each worker pod runs jobs.' });
+
+const scaling = z
+  .object({
+    minReplicas: z.int().min(0).max(10_000).default(0).meta({ description: 'Fewest worker pods; 0 scales to zero when nothing waits and nothing runs.' }),
+    maxReplicas: z.int().min(1).max(10_000).default(10).meta({ description: 'Most worker pods.' }),
+    jobsPerReplica: z.int().min(1).max(1_000_000).default(10).meta({ description: 'Jobs (waiting plus in flight) one pod is expected to absorb: desired = ceil(jobs / jobsPerReplica).' }),
+    pollIntervalSeconds: z.int().min(1).max(300).default(2).meta({ description: 'How often the operator reads the queue depths.' }),
+    scaleDownDelaySeconds: z.int().min(0).max(86_400).default(60).meta({ description: 'How long demand must stay lower before the pool scales down; scale-up is immediate.' }),
+  })
+  .refine((s) => s.minReplicas <= s.maxReplicas, { message: 'spec.scaling.minReplicas must not exceed spec.scaling.maxReplicas' })
+  .prefault({})
+  .meta({
+    description: 'How the operator sizes the pool from the depth of its queues.',
+    'x-kubernetes-validations': [
+      { rule: 'self.minReplicas <= self.maxReplicas', message: 'spec.scaling.minReplicas must not exceed spec.scaling.maxReplicas' },
+    ],
+  });
+
+const retry = z
+  .object({
+    attempts: z.int().min(0).max(100).default(3).meta({ description: 'Times a failed job is retried before it goes to the failed list; 0 disables retries.' }),
+    backoffSeconds: z.int().min(0).max(86_400).default(15).meta({ description: 'First retry delay; each further retry doubles it (through the delayed set).' }),
+  })
+  .prefault({})
+  .meta({ description: 'Retries of failed jobs.' });
+
+const schedule = z
+  .object({
+    name: dnsLabel.meta({ description: 'Name of the schedule, unique in the pool.' }),
+    cron: z
+      .string()
+      .regex(/^\s*\S+(\s+\S+){4,5}\s*$/)
+      .meta({ description: 'Cron expression, 5 fields (minute hour day-of-month month day-of-week) or 6 with seconds first.' }),
+    timeZone: z.string().min(1).default('UTC').meta({ description: 'IANA time zone the cron expression is read in, e.g. Europe/Berlin.' }),
+    queue: queueName.meta({ description: 'Queue the job is enqueued into.' }),
+    class: z.string().min(1).meta({ description: 'Job class name, e.g. DigestJob or Reports::Daily.' }),
+    args: z.array(z.unknown()).default([]).meta({ description: 'Arguments passed to the job\'s perform, any JSON values.' }),
+  })
+  .meta({ description: 'A cron schedule: at each fire time the operator enqueues one job, exactly once.' });
+
+export const jobPoolSpecSchema = z
+  .object({
+    redis,
+    queues: z
+      .array(queueName)
+      .min(1)
+      .max(100)
+      .meta({ description: 'Queues the workers take jobs from, in priority order (Resque\'s QUEUE=critical,mailers).' }),
+    template,
+    worker,
+    scaling,
+    retry,
+    replicas: z
+      .int()
+      .min(0)
+      .max(10_000)
+      .optional()
+      .meta({ description: 'Fixed number of worker pods, set by `kubectl scale`, an HPA or KEDA through the scale subresource; while set, queue-depth autoscaling is off. Remove it to autoscale again.' }),
+    schedules: z
+      .array(schedule)
+      .max(100)
+      .default([])
+      .meta({ description: 'Cron schedules run by the operator\'s leader (resque-scheduler\'s schedule).', 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] }),
+  })
+  .meta({ description: 'The desired state of the worker pool.' });
+
+const condition = z
+  .object({
+    type: z.string().meta({ description: 'Condition type: Ready, RedisReachable or Scaling.' }),
+    status: z.enum(['True', 'False', 'Unknown']).meta({ description: 'True, False or Unknown.' }),
+    observedGeneration: z.int().optional().meta({ description: 'The .metadata.generation the condition was computed from.' }),
+    lastTransitionTime: z.string().meta({ description: 'When the status last changed (RFC 3339).', format: 'date-time' }),
+    reason: z.string().meta({ description: 'Why, in CamelCase, for programs.' }),
+    message: z.string().meta({ description: 'Why, for people.' }),
+  })
+  .meta({ description: 'An observation of the pool\'s state (metav1.Condition).' });
+
+const queueStatus = z
+  .object({
+    name: z.string().meta({ description: 'Queue name.' }),
+    waiting: z.int().meta({ description: 'Jobs waiting in the queue.' }),
+    inFlight: z.int().meta({ description: 'Jobs of this queue held by workers.' }),
+  })
+  .meta({ description: 'Depth of one queue.' });
+
+export const jobPoolStatusSchema = z
+  .object({
+    observedGeneration: z.int().optional().meta({ description: 'The .metadata.generation this status was computed from.' }),
+    replicas: z.int().optional().meta({ description: 'Worker pods that exist (the Deployment\'s status.replicas).' }),
+    readyReplicas: z.int().optional().meta({ description: 'Worker pods that are ready.' }),
+    desiredReplicas: z.int().optional().meta({ description: 'Worker pods the operator asks for.' }),
+    queueDepth: z.int().optional().meta({ description: 'Jobs waiting in all the pool\'s queues.' }),
+    inFlight: z.int().optional().meta({ description: 'Jobs of the pool\'s queues held by workers.' }),
+    queues: z.array(queueStatus).optional().meta({ description: 'Depth per queue.' }),
+    lastScaleTime: z.string().optional().meta({ description: 'When the operator last changed the number of replicas (RFC 3339).', format: 'date-time' }),
+    selector: z.string().optional().meta({ description: 'Label selector of the worker pods, for the scale subresource.' }),
+    conditions: z
+      .array(condition)
+      .optional()
+      .meta({ description: 'Ready, RedisReachable and Scaling.', 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }),
+  })
+  .meta({ description: 'The observed state of the worker pool, written by the operator.' });
+
+export type JobPoolSpec = z.output<typeof jobPoolSpecSchema>;
+export type JobPoolSpecInput = z.input<typeof jobPoolSpecSchema>;
+export type JobPoolStatus = z.output<typeof jobPoolStatusSchema>;
+export type Condition = z.output<typeof condition>;
+export type QueueStatus = z.output<typeof queueStatus>;
+export type Schedule = z.output<typeof schedule>;
+
+/** The object metadata the operator relies on. */
+export const objectMetaSchema = z.looseObject({
+  name: z.string(),
+  namespace: z.string(),
+  uid: z.string(),
+  generation: z.int().default(1),
+  resourceVersion: z.string().optional(),
+});
+
+/** A JobPool as read from the API server (custom objects come back untyped). */
+export const jobPoolSchema = z.object({
+  apiVersion: z.string(),
+  kind: z.string(),
+  metadata: objectMetaSchema,
+  spec: jobPoolSpecSchema,
+  status: jobPoolStatusSchema.optional(),
+});
+export type JobPool = z.output<typeof jobPoolSchema>;
+
+/** A parse failure as one line naming the fields, e.g. `spec.scaling.maxReplicas: Too small: expected number to be >=1`. */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+}
+
+/** Parses an untyped JobPool; a value that does not fit is an error naming the field. */
+export function parseJobPool(obj: unknown): { ok: true; pool: JobPool } | { ok: false; error: string } {
+  const result = jobPoolSchema.safeParse(obj);
+  return result.success ? { ok: true, pool: result.data } : { ok: false, error: describeIssues(result.error) };
+}
+
+/** `namespace/name`, the work-queue key of a pool. */
+export function poolKey(namespace: string, name: string): string {
+  return `${namespace}/${name}`;
+}

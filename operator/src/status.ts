@@ -1,0 +1,120 @@
+// The JobPool status computed from the observed world, and whether it is worth writing. Pure.
+import type { Condition, JobPoolStatus, QueueStatus } from './jobpool.ts';
+import type { ScaleDecision } from './autoscaler.ts';
+
+/** What the operator observed of one pool. */
+export interface Observed {
+  generation: number;
+  selector: string;
+  /** The pool spec could not be used (bad cron, missing Secret, ...): why, for people. */
+  specError: { reason: string; message: string } | undefined;
+  /** Per-queue depth, or undefined when Redis could not be read. */
+  queues: QueueStatus[] | undefined;
+  /** Why Redis could not be read. */
+  redisError: string | undefined;
+  decision: ScaleDecision | undefined;
+  deployment: { replicas: number; readyReplicas: number; updatedReplicas: number; upToDate: boolean } | undefined;
+  lastScaleTime: string | undefined;
+  now: string;
+}
+
+type ConditionCore = Pick<Condition, 'type' | 'status' | 'reason' | 'message'>;
+
+/** Keeps lastTransitionTime when the status of a condition did not change (API conventions). */
+function withTransition(core: ConditionCore, previous: Condition[] | undefined, generation: number, now: string): Condition {
+  const old = previous?.find((c) => c.type === core.type);
+  const lastTransitionTime = old !== undefined && old.status === core.status ? old.lastTransitionTime : now;
+  return { ...core, observedGeneration: generation, lastTransitionTime };
+}
+
+/** The status a pool should have, given what was observed and the status stored now. */
+export function computeStatus(o: Observed, previous: JobPoolStatus | undefined): JobPoolStatus {
+  const redis: ConditionCore =
+    o.queues !== undefined
+      ? { type: 'RedisReachable', status: 'True', reason: 'QueuesRead', message: 'the queue depths were read' }
+      : o.redisError !== undefined
+        ? { type: 'RedisReachable', status: 'False', reason: 'RedisError', message: o.redisError }
+        : { type: 'RedisReachable', status: 'Unknown', reason: 'NotPolledYet', message: 'Redis has not been read yet' };
+
+  const scaling: ConditionCore =
+    o.decision === undefined
+      ? { type: 'Scaling', status: 'Unknown', reason: 'NotPolledYet', message: 'no scale decision yet' }
+      : {
+          type: 'Scaling',
+          status: o.decision.reason === 'FixedReplicas' || o.decision.reason === 'RedisUnreachable' ? 'False' : 'True',
+          reason: o.decision.reason,
+          message: o.decision.message,
+        };
+
+  const desired = o.decision?.desired;
+  let ready: ConditionCore;
+  if (o.specError !== undefined) {
+    ready = { type: 'Ready', status: 'False', ...o.specError };
+  } else if (o.deployment === undefined) {
+    ready = { type: 'Ready', status: 'False', reason: 'DeploymentMissing', message: 'the worker Deployment does not exist yet' };
+  } else if (!o.deployment.upToDate || (desired !== undefined && (o.deployment.updatedReplicas < desired || o.deployment.readyReplicas < desired))) {
+    ready = {
+      type: 'Ready',
+      status: 'False',
+      reason: 'ReplicasNotReady',
+      message: `${o.deployment.readyReplicas} of ${desired ?? o.deployment.replicas} worker pods ready`,
+    };
+  } else if (o.queues === undefined) {
+    ready = { type: 'Ready', status: 'False', reason: 'RedisUnreachable', message: 'the workers run, but their Redis cannot be read' };
+  } else {
+    ready = { type: 'Ready', status: 'True', reason: 'ReplicasReady', message: `${o.deployment.readyReplicas} worker pods ready` };
+  }
+
+  const prevConditions = previous?.conditions;
+  const status: JobPoolStatus = {
+    observedGeneration: o.generation,
+    replicas: o.deployment?.replicas ?? 0,
+    readyReplicas: o.deployment?.readyReplicas ?? 0,
+    selector: o.selector,
+    conditions: [ready, redis, scaling].map((c) => withTransition(c, prevConditions, o.generation, o.now)),
+  };
+  if (desired !== undefined) status.desiredReplicas = desired;
+  // Without a fresh reading, the last known depth stays (with RedisReachable False saying it is stale).
+  const queues = o.queues ?? previous?.queues;
+  if (queues !== undefined) {
+    status.queues = queues;
+    status.queueDepth = queues.reduce((n, q) => n + q.waiting, 0);
+    status.inFlight = queues.reduce((n, q) => n + q.inFlight, 0);
+  }
+  const lastScaleTime = o.lastScaleTime ?? previous?.lastScaleTime;
+  if (lastScaleTime !== undefined) status.lastScaleTime = lastScaleTime;
+  return status;
+}
+
+const METRIC_FIELDS = new Set(['queueDepth', 'inFlight', 'queues']);
+
+function stableJson(v: unknown): string {
+  return JSON.stringify(v, (_k, val: unknown) =>
+    typeof val === 'object' && val !== null && !Array.isArray(val)
+      ? Object.fromEntries(Object.entries(val).sort(([a], [b]) => a.localeCompare(b)))
+      : val,
+  );
+}
+
+/**
+ * Whether `next` must be written over `stored`. A change of anything but the queue depths and the
+ * condition messages is written at once; those at most every `metricsIntervalMs`, so that busy pools do not turn every
+ * poll into an API write (the depths are in the metrics endpoint in real time).
+ */
+export function statusNeedsWrite(
+  stored: JobPoolStatus | undefined,
+  next: JobPoolStatus,
+  lastWriteAt: number | undefined,
+  now: number,
+  metricsIntervalMs: number,
+): boolean {
+  if (stored === undefined) return true;
+  // Condition messages carry live counts ("57 jobs waiting"), so they rank with the depths.
+  const significant = (s: JobPoolStatus): Record<string, unknown> => ({
+    ...Object.fromEntries(Object.entries(s).filter(([k, v]) => !METRIC_FIELDS.has(k) && v !== undefined)),
+    conditions: s.conditions?.map(({ message: _message, ...rest }) => rest),
+  });
+  if (stableJson(significant(stored)) !== stableJson(significant(next))) return true;
+  if (stableJson(stored) === stableJson(next)) return false;
+  return lastWriteAt === undefined || now - lastWriteAt >= metricsIntervalMs;
+}

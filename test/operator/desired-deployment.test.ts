@@ -1,0 +1,125 @@
+// The desired worker Deployment of a JobPool, and drift detection against a live one.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { jobPoolSchema, type JobPool } from '../../operator/src/jobpool.ts';
+import type { V1Deployment } from '@kubernetes/client-node';
+import { desiredDeployment, isSubset, needsApply, SPEC_HASH_ANNOTATION } from '../../operator/src/desired-deployment.ts';
+
+type Obj = Record<string, unknown>;
+
+function pool(spec: Obj = {}): JobPool {
+  return jobPoolSchema.parse({
+    apiVersion: 'forkpool.io/v1alpha1',
+    kind: 'JobPool',
+    metadata: { name: 'mailers', namespace: 'apps', uid: 'uid-1', generation: 1 },
+    spec: {
+      redis: { url: 'redis://redis:6379/0' },
+      queues: ['critical', 'mailers'],
+      template: {
+        metadata: { labels: { team: 'mail' }, annotations: { note: 'x' } },
+        spec: { containers: [{ name: 'worker', image: 'img:1', env: [{ name: 'JOBS_DIR', value: '/jobs' }, { name: 'QUEUES', value: 'wrong' }] }] },
+      },
+      ...spec,
+    },
+  });
+}
+const podSpec = (d: V1Deployment) => d.spec!.template.spec!;
+const envOf = (d: V1Deployment, i = 0): Record<string, unknown> =>
+  Object.fromEntries((podSpec(d).containers[i]!.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom]));
+
+test('owner reference, labels, selector and replicas', () => {
+  const d = desiredDeployment(pool(), 3);
+  assert.equal(d.metadata!.name, 'mailers');
+  assert.equal(d.metadata!.namespace, 'apps');
+  assert.deepEqual(d.metadata!.ownerReferences, [
+    { apiVersion: 'forkpool.io/v1alpha1', kind: 'JobPool', name: 'mailers', uid: 'uid-1', controller: true, blockOwnerDeletion: true },
+  ]);
+  assert.deepEqual(d.spec!.selector, { matchLabels: { 'forkpool.io/pool': 'mailers' } });
+  assert.equal(d.spec!.replicas, 3);
+  assert.equal(d.spec!.template.metadata!.labels!['forkpool.io/pool'], 'mailers');
+  assert.equal(d.spec!.template.metadata!.labels!['team'], 'mail');
+  assert.equal(d.spec!.template.metadata!.annotations!['note'], 'x');
+});
+
+test('worker environment from the spec wins over the template\'s, other env stays', () => {
+  const env = envOf(desiredDeployment(pool({ worker: { concurrency: 4, isolation: 'fork', jobTimeoutSeconds: 90 } }), 1));
+  assert.deepEqual(env, {
+    JOBS_DIR: '/jobs',
+    REDIS_URL: 'redis://redis:6379/0',
+    RESQUE_NAMESPACE: 'resque',
+    QUEUES: 'critical,mailers',
+    CONCURRENCY: '4',
+    JOBS_PER_CHILD: '1',
+    ISOLATION: 'fork',
+    JOB_TIMEOUT_SECONDS: '90',
+    MAX_CHILD_MEMORY_MB: '512',
+    RETRY_ATTEMPTS: '3',
+    RETRY_BACKOFF_SECONDS: '15',
+  });
+});
+
+test('the Redis URL comes from the Secret with urlFrom', () => {
+  const env = envOf(desiredDeployment(pool({ redis: { urlFrom: { secretKeyRef: { name: 'redis', key: 'url' } } } }), 1));
+  assert.deepEqual(env['REDIS_URL'], { secretKeyRef: { name: 'redis', key: 'url' } });
+});
+
+test('the container named worker gets the environment, sidecars do not', () => {
+  const p = pool({
+    template: { spec: { containers: [{ name: 'proxy', image: 'p:1' }, { name: 'worker', image: 'w:1' }] } },
+  });
+  const d = desiredDeployment(p, 1);
+  assert.equal(podSpec(d).containers[0]!.env, undefined);
+  assert.equal(envOf(d, 1)['QUEUES'], 'critical,mailers');
+});
+
+const grace: Record<string, { template: number | undefined; timeout: number; want: number }> = {
+  'no grace period set': { template: undefined, timeout: 300, want: 330 },
+  'a shorter one is raised': { template: 30, timeout: 300, want: 330 },
+  'a longer one stays': { template: 900, timeout: 300, want: 900 },
+};
+for (const [name, { template, timeout, want }] of Object.entries(grace)) {
+  test(`terminationGracePeriodSeconds covers the job timeout: ${name}`, () => {
+    const spec: Obj = { containers: [{ name: 'worker', image: 'w:1' }] };
+    if (template !== undefined) spec['terminationGracePeriodSeconds'] = template;
+    const d = desiredDeployment(pool({ template: { spec }, worker: { jobTimeoutSeconds: timeout } }), 1);
+    assert.equal(podSpec(d).terminationGracePeriodSeconds, want);
+  });
+}
+
+test('the spec hash changes with the spec, not with replicas', () => {
+  const h = (p: JobPool, r: number): string | undefined => desiredDeployment(p, r).metadata!.annotations![SPEC_HASH_ANNOTATION];
+  assert.equal(h(pool(), 1), h(pool(), 7));
+  assert.notEqual(h(pool(), 1), h(pool({ queues: ['other'] }), 1));
+});
+
+test('desiredDeployment does not change the JobPool it reads', () => {
+  const p = pool();
+  const before = JSON.stringify(p);
+  desiredDeployment(p, 2);
+  assert.equal(JSON.stringify(p), before);
+});
+
+const subset: Record<string, { desired: unknown; live: unknown; want: boolean }> = {
+  'equal scalars': { desired: 1, live: 1, want: true },
+  'server defaults and others\' fields are not drift': { desired: { a: 1 }, live: { a: 1, b: 2 }, want: true },
+  'a changed owned field is drift': { desired: { a: { b: 'x' } }, live: { a: { b: 'y' } }, want: false },
+  'a missing owned field is drift': { desired: { a: 1 }, live: {}, want: false },
+  'an extra list item is drift': { desired: { l: [{ n: 1 }] }, live: { l: [{ n: 1 }, { n: 2 }] }, want: false },
+  'list items compared in order': { desired: { l: [{ n: 1 }] }, live: { l: [{ n: 1, d: 0 }] }, want: true },
+  'a number stored as text is not drift': { desired: { port: 8080 }, live: { port: '8080' }, want: true },
+};
+for (const [name, { desired, live, want }] of Object.entries(subset)) {
+  test(`isSubset: ${name}`, () => assert.equal(isSubset(desired, live), want));
+}
+
+test('needsApply: missing, in sync, drifted, other replicas', () => {
+  const d = desiredDeployment(pool(), 2);
+  assert.equal(needsApply(d, undefined), true);
+  const live = structuredClone(d);
+  live.status = { replicas: 2 };
+  live.metadata!.annotations!['user'] = 'kept';
+  assert.equal(needsApply(d, live), false);
+  podSpec(live).containers[0]!.env![1]!.value = 'drifted';
+  assert.equal(needsApply(d, live), true);
+  assert.equal(needsApply(desiredDeployment(pool(), 3), structuredClone(d)), true);
+});

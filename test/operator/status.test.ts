@@ -1,0 +1,90 @@
+// The JobPool status from what was observed, and when it is worth writing.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { computeStatus, statusNeedsWrite, type Observed } from '../../operator/src/status.ts';
+import type { JobPoolStatus } from '../../operator/src/jobpool.ts';
+
+const now = '2030-01-01T00:00:00Z';
+const base: Observed = {
+  generation: 3,
+  selector: 'forkpool.io/pool=p',
+  specError: undefined,
+  queues: [{ name: 'a', waiting: 5, inFlight: 1 }, { name: 'b', waiting: 2, inFlight: 0 }],
+  redisError: undefined,
+  decision: { desired: 2, reason: 'DemandMet', message: '2 replicas for 7 jobs waiting, 1 in flight', demandHighAt: 0, needed: 1 },
+  deployment: { replicas: 2, readyReplicas: 2, updatedReplicas: 2, upToDate: true },
+  lastScaleTime: undefined,
+  now,
+};
+const cond = (s: JobPoolStatus, type: string): [string, string] | undefined => {
+  const c = s.conditions?.find((x) => x.type === type);
+  return c === undefined ? undefined : [c.status, c.reason];
+};
+
+const cases: Record<string, { o: Partial<Observed>; ready: [string, string]; redis: [string, string]; scaling: [string, string] }> = {
+  'all well': { o: {}, ready: ['True', 'ReplicasReady'], redis: ['True', 'QueuesRead'], scaling: ['True', 'DemandMet'] },
+  'pods not ready yet': {
+    o: { deployment: { replicas: 2, readyReplicas: 1, updatedReplicas: 2, upToDate: true } },
+    ready: ['False', 'ReplicasNotReady'],
+    redis: ['True', 'QueuesRead'],
+    scaling: ['True', 'DemandMet'],
+  },
+  'no Deployment yet': { o: { deployment: undefined }, ready: ['False', 'DeploymentMissing'], redis: ['True', 'QueuesRead'], scaling: ['True', 'DemandMet'] },
+  'Redis down': {
+    o: { queues: undefined, redisError: 'connect ECONNREFUSED', decision: { desired: 2, reason: 'RedisUnreachable', message: 'holding', demandHighAt: 0, needed: undefined } },
+    ready: ['False', 'RedisUnreachable'],
+    redis: ['False', 'RedisError'],
+    scaling: ['False', 'RedisUnreachable'],
+  },
+  'bad spec': {
+    o: { specError: { reason: 'InvalidSchedule', message: 'schedule nightly: bad cron' } },
+    ready: ['False', 'InvalidSchedule'],
+    redis: ['True', 'QueuesRead'],
+    scaling: ['True', 'DemandMet'],
+  },
+  'not polled yet': { o: { queues: undefined, decision: undefined }, ready: ['False', 'RedisUnreachable'], redis: ['Unknown', 'NotPolledYet'], scaling: ['Unknown', 'NotPolledYet'] },
+};
+for (const [name, { o, ready, redis, scaling }] of Object.entries(cases)) {
+  test(`conditions: ${name}`, () => {
+    const s = computeStatus({ ...base, ...o }, undefined);
+    assert.deepEqual([cond(s, 'Ready'), cond(s, 'RedisReachable'), cond(s, 'Scaling')], [ready, redis, scaling]);
+    assert.ok(s.conditions?.every((c) => c.observedGeneration === 3 && c.lastTransitionTime === now && /^[A-Z][A-Za-z]+$/.test(c.reason)));
+  });
+}
+
+test('depth totals, selector, observedGeneration', () => {
+  const s = computeStatus(base, undefined);
+  assert.equal(s.queueDepth, 7);
+  assert.equal(s.inFlight, 1);
+  assert.equal(s.selector, 'forkpool.io/pool=p');
+  assert.equal(s.observedGeneration, 3);
+  assert.equal(s.desiredReplicas, 2);
+});
+
+test('lastTransitionTime moves only when a condition\'s status changes', () => {
+  const first = computeStatus(base, undefined);
+  const later = '2030-01-01T00:05:00Z';
+  const same = computeStatus({ ...base, now: later }, first);
+  assert.ok(same.conditions?.every((c) => c.lastTransitionTime === now));
+  const changed = computeStatus({ ...base, now: later, queues: undefined, redisError: 'down' }, first);
+  assert.equal(changed.conditions?.find((c) => c.type === 'RedisReachable')?.lastTransitionTime, later);
+  assert.equal(changed.conditions?.find((c) => c.type === 'Scaling')?.lastTransitionTime, now);
+  assert.equal(changed.queueDepth, 7, 'the last known depth stays while Redis is down');
+});
+
+test('statusNeedsWrite', () => {
+  const s = computeStatus(base, undefined);
+  const deeper = computeStatus({ ...base, queues: [{ name: 'a', waiting: 50, inFlight: 1 }] }, s);
+  const scaled = computeStatus({ ...base, decision: { ...base.decision!, desired: 3, reason: 'ScaledUp' } }, s);
+  const t = 100_000;
+  const table: [string, JobPoolStatus | undefined, JobPoolStatus, number | undefined, boolean][] = [
+    ['nothing stored', undefined, s, undefined, true],
+    ['unchanged', s, computeStatus(base, s), t - 1, false],
+    ['depth changed, written just now', s, deeper, t - 1_000, false],
+    ['depth changed, written a while ago', s, deeper, t - 20_000, true],
+    ['desired changed', s, scaled, t - 1, true],
+  ];
+  for (const [name, stored, next, lastWrite, want] of table) {
+    assert.equal(statusNeedsWrite(stored, next, lastWrite, t, 10_000), want, name);
+  }
+});
