@@ -88,7 +88,7 @@ describe('Lua transitions', () => {
     await redis.rpush(`${NS}:queue:low`, 'J1', 'J2', 'J3');
     for (const w of [dead, live]) {
       await redis.sadd(`${NS}:workers`, w);
-      await scripts.heartbeat.run(redis, [NS, w, '2026-11-27T07:12:02+00:00']);
+      await scripts.heartbeat.run(redis, [NS, w, '2026-11-27T07:12:02+00:00', '2026-11-27 07:12:02 +0000']);
       await scripts.reserve.run(redis, [NS, w, '0', RUN_AT, 'low']);
     }
     await redis.zadd(`${NS}:forkpool:alive`, Date.now() - 60_000, dead);

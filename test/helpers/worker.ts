@@ -1,0 +1,108 @@
+// Runs forkpool-worker as a real process against a test Redis, and reads what its jobs recorded.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const JOBS_DIR = fileURLToPath(new URL('../fixtures/jobs/', import.meta.url));
+const BIN = fileURLToPath(new URL('../../worker-image/src/bin.ts', import.meta.url));
+
+export interface WorkerProcess {
+  readonly proc: ChildProcess;
+  readonly pid: number;
+  /** every log line so far */
+  readonly logs: Record<string, unknown>[];
+  /** resolves with the exit code (or signal) */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  waitForLog(match: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+export const tempRecordFile = (): string => join(mkdtempSync(join(tmpdir(), 'forkpool-rec-')), 'record.jsonl');
+
+/** Lines a job fixture appended to its record file. */
+export function records(file: string): Record<string, unknown>[] {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** Polls until `check` returns a value that is not undefined/false, or fails after the timeout. */
+export async function eventually<T>(what: string, check: () => T | Promise<T>, timeoutMs = 10_000): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  for (;;) {
+    last = await check();
+    if (last !== undefined && last !== null && last !== false) return last as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Starts the worker with the given environment and waits for "worker started". */
+export async function startWorker(env: Record<string, string>, opts: { command?: string[]; waitStarted?: boolean } = {}): Promise<WorkerProcess> {
+  const argv = [...(opts.command ?? []), process.execPath, BIN];
+  const [cmd, ...args] = argv as [string, ...string[]];
+  const proc = spawn(cmd, args, {
+    env: { ...process.env, JOBS_DIR, PORT: '0', LOG_LEVEL: 'info', HEARTBEAT_INTERVAL_SECONDS: '1', HEARTBEAT_TIMEOUT_SECONDS: '3', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Record<string, unknown>[] = [];
+  const listeners = new Set<() => void>();
+  let stderr = '';
+  let buf = '';
+  proc.stdout?.on('data', (chunk: Buffer) => {
+    buf += chunk.toString();
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      try {
+        logs.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        logs.push({ msg: line });
+      }
+      for (const l of listeners) l();
+    }
+  });
+  proc.stderr?.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    proc.on('exit', (code, signal) => resolve({ code, signal }));
+  });
+  const waitForLog = (match: (line: Record<string, unknown>) => boolean, timeoutMs = 10_000): Promise<Record<string, unknown>> =>
+    new Promise((resolve, reject) => {
+      const check = (): void => {
+        const hit = logs.find(match);
+        if (hit) {
+          listeners.delete(check);
+          clearTimeout(timer);
+          resolve(hit);
+        }
+      };
+      const timer = setTimeout(() => {
+        listeners.delete(check);
+        reject(new Error(`worker log line not seen in ${timeoutMs} ms; stderr: ${stderr.slice(-2000)}; last logs: ${JSON.stringify(logs.slice(-5))}`));
+      }, timeoutMs);
+      listeners.add(check);
+      check();
+    });
+  const worker: WorkerProcess = {
+    proc,
+    pid: proc.pid ?? 0,
+    logs,
+    exited,
+    waitForLog,
+    kill: (signal = 'SIGTERM') => { proc.kill(signal); },
+  };
+  if (opts.waitStarted !== false) await waitForLog((l) => l.msg === 'worker started');
+  return worker;
+}
+
+/** Stops a worker (TERM, then KILL after a while) and waits for it to exit. */
+export async function stopWorker(w: WorkerProcess): Promise<void> {
+  if (w.proc.exitCode !== null || w.proc.signalCode !== null) return;
+  w.kill('SIGTERM');
+  const timer = setTimeout(() => w.kill('SIGKILL'), 10_000);
+  await w.exited;
+  clearTimeout(timer);
+}

@@ -1,0 +1,184 @@
+// The worker runs what is enqueued, in priority order, with the right arguments, and records every bad input
+// as a failure without stopping.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import type { Redis } from 'ioredis';
+import { createClient, type ForkpoolClient } from '../../queue/src/index.ts';
+import { startRedis, type RedisServer } from '../helpers/redis.ts';
+import { eventually, records, startWorker, stopWorker, tempRecordFile, type WorkerProcess } from '../helpers/worker.ts';
+
+describe('worker: running jobs', () => {
+  let server: RedisServer;
+  let redis: Redis;
+  let client: ForkpoolClient;
+  const workers: WorkerProcess[] = [];
+  const start = async (env: Record<string, string>): Promise<WorkerProcess> => {
+    const w = await startWorker({ REDIS_URL: server.url, ...env });
+    workers.push(w);
+    return w;
+  };
+  before(async () => {
+    server = await startRedis();
+    redis = server.connect();
+    client = createClient({ url: server.url });
+  });
+  after(async () => {
+    await client.close();
+    await server.stop();
+  });
+  beforeEach(async () => {
+    await Promise.all(workers.splice(0).map(stopWorker));
+    await redis.flushdb();
+  });
+
+  it('runs a job with its arguments, by class name, in a child process', async () => {
+    const file = tempRecordFile();
+    const w = await start({ QUEUES: 'default', RECORD_FILE: file });
+    await client.enqueue('default', 'Record', 42, 'hello', { nested: [1, 2] });
+    await client.enqueue('default', 'Reports::Daily', 'monday');
+    await client.enqueue('default', 'Noop');
+    await eventually('3 processed', async () => (await client.stats()).processed === 3);
+    const rec = records(file);
+    assert.deepEqual(rec[0]?.args, [42, 'hello', { nested: [1, 2] }]);
+    assert.notEqual(rec[0]?.pid, w.pid, 'job code never runs in the master');
+    assert.deepEqual(rec[1], { event: 'report', day: 'monday' });
+    assert.equal((await client.stats()).failed, 0);
+    assert.equal(await client.failed.count(), 0);
+  });
+
+  it('unwraps ActiveJob payloads written by Rails and runs job_class with its arguments', async () => {
+    const file = tempRecordFile();
+    await start({ QUEUES: 'mailers', RECORD_FILE: file });
+    const fixture = JSON.parse(readFileSync(new URL('../fixtures/resque-3.0.0-redis.json', import.meta.url), 'utf8')) as { activejob_6_1: Record<string, { items: string[] }> };
+    await redis.sadd('resque:queues', 'mailers');
+    await redis.rpush('resque:queue:mailers', ...(fixture.activejob_6_1['resque:queue:mailers']?.items ?? []));
+    await eventually('hello job ran', () => records(file).length === 1);
+    assert.deepEqual(records(file)[0], { event: 'hello', args: ['world', { count: 2, _aj_ruby2_keywords: ['count'] }] });
+  });
+
+  it('takes jobs in queue-priority order', async () => {
+    const file = tempRecordFile();
+    for (let i = 0; i < 3; i++) await client.enqueue('low', 'Record', `low-${i}`);
+    for (let i = 0; i < 3; i++) await client.enqueue('high', 'Record', `high-${i}`);
+    await start({ QUEUES: 'high,low', RECORD_FILE: file, JOBS_PER_CHILD: '100' });
+    await eventually('6 done', () => records(file).length === 6);
+    assert.deepEqual(records(file).map((r) => (r.args as string[])[0]), ['high-0', 'high-1', 'high-2', 'low-0', 'low-1', 'low-2']);
+  });
+
+  it('QUEUES=* takes from every queue, including ones created after start', async () => {
+    const file = tempRecordFile();
+    await start({ QUEUES: '*', RECORD_FILE: file });
+    await client.enqueue('brand-new', 'Record', 'x');
+    await eventually('job from a new queue ran', () => records(file).length === 1);
+  });
+
+  it('records every bad input as a failure with a clear message and keeps working', async () => {
+    const file = tempRecordFile();
+    await start({ QUEUES: 'q', RECORD_FILE: file });
+    await redis.sadd('resque:queues', 'q');
+    await redis.rpush('resque:queue:q', '{not json', '{"args":[1]}', '[1,2]', '{"class":"","args":[]}');
+    await client.enqueue('q', 'NoSuchJob', 1);
+    await client.enqueue('q', 'Broken');
+    await client.enqueue('q', 'NoPerform');
+    await client.enqueue('q', 'Fail', 7, 'x');
+    await client.enqueue('q', 'Record', 'still alive');
+    await eventually('all 9 processed', async () => (await client.stats()).processed === 9);
+    const failures = (await client.failed.list()).map((f) => f.record);
+    assert.deepEqual(failures.map((f) => f?.exception), [
+      'Forkpool::MalformedPayload', 'Forkpool::MalformedPayload', 'Forkpool::MalformedPayload', 'Forkpool::MalformedPayload',
+      'Forkpool::UnknownJobClass', 'Forkpool::JobLoadError', 'Forkpool::JobLoadError', 'PaymentDeclined',
+    ]);
+    assert.match(failures[0]?.error ?? '', /not valid JSON/);
+    assert.equal(failures[0]?.payload, '{not json', 'the unparseable item is kept as it was');
+    assert.match(failures[1]?.error ?? '', /no "class"/);
+    assert.match(failures[2]?.error ?? '', /not a JSON object/);
+    assert.match(failures[3]?.error ?? '', /empty "class"/);
+    assert.match(failures[4]?.error ?? '', /no job module for class NoSuchJob/);
+    assert.match(failures[5]?.error ?? '', /Broken\.js failed to load: Error: cannot connect to the payments API/);
+    assert.match(failures[6]?.error ?? '', /does not export a perform/);
+    assert.equal(failures[7]?.error, 'declined with [7,"x"]');
+    assert.deepEqual(failures[7]?.payload, { class: 'Fail', args: [7, 'x'] });
+    assert.equal(failures[7]?.queue, 'q');
+    assert.match(failures[7]?.worker ?? '', /^[^:]+:\d+:q$/);
+    assert.ok((failures[7]?.backtrace.length ?? 0) > 0, 'the backtrace is recorded');
+    assert.match(failures[7]?.failed_at ?? '', /^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d UTC$/);
+    assert.equal((await client.stats()).failed, 8);
+    assert.equal(records(file).length, 1, 'the good job after them ran');
+  });
+
+  it('CONCURRENCY=2 runs two jobs at once', async () => {
+    const file = tempRecordFile();
+    await start({ QUEUES: 'q', RECORD_FILE: file, CONCURRENCY: '2' });
+    await client.enqueue('q', 'Sleep', 0.5, 'a');
+    await client.enqueue('q', 'Sleep', 0.5, 'b');
+    await eventually('both ended', () => records(file).filter((r) => r.event === 'end').length === 2);
+    assert.deepEqual(records(file).map((r) => r.event), ['start', 'start', 'end', 'end']);
+  });
+
+  it('JOBS_PER_CHILD=1 gives every job a fresh process; larger values reuse a child, then recycle it', async () => {
+    const fresh = tempRecordFile();
+    const w1 = await start({ QUEUES: 'fresh', RECORD_FILE: fresh });
+    for (let i = 0; i < 4; i++) await client.enqueue('fresh', 'Pid', i);
+    await eventually('4 fresh jobs', () => records(fresh).length === 4);
+    assert.equal(new Set(records(fresh).map((r) => r.pid)).size, 4);
+    assert.deepEqual(records(fresh).map((r) => r.runs), [1, 1, 1, 1]);
+    await stopWorker(w1);
+
+    const reuse = tempRecordFile();
+    await start({ QUEUES: 'reuse', RECORD_FILE: reuse, JOBS_PER_CHILD: '3' });
+    for (let i = 0; i < 7; i++) await client.enqueue('reuse', 'Pid', i);
+    await eventually('7 reused jobs', () => records(reuse).length === 7);
+    assert.deepEqual(records(reuse).map((r) => r.runs), [1, 2, 3, 1, 2, 3, 1]);
+    const pids = records(reuse).map((r) => r.pid);
+    assert.equal(new Set(pids).size, 3);
+    assert.equal(pids[0], pids[2]);
+    assert.notEqual(pids[2], pids[3]);
+  });
+
+  it('retries failed jobs with backoff through the delayed set, then records the last failure', async () => {
+    const file = tempRecordFile();
+    await start({ QUEUES: 'q', RECORD_FILE: file, RETRY_ATTEMPTS: '2', RETRY_BACKOFF_SECONDS: '1' });
+    await client.enqueue('q', 'Flaky', 'ok-third-time', 3);
+    await client.enqueue('q', 'Flaky', 'never', 10);
+    await eventually('3 attempts each', () => records(file).length === 6, 20_000);
+    await eventually('final failure recorded', async () => (await client.failed.count()) === 1);
+    const attempts = (id: string): unknown[] => records(file).filter((r) => r.event === `flaky-${id}`).map((r) => r.attempt);
+    assert.deepEqual(attempts('ok-third-time'), [1, 2, 3]);
+    assert.deepEqual(attempts('never'), [1, 2, 3]);
+    const [failure] = await client.failed.list();
+    assert.equal(failure?.record?.error, 'attempt 3 of never fails');
+    assert.equal((failure?.record?.payload as { forkpool_attempt: number }).forkpool_attempt, 2);
+    assert.equal(await client.delayed.count(), 0);
+  });
+
+  it('runs delayed jobs when they are due (enqueueAt / enqueueIn) without any operator', async () => {
+    const file = tempRecordFile();
+    await start({ QUEUES: 'later', RECORD_FILE: file });
+    const before = Date.now();
+    await client.enqueueIn(2, 'later', 'Record', 'delayed');
+    await client.enqueueIn(3600, 'later', 'Record', 'not yet');
+    await eventually('delayed job ran', () => records(file).length === 1, 10_000);
+    assert.ok(Date.now() - before >= 1000, 'not before it was due');
+    assert.deepEqual(records(file)[0]?.args, ['delayed']);
+    assert.equal(await client.delayed.count(), 1);
+  });
+
+  it('registers in Resque\'s keys, shows the running job, and unregisters on exit', async () => {
+    const file = tempRecordFile();
+    const w = await start({ QUEUES: 'slow', RECORD_FILE: file });
+    await client.enqueue('slow', 'Sleep', 1, 'visible');
+    await eventually('job started', () => records(file).length === 1);
+    const [info] = await client.workers();
+    assert.equal(info?.pid, w.pid);
+    assert.deepEqual(info?.queues, ['slow']);
+    assert.match(info?.started ?? '', /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+0000$/);
+    assert.match(info?.heartbeat ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$/);
+    assert.deepEqual(info?.job?.payload, { class: 'Sleep', args: [1, 'visible'] });
+    assert.equal(info?.job?.queue, 'slow');
+    assert.equal(info?.inFlight, 1);
+    await stopWorker(w);
+    assert.deepEqual(await client.workers(), []);
+    assert.equal((await client.stats()).processed, 1);
+  });
+});

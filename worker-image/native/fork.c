@@ -1,0 +1,215 @@
+// fork.node: the few system calls fork mode needs and Node does not offer.
+//
+// The zygote (a Node process started with --single-threaded) calls fork() to make a copy-on-write
+// child per job. Everything else about fork safety is done in JavaScript (src/fork/child.ts); this
+// file only does what JavaScript cannot. Built with the system C compiler against Node's headers
+// by build.ts; N-API is ABI-stable, so headers from any Node >= 18 work for the Node that loads it.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <node_api.h>
+#include <uv.h>
+
+#define MAX_POLL_FDS 4096
+
+// Throws a JavaScript Error named after errno (code: "EAGAIN" style, as Node's own errors do).
+static napi_value throw_errno(napi_env env, const char *what, int err) {
+  char message[256];
+  snprintf(message, sizeof message, "%s: %s", what, strerror(err));
+  const char *code = strerrorname_np(err);
+  napi_throw_error(env, code != NULL ? code : "EIO", message);
+  return NULL;
+}
+
+static napi_value int_value(napi_env env, int64_t n) {
+  napi_value v;
+  napi_create_int64(env, n, &v);
+  return v;
+}
+
+// Reads argument i as an int32; returns 0 and throws if it is not a number.
+static int int_arg(napi_env env, napi_callback_info info, size_t i, int32_t *out) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (i >= argc || napi_get_value_int32(env, argv[i], out) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected an integer argument");
+    return 0;
+  }
+  return 1;
+}
+
+// V8 reserves its heap and code space with MADV_DONTFORK, so a child would get none of it and
+// crash on its first JavaScript instruction. The heap grows between forks, so every mapping is
+// marked again before each fork. Mappings that refuse (e.g. [vsyscall]) are not heap: ignored.
+static void mark_all_mappings_doforks(void) {
+  FILE *maps = fopen("/proc/self/maps", "re");
+  if (maps == NULL) return;
+  char line[512];
+  while (fgets(line, sizeof line, maps) != NULL) {
+    unsigned long start, end;
+    if (sscanf(line, "%lx-%lx", &start, &end) == 2 && end > start) {
+      madvise((void *)start, end - start, MADV_DOFORK);
+    }
+    // A line longer than the buffer continues on the next fgets; skip its tail.
+    while (strchr(line, '\n') == NULL && fgets(line, sizeof line, maps) != NULL) {}
+  }
+  fclose(maps);
+}
+
+// fork() -> pid in the parent, 0 in the child.
+static napi_value Fork(napi_env env, napi_callback_info info) {
+  (void)info;
+  uv_loop_t *loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
+    napi_throw_error(env, NULL, "no libuv loop");
+    return NULL;
+  }
+  pid_t parent = getpid();
+  mark_all_mappings_doforks();
+  pid_t pid = fork();
+  if (pid < 0) return throw_errno(env, "fork", errno);
+  if (pid > 0) return int_value(env, pid);
+
+  // Child. Without this the child would die silently if the zygote is killed mid-job, leaving a
+  // job running that nobody can report on. Checked after prctl: the zygote may already be gone.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent) _exit(70);
+  // libuv's epoll instance is shared with the parent after fork; this gives the child its own and
+  // re-registers the inherited watchers in it (src/fork/child.ts then closes the ones it must not keep).
+  int err = uv_loop_fork(loop);
+  if (err != 0) {
+    fprintf(stderr, "forkpool: uv_loop_fork failed in child: %s\n", uv_strerror(err));
+    _exit(70);
+  }
+  return int_value(env, 0);
+}
+
+// exit(code): leave at once. A forked child must not run Node's normal exit path: it tears down
+// the V8 platform and joins worker threads that exist only in the zygote.
+static napi_value Exit(napi_env env, napi_callback_info info) {
+  int32_t code;
+  if (!int_arg(env, info, 0, &code)) return NULL;
+  _exit(code & 0xff);
+}
+
+// dieWithParent(expectedParentPid) -> false if the parent is already gone. For the zygote, so
+// that it never outlives the master that started it.
+static napi_value DieWithParent(napi_env env, napi_callback_info info) {
+  int32_t expected;
+  if (!int_arg(env, info, 0, &expected)) return NULL;
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) return throw_errno(env, "prctl", errno);
+  napi_value v;
+  napi_get_boolean(env, getppid() == expected, &v);
+  return v;
+}
+
+// pipe() -> [readFd, writeFd]. The read end is the zygote's (non-blocking: it is polled), the
+// write end the child's (blocking: a child writes its few lines and exits). Both close on exec so
+// that programs a job spawns do not hold the pipe open after the child is gone.
+static napi_value Pipe(napi_env env, napi_callback_info info) {
+  (void)info;
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return throw_errno(env, "pipe2", errno);
+  if (fcntl(fds[0], F_SETFL, O_NONBLOCK) != 0) {
+    int err = errno;
+    close(fds[0]);
+    close(fds[1]);
+    return throw_errno(env, "fcntl", err);
+  }
+  napi_value arr;
+  napi_create_array_with_length(env, 2, &arr);
+  napi_set_element(env, arr, 0, int_value(env, fds[0]));
+  napi_set_element(env, arr, 1, int_value(env, fds[1]));
+  return arr;
+}
+
+// pidfdOpen(pid) -> fd that polls readable when the child exits: lets the zygote wait for
+// commands and child exits in one poll() without a SIGCHLD handler (libuv owns SIGCHLD).
+static napi_value PidfdOpen(napi_env env, napi_callback_info info) {
+  int32_t pid;
+  if (!int_arg(env, info, 0, &pid)) return NULL;
+  long fd = syscall(SYS_pidfd_open, (pid_t)pid, 0);
+  if (fd < 0) return throw_errno(env, "pidfd_open", errno);
+  fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+  return int_value(env, fd);
+}
+
+// poll(fds, timeoutMs) -> revents for each fd (POLLIN | POLLHUP | POLLERR | POLLNVAL bits), all 0 on
+// timeout or EINTR. The zygote's event loop stays idle: it waits here, synchronously.
+static napi_value Poll(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  uint32_t n;
+  int32_t timeout;
+  if (argc < 2 || napi_get_array_length(env, argv[0], &n) != napi_ok ||
+      napi_get_value_int32(env, argv[1], &timeout) != napi_ok || n > MAX_POLL_FDS) {
+    napi_throw_type_error(env, NULL, "poll(fds: number[], timeoutMs: number)");
+    return NULL;
+  }
+  struct pollfd *pfds = calloc(n > 0 ? n : 1, sizeof *pfds);
+  if (pfds == NULL) return throw_errno(env, "poll", ENOMEM);
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value el;
+    int32_t fd = -1;
+    napi_get_element(env, argv[0], i, &el);
+    napi_get_value_int32(env, el, &fd);
+    pfds[i].fd = fd;
+    pfds[i].events = POLLIN;
+  }
+  int r = poll(pfds, n, timeout);
+  if (r < 0 && errno != EINTR) {
+    int err = errno;
+    free(pfds);
+    return throw_errno(env, "poll", err);
+  }
+  napi_value arr;
+  napi_create_array_with_length(env, n, &arr);
+  for (uint32_t i = 0; i < n; i++) napi_set_element(env, arr, i, int_value(env, r > 0 ? pfds[i].revents : 0));
+  free(pfds);
+  return arr;
+}
+
+// waitpid(pid) -> null while it runs, else { code, signal } (one of them null). Never blocks.
+static napi_value Waitpid(napi_env env, napi_callback_info info) {
+  int32_t pid;
+  if (!int_arg(env, info, 0, &pid)) return NULL;
+  int status;
+  pid_t r = waitpid(pid, &status, WNOHANG);
+  if (r < 0) return throw_errno(env, "waitpid", errno);
+  napi_value result, nul;
+  napi_get_null(env, &nul);
+  if (r == 0) return nul;
+  napi_create_object(env, &result);
+  napi_set_named_property(env, result, "code", WIFEXITED(status) ? int_value(env, WEXITSTATUS(status)) : nul);
+  napi_set_named_property(env, result, "signal", WIFSIGNALED(status) ? int_value(env, WTERMSIG(status)) : nul);
+  return result;
+}
+
+NAPI_MODULE_INIT() {
+  static const struct {
+    const char *name;
+    napi_callback fn;
+  } fns[] = {
+      {"fork", Fork},   {"exit", Exit},       {"dieWithParent", DieWithParent}, {"pipe", Pipe},
+      {"pidfdOpen", PidfdOpen}, {"poll", Poll}, {"waitpid", Waitpid},
+  };
+  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+    napi_value f;
+    napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f);
+    napi_set_named_property(env, exports, fns[i].name, f);
+  }
+  return exports;
+}

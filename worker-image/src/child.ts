@@ -1,0 +1,50 @@
+// A job child: loads the job modules before any job arrives, then runs the jobs the master sends, one at a
+// time, and exits after JOBS_PER_CHILD of them. It dies with its master (IPC disconnect).
+import { classNameFor, findJobModule, listJobModules, loadJob, stackLines, type Loaded } from './jobs.ts';
+import type { ChildMessage, RunMessage } from './protocol.ts';
+
+const jobsDir = process.env.FORKPOOL_JOBS_DIR ?? './jobs';
+const jobsPerChild = Number(process.env.FORKPOOL_JOBS_PER_CHILD ?? '1');
+const loaded = new Map<string, Loaded>();
+let jobsRun = 0;
+
+const send = (msg: ChildMessage): Promise<void> =>
+  new Promise((resolve) => {
+    if (!process.send) return resolve();
+    process.send(msg, undefined, undefined, () => resolve());
+  });
+
+async function run(msg: RunMessage): Promise<void> {
+  jobsRun++;
+  let job = loaded.get(msg.className);
+  if (!job) {
+    const path = findJobModule(jobsDir, msg.className);
+    job = path
+      ? await loadJob(jobsDir, path)
+      : { error: { name: 'Forkpool::UnknownJobClass', message: `no job module for class ${msg.className} in ${jobsDir} (looked for ${msg.className.split('::').join('/')}.js, .mjs or .cjs)`, stack: [] } };
+    loaded.set(msg.className, job);
+  }
+  if ('error' in job) {
+    await send({ t: 'done', ok: false, error: job.error });
+  } else {
+    try {
+      await job.perform(...msg.args);
+      await send({ t: 'done', ok: true });
+    } catch (err) {
+      const e = err instanceof Error ? err : new Error(typeof err === 'string' ? err : JSON.stringify(err));
+      await send({ t: 'done', ok: false, error: { name: e.name !== 'Error' ? e.name : (e.constructor?.name ?? 'Error'), message: e.message, stack: stackLines(e) } });
+    }
+  }
+  if (jobsRun >= jobsPerChild) process.exit(0);
+}
+
+process.on('disconnect', () => process.exit(0));
+process.on('message', (msg: RunMessage) => {
+  if (msg.t === 'run') void run(msg);
+});
+
+const started = performance.now();
+for (const path of listJobModules(jobsDir)) {
+  loaded.set(classNameFor(path.slice(jobsDir.length + 1)), await loadJob(jobsDir, path));
+}
+await send({ t: 'ready', loadMs: performance.now() - started });

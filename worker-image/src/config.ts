@@ -1,0 +1,105 @@
+// forkpool-worker's configuration, read from the environment as Resque reads QUEUE, COUNT and friends.
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+const int = (name: string, def: number, min: number): z.ZodType<number> =>
+  z.string().optional().transform((v, ctx) => {
+    if (v === undefined || v.trim() === '') return def;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) {
+      ctx.addIssue({ code: 'custom', message: `${name} must be an integer >= ${min}, got ${JSON.stringify(v)}` });
+      return z.NEVER;
+    }
+    return n;
+  });
+
+const Env = z.object({
+  REDIS_URL: z.string().default('redis://127.0.0.1:6379').refine((v) => /^rediss?:\/\//.test(v), {
+    message: 'REDIS_URL must start with redis:// or rediss://',
+  }),
+  RESQUE_NAMESPACE: z.string().min(1).default('resque'),
+  QUEUES: z.string().default('*').transform((v, ctx) => {
+    const list = v.split(',').map((q) => q.trim()).filter(Boolean);
+    if (list.length === 0 || list.some((q) => /\s/.test(q))) {
+      ctx.addIssue({ code: 'custom', message: `QUEUES must be a comma list of queue names or *, got ${JSON.stringify(v)}` });
+      return z.NEVER;
+    }
+    return list;
+  }),
+  JOBS_DIR: z.string().default('./jobs'),
+  CONCURRENCY: int('CONCURRENCY', 1, 1),
+  JOBS_PER_CHILD: int('JOBS_PER_CHILD', 1, 1),
+  ISOLATION: z.enum(['spawn', 'fork'], { message: 'ISOLATION must be spawn or fork' }).default('spawn'),
+  JOB_TIMEOUT_SECONDS: int('JOB_TIMEOUT_SECONDS', 300, 1),
+  MAX_CHILD_MEMORY_MB: int('MAX_CHILD_MEMORY_MB', 0, 0),
+  RETRY_ATTEMPTS: int('RETRY_ATTEMPTS', 0, 0),
+  RETRY_BACKOFF_SECONDS: int('RETRY_BACKOFF_SECONDS', 15, 0),
+  SHUTDOWN_TIMEOUT_SECONDS: int('SHUTDOWN_TIMEOUT_SECONDS', 25, 0),
+  HEARTBEAT_INTERVAL_SECONDS: int('HEARTBEAT_INTERVAL_SECONDS', 5, 1),
+  HEARTBEAT_TIMEOUT_SECONDS: int('HEARTBEAT_TIMEOUT_SECONDS', 30, 2),
+  DELAYED_POLL_SECONDS: int('DELAYED_POLL_SECONDS', 1, 0),
+  PORT: int('PORT', 9100, 0),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+    message: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
+  }).default('info'),
+  HOSTNAME: z.string().optional(),
+});
+
+/** The worker's settings, validated. */
+export interface WorkerConfig {
+  readonly redisUrl: string;
+  readonly namespace: string;
+  /** queue names in priority order; `['*']` means every queue, alphabetically, as Resque does */
+  readonly queues: readonly string[];
+  readonly jobsDir: string;
+  readonly concurrency: number;
+  readonly jobsPerChild: number;
+  readonly isolation: 'spawn' | 'fork';
+  readonly jobTimeoutMs: number;
+  /** 0: no cap */
+  readonly maxChildMemoryMb: number;
+  readonly retryAttempts: number;
+  readonly retryBackoffSeconds: number;
+  readonly shutdownTimeoutMs: number;
+  readonly heartbeatIntervalMs: number;
+  readonly heartbeatTimeoutMs: number;
+  /** 0: this worker does not move due delayed jobs */
+  readonly delayedPollMs: number;
+  readonly port: number;
+  readonly logLevel: string;
+  readonly hostname: string;
+}
+
+/** Reads the configuration; a bad value throws an error whose message names the variable. */
+export function readConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
+  const parsed = Env.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => (i.path.length > 0 && !i.message.startsWith(String(i.path[0])) ? `${String(i.path[0])}: ${i.message}` : i.message));
+    throw new Error(`invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  const e = parsed.data;
+  if (e.HEARTBEAT_TIMEOUT_SECONDS <= e.HEARTBEAT_INTERVAL_SECONDS) {
+    throw new Error(`invalid configuration:\n  HEARTBEAT_TIMEOUT_SECONDS (${e.HEARTBEAT_TIMEOUT_SECONDS}) must be greater than HEARTBEAT_INTERVAL_SECONDS (${e.HEARTBEAT_INTERVAL_SECONDS})`);
+  }
+  return {
+    redisUrl: e.REDIS_URL,
+    namespace: e.RESQUE_NAMESPACE,
+    queues: e.QUEUES,
+    jobsDir: resolve(e.JOBS_DIR),
+    concurrency: e.CONCURRENCY,
+    jobsPerChild: e.JOBS_PER_CHILD,
+    isolation: e.ISOLATION,
+    jobTimeoutMs: e.JOB_TIMEOUT_SECONDS * 1000,
+    maxChildMemoryMb: e.MAX_CHILD_MEMORY_MB,
+    retryAttempts: e.RETRY_ATTEMPTS,
+    retryBackoffSeconds: e.RETRY_BACKOFF_SECONDS,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_SECONDS * 1000,
+    heartbeatIntervalMs: e.HEARTBEAT_INTERVAL_SECONDS * 1000,
+    heartbeatTimeoutMs: e.HEARTBEAT_TIMEOUT_SECONDS * 1000,
+    delayedPollMs: e.DELAYED_POLL_SECONDS * 1000,
+    port: e.PORT,
+    logLevel: e.LOG_LEVEL,
+    hostname: e.HOSTNAME ?? hostname(),
+  };
+}

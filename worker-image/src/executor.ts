@@ -1,0 +1,39 @@
+// Running one job at a time in a child process, with the limits every isolation mode shares.
+import type { Outcome } from './outcome.ts';
+
+export interface JobToRun {
+  readonly className: string;
+  readonly args: readonly unknown[];
+}
+
+export interface RunResult {
+  readonly outcome: Outcome;
+  /** pid of the child that ran the job */
+  readonly pid: number | undefined;
+  /** how long the job ran in its child, ms */
+  readonly durationMs: number;
+}
+
+/** One slot's way of running jobs in child processes (spawn, or fork from a zygote). */
+export interface Executor {
+  /** Starts a warm child ahead of the first job, so its start-up is not on that job's path. */
+  prepare(): void;
+  /** Runs one job to its end under the timeout and memory cap. */
+  run(job: JobToRun): Promise<RunResult>;
+  /**
+   * Kills the child running a job, if any. `interrupt`: the run ends as `interrupted` (the master hands the
+   * job back); `kill`: it ends as a crash, as Resque's USR1 does.
+   */
+  killRunning(mode: 'interrupt' | 'kill'): void;
+  /** Kills every child this executor holds. */
+  close(): Promise<void>;
+}
+
+export interface Limits {
+  readonly timeoutMs: number;
+  /** 0: no cap */
+  readonly maxMemoryMb: number;
+}
+
+/** How often a running child's resident memory is sampled against the cap. */
+export const MEMORY_SAMPLE_MS = 100;

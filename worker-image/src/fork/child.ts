@@ -1,0 +1,114 @@
+// The forked child's side: undo what it must not share with the zygote and its siblings, run one
+// job, report the result on its own pipe, and leave with _exit. Everything here runs in a process
+// that fork() just made from the zygote; see README "fork safety" for the rules job code follows.
+import { randomUUID, getRandomValues } from 'node:crypto';
+import { closeSync, readlinkSync, writeSync } from 'node:fs';
+import { constants } from 'node:os';
+import type { ForkAddon } from './addon.ts';
+import type { JobModules } from './job-modules.ts';
+import { toJobError, type ChildReport, type JobResult, type RunCommand } from './protocol.ts';
+import type { TimerTracker } from './timers.ts';
+
+/** What the zygote hands to a child it has just forked. */
+export interface ForkedChild {
+  command: RunCommand;
+  /** The write end of this child's own result pipe. */
+  reportFd: number;
+  /** The zygote's descriptors: its command channel and its other children's pipes and pidfds. */
+  inheritedFds: number[];
+}
+
+export interface ChildDeps {
+  addon: ForkAddon;
+  jobs: JobModules;
+  timers: TimerTracker;
+}
+
+// Node's buffered randomUUID hands out 128 UUIDs from one random fill; every child would hand out
+// the zygote's leftovers first. Drawing a whole batch forces the next fill to happen in the child.
+const UUID_BATCH = 128;
+
+/** Math.random from the OS's generator: V8's state is per process image, so every child would
+ * otherwise draw the zygote's sequence, and V8 offers no way to reseed it. */
+function osSeededRandom(): () => number {
+  const pool = new Uint32Array(1024);
+  let next = pool.length;
+  return () => {
+    if (next >= pool.length) {
+      getRandomValues(pool);
+      next = 0;
+    }
+    const high = (pool[next++] ?? 0) >>> 5;
+    const low = (pool[next++] ?? 0) >>> 6;
+    return (high * 67108864 + low) / 9007199254740992;
+  };
+}
+
+/** Runs, once in the zygote, the one-time set-up of what every child calls, so children find
+ * it done: the UUID buffer and the random generator's first use cost milliseconds. */
+export function warmUpForChildren(): void {
+  for (let i = 0; i < UUID_BATCH; i++) randomUUID();
+  osSeededRandom()();
+}
+
+/**
+ * Makes the fresh child safe to run job code. Synchronous, and called before the child returns to
+ * the event loop: nothing inherited gets a chance to run first.
+ */
+export function makeForkSafe(child: ForkedChild, deps: ChildDeps): void {
+  const T=[performance.now()];
+  // The zygote reads its channel synchronously, so no libuv handle watches it; closing the fds
+  // leaves the child no way to read commands or siblings' results, or hold their pipes open.
+  for (const fd of child.inheritedFds) closeSync(fd);
+  deps.timers.clearAndStop();
+  // Default dispositions, as in a fresh process: the master's SIGTERM and SIGKILL mean what they say.
+  for (const signal of Object.keys(constants.signals)) process.removeAllListeners(signal);
+  T.push(performance.now());
+  Math.random = osSeededRandom();
+  T.push(performance.now());
+  for (let i = 0; i < UUID_BATCH; i++) randomUUID();
+  T.push(performance.now());
+  // process.pid is a value Node read at start-up: the zygote's.
+  Object.defineProperty(process, 'pid', { value: Number(readlinkSync('/proc/self')), configurable: true, enumerable: true });
+  process.title = `forkpool-job ${child.command.className}`;
+  T.push(performance.now()); (globalThis as any).T=T;
+}
+
+/** Runs afterFork and the job, reports, and exits the child. Never returns. */
+export async function runForkedJob(child: ForkedChild, deps: ChildDeps): Promise<never> {
+  const { addon } = deps;
+  let reported = false;
+  const finish = (result: JobResult, code: number): never => {
+    if (!reported) {
+      reported = true;
+      const report: ChildReport = { type: 'result', result, rssBytes: process.memoryUsage.rss() };
+      try {
+        const T=(globalThis as any).T; T.push(performance.now()); writeSync(2, T.map((x:number)=>(x-T[0]).toFixed(2)).join(' ')+'\n'); writeSync(child.reportFd, JSON.stringify(report) + '\n');
+      } catch {
+        // The zygote is gone; there is no one left to tell.
+      }
+    }
+    return addon.exit(code);
+  };
+  // Node's own exit path tears down threads that only the zygote has: a job calling process.exit
+  // would hang. It leaves with _exit instead, without a result: the master records a crash.
+  Object.defineProperty(process, 'reallyExit', { value: (code?: number) => addon.exit(code ?? 0), configurable: true, writable: true });
+  for (const event of ['uncaughtException', 'unhandledRejection', 'beforeExit'] as const) process.removeAllListeners(event);
+  process.on('uncaughtException', (err) => finish({ ok: false, error: toJobError(err) }, 1));
+  process.on('unhandledRejection', (reason) => finish({ ok: false, error: toJobError(reason) }, 1));
+  // The loop ran dry while perform's promise is still pending: it can never settle.
+  process.on('beforeExit', () =>
+    finish({ ok: false, error: { name: 'JobNeverSettled', message: 'perform returned a promise that can never settle: nothing is left to run', stack: null } }, 1),
+  );
+
+  const { className, args } = child.command;
+  try {
+    await deps.jobs.hooks.afterFork?.({ className, args });
+    const lookup = deps.jobs.lookup(className);
+    if (!lookup.ok) return finish({ ok: false, error: lookup.error }, 0);
+    await lookup.job.perform(...args);
+    return finish({ ok: true }, 0);
+  } catch (err) {
+    return finish({ ok: false, error: toJobError(err) }, 0);
+  }
+}

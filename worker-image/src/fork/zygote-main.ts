@@ -1,0 +1,211 @@
+// The zygote process: `node --single-threaded zygote-main.ts JOBS_DIR`, started by startZygote()
+// (zygote.ts) with its command channel as fd 3. It loads the job modules once, then waits for
+// commands and forks one child per job. It never returns to its event loop once serving: commands
+// are read synchronously, so the loop that every child inherits has no handle on the channel.
+//
+// --single-threaded matters: a forked child has only the thread that called fork(), and V8 would
+// otherwise hand GC and compilation work to threads the child does not have, and wait forever.
+import { closeSync, readSync, writeSync } from 'node:fs';
+import { constants } from 'node:os';
+import { loadForkAddon, type ForkAddon } from './addon.ts';
+import { makeForkSafe, runForkedJob, warmUpForChildren, type ForkedChild } from './child.ts';
+import { loadJobModules } from './job-modules.ts';
+import {
+  CHANNEL_FD,
+  ChildReportSchema,
+  CommandSchema,
+  LineSplitter,
+  MASTER_PID_ENV,
+  toJobError,
+  type RunCommand,
+  type ZygoteEvent,
+} from './protocol.ts';
+import { trackTimers } from './timers.ts';
+
+const POLLIN_OR_HANGUP = 0x001 | 0x008 | 0x010 | 0x020; // POLLIN | POLLERR | POLLHUP | POLLNVAL
+
+const signalNames = new Map(Object.entries(constants.signals).map(([name, n]) => [n, name]));
+
+function parseJson(line: string): unknown {
+  try {
+    return JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+}
+
+function send(event: ZygoteEvent): void {
+  writeSync(CHANNEL_FD, JSON.stringify(event) + '\n');
+}
+
+function errnoCode(err: unknown): string | undefined {
+  return err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
+}
+
+/** Reads what is there: a Buffer, 'eof', or 'none' when a spurious wake-up left nothing to read. */
+function readAvailable(fd: number, buf: Buffer): Buffer | 'eof' | 'none' {
+  try {
+    const n = readSync(fd, buf);
+    return n === 0 ? 'eof' : buf.subarray(0, n);
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code === 'EAGAIN' || code === 'EINTR') return 'none';
+    if (code === 'ECONNRESET') return 'eof';
+    throw err;
+  }
+}
+
+interface Running {
+  id: string;
+  pid: number;
+  /** The read end of the child's result pipe; null once it reached end of file. */
+  resultFd: number | null;
+  pidFd: number;
+  lines: LineSplitter;
+}
+
+class Server {
+  readonly #addon: ForkAddon;
+  readonly #running = new Map<number, Running>();
+  readonly #commands = new LineSplitter();
+  readonly #buf = Buffer.alloc(64 * 1024);
+
+  constructor(addon: ForkAddon) {
+    this.#addon = addon;
+  }
+
+  /** Serves until a fork: returns in the child only. In the zygote it ends with the process. */
+  serve(): ForkedChild {
+    for (;;) {
+      const running = [...this.#running.values()];
+      const fds = [CHANNEL_FD, ...running.flatMap((r) => (r.resultFd === null ? [r.pidFd] : [r.resultFd, r.pidFd]))];
+      const revents = this.#addon.poll(fds, -1);
+      const ready = new Set(fds.filter((_, i) => ((revents[i] ?? 0) & POLLIN_OR_HANGUP) !== 0));
+      // Results before exits, so that the master always hears a child's result first.
+      for (const r of running) {
+        if (r.resultFd !== null && ready.has(r.resultFd)) this.#relayResults(r);
+        if (ready.has(r.pidFd)) this.#reap(r);
+      }
+      if (!ready.has(CHANNEL_FD)) continue;
+      const chunk = readAvailable(CHANNEL_FD, this.#buf);
+      if (chunk === 'eof') return this.#shutdown();
+      if (chunk === 'none') continue;
+      for (const line of this.#commands.push(chunk)) {
+        const parsed = CommandSchema.safeParse(parseJson(line));
+        if (!parsed.success) {
+          send({ type: 'log', level: 'error', msg: `zygote: invalid command ignored: ${parsed.error.message}` });
+          continue;
+        }
+        const child = this.#fork(parsed.data);
+        if (child !== null) return child;
+      }
+    }
+  }
+
+  #fork(command: RunCommand): ForkedChild | null {
+    let resultFd: number, reportFd: number, pid: number;
+    try {
+      [resultFd, reportFd] = this.#addon.pipe();
+    } catch (err) {
+      send({ type: 'forkFailed', id: command.id, error: toJobError(err).message });
+      return null;
+    }
+    try {
+      pid = this.#addon.fork();
+    } catch (err) {
+      closeSync(resultFd);
+      closeSync(reportFd);
+      send({ type: 'forkFailed', id: command.id, error: toJobError(err).message });
+      return null;
+    }
+    if (pid === 0) {
+      const inheritedFds = [CHANNEL_FD, resultFd];
+      for (const r of this.#running.values()) inheritedFds.push(r.pidFd, ...(r.resultFd === null ? [] : [r.resultFd]));
+      return { command, reportFd, inheritedFds };
+    }
+    closeSync(reportFd);
+    // pidfd_open cannot fail for our own unreaped child short of running out of descriptors.
+    const pidFd = this.#addon.pidfdOpen(pid);
+    this.#running.set(pid, { id: command.id, pid, resultFd, pidFd, lines: new LineSplitter() });
+    send({ type: 'forked', id: command.id, pid });
+    return null;
+  }
+
+  #relayResults(r: Running): void {
+    while (r.resultFd !== null) {
+      const chunk = readAvailable(r.resultFd, this.#buf);
+      if (chunk === 'none') return;
+      if (chunk === 'eof') {
+        closeSync(r.resultFd);
+        r.resultFd = null;
+        return;
+      }
+      for (const line of r.lines.push(chunk)) {
+        const report = ChildReportSchema.safeParse(parseJson(line));
+        if (report.success) send({ ...report.data, id: r.id });
+        else send({ type: 'log', level: 'warn', msg: `zygote: child ${r.pid} wrote an invalid report: ${line.slice(0, 200)}` });
+      }
+    }
+  }
+
+  #reap(r: Running): void {
+    const status = this.#addon.waitpid(r.pid);
+    if (status === null) return;
+    // The child is gone, so what it wrote is all in the pipe (unless a grandchild holds it open).
+    this.#relayResults(r);
+    if (r.resultFd !== null) closeSync(r.resultFd);
+    closeSync(r.pidFd);
+    this.#running.delete(r.pid);
+    const signal = status.signal === null ? null : (signalNames.get(status.signal) ?? `SIG${status.signal}`);
+    send({ type: 'exit', id: r.id, pid: r.pid, code: status.code, signal });
+  }
+
+  /** The master closed the channel: kill what still runs, reap it, and exit. */
+  #shutdown(): never {
+    for (const r of this.#running.values()) process.kill(r.pid, 'SIGKILL');
+    while (this.#running.size > 0) {
+      const running = [...this.#running.values()];
+      this.#addon.poll(running.map((r) => r.pidFd), 1000);
+      for (const r of running) {
+        try {
+          this.#reap(r);
+        } catch {
+          // The master is gone: the exit report has nowhere to go.
+        }
+      }
+    }
+    return process.exit(0);
+  }
+}
+
+async function main(): Promise<void> {
+  const jobsDir = process.argv[2];
+  const masterPid = Number(process.env[MASTER_PID_ENV]);
+  const fatal = (err: unknown): never => {
+    send({ type: 'fatal', error: toJobError(err) });
+    return process.exit(1);
+  };
+  if (jobsDir === undefined) return fatal(new Error('usage: zygote-main JOBS_DIR'));
+  const load = loadForkAddon();
+  if (!load.ok) return fatal(new Error(load.reason));
+  const { addon } = load;
+  if (!Number.isInteger(masterPid) || !addon.dieWithParent(masterPid)) return fatal(new Error('the master is gone'));
+  process.title = 'forkpool-zygote';
+  // Before any job module runs, so that the timers those modules start can be cleared in children.
+  const timers = trackTimers();
+  let jobs;
+  try {
+    jobs = await loadJobModules(jobsDir);
+    await jobs.hooks.beforeFork?.();
+  } catch (err) {
+    return fatal(err);
+  }
+  warmUpForChildren();
+  send({ type: 'ready', jobs: jobs.classes, loadErrors: jobs.loadErrors });
+  const child = new Server(addon).serve();
+  const deps = { addon, jobs, timers };
+  makeForkSafe(child, deps);
+  await runForkedJob(child, deps);
+}
+
+await main();

@@ -1,0 +1,303 @@
+// The master: takes jobs in queue-priority order, runs each in a child through its slot's executor, records
+// how it ended, and never runs job code itself. Signals, as Resque, with Kubernetes in mind:
+//   TERM, INT, QUIT  stop taking jobs; running ones finish within SHUTDOWN_TIMEOUT_SECONDS, then are handed
+//                    back to the head of their queues. A second one: hand them back now.
+//   USR1             kill the running children (their jobs fail as Resque::DirtyExit); carry on.
+//   USR2 / CONT      pause taking jobs / resume.
+import type { Server } from 'node:http';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import {
+  encodeFailure, formatFailedAt, formatHeartbeat, formatRunAt, formatStarted, keys, parseJob, scripts, type Keys,
+} from '../../queue/src/index.ts';
+import type { WorkerConfig } from './config.ts';
+import type { Executor } from './executor.ts';
+import { startHttp } from './http.ts';
+import { createMetrics, type WorkerMetrics } from './metrics.ts';
+import { describeFailure, isRetryable, type Outcome } from './outcome.ts';
+import { SpawnExecutor } from './spawn-executor.ts';
+import { Waker } from './waker.ts';
+
+/** A job a slot holds: taken atomically into this worker's in-flight hash. */
+interface Taken {
+  readonly queue: string;
+  readonly raw: string;
+}
+
+type Finish = { kind: 'ok' } | { kind: 'failed'; record: string } | { kind: 'retry'; record: string; at: number };
+
+const REDIS_RETRY_MAX_MS = 5000;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export class Master {
+  readonly id: string;
+  private readonly config: WorkerConfig;
+  private readonly log: Logger;
+  private readonly keys: Keys;
+  private readonly redis: Redis;
+  private readonly sub: Redis;
+  private readonly waker: Waker;
+  private readonly metrics: WorkerMetrics;
+  private readonly executors: Executor[] = [];
+  private readonly stop = new AbortController();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private slots: Promise<void>[] = [];
+  private server: Server | undefined;
+  private paused = false;
+  private stoppingNow = false;
+  private knownQueues: string[] = [];
+  private knownQueuesAt = 0;
+  private finished: Promise<void> | undefined;
+
+  constructor(config: WorkerConfig, log: Logger) {
+    this.config = config;
+    this.id = `${config.hostname}:${process.pid}:${config.queues.join(',')}`;
+    this.log = log.child({ worker: this.id });
+    this.keys = keys(config.namespace);
+    const retryStrategy = (times: number): number => Math.min(100 * 2 ** Math.min(times, 6), REDIS_RETRY_MAX_MS) + Math.floor(Math.random() * 100);
+    const opts = { maxRetriesPerRequest: null, retryStrategy, lazyConnect: true };
+    this.redis = new Redis(config.redisUrl, { ...opts, connectionName: `forkpool-worker:${this.id}` });
+    this.sub = new Redis(config.redisUrl, opts);
+    let lastError = 0;
+    for (const conn of [this.redis, this.sub]) {
+      conn.on('error', (err: Error) => {
+        if (Date.now() - lastError > 5000) this.log.error({ err: err.message }, 'Redis unreachable; retrying with backoff');
+        lastError = Date.now();
+      });
+    }
+    this.redis.on('ready', () => { if (lastError) this.log.info('Redis reachable again'); });
+    this.waker = new Waker(this.redis, this.sub, this.keys.queue(''), this.log);
+    this.metrics = createMetrics();
+  }
+
+  /** Connects, registers, starts the slots and the periodic duties. Resolves once jobs are being taken. */
+  async start(): Promise<void> {
+    const { config } = this;
+    this.server = await startHttp(config.port, this.metrics.registry, () => this.redis.status === 'ready' && !this.stop.signal.aborted);
+    await Promise.all([this.redis.connect(), this.sub.connect()]);
+    await this.heartbeat();
+    await this.waker.start();
+    this.every(config.heartbeatIntervalMs, () => this.heartbeat());
+    this.every(config.heartbeatIntervalMs, () => this.requeueDead());
+    if (config.delayedPollMs > 0) this.every(config.delayedPollMs, () => this.moveDue());
+    await this.requeueDead();
+    for (let slot = 0; slot < config.concurrency; slot++) {
+      const exec = this.createExecutor();
+      this.executors.push(exec);
+      this.slots.push(this.slotLoop(String(slot), exec));
+    }
+    const address = this.server.address();
+    this.log.info({
+      queues: config.queues, concurrency: config.concurrency, jobsPerChild: config.jobsPerChild, isolation: config.isolation,
+      jobsDir: config.jobsDir, port: typeof address === 'object' && address ? address.port : config.port,
+    }, 'worker started');
+  }
+
+  /** TERM/INT/QUIT: the first stops taking jobs and drains; the second (or the timeout) hands jobs back now. */
+  shutdown(): Promise<void> {
+    if (this.finished) {
+      this.log.warn('second stop signal: handing running jobs back now');
+      this.interruptRunning();
+      return this.finished;
+    }
+    this.log.info({ timeoutMs: this.config.shutdownTimeoutMs }, 'stopping: no new jobs; waiting for running ones');
+    this.stop.abort();
+    this.waker.wake();
+    const deadline = setTimeout(() => {
+      this.log.warn('shutdown timeout reached: handing running jobs back');
+      this.interruptRunning();
+    }, this.config.shutdownTimeoutMs);
+    this.finished = (async () => {
+      await Promise.all(this.slots);
+      clearTimeout(deadline);
+      for (const t of this.timers) clearInterval(t);
+      await Promise.all(this.executors.map((e) => e.close()));
+      const handedBack = Number(await scripts.handBack.run(this.redis, [this.keys.namespace, this.id]));
+      if (handedBack > 0) this.log.warn({ handedBack }, 'jobs handed back to their queues');
+      await this.unregister();
+      await Promise.all([this.redis.quit(), this.sub.quit()]).catch(() => undefined);
+      await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
+      this.log.info('worker stopped');
+    })();
+    return this.finished;
+  }
+
+  /** USR1: kill the children running jobs; the jobs fail as Resque's DirtyExit. */
+  killChildren(): void {
+    this.log.warn('USR1: killing running children');
+    for (const e of this.executors) e.killRunning('kill');
+  }
+
+  /** USR2 / CONT. */
+  setPaused(paused: boolean): void {
+    if (this.paused === paused) return;
+    this.paused = paused;
+    this.log.info(paused ? 'paused: not taking new jobs' : 'resumed');
+    this.waker.wake();
+  }
+
+  private interruptRunning(): void {
+    this.stoppingNow = true;
+    for (const e of this.executors) e.killRunning('interrupt');
+  }
+
+  private createExecutor(): Executor {
+    const { config } = this;
+    return new SpawnExecutor({
+      jobsDir: config.jobsDir,
+      jobsPerChild: config.jobsPerChild,
+      limits: { timeoutMs: config.jobTimeoutMs, maxMemoryMb: config.maxChildMemoryMb },
+      log: this.log,
+      onChildStart: (ms) => this.metrics.childStart.observe(ms / 1000),
+    });
+  }
+
+  private async slotLoop(slot: string, exec: Executor): Promise<void> {
+    exec.prepare();
+    let next: Taken | undefined;
+    while (!this.stop.signal.aborted || next) {
+      if (!next) {
+        const mark = this.waker.mark;
+        if (!this.paused) next = await this.retrying('take a job', () => this.reserve(slot));
+        if (!next) await this.waker.wait(mark, this.stop.signal);
+        continue;
+      }
+      const { outcome, finish } = await this.execute(slot, exec, next);
+      if (outcome.kind === 'interrupted') {
+        await this.retrying('hand a job back', () => scripts.handBack.run(this.redis, [this.keys.namespace, this.id, slot]));
+        this.log.warn({ queue: next.queue, slot }, 'job interrupted by shutdown and handed back to the head of its queue');
+        next = undefined;
+        continue;
+      }
+      const takeNext = !this.stop.signal.aborted && !this.paused;
+      next = await this.retrying('record a finished job', () => this.finish(slot, next as Taken, finish as Finish, takeNext));
+    }
+  }
+
+  private async execute(slot: string, exec: Executor, taken: Taken): Promise<{ outcome: Outcome; finish: Finish | undefined }> {
+    const parsed = parseJob(taken.raw);
+    let outcome: Outcome;
+    let className = '(unreadable)';
+    let pid: number | undefined;
+    let durationMs = 0;
+    let attempt = 0;
+    if (!parsed.ok) {
+      outcome = { kind: 'error', error: { name: 'Forkpool::MalformedPayload', message: parsed.reason, stack: [] } };
+    } else {
+      const job = parsed.value;
+      className = job.className;
+      attempt = job.attempt;
+      if (job.enqueuedAt) this.metrics.queueWait.observe({ queue: taken.queue }, Math.max(0, Date.now() - job.enqueuedAt.getTime()) / 1000);
+      if (this.stoppingNow) return { outcome: { kind: 'interrupted' }, finish: undefined };
+      const result = await exec.run({ className: job.className, args: job.args });
+      ({ outcome, pid, durationMs } = result);
+    }
+    if (outcome.kind === 'interrupted') return { outcome, finish: undefined };
+    const log = this.log.child({ queue: taken.queue, class: className, slot, pid, jobId: parsed.ok ? parsed.value.jobId : undefined });
+    const labels = { queue: taken.queue, class: className };
+    this.metrics.processed.inc(labels);
+    this.metrics.duration.observe(labels, durationMs / 1000);
+    if (outcome.kind === 'ok') {
+      log.info({ ms: Math.round(durationMs) }, 'job done');
+      return { outcome, finish: { kind: 'ok' } };
+    }
+    const failure = describeFailure(outcome);
+    if (parsed.ok && isRetryable(outcome) && attempt < this.config.retryAttempts) {
+      const delay = this.config.retryBackoffSeconds * 2 ** attempt;
+      const at = Math.floor(Date.now() / 1000) + delay;
+      log.warn({ exception: failure.exception, error: failure.error, attempt: attempt + 1, inSeconds: delay }, 'job failed; retrying later');
+      this.metrics.retried.inc(labels);
+      const record = JSON.stringify({ ...parsed.value.payload, queue: taken.queue, forkpool_attempt: attempt + 1 });
+      return { outcome, finish: { kind: 'retry', record, at } };
+    }
+    log.warn({ exception: failure.exception, error: failure.error, ms: Math.round(durationMs) }, 'job failed');
+    this.metrics.failed.inc({ ...labels, exception: failure.exception });
+    const record = encodeFailure({ at: new Date(), raw: taken.raw, ...failure, worker: this.id, queue: taken.queue });
+    return { outcome, finish: { kind: 'failed', record } };
+  }
+
+  private async reserve(slot: string): Promise<Taken | undefined> {
+    const queues = await this.queueNames(true);
+    if (queues.length === 0) return undefined;
+    const res = await scripts.reserve.run(this.redis, [this.keys.namespace, this.id, slot, formatRunAt(new Date()), ...queues]);
+    return Array.isArray(res) ? { queue: String(res[0]), raw: String(res[1]) } : undefined;
+  }
+
+  private async finish(slot: string, taken: Taken, finish: Finish, takeNext: boolean): Promise<Taken | undefined> {
+    const queues = takeNext ? await this.queueNames(false) : [];
+    const record = finish.kind === 'ok' ? '' : finish.record;
+    const at = finish.kind === 'retry' ? String(finish.at) : '';
+    const res = (await scripts.finish.run(this.redis, [
+      this.keys.namespace, this.id, slot, finish.kind, record, at, formatRunAt(new Date()), ...queues,
+    ])) as [number, string?, string?];
+    if (res[0] === 0) {
+      this.log.warn({ queue: taken.queue, slot }, 'the job was handed back while it ran (heartbeat lost); it will run again');
+    }
+    return res.length === 3 ? { queue: String(res[1]), raw: String(res[2]) } : undefined;
+  }
+
+  /** The queues to take from, in priority order; `*` is every known queue, alphabetically, refreshed when idle. */
+  private async queueNames(idle: boolean): Promise<string[]> {
+    if (this.config.queues[0] !== '*') return [...this.config.queues];
+    if (idle || Date.now() - this.knownQueuesAt > 5000) {
+      this.knownQueues = (await this.redis.smembers(this.keys.queues)).sort();
+      this.knownQueuesAt = Date.now();
+    }
+    return this.knownQueues;
+  }
+
+  private async heartbeat(): Promise<void> {
+    const now = new Date();
+    await scripts.heartbeat.run(this.redis, [this.keys.namespace, this.id, formatHeartbeat(now), formatStarted(now)]);
+  }
+
+  private async requeueDead(): Promise<void> {
+    const res = (await scripts.requeueDead.run(this.redis, [this.keys.namespace, this.config.heartbeatTimeoutMs])) as (string | number)[];
+    for (let i = 0; i < res.length; i += 2) {
+      this.log.warn({ deadWorker: res[i], jobs: res[i + 1] }, 'worker heartbeat expired: its in-flight jobs are back at the head of their queues');
+    }
+  }
+
+  private async moveDue(): Promise<void> {
+    const limit = 1000;
+    let moved = 0;
+    for (;;) {
+      const n = Number(await scripts.moveDue.run(this.redis, [this.keys.namespace, limit, formatFailedAt(new Date()), this.id]));
+      moved += n;
+      if (n < limit) break;
+    }
+    if (moved > 0) this.log.debug({ moved }, 'due delayed jobs moved to their queues');
+  }
+
+  private async unregister(): Promise<void> {
+    const k = this.keys;
+    await this.redis.multi()
+      .srem(k.workers, this.id)
+      .zrem(k.alive, this.id)
+      .hdel(k.heartbeats, this.id)
+      .del(k.worker(this.id), k.workerStarted(this.id), k.workerStat('processed', this.id), k.workerStat('failed', this.id), k.inflight(this.id))
+      .exec();
+  }
+
+  /** Runs a periodic duty; an error is logged and the next tick tries again. */
+  private every(ms: number, duty: () => Promise<void>): void {
+    let busy = false;
+    this.timers.push(setInterval(() => {
+      if (busy) return;
+      busy = true;
+      duty().catch((err: Error) => this.log.error({ err: err.message }, 'periodic duty failed')).finally(() => { busy = false; });
+    }, ms));
+  }
+
+  /** Redis calls on the job path are retried with backoff until they succeed: a job's result is never dropped. */
+  private async retrying<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        this.log.error({ err: (err as Error).message, attempt }, `cannot ${what}; retrying`);
+        await sleep(Math.min(100 * 2 ** attempt, REDIS_RETRY_MAX_MS));
+      }
+    }
+  }
+}
