@@ -33,7 +33,7 @@ export async function eventually<T>(what: string, check: () => T | Promise<T>, t
   let last: T | undefined;
   for (;;) {
     last = await check();
-    if (last !== undefined && last !== null && last !== false) return last as NonNullable<T>;
+    if (last !== undefined && last !== null && last !== false) return last;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
     await new Promise((r) => setTimeout(r, 25));
   }
