@@ -1,0 +1,303 @@
+// A list-and-watch cache of one resource that survives what real clusters do. client-node's own
+// informer stops on any error but 410 and never re-lists; this one lists, watches from the list's
+// resourceVersion, re-lists on 410 Gone, restarts after errors with exponential backoff and jitter,
+// restarts a watch that has been quiet too long, and re-lists periodically.
+import type { Watch } from '@kubernetes/client-node';
+
+/** The parts of an object the cache needs. */
+export interface Meta {
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string; generation?: number };
+}
+
+export interface ListPage<T> {
+  items: T[];
+  resourceVersion: string;
+  continue: string | undefined;
+}
+
+export type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
+
+export interface InformerOptions<T extends Meta> {
+  /** For logs and metrics, e.g. `jobpools`. */
+  name: string;
+  /** One page of the list. */
+  list: (limit: number, cont: string | undefined) => Promise<ListPage<T>>;
+  /** The watch URL path, e.g. /apis/apps/v1/deployments. */
+  watchPath: string;
+  labelSelector?: string;
+  watch: Watch;
+  /** Restart a watch that delivered nothing (not even a bookmark) for this long. */
+  quietTimeoutMs?: number;
+  /** Re-list everything this often, whatever the watch says. */
+  relistIntervalMs?: number;
+  baseBackoffMs?: number;
+  maxBackoffMs?: number;
+  pageSize?: number;
+  /** Called synchronously for every change; it must only enqueue work. `old` is the cached object before. */
+  onChange?: (type: EventType, obj: T, old: T | undefined) => void;
+  /** Called when the list-and-watch restarts, with the reason (`gone`, `quiet`, `relist`, `error`). */
+  onRestart?: (reason: string, error: unknown) => void;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
+
+/** `namespace/name` of an object. */
+export function objectKey(obj: Meta): string {
+  return `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
+}
+
+/** Whether `a` is a newer version than `b`, reading resourceVersions as the etcd revisions they are in practice. */
+export function isNewer(a: Meta, b: Meta | undefined): boolean {
+  const ra = a.metadata?.resourceVersion;
+  const rb = b?.metadata?.resourceVersion;
+  if (rb === undefined || ra === undefined) return true;
+  try {
+    return BigInt(ra) > BigInt(rb);
+  } catch {
+    return ra !== rb;
+  }
+}
+
+type WatchEnd = 'closed' | 'gone' | 'quiet' | 'relist' | 'stopped';
+
+class WatchError extends Error {
+  readonly code: number | undefined;
+  constructor(message: string, code: number | undefined) {
+    super(message);
+    this.name = 'WatchError';
+    this.code = code;
+  }
+}
+
+export class Informer<T extends Meta> {
+  readonly #o: Required<Omit<InformerOptions<T>, 'labelSelector' | 'onChange' | 'onRestart'>> & InformerOptions<T>;
+  readonly #store = new Map<string, T>();
+  #resourceVersion = '';
+  #synced = false;
+  #stopped = false;
+  #abort: (() => void) | undefined;
+  #wake: (() => void) | undefined;
+  #lastListAt = 0;
+  #syncWaiters: (() => void)[] = [];
+  #running: Promise<void> | undefined;
+
+  constructor(options: InformerOptions<T>) {
+    this.#o = {
+      quietTimeoutMs: 60_000,
+      relistIntervalMs: 10 * 60_000,
+      baseBackoffMs: 250,
+      maxBackoffMs: 30_000,
+      pageSize: 500,
+      ...options,
+    };
+  }
+
+  get name(): string {
+    return this.#o.name;
+  }
+
+  /** True once the first list has been loaded. */
+  get synced(): boolean {
+    return this.#synced;
+  }
+
+  get(key: string): T | undefined {
+    return this.#store.get(key);
+  }
+
+  list(): T[] {
+    return [...this.#store.values()];
+  }
+
+  /** Puts an object the operator just wrote into the cache when it is newer than the cached one, so the next read sees the write. */
+  remember(obj: T): void {
+    const key = objectKey(obj);
+    if (isNewer(obj, this.#store.get(key))) this.#store.set(key, obj);
+  }
+
+  start(): void {
+    this.#running ??= this.#run();
+  }
+
+  waitForSync(): Promise<void> {
+    if (this.#synced) return Promise.resolve();
+    return new Promise((resolve) => this.#syncWaiters.push(resolve));
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#abort?.();
+    this.#wake?.();
+    await this.#running;
+  }
+
+  async #run(): Promise<void> {
+    let failures = 0;
+    let needList = true;
+    while (!this.#stopped) {
+      try {
+        if (needList) {
+          await this.#relist();
+          needList = false;
+        }
+        const startedAt = Date.now();
+        const end = await this.#watchOnce();
+        if (end === 'gone' || end === 'relist') needList = true;
+        if (end !== 'closed' && end !== 'stopped') this.#o.onRestart?.(end, undefined);
+        // A watch the server ends at once, again and again, must not become a tight loop.
+        if (end === 'closed' && Date.now() - startedAt < 1000) {
+          failures += 1;
+          await this.#sleepUnlessStopped(this.#backoff(failures));
+        } else {
+          failures = 0;
+        }
+      } catch (err) {
+        if (this.#stopped) break;
+        failures += 1;
+        this.#o.onRestart?.('error', err);
+        // After an error the watch position may be gone too: list again once the server answers.
+        needList = true;
+        await this.#sleepUnlessStopped(this.#backoff(failures));
+      }
+    }
+  }
+
+  /** Exponential backoff with full jitter around it, so that many operators do not retry in step. */
+  #backoff(failures: number): number {
+    return Math.min(this.#o.baseBackoffMs * 2 ** (failures - 1), this.#o.maxBackoffMs) * (0.5 + Math.random());
+  }
+
+  async #sleepUnlessStopped(ms: number): Promise<void> {
+    await Promise.race([sleep(ms), new Promise<void>((resolve) => (this.#wake = resolve))]);
+    this.#wake = undefined;
+  }
+
+  async #relist(): Promise<void> {
+    const items: T[] = [];
+    let cont: string | undefined;
+    let resourceVersion: string;
+    do {
+      const page = await this.#o.list(this.#o.pageSize, cont);
+      items.push(...page.items);
+      cont = page.continue;
+      resourceVersion = page.resourceVersion;
+    } while (cont !== undefined && cont !== '');
+    const seen = new Set<string>();
+    for (const obj of items) {
+      const key = objectKey(obj);
+      seen.add(key);
+      const old = this.#store.get(key);
+      this.#store.set(key, obj);
+      // Every object is announced again: a re-list doubles as a resync of level-based reconcilers.
+      this.#emit(old === undefined ? 'ADDED' : 'MODIFIED', obj, old);
+    }
+    for (const [key, old] of this.#store) {
+      if (!seen.has(key)) {
+        this.#store.delete(key);
+        this.#emit('DELETED', old, old);
+      }
+    }
+    this.#resourceVersion = resourceVersion;
+    this.#lastListAt = Date.now();
+    if (!this.#synced) {
+      this.#synced = true;
+      for (const w of this.#syncWaiters.splice(0)) w();
+    }
+  }
+
+  #emit(type: EventType, obj: T, old: T | undefined): void {
+    try {
+      this.#o.onChange?.(type, obj, old);
+    } catch {
+      // A handler only enqueues keys; it cannot be allowed to stop the cache.
+    }
+  }
+
+  #watchOnce(): Promise<WatchEnd> {
+    return new Promise<WatchEnd>((resolve, reject) => {
+      let settled = false;
+      let controller: AbortController | undefined;
+      let quiet: NodeJS.Timeout | undefined;
+      const finish = (end: WatchEnd | Error): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(quiet);
+        clearTimeout(relist);
+        this.#abort = undefined;
+        controller?.abort();
+        if (end instanceof Error) reject(end);
+        else resolve(end);
+      };
+      const armQuiet = (): void => {
+        clearTimeout(quiet);
+        quiet = setTimeout(() => finish('quiet'), this.#o.quietTimeoutMs);
+        quiet.unref();
+      };
+      const untilRelist = Math.max(0, this.#lastListAt + this.#o.relistIntervalMs - Date.now());
+      const relist = setTimeout(() => finish('relist'), untilRelist);
+      relist.unref();
+      this.#abort = () => finish('stopped');
+      armQuiet();
+      // The server ends the watch after timeoutSeconds; spread them like client-go so restarts do not align.
+      const timeoutSeconds = Math.floor(300 + Math.random() * 300);
+      const query: Record<string, string | number | boolean> = {
+        resourceVersion: this.#resourceVersion,
+        allowWatchBookmarks: true,
+        timeoutSeconds,
+      };
+      if (this.#o.labelSelector !== undefined) query['labelSelector'] = this.#o.labelSelector;
+      this.#o.watch
+        .watch(
+          this.#o.watchPath,
+          query,
+          (type: string, obj: unknown) => {
+            if (settled) return;
+            armQuiet();
+            this.#onEvent(type, obj, finish);
+          },
+          (err: unknown) => {
+            if (err === null || err === undefined) finish('closed');
+            else if (errorCode(err) === 410) finish('gone');
+            // client-node (2.0.1, after #3020) aborts a watch with no data for 30 s: a quiet watch, not a failure.
+            else if (err instanceof Error && err.name === 'TimeoutError') finish('quiet');
+            else finish(err instanceof Error ? err : new Error(JSON.stringify(err)));
+          },
+        )
+        .then((c) => {
+          controller = c;
+          if (settled) c.abort();
+        })
+        .catch((err: unknown) => finish(err instanceof Error ? err : new Error(String(err))));
+    });
+  }
+
+  #onEvent(type: string, raw: unknown, finish: (end: WatchEnd | Error) => void): void {
+    const obj = raw as T & { code?: number; message?: string };
+    if (type === 'ERROR') {
+      // A Status object: 410 means our resourceVersion is too old to watch from.
+      if (obj.code === 410) finish('gone');
+      else finish(new WatchError(`watch ${this.#o.name}: ${obj.message ?? 'error event'}`, obj.code));
+      return;
+    }
+    const rv = obj.metadata?.resourceVersion;
+    if (rv !== undefined) this.#resourceVersion = rv;
+    if (type === 'BOOKMARK') return;
+    const key = objectKey(obj);
+    const old = this.#store.get(key);
+    if (type === 'DELETED') {
+      this.#store.delete(key);
+      this.#emit('DELETED', obj, old);
+    } else if (type === 'ADDED' || type === 'MODIFIED') {
+      this.#store.set(key, obj);
+      this.#emit(old === undefined ? 'ADDED' : 'MODIFIED', obj, old);
+    }
+  }
+}
+
+function errorCode(err: unknown): number | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const e = err as { statusCode?: unknown; code?: unknown };
+  if (typeof e.statusCode === 'number') return e.statusCode;
+  if (typeof e.code === 'number') return e.code;
+  return undefined;
+}

@@ -1,0 +1,186 @@
+// Every Kubernetes API call the operator makes, in one place: this file is the list of verbs its RBAC needs.
+//
+//   forkpool.io      jobpools          list, watch
+//   forkpool.io      jobpools/status   patch
+//   apps             deployments       list, watch, patch (server-side apply, which also creates)
+//   ""               pods              list, watch, patch (pod-deletion-cost annotation)
+//   ""               secrets           get (spec.redis.urlFrom)
+//   ""               events            create
+//   coordination.k8s.io leases         get, create, update (leader election)
+import {
+  AppsV1Api,
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  PatchStrategy,
+  Watch,
+  setHeaderOptions,
+  type KubeConfig,
+  type V1Deployment,
+  type V1Lease,
+  type V1Pod,
+} from '@kubernetes/client-node';
+import { GROUP, PLURAL, VERSION, type JobPoolStatus } from './jobpool.ts';
+import { FIELD_MANAGER } from './desired-deployment.ts';
+import type { ListPage } from './informer.ts';
+
+/** A JobPool as the API returns it, before parsing. */
+export interface RawJobPool {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { name?: string; namespace?: string; uid?: string; generation?: number; resourceVersion?: string };
+  spec?: unknown;
+  status?: JobPoolStatus;
+}
+
+/** The HTTP status of a failed API call, when there is one. */
+export function statusCode(err: unknown): number | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const e = err as { code?: unknown; statusCode?: unknown };
+  if (typeof e.code === 'number') return e.code;
+  if (typeof e.statusCode === 'number') return e.statusCode;
+  return undefined;
+}
+
+/** The API server's message for a failed call (its Status body), for logs and conditions. */
+export function apiMessage(err: unknown): string {
+  if (typeof err === 'object' && err !== null && 'body' in err) {
+    const { body } = err;
+    if (typeof body === 'string') {
+      try {
+        const parsed = JSON.parse(body) as { message?: string };
+        if (typeof parsed.message === 'string') return parsed.message;
+      } catch {
+        return body.slice(0, 500);
+      }
+    }
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+const page = <T>(list: { items: T[]; metadata?: { resourceVersion?: string; _continue?: string } }): ListPage<T> => ({
+  items: list.items,
+  resourceVersion: list.metadata?.resourceVersion ?? '',
+  continue: list.metadata?._continue,
+});
+
+export class KubeApi {
+  readonly watch: Watch;
+  readonly #custom: CustomObjectsApi;
+  readonly #apps: AppsV1Api;
+  readonly #core: CoreV1Api;
+  readonly #coordination: CoordinationV1Api;
+
+  constructor(kc: KubeConfig) {
+    this.watch = new Watch(kc);
+    this.#custom = kc.makeApiClient(CustomObjectsApi);
+    this.#apps = kc.makeApiClient(AppsV1Api);
+    this.#core = kc.makeApiClient(CoreV1Api);
+    this.#coordination = kc.makeApiClient(CoordinationV1Api);
+  }
+
+  /** Watch paths, all namespaces when `namespace` is empty. */
+  static paths(namespace: string): { jobPools: string; deployments: string; pods: string } {
+    const ns = namespace === '' ? '' : `/namespaces/${namespace}`;
+    return {
+      jobPools: `/apis/${GROUP}/${VERSION}${ns}/${PLURAL}`,
+      deployments: `/apis/apps/v1${ns}/deployments`,
+      pods: `/api/v1${ns}/pods`,
+    };
+  }
+
+  async listJobPools(namespace: string, limit: number, cont: string | undefined): Promise<ListPage<RawJobPool>> {
+    const params = { group: GROUP, version: VERSION, plural: PLURAL, limit, _continue: cont };
+    const list = (namespace === ''
+      ? await this.#custom.listClusterCustomObject(params)
+      : await this.#custom.listNamespacedCustomObject({ ...params, namespace })) as { items: RawJobPool[]; metadata?: { resourceVersion?: string; continue?: string } };
+    return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '', continue: list.metadata?.continue };
+  }
+
+  async listDeployments(namespace: string, labelSelector: string, limit: number, cont: string | undefined): Promise<ListPage<V1Deployment>> {
+    const params = { labelSelector, limit, _continue: cont };
+    return page(namespace === '' ? await this.#apps.listDeploymentForAllNamespaces(params) : await this.#apps.listNamespacedDeployment({ ...params, namespace }));
+  }
+
+  async listPods(namespace: string, labelSelector: string, limit: number, cont: string | undefined): Promise<ListPage<V1Pod>> {
+    const params = { labelSelector, limit, _continue: cont };
+    return page(namespace === '' ? await this.#core.listPodForAllNamespaces(params) : await this.#core.listNamespacedPod({ ...params, namespace }));
+  }
+
+  /** Server-side apply of a Deployment as field manager `forkpool-operator`, taking over fields others changed. */
+  applyDeployment(deployment: V1Deployment): Promise<V1Deployment> {
+    const { name, namespace } = deployment.metadata as { name: string; namespace: string };
+    return this.#apps.patchNamespacedDeployment(
+      { name, namespace, body: deployment, fieldManager: FIELD_MANAGER, force: true },
+      setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+    );
+  }
+
+  /** Replaces the pool's status fields (a merge patch of the status subresource). */
+  async patchJobPoolStatus(namespace: string, name: string, status: JobPoolStatus): Promise<RawJobPool> {
+    return (await this.#custom.patchNamespacedCustomObjectStatus(
+      { group: GROUP, version: VERSION, plural: PLURAL, namespace, name, body: { status }, fieldManager: FIELD_MANAGER },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    )) as RawJobPool;
+  }
+
+  /** Sets annotations of a pod (a merge patch; a null value removes one). */
+  patchPodAnnotations(namespace: string, name: string, annotations: Record<string, string | null>): Promise<V1Pod> {
+    return this.#core.patchNamespacedPod(
+      { namespace, name, body: { metadata: { annotations } }, fieldManager: FIELD_MANAGER },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+  }
+
+  /** Reads one key of a Secret, decoded; undefined when the Secret or the key does not exist. */
+  async readSecretKey(namespace: string, name: string, key: string): Promise<string | undefined> {
+    try {
+      const secret = await this.#core.readNamespacedSecret({ namespace, name });
+      const value = secret.data?.[key];
+      return value === undefined ? undefined : Buffer.from(value, 'base64').toString('utf8');
+    } catch (err) {
+      if (statusCode(err) === 404) return undefined;
+      throw err;
+    }
+  }
+
+  /** Records a Kubernetes Event on a pool (`kubectl describe jobpool` shows it). */
+  async createEvent(
+    involved: { namespace: string; name: string; uid: string; apiVersion: string; kind: string },
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+    instance: string,
+  ): Promise<void> {
+    const now = new Date();
+    await this.#core.createNamespacedEvent({
+      namespace: involved.namespace,
+      body: {
+        metadata: { generateName: `${involved.name}.`, namespace: involved.namespace },
+        involvedObject: { ...involved },
+        type,
+        reason,
+        message,
+        source: { component: FIELD_MANAGER },
+        reportingComponent: FIELD_MANAGER,
+        reportingInstance: instance,
+        firstTimestamp: now,
+        lastTimestamp: now,
+        count: 1,
+      },
+    });
+  }
+
+  readLease(namespace: string, name: string): Promise<V1Lease> {
+    return this.#coordination.readNamespacedLease({ namespace, name });
+  }
+
+  createLease(namespace: string, lease: V1Lease): Promise<V1Lease> {
+    return this.#coordination.createNamespacedLease({ namespace, body: lease });
+  }
+
+  /** Replaces a Lease; the resourceVersion in it makes this a compare-and-swap (409 when someone else wrote first). */
+  replaceLease(namespace: string, lease: V1Lease): Promise<V1Lease> {
+    return this.#coordination.replaceNamespacedLease({ namespace, name: lease.metadata?.name ?? '', body: lease });
+  }
+}

@@ -1,0 +1,221 @@
+// Reads the queue depths of every pool, one pipelined round trip per Redis server per tick whatever
+// the number of pools on it, and hands each pool its sample.
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { keys } from '../../queue/src/keys.ts';
+import type { QueueStatus } from './jobpool.ts';
+
+export interface PollTarget {
+  url: string;
+  namespace: string;
+  queues: string[];
+  intervalMs: number;
+}
+
+/** One reading of a pool's queues; `queues` undefined with `error` when Redis could not be read. */
+export interface Sample {
+  at: number;
+  queues: QueueStatus[] | undefined;
+  error: string | undefined;
+}
+
+/** A URL fit for logs: the password replaced. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}
+
+interface Group {
+  redis: Redis;
+  pools: Map<string, PollTarget & { lastPolled: number }>;
+  timer: NodeJS.Timeout | undefined;
+  periodMs: number;
+  busy: boolean;
+}
+
+export interface PollerOptions {
+  log: Logger;
+  onSample: (poolKey: string, sample: Sample) => void;
+  /** Called once per round trip, with its duration and the number of commands sent. */
+  onRoundTrip?: (ms: number, commands: number, error: unknown) => void;
+  /** Redis client options override (tests). */
+  commandTimeoutMs?: number;
+}
+
+export class RedisPoller {
+  readonly #groups = new Map<string, Group>();
+  readonly #poolUrl = new Map<string, string>();
+  readonly #o: PollerOptions;
+  #running = false;
+
+  constructor(options: PollerOptions) {
+    this.#o = options;
+  }
+
+  /** Starts or stops ticking (only the leader polls); pools stay registered either way. */
+  setRunning(running: boolean): void {
+    this.#running = running;
+    for (const g of this.#groups.values()) this.#schedule(g);
+  }
+
+  /** The shared client of a Redis server (created on first use), for the scheduler and scale-down reads. */
+  client(url: string): Redis {
+    return this.#group(url).redis;
+  }
+
+  /** Adds or updates a pool; a pool that moved to another Redis leaves its old group. */
+  upsert(poolKey: string, target: PollTarget): void {
+    const oldUrl = this.#poolUrl.get(poolKey);
+    if (oldUrl !== undefined && oldUrl !== target.url) this.remove(poolKey);
+    const group = this.#group(target.url);
+    const existing = group.pools.get(poolKey);
+    group.pools.set(poolKey, { ...target, lastPolled: existing?.lastPolled ?? 0 });
+    this.#poolUrl.set(poolKey, target.url);
+    this.#schedule(group);
+  }
+
+  remove(poolKey: string): void {
+    const url = this.#poolUrl.get(poolKey);
+    if (url === undefined) return;
+    this.#poolUrl.delete(poolKey);
+    const group = this.#groups.get(url);
+    if (group === undefined) return;
+    group.pools.delete(poolKey);
+    if (group.pools.size === 0) {
+      clearInterval(group.timer);
+      this.#groups.delete(url);
+      group.redis.disconnect();
+    } else {
+      this.#schedule(group);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false;
+    for (const g of this.#groups.values()) {
+      clearInterval(g.timer);
+      g.redis.disconnect();
+    }
+    this.#groups.clear();
+    this.#poolUrl.clear();
+    await Promise.resolve();
+  }
+
+  #group(url: string): Group {
+    let group = this.#groups.get(url);
+    if (group !== undefined) return group;
+    const redis = new Redis(url, {
+      // Fail fast instead of queueing while disconnected: a reading that cannot be had is an error now.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      commandTimeout: this.#o.commandTimeoutMs ?? 2000,
+      retryStrategy: (times) => Math.min(100 * 2 ** times, 5000),
+      connectionName: 'forkpool-operator',
+    });
+    let lastLogged = 0;
+    redis.on('error', (err: Error) => {
+      // ioredis repeats connection errors on every retry; one line a minute is enough.
+      if (Date.now() - lastLogged > 60_000) {
+        lastLogged = Date.now();
+        this.#o.log.warn({ redis: redactUrl(url), err: err.message }, 'Redis connection error');
+      }
+    });
+    group = { redis, pools: new Map(), timer: undefined, periodMs: 0, busy: false };
+    this.#groups.set(url, group);
+    return group;
+  }
+
+  #schedule(group: Group): void {
+    const period = Math.min(...[...group.pools.values()].map((p) => p.intervalMs));
+    if (!this.#running || !Number.isFinite(period)) {
+      clearInterval(group.timer);
+      group.timer = undefined;
+      group.periodMs = 0;
+      return;
+    }
+    if (group.timer !== undefined && group.periodMs === period) return;
+    clearInterval(group.timer);
+    group.periodMs = period;
+    group.timer = setInterval(() => void this.#tick(group), period);
+    group.timer.unref();
+    // A new pool (or a new leader) reads at once rather than one period later.
+    void this.#tick(group);
+  }
+
+  /** Polls the due pools of one Redis server in one pipeline. Exposed for tests and benchmarks. */
+  async #tick(group: Group): Promise<void> {
+    if (group.busy) return;
+    group.busy = true;
+    try {
+      const now = Date.now();
+      // A pool is due a little early rather than a whole period late.
+      const due = [...group.pools.entries()].filter(([, p]) => now - p.lastPolled >= p.intervalMs - group.periodMs / 2);
+      if (due.length === 0) return;
+      const pipeline = group.redis.pipeline();
+      // Identical keys of pools sharing queues are read once.
+      const index = new Map<string, number>();
+      let n = 0;
+      const slot = (id: string, add: () => void): number => {
+        let i = index.get(id);
+        if (i === undefined) {
+          i = n++;
+          index.set(id, i);
+          add();
+        }
+        return i;
+      };
+      const plan = due.map(([poolKey, p]) => {
+        const k = keys(p.namespace);
+        const lens = p.queues.map((q) => slot(`LLEN ${k.queue(q)}`, () => pipeline.llen(k.queue(q))));
+        const running = slot(`HMGET ${k.running} ${p.queues.join(' ')}`, () => pipeline.hmget(k.running, ...p.queues));
+        p.lastPolled = now;
+        return { poolKey, p, lens, running };
+      });
+      const started = performance.now();
+      let results: [Error | null, unknown][] | null = null;
+      let failure: unknown;
+      try {
+        results = await pipeline.exec();
+      } catch (err) {
+        failure = err;
+      }
+      this.#o.onRoundTrip?.(performance.now() - started, n, failure);
+      const at = Date.now();
+      for (const { poolKey, p, lens, running } of plan) {
+        this.#o.onSample(poolKey, readSample(p.queues, lens, running, results, failure, at));
+      }
+    } finally {
+      group.busy = false;
+    }
+  }
+}
+
+function readSample(
+  queues: string[],
+  lens: number[],
+  running: number,
+  results: [Error | null, unknown][] | null,
+  failure: unknown,
+  at: number,
+): Sample {
+  const fail = (err: unknown): Sample => ({ at, queues: undefined, error: err instanceof Error ? err.message : String(err) });
+  if (results === null) return fail(failure ?? new Error('the pipeline was not executed'));
+  const runningResult = results[running];
+  if (runningResult === undefined) return fail(new Error('missing reply'));
+  if (runningResult[0] !== null) return fail(runningResult[0]);
+  const inFlight = runningResult[1] as (string | null)[];
+  const out: QueueStatus[] = [];
+  for (const [i, name] of queues.entries()) {
+    const r = results[lens[i] ?? -1];
+    if (r === undefined) return fail(new Error('missing reply'));
+    if (r[0] !== null) return fail(r[0]);
+    // A negative count can only be a bookkeeping slip; it is not demand.
+    out.push({ name, waiting: Number(r[1]), inFlight: Math.max(0, Number(inFlight[i] ?? 0)) });
+  }
+  return { at, queues: out, error: undefined };
+}

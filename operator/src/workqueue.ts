@@ -1,0 +1,123 @@
+// A work queue of object keys: each key waits once however often it is added, is never handled by two
+// workers at once, and is retried with exponential backoff after an error (controller-runtime's model).
+
+/** What a handler may ask for besides success: to be called again after a while. */
+export interface Outcome {
+  requeueAfterMs?: number;
+}
+
+export interface WorkQueueOptions {
+  /** Keys handled at once (different keys only). */
+  concurrency: number;
+  /** First retry delay after an error; doubles per consecutive error of the key. */
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** Called after each handling, for metrics and logs. */
+  onDone?: (key: string, ms: number, error: unknown) => void;
+}
+
+export class WorkQueue {
+  readonly #handler: (key: string) => Promise<Outcome | undefined>;
+  readonly #options: WorkQueueOptions;
+  readonly #queue: string[] = [];
+  readonly #queued = new Set<string>();
+  readonly #processing = new Set<string>();
+  /** Keys added while being processed: handled once more afterwards. */
+  readonly #dirty = new Set<string>();
+  readonly #failures = new Map<string, number>();
+  readonly #timers = new Map<string, NodeJS.Timeout>();
+  #active = 0;
+  #stopped = false;
+  #idleWaiters: (() => void)[] = [];
+
+  constructor(handler: (key: string) => Promise<Outcome | undefined>, options: WorkQueueOptions) {
+    this.#handler = handler;
+    this.#options = options;
+  }
+
+  /** Queues a key now (a no-op when it already waits). */
+  add(key: string): void {
+    if (this.#stopped) return;
+    if (this.#processing.has(key)) {
+      this.#dirty.add(key);
+      return;
+    }
+    if (this.#queued.has(key)) return;
+    this.#queued.add(key);
+    this.#queue.push(key);
+    this.#pump();
+  }
+
+  /** Queues a key after a delay; an earlier pending delay for the key wins. */
+  addAfter(key: string, ms: number): void {
+    if (this.#stopped) return;
+    if (ms <= 0) return this.add(key);
+    if (this.#timers.has(key)) return;
+    const timer = setTimeout(() => {
+      this.#timers.delete(key);
+      this.add(key);
+    }, ms);
+    timer.unref();
+    this.#timers.set(key, timer);
+  }
+
+  /** Keys waiting or being handled. */
+  get length(): number {
+    return this.#queue.length + this.#active;
+  }
+
+  /** Resolves when nothing waits and nothing is handled (delayed keys do not count). */
+  idle(): Promise<void> {
+    if (this.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /** Drops waiting keys and timers; handlers already running finish. */
+  stop(): void {
+    this.#stopped = true;
+    for (const t of this.#timers.values()) clearTimeout(t);
+    this.#timers.clear();
+    this.#queue.length = 0;
+    this.#queued.clear();
+  }
+
+  #pump(): void {
+    while (!this.#stopped && this.#active < this.#options.concurrency && this.#queue.length > 0) {
+      const key = this.#queue.shift() as string;
+      this.#queued.delete(key);
+      this.#processing.add(key);
+      this.#active += 1;
+      void this.#handle(key);
+    }
+  }
+
+  async #handle(key: string): Promise<void> {
+    const started = performance.now();
+    let error: unknown;
+    let outcome: Outcome | undefined;
+    try {
+      outcome = await this.#handler(key);
+    } catch (err) {
+      error = err;
+    }
+    this.#active -= 1;
+    this.#processing.delete(key);
+    this.#options.onDone?.(key, performance.now() - started, error);
+    if (error !== undefined) {
+      const n = (this.#failures.get(key) ?? 0) + 1;
+      this.#failures.set(key, n);
+      const delay = Math.min(this.#options.baseDelayMs * 2 ** (n - 1), this.#options.maxDelayMs);
+      this.addAfter(key, delay * (0.8 + Math.random() * 0.4));
+    } else {
+      this.#failures.delete(key);
+      if (outcome?.requeueAfterMs !== undefined) this.addAfter(key, outcome.requeueAfterMs);
+    }
+    if (this.#dirty.delete(key)) this.add(key);
+    this.#pump();
+    if (this.length === 0) {
+      const waiters = this.#idleWaiters;
+      this.#idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+}
