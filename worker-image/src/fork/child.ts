@@ -56,22 +56,17 @@ export function warmUpForChildren(): void {
  * the event loop: nothing inherited gets a chance to run first.
  */
 export function makeForkSafe(child: ForkedChild, deps: ChildDeps): void {
-  const T=[performance.now()];
   // The zygote reads its channel synchronously, so no libuv handle watches it; closing the fds
   // leaves the child no way to read commands or siblings' results, or hold their pipes open.
   for (const fd of child.inheritedFds) closeSync(fd);
   deps.timers.clearAndStop();
   // Default dispositions, as in a fresh process: the master's SIGTERM and SIGKILL mean what they say.
   for (const signal of Object.keys(constants.signals)) process.removeAllListeners(signal);
-  T.push(performance.now());
   Math.random = osSeededRandom();
-  T.push(performance.now());
   for (let i = 0; i < UUID_BATCH; i++) randomUUID();
-  T.push(performance.now());
   // process.pid is a value Node read at start-up: the zygote's.
   Object.defineProperty(process, 'pid', { value: Number(readlinkSync('/proc/self')), configurable: true, enumerable: true });
   process.title = `forkpool-job ${child.command.className}`;
-  T.push(performance.now()); (globalThis as any).T=T;
 }
 
 /** Runs afterFork and the job, reports, and exits the child. Never returns. */
@@ -83,7 +78,7 @@ export async function runForkedJob(child: ForkedChild, deps: ChildDeps): Promise
       reported = true;
       const report: ChildReport = { type: 'result', result, rssBytes: process.memoryUsage.rss() };
       try {
-        const T=(globalThis as any).T; T.push(performance.now()); writeSync(2, T.map((x:number)=>(x-T[0]).toFixed(2)).join(' ')+'\n'); writeSync(child.reportFd, JSON.stringify(report) + '\n');
+        writeSync(child.reportFd, JSON.stringify(report) + '\n');
       } catch {
         // The zygote is gone; there is no one left to tell.
       }
@@ -98,15 +93,15 @@ export async function runForkedJob(child: ForkedChild, deps: ChildDeps): Promise
   process.on('unhandledRejection', (reason) => finish({ ok: false, error: toJobError(reason) }, 1));
   // The loop ran dry while perform's promise is still pending: it can never settle.
   process.on('beforeExit', () =>
-    finish({ ok: false, error: { name: 'JobNeverSettled', message: 'perform returned a promise that can never settle: nothing is left to run', stack: null } }, 1),
+    finish({ ok: false, error: { name: 'Forkpool::JobNeverSettled', message: 'perform returned a promise that can never settle: nothing is left to run', stack: [] } }, 1),
   );
 
   const { className, args } = child.command;
   try {
     await deps.jobs.hooks.afterFork?.({ className, args });
-    const lookup = deps.jobs.lookup(className);
-    if (!lookup.ok) return finish({ ok: false, error: lookup.error }, 0);
-    await lookup.job.perform(...args);
+    const job = await deps.jobs.lookup(className);
+    if ('error' in job) return finish({ ok: false, error: job.error }, 0);
+    await job.perform(...args);
     return finish({ ok: true }, 0);
   } catch (err) {
     return finish({ ok: false, error: toJobError(err) }, 0);

@@ -5,6 +5,7 @@
 //   child   --ChildReport-->  zygote   (a pipe made for that child alone, relayed as a ZygoteEvent)
 import { StringDecoder } from 'node:string_decoder';
 import { z } from 'zod';
+import { stackLines } from '../jobs.ts';
 
 /** The command channel's descriptor in the zygote (the master's stdio[3]). */
 export const CHANNEL_FD = 3;
@@ -15,7 +16,8 @@ export const MASTER_PID_ENV = 'FORKPOOL_MASTER_PID';
 export const JobErrorSchema = z.object({
   name: z.string(),
   message: z.string(),
-  stack: z.string().nullable(),
+  /** The stack's frames, one per line, without the message line. */
+  stack: z.array(z.string()),
 });
 export type JobError = z.infer<typeof JobErrorSchema>;
 
@@ -82,12 +84,9 @@ export class LineSplitter {
   }
 }
 
-/** Turns anything thrown into a JobError; stacks are capped so one line stays small. */
+/** Turns anything thrown into a JobError, named as spawn mode names it (../child.ts). */
 export function toJobError(thrown: unknown): JobError {
-  const maxStack = 16 * 1024;
-  if (thrown instanceof Error) {
-    const stack = typeof thrown.stack === 'string' ? thrown.stack.slice(0, maxStack) : null;
-    return { name: thrown.name, message: thrown.message, stack };
-  }
-  return { name: 'Error', message: `non-error thrown: ${String(thrown)}`, stack: null };
+  const e = thrown instanceof Error ? thrown : new Error(typeof thrown === 'string' ? thrown : JSON.stringify(thrown));
+  const name = e.name !== 'Error' ? e.name : ((e.constructor as { name?: string } | undefined)?.name ?? 'Error');
+  return { name, message: e.message, stack: stackLines(e).slice(0, 200) };
 }

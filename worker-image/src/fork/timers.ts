@@ -40,11 +40,11 @@ export function trackTimers(): TimerTracker {
       if (tracking) timeouts.add(t);
       return t;
     }) as typeof setTimeout,
-    setInterval: ((...args: Parameters<typeof setInterval>) => {
+    setInterval: (...args: Parameters<typeof setInterval>) => {
       const t = original.setInterval(...args);
       if (tracking) timeouts.add(t);
       return t;
-    }) as typeof setInterval,
+    },
     setImmediate: ((...args: Parameters<typeof setImmediate>) => {
       const i = original.setImmediate(...args);
       if (tracking) immediates.add(i);

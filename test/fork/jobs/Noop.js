@@ -1,0 +1,2 @@
+// Does nothing: the cost of fork + job + exit alone.
+export function perform() {}
