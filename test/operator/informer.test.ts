@@ -1,0 +1,162 @@
+// The informer against a scripted watch: 410 Gone, errors, silent watches and server-side closes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Watch } from '@kubernetes/client-node';
+import { Informer, type ListPage, type Meta } from '../../operator/src/informer.ts';
+import { eventually } from '../helpers/worker.ts';
+
+type Obj = Meta & { metadata: { name: string; namespace: string; resourceVersion: string } };
+const obj = (name: string, rv: number): Obj => ({ metadata: { name, namespace: 'ns', resourceVersion: String(rv) } });
+
+type Callback = (type: string, obj: unknown) => void;
+type Done = (err: unknown) => void;
+
+/** A Watch stand-in: each call to watch() is handed to `script`, which drives it. */
+function fakeWatch(script: (n: number, query: Record<string, unknown>, cb: Callback, done: Done) => void): Watch & { calls: Record<string, unknown>[] } {
+  const calls: Record<string, unknown>[] = [];
+  const w = {
+    calls,
+    watch(_path: string, query: Record<string, unknown>, cb: Callback, done: Done) {
+      calls.push(query);
+      const controller = new AbortController();
+      setImmediate(() => script(calls.length, query, cb, done));
+      return Promise.resolve(controller);
+    },
+  };
+  return w as unknown as Watch & { calls: Record<string, unknown>[] };
+}
+
+function lister(pages: () => Obj[], rv: () => number): { list: (limit: number, cont: string | undefined) => Promise<ListPage<Obj>>; count: () => number } {
+  let count = 0;
+  return {
+    list: () => {
+      count += 1;
+      return Promise.resolve({ items: pages(), resourceVersion: String(rv()), continue: undefined });
+    },
+    count: () => count,
+  };
+}
+
+test('lists, then applies watch events to the cache and calls the handler', async () => {
+  const events: string[] = [];
+  const l = lister(() => [obj('a', 1)], () => 1);
+  const watch = fakeWatch((n, _q, cb) => {
+    if (n > 1) return;
+    cb('ADDED', obj('b', 2));
+    cb('MODIFIED', obj('a', 3));
+    cb('DELETED', obj('b', 4));
+    cb('BOOKMARK', { metadata: { resourceVersion: '5' } });
+  });
+  const inf = new Informer<Obj>({ name: 't', list: l.list, watchPath: '/x', watch, onChange: (t, o) => events.push(`${t} ${o.metadata?.name}`) });
+  inf.start();
+  await inf.waitForSync();
+  await eventually('events', () => events.length === 4);
+  assert.deepEqual(events, ['ADDED a', 'ADDED b', 'MODIFIED a', 'DELETED b']);
+  assert.deepEqual(inf.list().map((o) => o.metadata?.resourceVersion), ['3']);
+  await inf.stop();
+});
+
+test('410 Gone lists again; a throwing handler does not stop the cache', async () => {
+  let rv = 10;
+  const l = lister(() => [obj('a', rv)], () => rv);
+  const restarts: string[] = [];
+  const watch = fakeWatch((n, _q, cb, done) => {
+    if (n === 1) {
+      rv = 20;
+      cb('ERROR', { code: 410, message: 'too old resource version' });
+    } else if (n === 2) {
+      done({ statusCode: 410 });
+    }
+  });
+  const inf = new Informer<Obj>({
+    name: 't',
+    list: l.list,
+    watchPath: '/x',
+    watch,
+    onChange: () => {
+      throw new Error('handler bug');
+    },
+    onRestart: (reason) => restarts.push(reason),
+  });
+  inf.start();
+  await eventually('three lists', () => l.count() === 3);
+  assert.deepEqual(restarts, ['gone', 'gone']);
+  assert.equal(inf.get('ns/a')?.metadata?.resourceVersion, '20');
+  assert.equal(watch.calls[1]?.['resourceVersion'], '20');
+  await inf.stop();
+});
+
+test('errors back off with jitter and list again', async () => {
+  const l = lister(() => [], () => 1);
+  const restarts: number[] = [];
+  const watch = fakeWatch((n, _q, _cb, done) => {
+    if (n <= 3) done(new Error('connect ECONNREFUSED'));
+  });
+  const inf = new Informer<Obj>({ name: 't', list: l.list, watchPath: '/x', watch, baseBackoffMs: 40, onRestart: () => restarts.push(Date.now()) });
+  inf.start();
+  await eventually('4 watches', () => watch.calls.length === 4, 5000);
+  const gaps = restarts.slice(1).map((t, i) => t - (restarts[i] ?? 0));
+  // 40 ms then 80 ms, each times 0.5..1.5.
+  assert.ok(gaps[0]! >= 15 && gaps[1]! >= 35, `gaps ${gaps.join(',')}`);
+  assert.equal(l.count(), 4, 'a list after every error');
+  await inf.stop();
+});
+
+test('a silent watch is restarted from its resourceVersion, without a list', async () => {
+  const l = lister(() => [obj('a', 7)], () => 7);
+  const restarts: string[] = [];
+  const watch = fakeWatch(() => undefined);
+  const inf = new Informer<Obj>({ name: 't', list: l.list, watchPath: '/x', watch, quietTimeoutMs: 50, onRestart: (r) => restarts.push(r) });
+  inf.start();
+  await eventually('3 watches', () => watch.calls.length >= 3, 5000);
+  assert.equal(l.count(), 1);
+  assert.ok(restarts.every((r) => r === 'quiet'));
+  assert.equal(watch.calls[2]?.['resourceVersion'], '7');
+  assert.equal(watch.calls[2]?.['allowWatchBookmarks'], true);
+  await inf.stop();
+});
+
+test('client-node\'s inactivity TimeoutError counts as a quiet watch', async () => {
+  const l = lister(() => [], () => 1);
+  const restarts: string[] = [];
+  const watch = fakeWatch((n, _q, _cb, done) => {
+    if (n === 1) done(new DOMException('The operation was aborted due to timeout', 'TimeoutError'));
+  });
+  const inf = new Informer<Obj>({ name: 't', list: l.list, watchPath: '/x', watch, onRestart: (r) => restarts.push(r) });
+  inf.start();
+  await eventually('2 watches', () => watch.calls.length === 2);
+  assert.deepEqual(restarts, ['quiet']);
+  assert.equal(l.count(), 1);
+  await inf.stop();
+});
+
+test('re-lists periodically and drops what disappeared', async () => {
+  let items = [obj('a', 1), obj('b', 1)];
+  const l = lister(() => items, () => 1);
+  const deleted: string[] = [];
+  const watch = fakeWatch(() => undefined);
+  const inf = new Informer<Obj>({
+    name: 't',
+    list: l.list,
+    watchPath: '/x',
+    watch,
+    relistIntervalMs: 60,
+    onChange: (t, o) => t === 'DELETED' && deleted.push(o.metadata?.name ?? ''),
+  });
+  inf.start();
+  await inf.waitForSync();
+  items = [obj('a', 2)];
+  await eventually('relist', () => l.count() >= 2, 5000);
+  await eventually('b dropped', () => deleted.includes('b'));
+  assert.equal(inf.get('ns/b'), undefined);
+  await inf.stop();
+});
+
+test('remember keeps the newer of a write response and the cache', () => {
+  const inf = new Informer<Obj>({ name: 't', list: lister(() => [], () => 1).list, watchPath: '/x', watch: fakeWatch(() => undefined) });
+  inf.remember(obj('a', 5));
+  inf.remember(obj('a', 4));
+  assert.equal(inf.get('ns/a')?.metadata?.resourceVersion, '5');
+  inf.remember(obj('a', 12));
+  assert.equal(inf.get('ns/a')?.metadata?.resourceVersion, '12');
+});

@@ -1,0 +1,153 @@
+// The operator's Redis side against a real redis-server: the pipelined poller, the scheduler's
+// exactly-once cron fires and delayed-job moves, and the busy-pod reading for scale-down.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Cron } from 'croner';
+import type { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { keys } from '../../queue/src/keys.ts';
+import { encodeDelayed } from '../../queue/src/payload.ts';
+import { RedisPoller, redactUrl, type Sample } from '../../operator/src/redis-poller.ts';
+import { Scheduler, compileSchedule } from '../../operator/src/scheduler.ts';
+import { deletionCostPatches, jobsByPod, podOfWorker, DELETION_COST_ANNOTATION } from '../../operator/src/scale-down.ts';
+import type { Schedule } from '../../operator/src/jobpool.ts';
+import { startRedis, type RedisServer } from '../helpers/redis.ts';
+import { eventually } from '../helpers/worker.ts';
+
+const log = pino({ level: 'silent' });
+let server: RedisServer;
+let redis: Redis;
+before(async () => {
+  server = await startRedis();
+  redis = server.connect();
+});
+after(async () => {
+  await server.stop();
+});
+
+test('one pipelined round trip per Redis server per tick, whatever the number of pools', async () => {
+  await redis.flushall();
+  const k = keys('resque');
+  for (let i = 1; i < 50; i++) await redis.rpush(k.queue(`q${i}`), ...Array.from({ length: i }, () => '{}'));
+  await redis.hset(k.running, 'q3', '2');
+  const samples = new Map<string, Sample>();
+  const trips: number[] = [];
+  const poller = new RedisPoller({ log, onSample: (key, s) => samples.set(key, s), onRoundTrip: (_ms, commands) => trips.push(commands) });
+  for (let i = 0; i < 50; i++) {
+    poller.upsert(`ns/p${i}`, { url: server.url, namespace: 'resque', queues: [`q${i}`, 'shared'], intervalMs: 200 });
+  }
+  poller.setRunning(true);
+  await eventually('all sampled', () => samples.size === 50 && [...samples.values()].every((s) => s.queues !== undefined));
+  poller.setRunning(false);
+  // Each pool: its own LLEN and HMGET; the shared queue's LLEN is sent once.
+  assert.ok(trips.includes(50 * 2 + 1), `commands per trip: ${trips.join(',')}`);
+  assert.deepEqual(samples.get('ns/p3')?.queues, [
+    { name: 'q3', waiting: 3, inFlight: 2 },
+    { name: 'shared', waiting: 0, inFlight: 0 },
+  ]);
+  await poller.stop();
+});
+
+test('an unreachable Redis gives error samples, not zero depths', async () => {
+  const samples: Sample[] = [];
+  const poller = new RedisPoller({ log, onSample: (_k, s) => samples.push(s), commandTimeoutMs: 200 });
+  poller.upsert('ns/p', { url: 'redis://127.0.0.1:1', namespace: 'resque', queues: ['q'], intervalMs: 100 });
+  poller.setRunning(true);
+  await eventually('samples', () => samples.length >= 2);
+  await poller.stop();
+  assert.ok(samples.every((s) => s.queues === undefined && typeof s.error === 'string' && s.error.length > 0));
+});
+
+test('redactUrl hides the password', () => {
+  assert.equal(redactUrl('redis://:secret@h:6379/0'), 'redis://:***@h:6379/0');
+  assert.equal(redactUrl('redis://h:6379'), 'redis://h:6379');
+});
+
+const schedule = (cron: string, extra: Partial<Schedule> = {}): { schedule: Schedule; cron: Cron } => {
+  const s: Schedule = { name: 'every-second', cron, timeZone: 'UTC', queue: 'cron', class: 'TickJob', args: [1, 'a'], ...extra };
+  const compiled = compileSchedule(s);
+  assert.ok(compiled.ok);
+  return { schedule: s, cron: compiled.cron };
+};
+
+test('a cron fire time is enqueued exactly once by two schedulers racing (a leader change)', async () => {
+  await redis.flushall();
+  const k = keys('resque');
+  const a = new Scheduler({ log, identity: 'a' });
+  const b = new Scheduler({ log, identity: 'b' });
+  const s = schedule('* * * * * *');
+  a.setPool('ns/p', redis, 'resque', [s]);
+  b.setPool('ns/p', redis, 'resque', [s]);
+  const t0 = Math.floor(Date.now() / 1000) * 1000 + 200;
+  // First sight: nothing from before the schedule existed is enqueued.
+  await Promise.all([a.tick(t0), b.tick(t0)]);
+  assert.equal(await redis.llen(k.queue('cron')), 0);
+  // Five seconds pass with both ticking at once, several times per second.
+  for (let t = t0 + 250; t <= t0 + 5000; t += 250) await Promise.all([a.tick(t), b.tick(t), a.tick(t)]);
+  const jobs = await redis.lrange(k.queue('cron'), 0, -1);
+  assert.equal(jobs.length, 5);
+  assert.deepEqual(JSON.parse(jobs[0]!), { class: 'TickJob', args: [1, 'a'] });
+  assert.ok(await redis.sismember(k.queues, 'cron'));
+});
+
+test('a new leader catches up the fire time the old one missed, once', async () => {
+  await redis.flushall();
+  const k = keys('resque');
+  const s = schedule('0 3 * * *', { timeZone: 'Europe/Berlin', name: 'nightly' });
+  const old = new Scheduler({ log, identity: 'old' });
+  old.setPool('ns/p', redis, 'resque', [s]);
+  await old.tick(Date.parse('2030-01-01T01:59:00Z'));
+  // The old leader died before 03:00 Berlin (02:00 UTC); the new one starts at 02:00:40 UTC.
+  const next = new Scheduler({ log, identity: 'new' });
+  next.setPool('ns/p', redis, 'resque', [s]);
+  await next.tick(Date.parse('2030-01-01T02:00:40Z'));
+  await next.tick(Date.parse('2030-01-01T02:00:41Z'));
+  await old.tick(Date.parse('2030-01-01T02:00:42Z'));
+  assert.equal(await redis.llen(k.queue('cron')), 1);
+  assert.equal(await redis.hget(k.scheduleFired, 'ns/p/nightly'), String(Date.parse('2030-01-01T02:00:00Z')));
+});
+
+test('due delayed jobs are moved to their queues, once per Redis namespace', async () => {
+  await redis.flushall();
+  const k = keys('resque');
+  const past = Math.floor(Date.now() / 1000) - 5;
+  const future = past + 3600;
+  const job = encodeDelayed('LaterJob', [42], 'mailers');
+  await redis.rpush(k.delayed(past), job);
+  await redis.zadd(k.delayedSchedule, past, String(past));
+  await redis.sadd(k.timestamps(job), `delayed:${past}`);
+  await redis.rpush(k.delayed(future), encodeDelayed('LaterJob', [43], 'mailers'));
+  await redis.zadd(k.delayedSchedule, future, String(future));
+  let moved = 0;
+  const s = new Scheduler({ log, identity: 'op', onMoved: (n) => (moved += n) });
+  s.setPool('ns/a', redis, 'resque', []);
+  s.setPool('ns/b', redis, 'resque', []);
+  await s.tick();
+  assert.equal(moved, 1);
+  assert.deepEqual(await redis.lrange(k.queue('mailers'), 0, -1), [job]);
+  assert.deepEqual(await redis.zrange(k.delayedSchedule, 0, -1), [String(future)]);
+  assert.equal(await redis.exists(k.timestamps(job)), 0);
+});
+
+test('jobs per pod from the worker registry and in-flight hashes', async () => {
+  await redis.flushall();
+  const k = keys('resque');
+  await redis.sadd(k.workers, 'pool-a-1:1:q', 'pool-a-2:1:q', 'pool-a-3:1:q', 'pool-a-3:2:q');
+  await redis.hset(k.inflight('pool-a-2:1:q'), 'slot0', '{}');
+  await redis.hset(k.inflight('pool-a-3:1:q'), 'slot0', '{}');
+  await redis.hset(k.inflight('pool-a-3:2:q'), 'slot0', '{}', 'slot1', '{}');
+  const busy = await jobsByPod(redis, 'resque');
+  assert.deepEqual(Object.fromEntries(busy), { 'pool-a-2': 1, 'pool-a-3': 3 });
+});
+
+test('deletion cost patches: busy pods high, idle low, unchanged left alone', () => {
+  const pods: { name: string; annotations: Record<string, string> | undefined }[] = [
+    { name: 'idle-new', annotations: undefined },
+    { name: 'idle-was-busy', annotations: { [DELETION_COST_ANNOTATION]: '100' } },
+    { name: 'busy', annotations: {} },
+    { name: 'busy-already', annotations: { [DELETION_COST_ANNOTATION]: '200' } },
+  ];
+  const jobs = new Map([['busy', 1], ['busy-already', 2]]);
+  assert.deepEqual(Object.fromEntries(deletionCostPatches(pods, jobs)), { 'idle-was-busy': '0', busy: '100' });
+  assert.equal(podOfWorker('mailers-7d9f-abcde:12:critical,mailers'), 'mailers-7d9f-abcde');
+});

@@ -1,0 +1,81 @@
+// The work queue: per-key deduplication, one handler per key at a time, retries with backoff.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { WorkQueue } from '../../operator/src/workqueue.ts';
+import { eventually } from '../helpers/worker.ts';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+test('a key added many times while waiting is handled once', async () => {
+  const seen: string[] = [];
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const q = new WorkQueue(
+    async (key) => {
+      seen.push(key);
+      if (key === 'block') await gate;
+      return undefined;
+    },
+    { concurrency: 1, baseDelayMs: 10, maxDelayMs: 100 },
+  );
+  q.add('block');
+  for (let i = 0; i < 10; i++) q.add('a');
+  q.add('b');
+  release();
+  await q.idle();
+  assert.deepEqual(seen, ['block', 'a', 'b']);
+});
+
+test('a key added while it is handled runs once more afterwards, never twice at once', async () => {
+  let running = 0;
+  let maxRunning = 0;
+  let calls = 0;
+  const q = new WorkQueue(
+    async () => {
+      running += 1;
+      calls += 1;
+      maxRunning = Math.max(maxRunning, running);
+      await sleep(20);
+      running -= 1;
+      return undefined;
+    },
+    { concurrency: 4, baseDelayMs: 10, maxDelayMs: 100 },
+  );
+  q.add('k');
+  await sleep(5);
+  q.add('k');
+  q.add('k');
+  await eventually('two runs', () => calls === 2 && running === 0);
+  assert.equal(maxRunning, 1);
+});
+
+test('errors are retried with growing delays, success forgets them', async () => {
+  const times: number[] = [];
+  const q = new WorkQueue(
+    () => {
+      times.push(Date.now());
+      if (times.length < 4) return Promise.reject(new Error('boom'));
+      return Promise.resolve(undefined);
+    },
+    { concurrency: 1, baseDelayMs: 20, maxDelayMs: 1000 },
+  );
+  q.add('k');
+  await eventually('4 attempts', () => times.length === 4, 5000);
+  const gaps = times.slice(1).map((t, i) => t - (times[i] ?? 0));
+  assert.ok(gaps[0]! >= 14 && gaps[1]! >= 30 && gaps[2]! >= 60, `gaps ${gaps.join(',')}`);
+  q.stop();
+});
+
+test('requeueAfter brings a key back', async () => {
+  let calls = 0;
+  const q = new WorkQueue(
+    () => {
+      calls += 1;
+      return Promise.resolve(calls === 1 ? { requeueAfterMs: 30 } : undefined);
+    },
+    { concurrency: 1, baseDelayMs: 10, maxDelayMs: 100 },
+  );
+  q.add('k');
+  await eventually('second call', () => calls === 2);
+  q.stop();
+});
