@@ -1,0 +1,4 @@
+// A CommonJS job.
+const { writeFileSync } = require('node:fs');
+
+exports.perform = (out) => writeFileSync(out, 'cjs');
