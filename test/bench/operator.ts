@@ -1,0 +1,145 @@
+// Operator benchmark (`npm run bench:operator`) on the test control plane and a real Redis:
+//  1. reaction time from a burst of jobs to the Deployment's new spec.replicas (p50/p95 over bursts);
+//  2. time from an emptied queue to zero replicas, against the configured delay;
+//  3. 1,000 JobPools on one Redis: operator CPU per tick, RSS, Redis commands per tick, reaction time.
+// The operator runs as its own process (the bin), so its CPU and memory are its own.
+import { readFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import type { Redis } from 'ioredis';
+import { keys } from '../../queue/src/keys.ts';
+import { createNamespace, createPool, poolSpec, replicasOf, sleep, spawnOperator, startEnv, until, type Env } from '../operator/harness.ts';
+
+const BURSTS = Number(process.env['BENCH_BURSTS'] ?? 10);
+const POOLS = Number(process.env['BENCH_POOLS'] ?? 1000);
+const k = keys('resque');
+const CLK_TCK = 100;
+
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after "pid (comm) ".
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+function rssMiB(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:')) ?? '';
+  return Number(line.replace(/\D+/g, '')) / 1024;
+}
+
+async function commandCalls(redis: Redis): Promise<number> {
+  const info = await redis.info('commandstats');
+  let total = 0;
+  for (const m of info.matchAll(/^cmdstat_([a-z|]+):calls=(\d+)/gm)) {
+    if (m[1] !== 'info') total += Number(m[2]);
+  }
+  return total;
+}
+
+const pct = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN;
+};
+
+async function push(redis: Redis, queue: string, n: number): Promise<void> {
+  await redis.rpush(k.queue(queue), ...Array.from({ length: n }, (_, i) => JSON.stringify({ class: 'NoopJob', args: [i] })));
+}
+
+/** Time from RPUSH of a burst to the Deployment showing `want` replicas, polled every 20 ms. */
+async function reaction(env: Env, redis: Redis, ns: string, pool: string, queue: string, jobs: number, want: number): Promise<number> {
+  const t0 = performance.now();
+  await push(redis, queue, jobs);
+  await until(`${want} replicas`, async () => (await replicasOf(env, ns, pool)) === want, 30_000, 20);
+  return performance.now() - t0;
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  console.log('starting the test control plane and Redis ...');
+  const env = await startEnv();
+  const redis = env.redis.connect();
+  let op: ChildProcess | undefined;
+  try {
+    op = spawnOperator(env, 'bench', { LEADER_ELECTION: 'false', LOG_LEVEL: 'info' });
+    const pid = op.pid ?? 0;
+
+    // 1. Reaction time, default poll interval (2 s).
+    await createNamespace(env, 'react');
+    await createPool(env, 'react', 'pool', poolSpec(env.redis.url, {
+      queues: ['react'],
+      scaling: { minReplicas: 0, maxReplicas: 10, jobsPerReplica: 10, pollIntervalSeconds: 2, scaleDownDelaySeconds: 0 },
+    }));
+    await until('the Deployment', async () => (await replicasOf(env, 'react', 'pool')) === 0, 60_000);
+    const times: number[] = [];
+    for (let i = 0; i < BURSTS; i++) {
+      // Bursts land at random points of the poll cycle.
+      await sleep(Math.random() * 2000);
+      times.push(await reaction(env, redis, 'react', 'pool', 'react', 30, 3));
+      await redis.del(k.queue('react'));
+      await until('back to zero', async () => (await replicasOf(env, 'react', 'pool')) === 0, 30_000, 50);
+    }
+    console.log(`\nreaction time, burst -> new spec.replicas (poll 2 s, ${BURSTS} bursts): p50 ${(pct(times, 50) / 1000).toFixed(2)} s, p95 ${(pct(times, 95) / 1000).toFixed(2)} s, max ${(Math.max(...times) / 1000).toFixed(2)} s`);
+
+    // 2. Emptied queue -> zero, against the configured delay.
+    const delay = 10;
+    await createNamespace(env, 'zero');
+    await createPool(env, 'zero', 'pool', poolSpec(env.redis.url, {
+      queues: ['zero'],
+      scaling: { minReplicas: 0, maxReplicas: 10, jobsPerReplica: 10, pollIntervalSeconds: 2, scaleDownDelaySeconds: delay },
+    }));
+    await until('the Deployment', async () => (await replicasOf(env, 'zero', 'pool')) === 0, 60_000);
+    await reaction(env, redis, 'zero', 'pool', 'zero', 50, 5);
+    await sleep(3000);
+    const t1 = performance.now();
+    await redis.del(k.queue('zero'));
+    await until('zero', async () => (await replicasOf(env, 'zero', 'pool')) === 0, 60_000, 20);
+    const toZero = (performance.now() - t1) / 1000;
+    console.log(`emptied queue -> zero replicas: ${toZero.toFixed(2)} s with scaleDownDelaySeconds ${delay} (overhead ${(toZero - delay).toFixed(2)} s)`);
+
+    // 3. Many pools on one Redis.
+    console.log(`\ncreating ${POOLS} JobPools ...`);
+    await createNamespace(env, 'many');
+    const t2 = Date.now();
+    for (let i = 0; i < POOLS; i += 25) {
+      await Promise.all(
+        Array.from({ length: Math.min(25, POOLS - i) }, (_, j) =>
+          createPool(env, 'many', `p${i + j}`, poolSpec(env.redis.url, {
+            queues: [`many-${i + j}`, 'many-shared'],
+            scaling: { minReplicas: 0, maxReplicas: 10, jobsPerReplica: 10, pollIntervalSeconds: 2, scaleDownDelaySeconds: 60 },
+          })),
+        ),
+      );
+    }
+    await until(`${POOLS} Deployments`, async () => {
+      const list = await env.apps.listNamespacedDeployment({ namespace: 'many' });
+      return list.items.length === POOLS;
+    }, 600_000, 1000);
+    console.log(`${POOLS} pools created and their Deployments applied in ${((Date.now() - t2) / 1000).toFixed(1)} s; settling ...`);
+    await sleep(15_000);
+    const window = 30;
+    const cpu0 = cpuSeconds(pid);
+    const cmd0 = await commandCalls(redis);
+    await sleep(window * 1000);
+    const cpu1 = cpuSeconds(pid);
+    const cmd1 = await commandCalls(redis);
+    const ticks = window / 2;
+    console.log(`${POOLS} pools, poll 2 s, steady state over ${window} s:`);
+    console.log(`  operator CPU: ${(((cpu1 - cpu0) / ticks) * 1000).toFixed(0)} ms per tick (${(((cpu1 - cpu0) / window) * 100).toFixed(1)} % of a core)`);
+    console.log(`  operator RSS: ${rssMiB(pid).toFixed(0)} MiB`);
+    console.log(`  Redis commands per tick: ${((cmd1 - cmd0) / ticks).toFixed(0)} (${((cmd1 - cmd0) / ticks / POOLS).toFixed(2)} per pool; one pipelined round trip)`);
+    const many: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const pool = `p${Math.floor(Math.random() * POOLS)}`;
+      const n = Number(pool.slice(1));
+      await sleep(Math.random() * 2000);
+      many.push(await reaction(env, redis, 'many', pool, `many-${n}`, 30, 3));
+      await redis.del(k.queue(`many-${n}`));
+    }
+    console.log(`  reaction time with ${POOLS} pools: p50 ${(pct(many, 50) / 1000).toFixed(2)} s, max ${(Math.max(...many) / 1000).toFixed(2)} s`);
+    console.log(`\nbenchmark done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  } finally {
+    op?.kill('SIGTERM');
+    await sleep(500);
+    await env.stop();
+  }
+}
+
+await main();

@@ -1,0 +1,244 @@
+// The operator against a real control plane and a real Redis: validation, scaling up, down and to
+// zero, holding the size when Redis is down, field ownership, idle pods removed first, and an API
+// server restart underneath it. Worker pods run on simulated nodes; busy workers are simulated by
+// writing the worker registry and in-flight keys into Redis as a worker would.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import type { Redis } from 'ioredis';
+import { keys } from '../../queue/src/keys.ts';
+import { startRedis, type RedisServer } from '../helpers/redis.ts';
+import type { RunningOperator } from '../../operator/src/operator.ts';
+import {
+  condition,
+  createNamespace,
+  createPool,
+  eventMessages,
+  getDeployment,
+  getPool,
+  livePods,
+  poolSpec,
+  replicasOf,
+  runOperator,
+  sleep,
+  startEnv,
+  until,
+  type Env,
+} from './harness.ts';
+
+const k = keys('resque');
+
+describe('forkpool-operator on a real cluster', { timeout: 600_000 }, () => {
+  let env: Env;
+  let operator: RunningOperator;
+  let redis: Redis;
+
+  before(async () => {
+    env = await startEnv();
+    redis = env.redis.connect();
+    operator = await runOperator(env, 'main');
+  });
+  after(async () => {
+    await operator?.stop();
+    await env?.stop();
+  });
+
+  const push = async (queue: string, n: number): Promise<void> => {
+    if (n > 0) await redis.rpush(k.queue(queue), ...Array.from({ length: n }, (_, i) => JSON.stringify({ class: 'NoopJob', args: [i] })));
+  };
+
+  it('rejects a bad JobPool with a message naming the field', async () => {
+    await createNamespace(env, 'bad');
+    const cases: [string, Record<string, unknown>, RegExp][] = [
+      ['min above max', { scaling: { minReplicas: 5, maxReplicas: 2 } }, /spec\.scaling.*minReplicas must not exceed spec\.scaling\.maxReplicas/],
+      ['both url and urlFrom', { redis: { url: 'redis://r:6379', urlFrom: { secretKeyRef: { name: 's', key: 'u' } } } }, /spec\.redis.*exactly one of/],
+      ['maxReplicas 0', { scaling: { maxReplicas: 0 } }, /spec\.scaling\.maxReplicas/],
+      ['unknown isolation', { worker: { isolation: 'thread' } }, /spec\.worker\.isolation/],
+      ['no queues', { queues: [] }, /spec\.queues/],
+    ];
+    for (const [name, override, message] of cases) {
+      const doc = { apiVersion: 'forkpool.io/v1alpha1', kind: 'JobPool', metadata: { name: 'bad', namespace: 'bad' }, spec: { ...poolSpec(env.redis.url), ...override } };
+      const file = join(env.cluster.dir, 'bad-pool.json');
+      writeFileSync(file, JSON.stringify(doc));
+      const result = await env.cluster.kubectl(['apply', '-f', file]);
+      assert.notEqual(result.code, 0, `${name} was accepted`);
+      assert.match(result.stderr, message, name);
+    }
+  });
+
+  it('applies the example JobPool as it is', async () => {
+    const result = await env.cluster.kubectl(['apply', '--dry-run=server', '-n', 'default', '-f', new URL('../../examples/jobpool.yaml', import.meta.url).pathname]);
+    assert.equal(result.code, 0, result.stderr);
+  });
+
+  it('scales up on a burst at once, down after the delay, and to zero', async () => {
+    await createNamespace(env, 'burst');
+    await createPool(env, 'burst', 'mailers', poolSpec(env.redis.url, { queues: ['burst'] }));
+    const deployment = await until('the Deployment', () => getDeployment(env, 'burst', 'mailers'));
+    assert.equal(deployment.spec?.replicas, 0);
+    assert.equal(deployment.metadata?.ownerReferences?.[0]?.kind, 'JobPool');
+
+    await redis.hset(k.running, 'burst', '3');
+    await push('burst', 57);
+    const t0 = Date.now();
+    await until('6 replicas', async () => (await replicasOf(env, 'burst', 'mailers')) === 6, 10_000, 50);
+    const reaction = Date.now() - t0;
+    assert.ok(reaction < 4000, `reaction ${reaction} ms`);
+    const events = await until('the Event', async () => (await eventMessages(env, 'burst', 'mailers')).find((m) => m.startsWith('ScaledUp')));
+    assert.equal(events, 'ScaledUp: Scaled up from 0 to 6: 57 jobs waiting, 3 in flight');
+    const pool = await until('status', async () => {
+      const p = await getPool(env, 'burst', 'mailers');
+      return p.status?.desiredReplicas === 6 ? p : undefined;
+    });
+    assert.equal(pool.status?.queueDepth, 57);
+    assert.equal(pool.status?.inFlight, 3);
+    assert.equal(pool.status?.selector, 'forkpool.io/pool=mailers');
+    assert.equal(condition(pool, 'RedisReachable')?.status, 'True');
+    assert.equal(condition(pool, 'Scaling')?.reason, 'ScaledUp');
+    await until('pods ready', async () => condition(await getPool(env, 'burst', 'mailers'), 'Ready')?.status === 'True', 60_000);
+    const scaled = await getPool(env, 'burst', 'mailers');
+    assert.equal(scaled.status?.readyReplicas, 6);
+
+    // Demand drops to 2 replicas' worth: nothing happens before the 3 s delay, then it scales down.
+    await redis.ltrim(k.queue('burst'), 0, 14);
+    const t1 = Date.now();
+    await sleep(1500);
+    assert.equal(await replicasOf(env, 'burst', 'mailers'), 6, 'scaled down before the delay');
+    await until('2 replicas', async () => (await replicasOf(env, 'burst', 'mailers')) === 2, 15_000, 100);
+    assert.ok(Date.now() - t1 >= 3000);
+
+    // In-flight jobs alone keep one pod; only when nothing waits and nothing runs does it go to zero.
+    await redis.del(k.queue('burst'));
+    await redis.hset(k.running, 'burst', '1');
+    await until('1 replica', async () => (await replicasOf(env, 'burst', 'mailers')) === 1, 15_000);
+    await sleep(4000);
+    assert.equal(await replicasOf(env, 'burst', 'mailers'), 1);
+    await redis.hset(k.running, 'burst', '0');
+    await until('zero', async () => (await replicasOf(env, 'burst', 'mailers')) === 0, 15_000);
+    const messages = await eventMessages(env, 'burst', 'mailers');
+    assert.ok(messages.includes('ScaledDown: Scaled down from 6 to 2: 15 jobs waiting, 3 in flight'), messages.join('\n'));
+    assert.ok(messages.includes('ScaledDown: Scaled down from 1 to 0: 0 jobs waiting, 0 in flight'), messages.join('\n'));
+  });
+
+  it('holds the size and says so when Redis cannot be read', async () => {
+    const other: RedisServer = await startRedis();
+    try {
+      await createNamespace(env, 'down');
+      await createPool(env, 'down', 'pool', poolSpec(other.url, { queues: ['q'] }));
+      const c = other.connect();
+      await c.rpush(k.queue('q'), ...Array.from({ length: 25 }, () => '{"class":"X","args":[]}'));
+      await until('3 replicas', async () => (await replicasOf(env, 'down', 'pool')) === 3);
+      await other.kill();
+      const pool = await until('RedisReachable False', async () => {
+        const p = await getPool(env, 'down', 'pool');
+        return condition(p, 'RedisReachable')?.status === 'False' ? p : undefined;
+      });
+      assert.equal(condition(pool, 'RedisReachable')?.reason, 'RedisError');
+      assert.equal(condition(pool, 'Scaling')?.reason, 'RedisUnreachable');
+      assert.equal(condition(pool, 'Ready')?.status, 'False');
+      // Well past the 3 s scale-down delay, the size holds.
+      await sleep(6000);
+      assert.equal(await replicasOf(env, 'down', 'pool'), 3);
+      // Redis comes back empty: the pool recovers, and then scales down after the delay.
+      await other.start();
+      await until('RedisReachable True', async () => condition(await getPool(env, 'down', 'pool'), 'RedisReachable')?.status === 'True', 30_000);
+      await until('zero', async () => (await replicasOf(env, 'down', 'pool')) === 0, 30_000);
+    } finally {
+      await other.stop();
+    }
+  });
+
+  it('keeps edits to fields it does not own and corrects drift in those it owns', async () => {
+    await createNamespace(env, 'own');
+    await createPool(env, 'own', 'pool', poolSpec(env.redis.url, { queues: ['own'] }));
+    await until('the Deployment', () => getDeployment(env, 'own', 'pool'));
+    const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+    // Someone else's annotation and label, and a change to the QUEUES env var the operator owns.
+    await env.apps.patchNamespacedDeployment(
+      { namespace: 'own', name: 'pool', fieldManager: 'someone', body: { metadata: { annotations: { 'example.com/note': 'mine' }, labels: { team: 'mail' } } } },
+      merge,
+    );
+    const d = await getDeployment(env, 'own', 'pool');
+    const containers = d?.spec?.template.spec?.containers ?? [];
+    const env0 = containers[0]?.env ?? [];
+    const queuesIndex = env0.findIndex((e) => e.name === 'QUEUES');
+    await env.apps.patchNamespacedDeployment(
+      {
+        namespace: 'own',
+        name: 'pool',
+        fieldManager: 'someone',
+        body: [{ op: 'replace', path: `/spec/template/spec/containers/0/env/${queuesIndex}/value`, value: 'hijacked' }],
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+    );
+    const queuesEnv = async (): Promise<string | undefined> =>
+      (await getDeployment(env, 'own', 'pool'))?.spec?.template.spec?.containers[0]?.env?.find((e) => e.name === 'QUEUES')?.value;
+    await until('drift corrected', async () => (await queuesEnv()) === 'own', 15_000);
+    // A spec change re-applies the Deployment: the other manager's fields survive it.
+    await env.custom.patchNamespacedCustomObject(
+      { group: 'forkpool.io', version: 'v1alpha1', namespace: 'own', plural: 'jobpools', name: 'pool', body: { spec: { queues: ['own', 'extra'] } } },
+      merge,
+    );
+    await until('new queues', async () => (await queuesEnv()) === 'own,extra', 15_000);
+    const after = await getDeployment(env, 'own', 'pool');
+    assert.equal(after?.metadata?.annotations?.['example.com/note'], 'mine');
+    assert.equal(after?.metadata?.labels?.['team'], 'mail');
+    const managers = (after?.metadata?.managedFields ?? []).map((m) => m.manager);
+    assert.ok(managers.includes('forkpool-operator'));
+    const pool = await getPool(env, 'own', 'pool');
+    await until('observedGeneration', async () => (await getPool(env, 'own', 'pool')).status?.observedGeneration === pool.metadata.generation);
+  });
+
+  it('with 3 pods of which 1 is busy, a scale to 2 removes an idle pod', async () => {
+    await createNamespace(env, 'safe');
+    await createPool(
+      env,
+      'safe',
+      'pool',
+      poolSpec(env.redis.url, { queues: ['safe'], scaling: { minReplicas: 0, maxReplicas: 10, jobsPerReplica: 1, pollIntervalSeconds: 1, scaleDownDelaySeconds: 2 } }),
+    );
+    await push('safe', 3);
+    const pods = await until('3 running pods', async () => {
+      const list = await livePods(env, 'safe', 'pool');
+      return list.length === 3 && list.every((p) => p.status?.phase === 'Running') ? list : undefined;
+    }, 60_000);
+    const names = pods.map((p) => p.metadata?.name ?? '');
+    // Each pod runs a worker; the middle one holds a job (as the reserve script would record it).
+    const [idleA, busy, idleB] = names as [string, string, string];
+    for (const pod of names) await redis.sadd(k.workers, `${pod}:1:safe`);
+    await redis.hset(k.inflight(`${busy}:1:safe`), 'slot0', JSON.stringify({ queue: 'safe', payload: '{"class":"X","args":[]}', taken_at: Date.now() }));
+    await redis.hset(k.running, 'safe', '1');
+    // The waiting jobs are gone: demand is 1 in flight + 1 waiting = 2 replicas.
+    await redis.ltrim(k.queue('safe'), 0, 0);
+    await until('2 replicas', async () => (await replicasOf(env, 'safe', 'pool')) === 2, 20_000);
+    const remaining = await until('2 pods left', async () => {
+      const list = await livePods(env, 'safe', 'pool');
+      return list.length === 2 ? list : undefined;
+    }, 30_000);
+    const left = remaining.map((p) => p.metadata?.name);
+    assert.ok(left.includes(busy), `the busy pod ${busy} was removed; left: ${left.join(', ')}`);
+    const busyPod = remaining.find((p) => p.metadata?.name === busy);
+    assert.equal(busyPod?.metadata?.annotations?.['controller.kubernetes.io/pod-deletion-cost'], '100');
+    assert.ok([idleA, idleB].some((p) => !left.includes(p)));
+  });
+
+  it('carries on after the API server restarts under it', async () => {
+    await createNamespace(env, 'restart');
+    await createPool(env, 'restart', 'pool', poolSpec(env.redis.url, { queues: ['restart'] }));
+    await until('the Deployment', () => getDeployment(env, 'restart', 'pool'));
+    await env.cluster.restartApiServer();
+    // The watches come back by themselves: a burst after the restart is acted on.
+    await push('restart', 42);
+    await until('5 replicas', async () => (await replicasOf(env, 'restart', 'pool')) === 5, 60_000);
+    // A pool created after the restart is seen, so the JobPool watch is alive again.
+    await createNamespace(env, 'restart2');
+    await createPool(env, 'restart2', 'pool', poolSpec(env.redis.url, { queues: ['restart2'] }));
+    await until('its Deployment', () => getDeployment(env, 'restart2', 'pool'), 30_000);
+    const metrics = await (await fetch(`http://127.0.0.1:${operator.port}/metrics`)).text();
+    assert.match(metrics, /forkpool_watch_restarts_total\{resource="jobpools",reason="error"\} [1-9]/);
+    const ready = await fetch(`http://127.0.0.1:${operator.port}/readyz`);
+    assert.equal(ready.status, 200);
+  });
+});
