@@ -156,6 +156,8 @@ const toInt = (v: string | null | undefined): number => (v ? Number.parseInt(v, 
 export function createClient(options: ClientOptions = {}): ForkpoolClient {
   const ownConnection = !options.redis;
   const redis = options.redis ?? new Redis(options.url ?? 'redis://127.0.0.1:6379', { lazyConnect: true, maxRetriesPerRequest: 3 });
+  // Commands reject with the connection error; the event would only repeat it on stderr.
+  if (ownConnection) redis.on('error', () => undefined);
   const k = keyNames(options.namespace ?? DEFAULT_NAMESPACE);
 
   const enqueueAt = async (at: Date, queue: string, className: string, ...args: unknown[]): Promise<void> => {

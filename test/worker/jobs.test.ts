@@ -24,6 +24,7 @@ describe('worker: running jobs', () => {
     client = createClient({ url: server.url });
   });
   after(async () => {
+    await Promise.all(workers.splice(0).map(stopWorker));
     await client.close();
     await server.stop();
   });

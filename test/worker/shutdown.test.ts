@@ -1,0 +1,135 @@
+// Stopping and dying: TERM lets running jobs finish, past the grace period (or on a second TERM) hands them
+// back; a master killed with SIGKILL loses nothing; as PID 1 of its own PID namespace it still stops and reaps.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import type { Redis } from 'ioredis';
+import { createClient, type ForkpoolClient } from '../../queue/src/index.ts';
+import { startRedis, type RedisServer } from '../helpers/redis.ts';
+import { eventually, records, startWorker, stopWorker, tempRecordFile, type WorkerProcess } from '../helpers/worker.ts';
+
+const alive = (pid: unknown): boolean => {
+  try {
+    process.kill(Number(pid), 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** Direct children of a process and their states, from /proc. */
+function children(pid: number): { pid: number; state: string }[] {
+  const out = execFileSync('ps', ['-o', 'pid=,stat=', '--ppid', String(pid)], { encoding: 'utf8' }).trim();
+  return out ? out.split('\n').map((l) => { const [p, s] = l.trim().split(/\s+/); return { pid: Number(p), state: s ?? '' }; }) : [];
+}
+
+describe('worker: shutdown and recovery', () => {
+  let server: RedisServer;
+  let redis: Redis;
+  let client: ForkpoolClient;
+  const workers: WorkerProcess[] = [];
+  const start = async (env: Record<string, string>, opts?: { command?: string[] }): Promise<WorkerProcess> => {
+    const w = await startWorker({ REDIS_URL: server.url, QUEUES: 'q', ...env }, opts);
+    workers.push(w);
+    return w;
+  };
+  before(async () => {
+    server = await startRedis();
+    redis = server.connect();
+    client = createClient({ url: server.url });
+  });
+  after(async () => {
+    await Promise.all(workers.splice(0).map(stopWorker));
+    await client.close();
+    await server.stop();
+  });
+  beforeEach(async () => {
+    await Promise.all(workers.splice(0).map(stopWorker));
+    await redis.flushdb();
+  });
+
+  it('TERM with a job running: the job finishes, nothing new is taken, the worker exits 0', async () => {
+    const file = tempRecordFile();
+    const w = await start({ RECORD_FILE: file });
+    await client.enqueue('q', 'Sleep', 1, 'running');
+    await client.enqueue('q', 'Record', 'waiting');
+    await eventually('job started', () => records(file).length === 1);
+    w.kill('SIGTERM');
+    assert.deepEqual(await w.exited, { code: 0, signal: null });
+    assert.deepEqual(records(file).map((r) => r.event), ['start', 'end']);
+    assert.deepEqual(await redis.lrange('resque:queue:q', 0, -1), ['{"class":"Record","args":["waiting"]}']);
+    assert.equal((await client.stats()).processed, 1);
+    assert.equal(await client.failed.count(), 0);
+    assert.deepEqual(await client.workers(), []);
+  });
+
+  it('TERM past SHUTDOWN_TIMEOUT_SECONDS: the running job goes back to the head of its queue', async () => {
+    const file = tempRecordFile();
+    const w = await start({ RECORD_FILE: file, SHUTDOWN_TIMEOUT_SECONDS: '1' });
+    await client.enqueue('q', 'Sleep', 30, 'long');
+    await client.enqueue('q', 'Record', 'next');
+    const started = await eventually('job started', () => records(file).find((r) => r.event === 'start'));
+    const t0 = Date.now();
+    w.kill('SIGTERM');
+    assert.deepEqual(await w.exited, { code: 0, signal: null });
+    assert.ok(Date.now() - t0 < 5000, 'it stopped soon after the timeout');
+    assert.equal(alive(started.pid), false, 'the child was killed');
+    assert.deepEqual(await redis.lrange('resque:queue:q', 0, -1), [
+      '{"class":"Sleep","args":[30,"long"]}', '{"class":"Record","args":["next"]}',
+    ]);
+    assert.equal(await client.failed.count(), 0, 'a handed-back job is not a failure');
+    assert.deepEqual(await redis.hgetall('resque:forkpool:running'), {});
+  });
+
+  it('a second TERM hands running jobs back at once', async () => {
+    const file = tempRecordFile();
+    const w = await start({ RECORD_FILE: file, SHUTDOWN_TIMEOUT_SECONDS: '120', CONCURRENCY: '2' });
+    await client.enqueue('q', 'Sleep', 30, 'a');
+    await client.enqueue('q', 'Busy', 30, 'b');
+    await eventually('both started', () => records(file).length === 2);
+    w.kill('SIGTERM');
+    await w.waitForLog((l) => l.msg === 'stopping: no new jobs; waiting for running ones');
+    w.kill('SIGTERM');
+    assert.deepEqual(await w.exited, { code: 0, signal: null });
+    assert.equal(await redis.llen('resque:queue:q'), 2);
+    assert.equal(await client.failed.count(), 0);
+  });
+
+  it('a master killed with SIGKILL mid-job loses nothing: its job runs again once its heartbeat expires', async () => {
+    const file = tempRecordFile();
+    const a = await start({ RECORD_FILE: file });
+    await client.enqueue('q', 'Sleep', 2, 'survivor');
+    const first = await eventually('job started under A', () => records(file).find((r) => r.event === 'start'));
+    a.kill('SIGKILL');
+    await a.exited;
+    await eventually('orphaned child exits with its master', () => !alive(first.pid), 5000);
+    assert.equal(await redis.llen('resque:queue:q'), 0, 'the job is held in flight, not in the queue');
+    assert.equal(await redis.hlen(`resque:forkpool:inflight:${(await client.workers())[0]?.id ?? ''}`), 1);
+
+    const b = await start({ RECORD_FILE: file });
+    await eventually('job ran to the end under B', () => records(file).some((r) => r.event === 'end'), 15_000);
+    const rec = records(file);
+    assert.deepEqual(rec.map((r) => r.event), ['start', 'start', 'end']);
+    assert.notEqual(rec[1]?.pid, first.pid);
+    assert.equal((await client.stats()).processed, 1);
+    assert.deepEqual((await client.workers()).map((w) => w.pid), [b.pid], 'the dead worker was unregistered');
+  });
+
+  it('as PID 1 of its own PID namespace it reaps its children and stops on TERM', async () => {
+    const file = tempRecordFile();
+    const ns = process.getuid?.() === 0 ? ['unshare', '--pid', '--fork', '--mount-proc'] : ['unshare', '--user', '--map-root-user', '--pid', '--fork', '--mount-proc'];
+    const w = await start({ RECORD_FILE: file, QUEUES: 'pid1' }, { command: ns });
+    const [info] = await eventually('registered', async () => { const l = await client.workers(); return l.length > 0 ? l : undefined; });
+    assert.equal(info.pid, 1, 'the master is PID 1 in its namespace');
+    for (let i = 0; i < 5; i++) await client.enqueue('pid1', 'Pid', i);
+    await eventually('5 jobs ran', () => records(file).length === 5);
+    const master = children(w.pid)[0];
+    assert.ok(master, 'unshare runs the master as its child');
+    await eventually('no zombie children', () => children(master.pid).every((c) => !c.state.startsWith('Z')));
+    assert.match(readFileSync(`/proc/${master.pid}/status`, 'utf8'), /^NSpid:\s+\d+\s+1$/m, 'PID 1 inside, a normal pid outside');
+    process.kill(master.pid, 'SIGTERM');
+    assert.equal((await w.exited).code, 0);
+    assert.deepEqual(await client.workers(), []);
+  });
+});
