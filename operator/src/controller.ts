@@ -23,7 +23,8 @@ const SECRET_REFRESH_MS = 5 * 60_000;
 const SPEC_ERROR_RETRY_MS = 30_000;
 
 interface PoolState {
-  /** What was derived from one generation of the spec. */
+  /** What was derived from one generation of the spec (of one object: a pool re-created under the same name starts afresh). */
+  uid: string;
   resolvedGeneration: number;
   resolvedAt: number;
   url: string | undefined;
@@ -33,6 +34,8 @@ interface PoolState {
   demandHighAt: number | undefined;
   lastScaleTime: string | undefined;
   lastStatusWrite: number | undefined;
+  /** The desired Deployment of the resolved generation, without replicas (built once, not every tick). */
+  manifest: V1Deployment | undefined;
 }
 
 export interface ControllerDeps {
@@ -50,6 +53,8 @@ export interface ControllerDeps {
 export class PoolController {
   readonly #d: ControllerDeps;
   readonly #state = new Map<string, PoolState>();
+  /** The last parse of each pool, by resourceVersion: polls reconcile every pool every tick. */
+  readonly #parsed = new Map<string, { resourceVersion: string | undefined; result: ReturnType<typeof parseJobPool> }>();
 
   constructor(deps: ControllerDeps) {
     this.#d = deps;
@@ -64,6 +69,7 @@ export class PoolController {
   /** Forgets everything about pools (leadership lost or operator stopping). */
   forgetAll(): void {
     this.#state.clear();
+    this.#parsed.clear();
   }
 
   async reconcile(key: string): Promise<Outcome | undefined> {
@@ -73,12 +79,13 @@ export class PoolController {
     if (raw === undefined) {
       // Deleted: the garbage collector removes the Deployment through its owner reference.
       this.#state.delete(key);
+      this.#parsed.delete(key);
       poller.remove(key);
       scheduler.removePool(key);
       this.#dropMetrics(key);
       return undefined;
     }
-    const parsed = parseJobPool(raw);
+    const parsed = this.#parse(key, raw);
     if (!parsed.ok) {
       poller.remove(key);
       scheduler.removePool(key);
@@ -124,7 +131,8 @@ export class PoolController {
     if (live !== undefined && desired < current && st.url !== undefined) {
       await this.#protectBusyPods(pool, st.url, log);
     }
-    const manifest = desiredDeployment(pool, desired);
+    st.manifest ??= desiredDeployment(pool, 0);
+    const manifest: V1Deployment = { ...st.manifest, spec: { ...st.manifest.spec, replicas: desired } as V1Deployment['spec'] };
     if (needsApply(manifest, live)) {
       const applied = await this.#d.api.applyDeployment(manifest);
       this.#d.deployments.remember(applied);
@@ -169,15 +177,26 @@ export class PoolController {
     return st.specError !== undefined ? { requeueAfterMs: SPEC_ERROR_RETRY_MS } : undefined;
   }
 
+  #parse(key: string, raw: RawJobPool): ReturnType<typeof parseJobPool> {
+    const rv = raw.metadata?.resourceVersion;
+    const cached = this.#parsed.get(key);
+    if (cached !== undefined && rv !== undefined && cached.resourceVersion === rv) return cached.result;
+    const result = parseJobPool(raw);
+    this.#parsed.set(key, { resourceVersion: rv, result });
+    return result;
+  }
+
   /** Derives the Redis URL and compiled schedules from the spec once per generation (and re-reads a Secret now and then). */
   async #resolve(key: string, pool: JobPool, log: Logger): Promise<PoolState> {
     let st = this.#state.get(key);
+    if (st !== undefined && st.uid !== pool.metadata.uid) st = undefined;
     const now = Date.now();
     const fromSecret = pool.spec.redis.urlFrom !== undefined;
     if (st !== undefined && st.resolvedGeneration === pool.metadata.generation && (!fromSecret || now - st.resolvedAt < SECRET_REFRESH_MS)) {
       return st;
     }
     st ??= {
+      uid: pool.metadata.uid,
       resolvedGeneration: 0,
       resolvedAt: 0,
       url: undefined,
@@ -187,6 +206,7 @@ export class PoolController {
       demandHighAt: undefined,
       lastScaleTime: pool.status?.lastScaleTime,
       lastStatusWrite: undefined,
+      manifest: undefined,
     };
     let url = pool.spec.redis.url;
     let specError: PoolState['specError'];
@@ -209,7 +229,7 @@ export class PoolController {
     if (specError === undefined && scheduleErrors.length > 0) specError = { reason: 'InvalidSchedule', message: scheduleErrors.join('; ') };
     if (specError !== undefined) log.warn({ reason: specError.reason }, specError.message);
     if (url !== st.url) st.sample = undefined;
-    Object.assign(st, { resolvedGeneration: pool.metadata.generation, resolvedAt: now, url, specError, schedules });
+    Object.assign(st, { resolvedGeneration: pool.metadata.generation, resolvedAt: now, url, specError, schedules, manifest: undefined });
     this.#state.set(key, st);
     return st;
   }
