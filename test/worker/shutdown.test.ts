@@ -121,7 +121,7 @@ describe('worker: shutdown and recovery', () => {
     const ns = process.getuid?.() === 0 ? ['unshare', '--pid', '--fork', '--mount-proc'] : ['unshare', '--user', '--map-root-user', '--pid', '--fork', '--mount-proc'];
     const w = await start({ RECORD_FILE: file, QUEUES: 'pid1' }, { command: ns });
     const [info] = await eventually('registered', async () => { const l = await client.workers(); return l.length > 0 ? l : undefined; });
-    assert.equal(info.pid, 1, 'the master is PID 1 in its namespace');
+    assert.equal(info?.pid, 1, 'the master is PID 1 in its namespace');
     for (let i = 0; i < 5; i++) await client.enqueue('pid1', 'Pid', i);
     await eventually('5 jobs ran', () => records(file).length === 5);
     const master = children(w.pid)[0];
