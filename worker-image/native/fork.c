@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,7 +69,12 @@ static void mark_all_mappings_doforks(void) {
   fclose(maps);
 }
 
-// fork() -> pid in the parent, 0 in the child.
+// The signal mask the child restores in unblockSignals().
+static sigset_t mask_before_fork;
+
+// fork() -> pid in the parent, 0 in the child. The child starts with every signal blocked: until
+// src/fork/child.ts has removed the zygote's signal handlers, a signal (the master's SIGTERM) would
+// run them and be lost. It calls unblockSignals() then, and what arrived meanwhile is delivered.
 static napi_value Fork(napi_env env, napi_callback_info info) {
   (void)info;
   uv_loop_t *loop;
@@ -78,9 +84,16 @@ static napi_value Fork(napi_env env, napi_callback_info info) {
   }
   pid_t parent = getpid();
   mark_all_mappings_doforks();
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &mask_before_fork);
   pid_t pid = fork();
-  if (pid < 0) return throw_errno(env, "fork", errno);
-  if (pid > 0) return int_value(env, pid);
+  if (pid != 0) {
+    int err = errno;
+    pthread_sigmask(SIG_SETMASK, &mask_before_fork, NULL);
+    if (pid < 0) return throw_errno(env, "fork", err);
+    return int_value(env, pid);
+  }
 
   // Child. Without this the child would die silently if the zygote is killed mid-job, leaving a
   // job running that nobody can report on. Checked after prctl: the zygote may already be gone.
@@ -94,6 +107,14 @@ static napi_value Fork(napi_env env, napi_callback_info info) {
     _exit(70);
   }
   return int_value(env, 0);
+}
+
+// unblockSignals(): in the child, once its signal handlers are the ones it should have.
+static napi_value UnblockSignals(napi_env env, napi_callback_info info) {
+  (void)info;
+  int err = pthread_sigmask(SIG_SETMASK, &mask_before_fork, NULL);
+  if (err != 0) return throw_errno(env, "pthread_sigmask", err);
+  return NULL;
 }
 
 // exit(code): leave at once. A forked child must not run Node's normal exit path: it tears down
@@ -203,8 +224,9 @@ NAPI_MODULE_INIT() {
     const char *name;
     napi_callback fn;
   } fns[] = {
-      {"fork", Fork},   {"exit", Exit},       {"dieWithParent", DieWithParent}, {"pipe", Pipe},
-      {"pidfdOpen", PidfdOpen}, {"poll", Poll}, {"waitpid", Waitpid},
+      {"fork", Fork},           {"unblockSignals", UnblockSignals}, {"exit", Exit},
+      {"dieWithParent", DieWithParent}, {"pipe", Pipe},              {"pidfdOpen", PidfdOpen},
+      {"poll", Poll},           {"waitpid", Waitpid},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

@@ -6,8 +6,11 @@ import { fileURLToPath } from 'node:url';
 
 /** The addon's exports; see fork.c for why each exists. Errors are thrown with errno codes. */
 export interface ForkAddon {
-  /** fork(2) after marking V8's memory inheritable: the child's pid in the parent, 0 in the child. */
+  /** fork(2) after marking V8's memory inheritable: the child's pid in the parent, 0 in the child
+   * (with every signal blocked, and its libuv loop made its own). */
   fork(): number;
+  /** In a forked child, which starts with every signal blocked: delivers them again. */
+  unblockSignals(): void;
   /** _exit(2): leaves without Node's exit path, which hangs or crashes in a forked child. */
   exit(code: number): never;
   /** Asks for SIGKILL when the parent dies; false when the parent is already not `expectedParentPid`. */
@@ -28,7 +31,7 @@ export type AddonLoad = { ok: true; addon: ForkAddon; path: string } | { ok: fal
 /** Environment variable naming the fork.node to load, for layouts other than this repository's. */
 export const ADDON_PATH_ENV = 'FORKPOOL_FORK_ADDON';
 
-const ADDON_EXPORTS = ['fork', 'exit', 'dieWithParent', 'pipe', 'pidfdOpen', 'poll', 'waitpid'] as const;
+const ADDON_EXPORTS = ['fork', 'unblockSignals', 'exit', 'dieWithParent', 'pipe', 'pidfdOpen', 'poll', 'waitpid'] as const;
 
 // Source tree: worker-image/src/fork/addon.ts; compiled: dist/worker-image/src/fork/addon.js.
 function candidatePaths(): string[] {

@@ -60,8 +60,10 @@ export function makeForkSafe(child: ForkedChild, deps: ChildDeps): void {
   // leaves the child no way to read commands or siblings' results, or hold their pipes open.
   for (const fd of child.inheritedFds) closeSync(fd);
   deps.timers.clearAndStop();
-  // Default dispositions, as in a fresh process: the master's SIGTERM and SIGKILL mean what they say.
+  // Default dispositions, as in a fresh process: the master's SIGTERM means what it says. Signals
+  // were blocked since fork, so none was handled by the zygote's listeners in the meantime.
   for (const signal of Object.keys(constants.signals)) process.removeAllListeners(signal);
+  deps.addon.unblockSignals();
   Math.random = osSeededRandom();
   for (let i = 0; i < UUID_BATCH; i++) randomUUID();
   // process.pid is a value Node read at start-up: the zygote's.
