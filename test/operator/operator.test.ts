@@ -191,6 +191,26 @@ describe('forkpool-operator on a real cluster', { timeout: 600_000 }, () => {
     await until('observedGeneration', async () => (await getPool(env, 'own', 'pool')).status?.observedGeneration === pool.metadata.generation);
   });
 
+  it('kubectl scale (the scale subresource) fixes the size until spec.replicas is removed', async () => {
+    await createNamespace(env, 'manual');
+    await createPool(env, 'manual', 'pool', poolSpec(env.redis.url, { queues: ['manual'] }));
+    await until('the Deployment', () => getDeployment(env, 'manual', 'pool'));
+    const scaled = await env.cluster.kubectl(['scale', '-n', 'manual', 'jobpool/pool', '--replicas=2']);
+    assert.equal(scaled.code, 0, scaled.stderr);
+    await until('2 replicas', async () => (await replicasOf(env, 'manual', 'pool')) === 2, 15_000);
+    const pool = await until('FixedReplicas', async () => {
+      const p = await getPool(env, 'manual', 'pool');
+      return condition(p, 'Scaling')?.reason === 'FixedReplicas' ? p : undefined;
+    });
+    assert.equal(pool.status?.desiredReplicas, 2);
+    const got = await env.cluster.kubectl(['get', '-n', 'manual', 'jobpool/pool', '-o', 'jsonpath={.status.selector}']);
+    assert.equal(got.stdout, 'forkpool.io/pool=pool');
+    // Removing spec.replicas hands the size back to the autoscaler: an empty queue goes to zero after the delay.
+    const removed = await env.cluster.kubectl(['patch', '-n', 'manual', 'jobpool/pool', '--type=json', '-p', '[{"op":"remove","path":"/spec/replicas"}]']);
+    assert.equal(removed.code, 0, removed.stderr);
+    await until('zero', async () => (await replicasOf(env, 'manual', 'pool')) === 0, 20_000);
+  });
+
   it('with 3 pods of which 1 is busy, a scale to 2 removes an idle pod', async () => {
     await createNamespace(env, 'safe');
     await createPool(
