@@ -66,7 +66,8 @@ export type ForkOutcome =
   | (OutcomeBase & { status: 'ok'; exit: ExitStatus; rssBytes: number })
   /** perform threw or rejected (or the class is unknown, or afterFork threw). */
   | (OutcomeBase & { status: 'failed'; error: JobError; exit: ExitStatus; rssBytes: number })
-  /** Killed on the master's behalf before it reported a result. */
+  /** Killed on the master's behalf before it reported a result; `rssBytes` is what went over
+   * the cap (reason `memory`), else null. */
   | (OutcomeBase & { status: 'killed'; reason: 'timeout' | 'memory' | 'request'; exit: ExitStatus; rssBytes: number | null })
   /** Ended without a result: killed by a signal from elsewhere, process.exit in the job, a native crash. */
   | (OutcomeBase & { status: 'crashed'; exit: ExitStatus })
@@ -101,7 +102,7 @@ export interface Zygote {
   run(className: string, args: unknown[], options?: RunOptions): ForkedJob;
   /** Resolves when the zygote process has exited, whether closed or not. */
   readonly exited: Promise<ExitStatus>;
-  /** Stops the zygote; children still running are killed (their jobs end `crashed`). */
+  /** Stops the zygote; children still running are killed (their jobs end `killed`, reason `request`). */
   close(): Promise<ExitStatus>;
 }
 
@@ -134,6 +135,7 @@ class Job implements ForkedJob {
   readonly #timers: NodeJS.Timeout[] = [];
   #pendingSignal: NodeJS.Signals | null = null;
   #killedFor: 'timeout' | 'memory' | 'request' | null = null;
+  #rssOverCap: number | null = null;
   #result: { result: JobResult; rssBytes: number } | null = null;
   #finished = false;
 
@@ -153,7 +155,10 @@ class Job implements ForkedJob {
     if (cap !== undefined) {
       this.#timers.push(
         setInterval(() => {
-          if (this.pid !== null && (residentBytes(this.pid) ?? 0) > cap) this.#killFor('memory');
+          const rss = this.pid === null ? null : residentBytes(this.pid);
+          if (rss === null || rss <= cap) return;
+          this.#rssOverCap ??= rss;
+          this.#killFor('memory');
         }, memoryCheckMs),
       );
     }
@@ -198,7 +203,7 @@ class Job implements ForkedJob {
     const r = this.#result;
     if (r !== null && r.result.ok) this.#finish({ ...base, status: 'ok', exit, rssBytes: r.rssBytes });
     else if (r !== null && !r.result.ok) this.#finish({ ...base, status: 'failed', error: r.result.error, exit, rssBytes: r.rssBytes });
-    else if (this.#killedFor !== null) this.#finish({ ...base, status: 'killed', reason: this.#killedFor, exit, rssBytes: null });
+    else if (this.#killedFor !== null) this.#finish({ ...base, status: 'killed', reason: this.#killedFor, exit, rssBytes: this.#killedFor === 'memory' ? this.#rssOverCap : null });
     else this.#finish({ ...base, status: 'crashed', exit });
   }
 
@@ -302,6 +307,7 @@ class RunningZygote implements Zygote {
   close(): Promise<ExitStatus> {
     if (!this.#closed) {
       this.#closed = true;
+      for (const job of this.#jobs.values()) job.kill();
       this.#channel.end();
       const force = setTimeout(() => this.#process.kill('SIGKILL'), 5000);
       void this.exited.then(() => clearTimeout(force));
