@@ -59,10 +59,10 @@ static void mark_all_mappings_doforks(void) {
   if (maps == NULL) return;
   char line[512];
   while (fgets(line, sizeof line, maps) != NULL) {
-    unsigned long start, end;
-    if (sscanf(line, "%lx-%lx", &start, &end) == 2 && end > start) {
-      madvise((void *)start, end - start, MADV_DOFORK);
-    }
+    char *dash;
+    unsigned long start = strtoul(line, &dash, 16);
+    unsigned long end = *dash == '-' ? strtoul(dash + 1, NULL, 16) : 0;
+    if (end > start) madvise((void *)start, end - start, MADV_DOFORK);
     // A line longer than the buffer continues on the next fgets; skip its tail.
     while (strchr(line, '\n') == NULL && fgets(line, sizeof line, maps) != NULL) {}
   }

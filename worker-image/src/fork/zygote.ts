@@ -35,6 +35,8 @@ export interface StartZygoteOptions {
   memoryCheckMs?: number;
   /** The zygote's environment (children inherit it). Default: this process's. */
   env?: NodeJS.ProcessEnv;
+  /** Extra Node flags for the zygote, which its children share (e.g. --max-old-space-size). */
+  execArgv?: string[];
 }
 
 export interface RunOptions {
@@ -112,6 +114,9 @@ export class ZygoteStartError extends Error {
   override name = 'ZygoteStartError';
 }
 
+// --single-threaded: see zygote-main.ts. --use-largepages: Node's code moves to anonymous huge pages,
+// which a child inherits mapped instead of faulting the binary in again (measured: ~20% less CPU per job).
+const ZYGOTE_FLAGS = ['--single-threaded', '--use-largepages=silent'];
 const ZYGOTE_MAIN = fileURLToPath(new URL(`./zygote-main${extname(import.meta.filename)}`, import.meta.url));
 
 function residentBytes(pid: number): number | null {
@@ -360,7 +365,7 @@ class RunningZygote implements Zygote {
  * loadForkAddon() first to fall back to spawn mode when fork mode is unavailable.
  */
 export async function startZygote(options: StartZygoteOptions): Promise<Zygote> {
-  const child = spawn(process.execPath, ['--single-threaded', ZYGOTE_MAIN, options.jobsDir], {
+  const child = spawn(process.execPath, [...ZYGOTE_FLAGS, ...(options.execArgv ?? []), ZYGOTE_MAIN, options.jobsDir], {
     // fd 3 is the command channel; a session of its own keeps a terminal's ^C away from jobs:
     // the master decides what a signal means for them.
     stdio: ['ignore', 'inherit', 'inherit', 'pipe'],
