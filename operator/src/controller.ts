@@ -114,7 +114,7 @@ export class PoolController {
     const inFlight = sample?.queues?.reduce((n, q) => n + q.inFlight, 0);
     const { scaling } = pool.spec;
     // The decision is as of the sample's time, so a reconcile woken by anything else repeats it exactly.
-    const decision: ScaleDecision = decideReplicas({
+    const decided: ScaleDecision = decideReplicas({
       waiting,
       inFlight,
       current,
@@ -126,6 +126,11 @@ export class PoolController {
       demandHighAt: st.demandHighAt,
       now: sample?.at ?? Date.now(),
     });
+    // Before the first reading the size only follows the bounds; that is not a Redis failure.
+    const decision: ScaleDecision =
+      sample === undefined && decided.reason === 'RedisUnreachable'
+        ? { ...decided, reason: current < decided.desired ? 'AtMinReplicas' : 'DemandMet', message: `queues not read yet: ${decided.desired} replicas to start with` }
+        : decided;
     const desired = decision.desired;
 
     if (live !== undefined && desired < current && st.url !== undefined) {
@@ -242,7 +247,7 @@ export class PoolController {
       .filter((p) => p.metadata?.namespace === namespace && p.metadata.labels?.[POOL_LABEL] === name && p.metadata.deletionTimestamp == null)
       .map((p) => ({ name: p.metadata?.name ?? '', annotations: p.metadata?.annotations }));
     if (pods.length === 0) return;
-    const busy = await jobsByPod(this.#d.poller.client(url), pool.spec.redis.namespace);
+    const busy = await jobsByPod(await this.#d.poller.connectedClient(url), pool.spec.redis.namespace);
     const patches = deletionCostPatches(pods, busy);
     await Promise.all(
       [...patches].map(async ([pod, cost]) => {

@@ -68,6 +68,24 @@ export class RedisPoller {
     return this.#group(url).redis;
   }
 
+  /** The shared client once it is connected (commands fail at once while it is not, by design). */
+  async connectedClient(url: string, timeoutMs = 5000): Promise<Redis> {
+    const redis = this.client(url);
+    if (redis.status === 'ready') return redis;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        redis.off('ready', onReady);
+        reject(new Error(`Redis ${redactUrl(url)} is not connected`));
+      }, timeoutMs);
+      const onReady = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      redis.once('ready', onReady);
+    });
+    return redis;
+  }
+
   /** Adds or updates a pool; a pool that moved to another Redis leaves its old group. */
   upsert(poolKey: string, target: PollTarget): void {
     const oldUrl = this.#poolUrl.get(poolKey);
