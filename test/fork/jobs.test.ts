@@ -38,6 +38,14 @@ describe('fork mode: running jobs', () => {
     assert.equal(readFileSync(out, 'utf8'), '5');
   });
 
+  it('passes large arguments whole (commands span many reads)', async () => {
+    const out = tmp.file('large');
+    const big = 'é'.repeat(300_000);
+    const outcome = await zygote.run('Add', [out, big, '!']).done;
+    assert.equal(outcome.status, 'ok');
+    assert.equal(readFileSync(out, 'utf8'), `${big}!`);
+  });
+
   it('runs .mjs, .cjs and namespaced classes', async () => {
     const mjs = tmp.file('daily');
     const cjs = tmp.file('legacy');
