@@ -248,7 +248,8 @@ class RunningZygote implements Zygote {
     this.#logger = options.logger;
     this.#memoryCheckMs = options.memoryCheckMs ?? 250;
     this.exited = new Promise((resolve) => {
-      child.once('exit', (code, signal) => {
+      // 'close', not 'exit': only then has every event the zygote sent been read.
+      child.once('close', (code, signal) => {
         this.#exit = { code, signal };
         this.#closed = true;
         const why = signal !== null ? `signal ${signal}` : `code ${String(code)}`;
