@@ -271,7 +271,7 @@ class RunningZygote implements Zygote {
     return this.#jobs.size;
   }
 
-  /** Resolves once jobs are loaded; rejects with what stopped the zygote. */
+  /** Resolves once jobs are loaded; rejects with what stopped the zygote, once it has exited. */
   waitReady(timeoutMs: number): Promise<void> {
     return new Promise((resolve, reject) => {
       let settled = false;
@@ -281,7 +281,8 @@ class RunningZygote implements Zygote {
         clearTimeout(timer);
         this.#onStartEvent = null;
         this.#process.kill('SIGKILL');
-        reject(new ZygoteStartError(message));
+        // Once it is gone, so that a master falling back to spawn mode leaves no zygote behind.
+        void this.exited.then(() => reject(new ZygoteStartError(message)));
       };
       const timer = setTimeout(() => fail(`the zygote did not load ${timeoutMs} ms after start`), timeoutMs);
       void this.exited.then((exit) => fail(`the zygote exited before it was ready (code ${String(exit.code)}, signal ${String(exit.signal)})`));

@@ -1,0 +1,58 @@
+// Starting fork mode: what a master hears when it cannot run (so that it falls back to spawn mode).
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { ZygoteStartError } from '../../worker-image/src/fork/zygote.ts';
+import { childrenOf, isAlive, startTestZygote, tempDir } from './helpers.ts';
+
+describe('fork mode: start-up', () => {
+  const tmp = tempDir();
+  after(() => tmp.remove());
+
+  const jobsDirWithHooks = (name: string, hooks: string): string => {
+    const dir = join(tmp.dir, name);
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'Noop.js'), 'export function perform() {}\n');
+    writeFileSync(join(dir, 'forkpool.hooks.mjs'), hooks);
+    return dir;
+  };
+  const noZygoteLeft = (): boolean => childrenOf(process.pid).every((c) => !isAlive(c.pid));
+
+  it('rejects with the error when beforeFork throws, and leaves no zygote behind', async () => {
+    const jobsDir = jobsDirWithHooks('before-fork-throws', "export function beforeFork() { throw new Error('no database'); }\n");
+    await assert.rejects(startTestZygote({ jobsDir }), (err: unknown) => {
+      assert.ok(err instanceof ZygoteStartError);
+      assert.equal(err.kind, 'ZygoteStartError');
+      assert.match(err.message, /Error: no database/);
+      return true;
+    });
+    assert.ok(noZygoteLeft());
+  });
+
+  it('rejects when the hooks module cannot load', async () => {
+    const jobsDir = jobsDirWithHooks('hooks-broken', 'export function beforeFork( {\n');
+    await assert.rejects(startTestZygote({ jobsDir }), /SyntaxError/);
+    assert.ok(noZygoteLeft());
+  });
+
+  it('says why fork mode is unavailable when the addon cannot be loaded', () => {
+    const script = [
+      "import { loadForkAddon } from './worker-image/src/fork/addon.ts';",
+      "import { ForkExecutors } from './worker-image/src/fork/fork-executor.ts';",
+      'console.log(JSON.stringify(loadForkAddon()));',
+      "await ForkExecutors.start({ jobsDir: '.', limits: { timeoutMs: 1, maxMemoryMb: 0 }, log: console }).catch((e) => console.log(e.message));",
+    ].join('\n');
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: new URL('../..', import.meta.url),
+      env: { ...process.env, FORKPOOL_FORK_ADDON: '/nonexistent/fork.node' },
+      encoding: 'utf8',
+    }).split('\n');
+    assert.deepEqual(JSON.parse(out[0] ?? ''), {
+      ok: false,
+      reason: 'fork.node is not built (looked at /nonexistent/fork.node); build it with "node worker-image/native/build.ts"',
+    });
+    assert.match(out[1] ?? '', /^fork mode is unavailable: fork\.node is not built/);
+  });
+});
