@@ -41,6 +41,8 @@ export async function startRedis(opts: { appendonly?: boolean } = {}): Promise<R
       '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '',
       '--appendonly', opts.appendonly ? 'yes' : 'no', '--appendfsync', 'always',
     ], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const p = proc;
+    process.once('exit', () => p.kill('SIGKILL'));
     proc.once('error', (err) => { throw new Error(`cannot start redis-server (is it installed? apt-get install redis-server): ${err.message}`); });
     const deadline = Date.now() + 10_000;
     for (;;) {

@@ -19,6 +19,10 @@ export interface WorkerProcess {
   kill(signal?: NodeJS.Signals): void;
 }
 
+// A test process that dies (or is cut by a timeout) must not leave workers behind.
+const started = new Set<ChildProcess>();
+process.once('exit', () => { for (const p of started) p.kill('SIGKILL'); });
+
 export const tempRecordFile = (): string => join(mkdtempSync(join(tmpdir(), 'forkpool-rec-')), 'record.jsonl');
 
 /** Lines a job fixture appended to its record file. */
@@ -40,13 +44,15 @@ export async function eventually<T>(what: string, check: () => T | Promise<T>, t
 }
 
 /** Starts the worker with the given environment and waits for "worker started". */
-export async function startWorker(env: Record<string, string>, opts: { command?: string[]; waitStarted?: boolean } = {}): Promise<WorkerProcess> {
-  const argv = [...(opts.command ?? []), process.execPath, BIN];
+export async function startWorker(env: Record<string, string>, opts: { command?: string[]; waitStarted?: boolean; bin?: string } = {}): Promise<WorkerProcess> {
+  const argv = [...(opts.command ?? []), process.execPath, opts.bin ?? BIN];
   const [cmd, ...args] = argv as [string, ...string[]];
   const proc = spawn(cmd, args, {
     env: { ...process.env, JOBS_DIR, PORT: '0', LOG_LEVEL: 'info', HEARTBEAT_INTERVAL_SECONDS: '1', HEARTBEAT_TIMEOUT_SECONDS: '3', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  started.add(proc);
+  proc.once('exit', () => started.delete(proc));
   const logs: Record<string, unknown>[] = [];
   const listeners = new Set<() => void>();
   let stderr = '';

@@ -1,0 +1,2 @@
+// Does nothing: measures the worker, not the job.
+export function perform() {}

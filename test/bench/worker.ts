@@ -1,0 +1,125 @@
+// npm run bench:worker — throughput, pickup latency and memory of one forkpool-worker on no-op jobs, beside
+// the machine's limit for starting a fresh `node` per job. Prints figures; asserts nothing.
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { startRedis } from '../helpers/redis.ts';
+import { tempRecordFile } from '../helpers/worker.ts';
+
+const JOBS_DIR = fileURLToPath(new URL('./jobs/', import.meta.url));
+const BIN = fileURLToPath(new URL('../../dist/worker-image/src/bin.js', import.meta.url));
+if (!existsSync(BIN)) throw new Error('run `npm run build` first (npm run bench:worker does)');
+const cores = availableParallelism();
+const quick = process.env.BENCH_QUICK === '1';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const pct = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
+};
+const hwmKb = (pid: number): number => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+
+/** Fresh `node -e 0` processes per second with `parallel` at once: the ceiling for a process per job. */
+async function spawnLimit(total: number, parallel: number): Promise<number> {
+  let started = 0;
+  const t0 = performance.now();
+  const lane = async (): Promise<void> => {
+    while (started < total) {
+      started++;
+      await new Promise<void>((resolve, reject) => {
+        const p = spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' });
+        p.on('exit', () => resolve());
+        p.on('error', reject);
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: parallel }, lane));
+  return total / ((performance.now() - t0) / 1000);
+}
+
+const server = await startRedis();
+const redis = server.connect();
+const ns = 'bench';
+
+interface Worker { pid: number; stop(): Promise<void> }
+
+/** Starts the built worker with its production log level, its output discarded, and waits until it registers. */
+async function runWorker(env: Record<string, string>): Promise<Worker> {
+  const proc = spawn(process.execPath, [BIN], {
+    env: { ...process.env, REDIS_URL: server.url, RESQUE_NAMESPACE: ns, QUEUES: 'bench', JOBS_DIR, PORT: '0', ...env },
+    stdio: 'ignore',
+  });
+  process.once('exit', () => proc.kill('SIGKILL'));
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  const pid = proc.pid ?? 0;
+  while (!(await redis.smembers(`${ns}:workers`)).some((id) => id.split(':')[1] === String(pid))) await sleep(10);
+  return { pid, stop: async () => { proc.kill('SIGTERM'); await exited; } };
+}
+
+/** Jobs per second for `n` no-op jobs enqueued at once onto an idle, warm worker. */
+async function throughput(env: Record<string, string>, n: number): Promise<{ jobsPerSec: number; masterPeakMb: number }> {
+  await redis.flushdb();
+  const w = await runWorker(env);
+  await sleep(300);
+  const payload = '{"class":"Noop","args":[]}';
+  const t0 = performance.now();
+  for (let i = 0; i < n; i += 1000) {
+    await redis.pipeline().sadd(`${ns}:queues`, 'bench').rpush(`${ns}:queue:bench`, ...Array.from({ length: Math.min(1000, n - i) }, () => payload)).exec();
+  }
+  while (Number(await redis.get(`${ns}:stat:processed`)) < n) await sleep(2);
+  const secs = (performance.now() - t0) / 1000;
+  const masterPeakMb = hwmKb(w.pid) / 1024;
+  await w.stop();
+  return { jobsPerSec: n / secs, masterPeakMb };
+}
+
+/** Enqueue → job start on an idle worker, one job at a time. */
+async function pickup(env: Record<string, string>, samples: number): Promise<{ p50: number; p99: number; childPeakMb: number }> {
+  await redis.flushdb();
+  const file = tempRecordFile();
+  const w = await runWorker({ ...env, STAMP_FILE: file });
+  await sleep(500);
+  const lat: number[] = [];
+  let childPeakKb = 0;
+  for (let i = 0; i < samples; i++) {
+    const t0 = performance.timeOrigin + performance.now();
+    await redis.rpush(`${ns}:queue:bench`, JSON.stringify({ class: 'Stamp', args: [i] }));
+    for (;;) {
+      const line = existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').find((l) => l.startsWith(`${i} `)) : undefined;
+      if (line) {
+        const [, at, hwm] = line.split(' ');
+        lat.push(Number(at) - t0);
+        childPeakKb = Math.max(childPeakKb, Number(hwm));
+        break;
+      }
+      await sleep(1);
+    }
+    await sleep(20);
+  }
+  await w.stop();
+  rmSync(file, { force: true });
+  return { p50: pct(lat, 50), p99: pct(lat, 99), childPeakMb: childPeakKb / 1024 };
+}
+
+console.log(`node ${process.version}, ${cores} cores (${cpus()[0]?.model ?? '?'})`);
+const n = quick ? 100 : 600;
+const limit1 = await spawnLimit(quick ? 40 : 200, 1);
+const limitN = await spawnLimit(quick ? 40 : 300, cores);
+console.log(`fresh node per job, the ceiling: ${limit1.toFixed(0)}/s one at a time, ${limitN.toFixed(0)}/s with ${cores} at once`);
+
+const rows: [string, string, string][] = [];
+const strict1 = await throughput({ JOBS_PER_CHILD: '1', CONCURRENCY: '1' }, n);
+rows.push(['JOBS_PER_CHILD=1 CONCURRENCY=1', `${strict1.jobsPerSec.toFixed(0)} jobs/s`, `${((strict1.jobsPerSec / limit1) * 100).toFixed(0)}% of one-at-a-time spawn limit`]);
+const strictN = await throughput({ JOBS_PER_CHILD: '1', CONCURRENCY: String(cores) }, n);
+rows.push([`JOBS_PER_CHILD=1 CONCURRENCY=${cores}`, `${strictN.jobsPerSec.toFixed(0)} jobs/s`, `${((strictN.jobsPerSec / limitN) * 100).toFixed(0)}% of the ${cores}-at-once spawn limit (target >= 90%)`]);
+const reuse = await throughput({ JOBS_PER_CHILD: '1000', CONCURRENCY: '1' }, quick ? 2000 : 20000);
+rows.push(['JOBS_PER_CHILD=1000 CONCURRENCY=1', `${reuse.jobsPerSec.toFixed(0)} jobs/s`, 'target >= 4,000 (BullMQ sandboxed ~4,000, Resque without fork ~2,470)']);
+const pick = await pickup({ JOBS_PER_CHILD: '1', CONCURRENCY: '1' }, quick ? 20 : 200);
+rows.push(['idle pickup, enqueue -> job starts', `p50 ${pick.p50.toFixed(2)} ms, p99 ${pick.p99.toFixed(2)} ms`, 'target p50 < 2 ms (Resque polls every 5 s)']);
+rows.push(['peak RSS', `master ${Math.max(strict1.masterPeakMb, strictN.masterPeakMb, reuse.masterPeakMb).toFixed(0)} MiB, child ${pick.childPeakMb.toFixed(0)} MiB`, '']);
+const w = Math.max(...rows.map((r) => r[0].length));
+const w2 = Math.max(...rows.map((r) => r[1].length));
+for (const [a, b, c] of rows) console.log(`${a.padEnd(w)}  ${b.padEnd(w2)}  ${c}`);
+redis.disconnect();
+await server.stop();
