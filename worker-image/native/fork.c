@@ -24,11 +24,20 @@
 
 #define MAX_POLL_FDS 4096
 
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434  // the same number on every architecture; older libc headers lack it
+#endif
+
 // Throws a JavaScript Error named after errno (code: "EAGAIN" style, as Node's own errors do).
 static napi_value throw_errno(napi_env env, const char *what, int err) {
   char message[256];
   snprintf(message, sizeof message, "%s: %s", what, strerror(err));
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 32)
   const char *code = strerrorname_np(err);
+#else
+  // musl has no strerrorname_np; libuv's codes are negated errnos and it names the common ones.
+  const char *code = uv_err_name(-err);
+#endif
   napi_throw_error(env, code != NULL ? code : "EIO", message);
   return NULL;
 }
