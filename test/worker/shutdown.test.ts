@@ -116,6 +116,17 @@ describe('worker: shutdown and recovery', () => {
     assert.deepEqual((await client.workers()).map((w) => w.pid), [b.pid], 'the dead worker was unregistered');
   });
 
+  it('TERM with Redis gone: exits after the timeout rather than hang (the heartbeat expiry recovers its jobs)', async () => {
+    const w = await start({ SHUTDOWN_TIMEOUT_SECONDS: '1' });
+    await server.kill();
+    const t0 = Date.now();
+    w.kill('SIGTERM');
+    assert.deepEqual(await w.exited, { code: 0, signal: null });
+    assert.ok(Date.now() - t0 < 10_000, `stopped in ${Date.now() - t0} ms`);
+    await w.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('Redis unreachable at shutdown'));
+    await server.start();
+  });
+
   it('as PID 1 of its own PID namespace it reaps its children and stops on TERM', async () => {
     const file = tempRecordFile();
     const ns = process.getuid?.() === 0 ? ['unshare', '--pid', '--fork', '--mount-proc'] : ['unshare', '--user', '--map-root-user', '--pid', '--fork', '--mount-proc'];

@@ -27,6 +27,8 @@ interface Taken {
 type Finish = { kind: 'ok' } | { kind: 'failed'; record: string } | { kind: 'retry'; record: string; at: number };
 
 const REDIS_RETRY_MAX_MS = 5000;
+/** How long past the shutdown timeout the master keeps trying to reach Redis before it exits anyway. */
+const SHUTDOWN_REDIS_GRACE_MS = 5000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export class Master {
@@ -107,7 +109,7 @@ export class Master {
       this.log.warn('shutdown timeout reached: handing running jobs back');
       this.interruptRunning();
     }, this.config.shutdownTimeoutMs);
-    this.finished = (async () => {
+    const drained = (async () => {
       await Promise.all(this.slots);
       clearTimeout(deadline);
       for (const t of this.timers) clearInterval(t);
@@ -119,6 +121,16 @@ export class Master {
       await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
       this.log.info('worker stopped');
     })();
+    // Without Redis nothing can be handed back; the jobs stay in flight and another worker recovers them once
+    // this worker's heartbeat expires. Exit rather than hang.
+    let giveUp: NodeJS.Timeout | undefined;
+    const unreachable = new Promise<void>((resolve) => {
+      giveUp = setTimeout(() => {
+        this.log.error('Redis unreachable at shutdown: exiting; in-flight jobs will be recovered when the heartbeat expires');
+        resolve();
+      }, this.config.shutdownTimeoutMs + SHUTDOWN_REDIS_GRACE_MS);
+    });
+    this.finished = Promise.race([drained, unreachable]).finally(() => clearTimeout(giveUp));
     return this.finished;
   }
 
