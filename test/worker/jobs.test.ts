@@ -8,14 +8,16 @@ import { createClient, type ForkpoolClient } from '../../queue/src/index.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 import { eventually, records, startWorker, stopWorker, tempRecordFile, type WorkerProcess } from '../helpers/worker.ts';
 
-describe('worker: running jobs', () => {
+// The same behaviour in both isolation modes.
+for (const isolation of ['spawn', 'fork'] as const) describe(`worker: running jobs (ISOLATION=${isolation})`, () => {
   let server: RedisServer;
   let redis: Redis;
   let client: ForkpoolClient;
   const workers: WorkerProcess[] = [];
   const start = async (env: Record<string, string>): Promise<WorkerProcess> => {
-    const w = await startWorker({ REDIS_URL: server.url, ...env });
+    const w = await startWorker({ REDIS_URL: server.url, ISOLATION: isolation, ...env });
     workers.push(w);
+    await w.waitForLog((l) => l.msg === 'worker started' && l.isolation === isolation, 1000);
     return w;
   };
   before(async () => {
@@ -117,7 +119,7 @@ describe('worker: running jobs', () => {
     assert.deepEqual(records(file).map((r) => r.event), ['start', 'start', 'end', 'end']);
   });
 
-  it('JOBS_PER_CHILD=1 gives every job a fresh process; larger values reuse a child, then recycle it', async () => {
+  it('JOBS_PER_CHILD=1 gives every job a fresh process; larger values reuse a child, then recycle it (fork mode: always a fresh fork)', async () => {
     const fresh = tempRecordFile();
     const w1 = await start({ QUEUES: 'fresh', RECORD_FILE: fresh });
     for (let i = 0; i < 4; i++) await client.enqueue('fresh', 'Pid', i);
@@ -130,6 +132,10 @@ describe('worker: running jobs', () => {
     await start({ QUEUES: 'reuse', RECORD_FILE: reuse, JOBS_PER_CHILD: '3' });
     for (let i = 0; i < 7; i++) await client.enqueue('reuse', 'Pid', i);
     await eventually('7 reused jobs', () => records(reuse).length === 7);
+    if (isolation === 'fork') {
+      assert.deepEqual(records(reuse).map((r) => r.runs), [1, 1, 1, 1, 1, 1, 1], 'fork mode forks a fresh child for every job');
+      return;
+    }
     assert.deepEqual(records(reuse).map((r) => r.runs), [1, 2, 3, 1, 2, 3, 1]);
     const pids = records(reuse).map((r) => r.pid);
     assert.equal(new Set(pids).size, 3);

@@ -16,14 +16,16 @@ const alive = (pid: unknown): boolean => {
   }
 };
 
-describe('worker: limits and crashes', () => {
+// The same behaviour in both isolation modes.
+for (const isolation of ['spawn', 'fork'] as const) describe(`worker: limits and crashes (ISOLATION=${isolation})`, () => {
   let server: RedisServer;
   let redis: Redis;
   let client: ForkpoolClient;
   const workers: WorkerProcess[] = [];
   const start = async (env: Record<string, string>): Promise<WorkerProcess> => {
-    const w = await startWorker({ REDIS_URL: server.url, QUEUES: 'q', ...env });
+    const w = await startWorker({ REDIS_URL: server.url, QUEUES: 'q', ISOLATION: isolation, ...env });
     workers.push(w);
+    await w.waitForLog((l) => l.msg === 'worker started' && l.isolation === isolation, 1000);
     return w;
   };
   before(async () => {

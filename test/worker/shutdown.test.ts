@@ -24,14 +24,16 @@ function children(pid: number): { pid: number; state: string }[] {
   return out ? out.split('\n').map((l) => { const [p, s] = l.trim().split(/\s+/); return { pid: Number(p), state: s ?? '' }; }) : [];
 }
 
-describe('worker: shutdown and recovery', () => {
+// The same behaviour in both isolation modes.
+for (const isolation of ['spawn', 'fork'] as const) describe(`worker: shutdown and recovery (ISOLATION=${isolation})`, () => {
   let server: RedisServer;
   let redis: Redis;
   let client: ForkpoolClient;
   const workers: WorkerProcess[] = [];
   const start = async (env: Record<string, string>, opts?: { command?: string[] }): Promise<WorkerProcess> => {
-    const w = await startWorker({ REDIS_URL: server.url, QUEUES: 'q', ...env }, opts);
+    const w = await startWorker({ REDIS_URL: server.url, QUEUES: 'q', ISOLATION: isolation, ...env }, opts);
     workers.push(w);
+    await w.waitForLog((l) => l.msg === 'worker started' && l.isolation === isolation, 1000);
     return w;
   };
   before(async () => {

@@ -15,6 +15,7 @@ import type { Executor } from './executor.ts';
 import { startHttp } from './http.ts';
 import { createMetrics, type WorkerMetrics } from './metrics.ts';
 import { describeFailure, isRetryable, type Outcome } from './outcome.ts';
+import { ForkExecutors } from './fork/fork-executor.ts';
 import { SpawnExecutor } from './spawn-executor.ts';
 import { Waker } from './waker.ts';
 
@@ -83,14 +84,15 @@ export class Master {
     this.every(config.heartbeatIntervalMs, () => this.requeueDead());
     if (config.delayedPollMs > 0) this.every(config.delayedPollMs, () => this.moveDue());
     await this.requeueDead();
+    const forks = config.isolation === 'fork' ? await this.startForkMode() : undefined;
     for (let slot = 0; slot < config.concurrency; slot++) {
-      const exec = this.createExecutor();
+      const exec = forks ? forks.executor() : this.createSpawnExecutor();
       this.executors.push(exec);
       this.slots.push(this.slotLoop(String(slot), exec));
     }
     const address = this.server.address();
     this.log.info({
-      queues: config.queues, concurrency: config.concurrency, jobsPerChild: config.jobsPerChild, isolation: config.isolation,
+      queues: config.queues, concurrency: config.concurrency, jobsPerChild: forks ? 1 : config.jobsPerChild, isolation: forks ? 'fork' : 'spawn',
       jobsDir: config.jobsDir, port: typeof address === 'object' && address ? address.port : config.port,
     }, 'worker started');
   }
@@ -153,7 +155,24 @@ export class Master {
     for (const e of this.executors) e.killRunning('interrupt');
   }
 
-  private createExecutor(): Executor {
+  /** Fork mode, or undefined (with the reason logged) when it cannot run here: the worker then spawns. */
+  private async startForkMode(): Promise<ForkExecutors | undefined> {
+    const { config } = this;
+    if (config.jobsPerChild !== 1) this.log.warn({ jobsPerChild: config.jobsPerChild }, 'JOBS_PER_CHILD is ignored in fork mode: every job gets a fresh fork');
+    try {
+      return await ForkExecutors.start({
+        jobsDir: config.jobsDir,
+        limits: { timeoutMs: config.jobTimeoutMs, maxMemoryMb: config.maxChildMemoryMb },
+        log: this.log,
+        onChildStart: (ms) => this.metrics.childStart.observe(ms / 1000),
+      });
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'ISOLATION=fork cannot run here; falling back to spawn mode');
+      return undefined;
+    }
+  }
+
+  private createSpawnExecutor(): Executor {
     const { config } = this;
     return new SpawnExecutor({
       jobsDir: config.jobsDir,
