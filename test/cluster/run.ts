@@ -1,0 +1,60 @@
+// `npm run cluster [-- --nodes N --keep]`: starts the test cluster by hand, for development and
+// demos, prints `export KUBECONFIG=...` once it is ready, and stops it all on Ctrl-C or SIGTERM.
+import { parseArgs } from 'node:util';
+import { startCluster, type Cluster } from './cluster.ts';
+
+const { values } = parseArgs({
+  options: {
+    nodes: { type: 'string', default: '1' },
+    keep: { type: 'boolean', default: false },
+  },
+});
+const nodes = Number(values.nodes);
+if (!Number.isInteger(nodes) || nodes < 1) {
+  console.error(`--nodes must be a positive integer, got ${values.nodes}`);
+  process.exit(2);
+}
+
+let cluster: Cluster | undefined;
+let stopping = false;
+const shutdown = (signal: NodeJS.Signals): void => {
+  if (stopping || cluster === undefined) {
+    // A second signal, or one during start-up: leave now; the exit hooks kill what was started.
+    console.error(`\n${signal}: stopping now`);
+    process.exit(130);
+  }
+  stopping = true;
+  console.error(`\n${signal}: stopping the cluster (again to force)...`);
+  cluster.stop().then(
+    () => {
+      console.error('stopped');
+      process.exit(0);
+    },
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+};
+process.on('SIGINT', shutdown);
+process.on('SIGTERM', shutdown);
+
+try {
+  cluster = await startCluster({
+    nodes,
+    keepDir: values.keep,
+    onUnexpectedExit: (name, description, tail) => {
+      console.error(`\n${description}\n${tail}`);
+      if (cluster !== undefined && !stopping) shutdown('SIGTERM');
+    },
+  });
+} catch (err) {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+}
+console.log(`export KUBECONFIG=${cluster.kubeconfigPath}`);
+console.error(`kubectl: ${cluster.bin.kubectl}   helm: ${cluster.bin.helm}`);
+console.error('Ctrl-C to stop.');
+// The component processes are unreferenced so that tests never hang on them; this keeps the
+// process alive until a signal says otherwise.
+setInterval(() => undefined, 1 << 30);
