@@ -8,6 +8,7 @@ cd "$(dirname "$0")"
 KUBERNETES_VERSION=v1.36.3 # keep in step with go.mod
 KWOK_VERSION=v0.7.0        # the last release with its node and pod stages built in
 HELM_VERSION=v3.22.0
+HELM_KUBE_MINOR=37         # the k8s.io modules helm $HELM_VERSION is built with (its go.mod)
 
 export CGO_ENABLED=0
 ldflags="-s -w"
@@ -15,8 +16,20 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   minor=${KUBERNETES_VERSION#v1.}
   ldflags+=" -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=${minor%%.*} -X $pkg.gitTreeState=clean"
 done
-# Two cores are shared with whoever else works on this machine: stay polite.
 build_flags=(-trimpath -buildvcs=false "-ldflags=$ldflags")
+# As helm's own release build stamps them: its version, and the Kubernetes version that
+# `helm template` and `helm lint` assume when no cluster is asked.
+helm_ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+  helm_ldflags+=" -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=$HELM_KUBE_MINOR"
+done
+helm_build_flags=(-trimpath -buildvcs=false "-ldflags=$helm_ldflags")
+kwok_build_flags=(-trimpath -buildvcs=false "-ldflags=-s -w")
+
+if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then
+  export PATH="$PATH:/usr/local/go/bin"
+fi
+command -v go >/dev/null || { echo "build.sh needs Go (1.26 or newer) on the PATH" >&2; exit 1; }
 
 mkdir -p bin
 exec 9>bin/.build.lock
@@ -25,7 +38,7 @@ flock 9
 stamp=$(
   {
     go version
-    echo "$KUBERNETES_VERSION $KWOK_VERSION $HELM_VERSION ${build_flags[*]}"
+    echo "$KUBERNETES_VERSION $KWOK_VERSION $HELM_VERSION ${build_flags[*]} ${kwok_build_flags[*]} ${helm_build_flags[*]}"
     cat go.mod go.sum
     for f in $(ls ./*.go | sort); do echo "$f"; cat "$f"; done
   } | sha256sum | cut -d' ' -f1
@@ -46,14 +59,15 @@ step() {
 }
 
 started=$SECONDS
+# Two cores are shared with whoever else works on this machine: stay polite.
 step "kube (Kubernetes $KUBERNETES_VERSION control plane, etcd, kubectl)" \
-  nice -n 10 go build "${build_flags[@]}" -o bin/kube.new . 
+  nice -n 10 go build "${build_flags[@]}" -o bin/kube.new .
 mv -f bin/kube.new bin/kube
 ln -sfn kube bin/kubectl
 step "kwok $KWOK_VERSION" \
-  env GOBIN="$PWD/bin" nice -n 10 go install "${build_flags[@]}" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+  env GOBIN="$PWD/bin" nice -n 10 go install "${kwok_build_flags[@]}" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
 step "helm $HELM_VERSION" \
-  env GOBIN="$PWD/bin" nice -n 10 go install "${build_flags[@]}" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  env GOBIN="$PWD/bin" nice -n 10 go install "${helm_build_flags[@]}" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 
 echo "$stamp" > bin/.stamp
 echo "test/cluster/bin built in $((SECONDS - started)) s"

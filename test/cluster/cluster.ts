@@ -3,7 +3,7 @@
 // test/cluster/build.sh builds, on free loopback ports, with throw-away data under the OS temp dir.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -111,6 +111,37 @@ async function freePorts<Name extends string>(names: readonly Name[]): Promise<R
   return ports;
 }
 
+const dirPrefix = 'forkpool-cluster-';
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the temp dirs of clusters whose process died without cleaning up (killed with
+ * SIGKILL, say: its components died with it, but nothing could remove their data).
+ */
+function removeStaleDirs(): void {
+  for (const entry of readdirSync(tmpdir())) {
+    if (!entry.startsWith(dirPrefix)) continue;
+    const dir = join(tmpdir(), entry);
+    let owner: number;
+    try {
+      owner = Number(readFileSync(join(dir, 'owner.pid'), 'utf8'));
+    } catch {
+      continue; // not ours to judge, or still being set up
+    }
+    if (Number.isInteger(owner) && owner > 0 && !isAlive(owner)) {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function token(): string {
@@ -199,8 +230,10 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   const timeoutMs = options.readyTimeoutMs ?? 120_000;
   const nodeCount = options.nodes ?? 1;
 
-  const dir = mkdtempSync(join(tmpdir(), 'forkpool-cluster-'));
+  removeStaleDirs();
+  const dir = mkdtempSync(join(tmpdir(), dirPrefix));
   const path = (name: string): string => join(dir, name);
+  writeFileSync(path('owner.pid'), String(process.pid));
   mkdirSync(path('logs'));
   mkdirSync(path('pki'));
 
@@ -272,6 +305,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     `--service-account-key-file=${path('pki/sa.pub')}`,
     `--service-account-signing-key-file=${path('pki/sa.key')}`,
     '--profiling=false',
+    // On SIGTERM, drain ordinary requests, then give open watches 2 s rather than the
+    // 60 s request timeout: restarts under a test stay quick.
+    '--shutdown-send-retry-after=true',
   ];
 
   let caPem = '';

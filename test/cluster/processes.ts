@@ -76,6 +76,8 @@ export function startComponent(name: string, command: string, args: string[], lo
 /** Stops a component: SIGTERM to its group, SIGKILL after `graceMs`. Resolves once it is gone. */
 export async function stopComponent(component: Component, graceMs = 10_000): Promise<void> {
   component.stopping = true;
+  // Whoever stops a component waits for it: its exit must keep the event loop alive.
+  component.child.ref();
   if (component.child.exitCode !== null || component.child.signalCode !== null) {
     killGroup(component, 'SIGKILL'); // anything it left behind in its group
     return;
