@@ -284,7 +284,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     components.push(component);
     void component.exited.then(() => {
       if (!component.stopping && !stopped) {
-        options.onUnexpectedExit?.(name, describeExit(component), logTail(component));
+        const report = options.onUnexpectedExit ?? ((_name, description, tail) => log(`test cluster: ${description}\n${tail}`));
+        report(name, describeExit(component), logTail(component));
       }
     });
     return component;
@@ -454,10 +455,14 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     const everything = [etcd, apiServer, controllerManager, scheduler, kwok];
     await Promise.all([
       waitFor(
-        `fake node${nodeCount > 1 ? 's' : ''} Ready (kwok)`,
+        `fake node${nodeCount > 1 ? 's' : ''} Ready (kwok) and schedulable (node lifecycle controller)`,
         async () => {
           const nodes = await core.listNode();
-          const ready = nodes.items.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+          const ready = nodes.items.filter(
+            (n) =>
+              n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true &&
+              !(n.spec?.taints ?? []).some((t) => t.key === 'node.kubernetes.io/not-ready'),
+          );
           return ready.length >= nodeCount;
         },
         everything,

@@ -78,10 +78,7 @@ export async function stopComponent(component: Component, graceMs = 10_000): Pro
   component.stopping = true;
   // Whoever stops a component waits for it: its exit must keep the event loop alive.
   component.child.ref();
-  if (component.child.exitCode !== null || component.child.signalCode !== null) {
-    killGroup(component, 'SIGKILL'); // anything it left behind in its group
-    return;
-  }
+  if (component.child.exitCode !== null || component.child.signalCode !== null) return;
   killGroup(component, 'SIGTERM');
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<'timeout'>((resolve) => {
