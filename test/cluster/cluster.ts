@@ -222,10 +222,25 @@ function isNotFound(err: unknown): boolean {
   return typeof err === 'object' && err !== null && 'code' in err && err.code === 404;
 }
 
-/** Starts a cluster and waits until it is ready; on any failure, stops what it started and throws. */
+/**
+ * Starts a cluster and waits until it is ready; on any failure, stops what it started and throws.
+ * A free port can be taken by someone else between being found and being bound: then it starts
+ * again on new ports.
+ */
 export async function startCluster(options: ClusterOptions = {}): Promise<Cluster> {
   checkBinaries();
   const started = Date.now();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(options, started);
+    } catch (err) {
+      if (attempt >= 3 || !(err instanceof Error) || !err.message.includes('address already in use')) throw err;
+      (options.log ?? console.error)(`test cluster: a port was taken meanwhile, starting again (${err.message.split('\n')[0]})`);
+    }
+  }
+}
+
+async function startOnce(options: ClusterOptions, started: number): Promise<Cluster> {
   const log = options.log ?? ((message: string) => console.error(message));
   const timeoutMs = options.readyTimeoutMs ?? 120_000;
   const nodeCount = options.nodes ?? 1;
