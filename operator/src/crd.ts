@@ -36,6 +36,14 @@ export function toStructural(node: unknown): unknown {
     }
     out[key] = toStructural(value);
   }
+  // An object defaulted to `{}` gets its fields' defaults spelled out: the API server validates a
+  // default (CEL rules included) as written, without applying the nested defaults first.
+  const props = out['properties'];
+  if (isObject(out['default']) && Object.keys(out['default']).length === 0 && isObject(props)) {
+    out['default'] = Object.fromEntries(
+      Object.entries(props).flatMap(([k, v]) => (isObject(v) && v['default'] !== undefined ? [[k, v['default']]] : [])),
+    );
+  }
   // An item of any JSON type (`z.unknown()`): structural schemas spell it as preserve-unknown-fields without a type.
   if (Object.keys(node).every((k) => k === 'description') && out['type'] === undefined) {
     out['x-kubernetes-preserve-unknown-fields'] = true;

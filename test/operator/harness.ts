@@ -46,10 +46,15 @@ export interface Env {
 export async function startEnv(): Promise<Env> {
   const [cluster, redis] = await Promise.all([startCluster({ log: () => undefined }), startRedis()]);
   const kc = cluster.kubeConfig();
-  const applied = await cluster.kubectl(['apply', '--server-side', '-f', join(root, 'crds/jobpool.yaml')]);
-  if (applied.code !== 0) throw new Error(`CRD apply failed: ${applied.stderr}`);
-  const established = await cluster.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/jobpools.forkpool.io']);
-  if (established.code !== 0) throw new Error(`CRD not established: ${established.stderr}`);
+  try {
+    const applied = await cluster.kubectl(['apply', '--server-side', '-f', join(root, 'crds/jobpool.yaml')]);
+    if (applied.code !== 0) throw new Error(`CRD apply failed: ${applied.stderr}`);
+    const established = await cluster.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/jobpools.forkpool.io']);
+    if (established.code !== 0) throw new Error(`CRD not established: ${established.stderr}`);
+  } catch (err) {
+    await Promise.all([cluster.stop(), redis.stop()]);
+    throw err;
+  }
   const logDir = join(cluster.dir, 'operator-logs');
   mkdirSync(logDir, { recursive: true });
   return {
