@@ -17,11 +17,16 @@ local function running_job(queue, payload, run_at)
 end
 
 -- Take the first job of the first non-empty queue, in priority order, into the worker's in-flight hash.
-local function take(ns, worker, slot, run_at, queues)
+-- With min_left > 0 it is a take-ahead (a job to start when the running one ends): it happens only when
+-- more than min_left jobs wait in that queue, so that a worker never holds a job an idle one could run.
+local function take(ns, worker, field, run_at, queues, min_left)
   for _, q in ipairs(queues) do
-    local payload = redis.call('LPOP', ns .. ':queue:' .. q)
-    if payload then
-      redis.call('HSET', ns .. ':forkpool:inflight:' .. worker, slot,
+    local key = ns .. ':queue:' .. q
+    local waiting = redis.call('LLEN', key)
+    if waiting > 0 then
+      if waiting <= min_left then return false end
+      local payload = redis.call('LPOP', key)
+      redis.call('HSET', ns .. ':forkpool:inflight:' .. worker, field,
         cjson.encode({ queue = q, payload = payload, taken_at = now_ms() }))
       redis.call('HINCRBY', ns .. ':forkpool:running', q, 1)
       redis.call('SET', ns .. ':worker:' .. worker, running_job(q, payload, run_at))
@@ -31,7 +36,7 @@ local function take(ns, worker, slot, run_at, queues)
   return false
 end
 
--- Put the worker's in-flight jobs (all, or the given slots) back at the head of their queues.
+-- Put the worker's in-flight jobs (all, or those under the given fields) back at the head of their queues.
 local function hand_back(ns, worker, slots)
   local inflight = ns .. ':forkpool:inflight:' .. worker
   local entries
@@ -44,16 +49,24 @@ local function hand_back(ns, worker, slots)
       if v then table.insert(entries, slot); table.insert(entries, v) end
     end
   end
-  local count = 0
+  -- The job taken first goes back last, so it ends up first at the head of its queue.
+  local held = {}
   for i = 1, #entries, 2 do
     local e = cjson.decode(entries[i + 1])
+    e.field = entries[i]
+    table.insert(held, e)
+  end
+  table.sort(held, function(a, b)
+    if a.taken_at ~= b.taken_at then return a.taken_at > b.taken_at end
+    return a.field > b.field
+  end)
+  for _, e in ipairs(held) do
     redis.call('LPUSH', ns .. ':queue:' .. e.queue, e.payload)
     redis.call('SADD', ns .. ':queues', e.queue)
     if redis.call('HINCRBY', ns .. ':forkpool:running', e.queue, -1) <= 0 then
       redis.call('HDEL', ns .. ':forkpool:running', e.queue)
     end
-    redis.call('HDEL', inflight, entries[i])
-    count = count + 1
+    redis.call('HDEL', inflight, e.field)
   end
-  return count
+  return #held
 end

@@ -1,6 +1,7 @@
--- Finish the job a worker slot holds and, in the same round trip, take the next one.
--- ARGV: namespace, worker id, slot, outcome ('ok' | 'failed' | 'retry'), record, retry timestamp (s),
---       run_at for the next job, queue names in priority order (none: take nothing)...
+-- Finish a job a worker holds and, in the same round trip, take the next one.
+-- ARGV: namespace, worker id, field of the finished job, outcome ('ok' | 'failed' | 'retry'), record,
+--       retry timestamp (s), run_at for the next job, field for the next job, min_left for it (see take),
+--       queue names in priority order (none: take nothing)...
 -- 'failed': record is the failure JSON, appended to `failed`; 'retry': record is the payload scheduled
 -- in resque-scheduler's delayed set at the retry timestamp.
 -- Returns {held, queue, payload}: held is 0 when the slot no longer held the job (it was handed back
@@ -30,11 +31,11 @@ if entry then
 end
 
 local queues = {}
-for i = 8, #ARGV do queues[#queues + 1] = ARGV[i] end
+for i = 10, #ARGV do queues[#queues + 1] = ARGV[i] end
 local next_job = false
-if #queues > 0 then next_job = take(ns, worker, slot, run_at, queues) end
+if #queues > 0 then next_job = take(ns, worker, ARGV[8], run_at, queues, tonumber(ARGV[9])) end
 if not next_job then
-  -- Resque shows one running job per worker: show another slot's job, or none.
+  -- Resque shows one running job per worker: show another held job, or none.
   local others = redis.call('HVALS', inflight)
   if #others > 0 then
     local o = cjson.decode(others[1])

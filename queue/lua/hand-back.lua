@@ -1,5 +1,5 @@
 -- Put a live worker's in-flight jobs back at the head of their queues (shutdown past the grace period).
--- ARGV: namespace, worker id, slots... (none: every slot). Returns the number of jobs handed back.
+-- ARGV: namespace, worker id, fields... (none: every held job). Returns the number of jobs handed back.
 local slots = {}
 for i = 3, #ARGV do slots[#slots + 1] = ARGV[i] end
 local n = hand_back(ARGV[1], ARGV[2], slots)

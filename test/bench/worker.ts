@@ -8,6 +8,7 @@ import { startRedis } from '../helpers/redis.ts';
 import { tempRecordFile } from '../helpers/worker.ts';
 
 const JOBS_DIR = fileURLToPath(new URL('./jobs/', import.meta.url));
+const SLOW_JOBS_DIR = fileURLToPath(new URL('./slow-jobs/', import.meta.url));
 const BIN = fileURLToPath(new URL('../../dist/worker-image/src/bin.js', import.meta.url));
 if (!existsSync(BIN)) throw new Error('run `npm run build` first (npm run bench:worker does)');
 const cores = availableParallelism();
@@ -58,11 +59,11 @@ async function runWorker(env: Record<string, string>): Promise<Worker> {
 }
 
 /** Jobs per second for `n` no-op jobs enqueued at once onto an idle, warm worker. */
-async function throughput(env: Record<string, string>, n: number): Promise<{ jobsPerSec: number; masterPeakMb: number }> {
+async function throughput(env: Record<string, string>, n: number, className = 'Noop'): Promise<{ jobsPerSec: number; masterPeakMb: number }> {
   await redis.flushdb();
   const w = await runWorker(env);
-  await sleep(300);
-  const payload = '{"class":"Noop","args":[]}';
+  await sleep(env.JOBS_DIR === SLOW_JOBS_DIR ? 1500 : 300);
+  const payload = JSON.stringify({ class: className, args: [] });
   const t0 = performance.now();
   for (let i = 0; i < n; i += 1000) {
     await redis.pipeline().sadd(`${ns}:queues`, 'bench').rpush(`${ns}:queue:bench`, ...Array.from({ length: Math.min(1000, n - i) }, () => payload)).exec();
@@ -95,7 +96,8 @@ async function pickup(env: Record<string, string>, samples: number): Promise<{ p
       }
       await sleep(1);
     }
-    await sleep(20);
+    // Idle means idle: the spare child for the next job has had time to start.
+    await sleep(150);
   }
   await w.stop();
   rmSync(file, { force: true });
@@ -115,8 +117,21 @@ const strictN = await throughput({ JOBS_PER_CHILD: '1', CONCURRENCY: String(core
 rows.push([`JOBS_PER_CHILD=1 CONCURRENCY=${cores}`, `${strictN.jobsPerSec.toFixed(0)} jobs/s`, `${((strictN.jobsPerSec / limitN) * 100).toFixed(0)}% of the ${cores}-at-once spawn limit (target >= 90%)`]);
 const reuse = await throughput({ JOBS_PER_CHILD: '1000', CONCURRENCY: '1' }, quick ? 2000 : 20000);
 rows.push(['JOBS_PER_CHILD=1000 CONCURRENCY=1', `${reuse.jobsPerSec.toFixed(0)} jobs/s`, 'target >= 4,000 (BullMQ sandboxed ~4,000, Resque without fork ~2,470)']);
-const pick = await pickup({ JOBS_PER_CHILD: '1', CONCURRENCY: '1' }, quick ? 20 : 200);
-rows.push(['idle pickup, enqueue -> job starts', `p50 ${pick.p50.toFixed(2)} ms, p99 ${pick.p99.toFixed(2)} ms`, 'target p50 < 2 ms (Resque polls every 5 s)']);
+const fork1 = await throughput({ ISOLATION: 'fork', CONCURRENCY: '1' }, n);
+rows.push(['ISOLATION=fork CONCURRENCY=1', `${fork1.jobsPerSec.toFixed(0)} jobs/s`, `${(fork1.jobsPerSec / strict1.jobsPerSec).toFixed(1)}x spawn mode (Ruby Resque forking: 362/s)`]);
+const forkN = await throughput({ ISOLATION: 'fork', CONCURRENCY: String(cores) }, n);
+rows.push([`ISOLATION=fork CONCURRENCY=${cores}`, `${forkN.jobsPerSec.toFixed(0)} jobs/s`, `${(forkN.jobsPerSec / strictN.jobsPerSec).toFixed(1)}x spawn mode; target >= 3.5x`]);
+const slowN = quick ? 6 : 30;
+const slowSpawn = await throughput({ JOBS_DIR: SLOW_JOBS_DIR, CONCURRENCY: String(cores) }, slowN, 'SlowLoad');
+const slowFork = await throughput({ JOBS_DIR: SLOW_JOBS_DIR, ISOLATION: 'fork', CONCURRENCY: String(cores) }, slowN * 10, 'SlowLoad');
+rows.push(['200 ms-to-load module, spawn', `${slowSpawn.jobsPerSec.toFixed(1)} jobs/s`, 'every fresh child loads it again']);
+rows.push(['200 ms-to-load module, fork', `${slowFork.jobsPerSec.toFixed(1)} jobs/s`, `${(slowFork.jobsPerSec / slowSpawn.jobsPerSec).toFixed(0)}x: loaded once in the zygote`]);
+const pickFork = await pickup({ ISOLATION: 'fork' }, quick ? 20 : 100);
+rows.push(['idle pickup, ISOLATION=fork', `p50 ${pickFork.p50.toFixed(2)} ms, p99 ${pickFork.p99.toFixed(2)} ms`, '']);
+const pick = await pickup({ JOBS_PER_CHILD: '1', CONCURRENCY: '1' }, quick ? 20 : 100);
+rows.push(['idle pickup, JOBS_PER_CHILD=1', `p50 ${pick.p50.toFixed(2)} ms, p99 ${pick.p99.toFixed(2)} ms`, 'enqueue -> job starts; target p50 < 2 ms (Resque polls every 5 s)']);
+const pickReuse = await pickup({ JOBS_PER_CHILD: '1000', CONCURRENCY: '1' }, quick ? 20 : 100);
+rows.push(['idle pickup, JOBS_PER_CHILD=1000', `p50 ${pickReuse.p50.toFixed(2)} ms, p99 ${pickReuse.p99.toFixed(2)} ms`, '']);
 rows.push(['peak RSS', `master ${Math.max(strict1.masterPeakMb, strictN.masterPeakMb, reuse.masterPeakMb).toFixed(0)} MiB, child ${pick.childPeakMb.toFixed(0)} MiB`, '']);
 const w = Math.max(...rows.map((r) => r[0].length));
 const w2 = Math.max(...rows.map((r) => r[1].length));

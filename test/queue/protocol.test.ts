@@ -73,7 +73,7 @@ describe('Resque wire format', () => {
 
   it('the running-job record a worker writes matches Resque\'s', async () => {
     await redis.rpush('resque:queue:slow', '{"class":"SleepJob","args":[5]}');
-    const taken = await scripts.reserve.run(redis, ['resque', 'vm:11461:slow', '0', '2026-11-27T07:12:02Z', 'slow']);
+    const taken = await scripts.reserve.run(redis, ['resque', 'vm:11461:slow', '0', '2026-11-27T07:12:02Z', 0, 'slow']);
     assert.deepEqual(taken, ['slow', '{"class":"SleepJob","args":[5]}']);
     assert.equal(await redis.get('resque:worker:vm:11461:slow'), capture('while_a_job_runs', 'resque:worker:vm:11461:slow').value);
   });

@@ -27,10 +27,10 @@ describe('Lua transitions', () => {
   it('reserve takes in priority order into the in-flight hash and counts it running', async () => {
     await redis.rpush(`${NS}:queue:low`, 'L1');
     await redis.rpush(`${NS}:queue:high`, 'H1', 'H2');
-    assert.deepEqual(await scripts.reserve.run(redis, [NS, W, '0', RUN_AT, 'high', 'low']), ['high', 'H1']);
-    assert.deepEqual(await scripts.reserve.run(redis, [NS, W, '1', RUN_AT, 'high', 'low']), ['high', 'H2']);
-    assert.deepEqual(await scripts.reserve.run(redis, [NS, W, '2', RUN_AT, 'high', 'low']), ['low', 'L1']);
-    assert.equal(await scripts.reserve.run(redis, [NS, W, '3', RUN_AT, 'high', 'low']), null);
+    assert.deepEqual(await scripts.reserve.run(redis, [NS, W, '0', RUN_AT, 0, 'high', 'low']), ['high', 'H1']);
+    assert.deepEqual(await scripts.reserve.run(redis, [NS, W, '1', RUN_AT, 0, 'high', 'low']), ['high', 'H2']);
+    assert.deepEqual(await scripts.reserve.run(redis, [NS, W, '2', RUN_AT, 0, 'high', 'low']), ['low', 'L1']);
+    assert.equal(await scripts.reserve.run(redis, [NS, W, '3', RUN_AT, 0, 'high', 'low']), null);
     const held = await inflight();
     assert.deepEqual(Object.keys(held).sort(), ['0', '1', '2']);
     assert.equal(held['2']?.payload, 'L1');
@@ -39,10 +39,11 @@ describe('Lua transitions', () => {
 
   it('finish records the outcome and takes the next job in the same call', async () => {
     await redis.rpush(`${NS}:queue:low`, 'L1', 'L2', 'L3');
-    await scripts.reserve.run(redis, [NS, W, '0', RUN_AT, 'low']);
-    assert.deepEqual(await scripts.finish.run(redis, [NS, W, '0', 'ok', '', '', RUN_AT, 'high', 'low']), [1, 'low', 'L2']);
-    assert.deepEqual(await scripts.finish.run(redis, [NS, W, '0', 'failed', '{"f":1}', '', RUN_AT, 'low']), [1, 'low', 'L3']);
-    assert.deepEqual(await scripts.finish.run(redis, [NS, W, '0', 'retry', '{"r":1}', '1795763662', RUN_AT]), [1]);
+    await scripts.reserve.run(redis, [NS, W, '0', RUN_AT, 0, 'low']);
+    assert.deepEqual(await scripts.finish.run(redis, [NS, W, '0', 'ok', '', '', RUN_AT, '1', 0, 'high', 'low']), [1, 'low', 'L2']);
+    assert.deepEqual(Object.keys(await inflight()), ['1']);
+    assert.deepEqual(await scripts.finish.run(redis, [NS, W, '1', 'failed', '{"f":1}', '', RUN_AT, '0', 0, 'low']), [1, 'low', 'L3']);
+    assert.deepEqual(await scripts.finish.run(redis, [NS, W, '0', 'retry', '{"r":1}', '1795763662', RUN_AT, '', 0]), [1]);
     assert.equal(await redis.get(`${NS}:stat:processed`), '3');
     assert.equal(await redis.get(`${NS}:stat:processed:${W}`), '3');
     assert.equal(await redis.get(`${NS}:stat:failed`), '1');
@@ -56,30 +57,50 @@ describe('Lua transitions', () => {
 
   it('finish of a job that was handed back is not counted', async () => {
     await redis.rpush(`${NS}:queue:low`, 'L1');
-    await scripts.reserve.run(redis, [NS, W, '0', RUN_AT, 'low']);
+    await scripts.reserve.run(redis, [NS, W, '0', RUN_AT, 0, 'low']);
     assert.equal(await scripts.handBack.run(redis, [NS, W]), 1);
-    assert.deepEqual(await scripts.finish.run(redis, [NS, W, '0', 'ok', '', '', RUN_AT]), [0]);
+    assert.deepEqual(await scripts.finish.run(redis, [NS, W, '0', 'ok', '', '', RUN_AT, '', 0]), [0]);
     assert.equal(await redis.get(`${NS}:stat:processed`), null);
     assert.deepEqual(await redis.lrange(`${NS}:queue:low`, 0, -1), ['L1']);
   });
 
   it('with two slots busy, the worker record shows the job still running', async () => {
     await redis.rpush(`${NS}:queue:low`, '{"class":"A","args":[]}', '{"class":"B","args":[]}');
-    await scripts.reserve.run(redis, [NS, W, '0', RUN_AT, 'low']);
-    await scripts.reserve.run(redis, [NS, W, '1', RUN_AT, 'low']);
-    await scripts.finish.run(redis, [NS, W, '1', 'ok', '', '', RUN_AT]);
+    await scripts.reserve.run(redis, [NS, W, '0', RUN_AT, 0, 'low']);
+    await scripts.reserve.run(redis, [NS, W, '1', RUN_AT, 0, 'low']);
+    await scripts.finish.run(redis, [NS, W, '1', 'ok', '', '', RUN_AT, '', 0]);
     assert.equal(await redis.get(`${NS}:worker:${W}`), `{"queue":"low","run_at":"${RUN_AT}","payload":{"class":"A","args":[]}}`);
+  });
+
+  it('a take-ahead happens only when more than min_left jobs wait in the first non-empty queue', async () => {
+    await redis.rpush(`${NS}:queue:high`, 'H1', 'H2');
+    await redis.rpush(`${NS}:queue:low`, ...Array.from({ length: 10 }, (_, i) => `L${i}`));
+    assert.equal(await scripts.reserve.run(redis, [NS, W, 'a', RUN_AT, 2, 'high', 'low']), null, 'never skips to a lower queue');
+    assert.deepEqual(await scripts.reserve.run(redis, [NS, W, 'a', RUN_AT, 1, 'high', 'low']), ['high', 'H1']);
+    assert.deepEqual(await scripts.reserve.run(redis, [NS, W, 'b', RUN_AT, 0, 'high', 'low']), ['high', 'H2']);
+    assert.deepEqual(await scripts.finish.run(redis, [NS, W, 'a', 'ok', '', '', RUN_AT, 'c', 8, 'high', 'low']), [1, 'low', 'L0']);
+    assert.deepEqual(await scripts.finish.run(redis, [NS, W, 'b', 'ok', '', '', RUN_AT, 'd', 9, 'high', 'low']), [1]);
   });
 
   it('hand-back puts jobs at the head of their queues, one slot or all', async () => {
     await redis.rpush(`${NS}:queue:low`, 'L1', 'L2', 'L3');
-    await scripts.reserve.run(redis, [NS, W, '0', RUN_AT, 'low']);
-    await scripts.reserve.run(redis, [NS, W, '1', RUN_AT, 'low']);
+    await scripts.reserve.run(redis, [NS, W, '0', RUN_AT, 0, 'low']);
+    await scripts.reserve.run(redis, [NS, W, '1', RUN_AT, 0, 'low']);
     assert.equal(await scripts.handBack.run(redis, [NS, W, '1']), 1);
     assert.deepEqual(await redis.lrange(`${NS}:queue:low`, 0, -1), ['L2', 'L3']);
     assert.equal(await scripts.handBack.run(redis, [NS, W]), 1);
     assert.deepEqual(await redis.lrange(`${NS}:queue:low`, 0, -1), ['L1', 'L2', 'L3']);
     assert.deepEqual(await redis.hgetall(`${NS}:forkpool:running`), {});
+  });
+
+  it('hand-back keeps the order the jobs were taken in', async () => {
+    await redis.rpush(`${NS}:queue:q`, 'J1', 'J2', 'J3', 'J4');
+    for (const f of ['z', 'y', 'x']) {
+      await scripts.reserve.run(redis, [NS, W, f, RUN_AT, 0, 'q']);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    assert.equal(await scripts.handBack.run(redis, [NS, W, 'x', 'z', 'y']), 3);
+    assert.deepEqual(await redis.lrange(`${NS}:queue:q`, 0, -1), ['J1', 'J2', 'J3', 'J4']);
   });
 
   it('requeue-dead hands back only the jobs of workers whose heartbeat expired, and unregisters them', async () => {
@@ -89,7 +110,7 @@ describe('Lua transitions', () => {
     for (const w of [dead, live]) {
       await redis.sadd(`${NS}:workers`, w);
       await scripts.heartbeat.run(redis, [NS, w, '2026-11-27T07:12:02+00:00', '2026-11-27 07:12:02 +0000']);
-      await scripts.reserve.run(redis, [NS, w, '0', RUN_AT, 'low']);
+      await scripts.reserve.run(redis, [NS, w, '0', RUN_AT, 0, 'low']);
     }
     await redis.zadd(`${NS}:forkpool:alive`, Date.now() - 60_000, dead);
     await redis.set(`${NS}:stat:processed:${dead}`, '5');

@@ -9,12 +9,13 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import {
   encodeFailure, formatFailedAt, formatHeartbeat, formatRunAt, formatStarted, keys, parseJob, scripts, type Keys,
+  type ParseResult, type RunnableJob,
 } from '../../queue/src/index.ts';
 import type { WorkerConfig } from './config.ts';
-import type { Executor } from './executor.ts';
+import type { Executor, RunResult } from './executor.ts';
 import { startHttp } from './http.ts';
 import { createMetrics, type WorkerMetrics } from './metrics.ts';
-import { describeFailure, isRetryable, type Outcome } from './outcome.ts';
+import { describeFailure, isRetryable } from './outcome.ts';
 import { ForkExecutors } from './fork/fork-executor.ts';
 import { SpawnExecutor } from './spawn-executor.ts';
 import { Waker } from './waker.ts';
@@ -23,6 +24,13 @@ import { Waker } from './waker.ts';
 interface Taken {
   readonly queue: string;
   readonly raw: string;
+  /** its field in the in-flight hash */
+  readonly field: string;
+}
+
+/** A job's run: its parsed payload and how it ended. */
+interface Ran extends RunResult {
+  readonly parsed: ParseResult<RunnableJob>;
 }
 
 type Finish = { kind: 'ok' } | { kind: 'failed'; record: string } | { kind: 'retry'; record: string; at: number };
@@ -30,6 +38,11 @@ type Finish = { kind: 'ok' } | { kind: 'failed'; record: string } | { kind: 'ret
 const REDIS_RETRY_MAX_MS = 5000;
 /** How long past the shutdown timeout the master keeps trying to reach Redis before it exits anyway. */
 const SHUTDOWN_REDIS_GRACE_MS = 5000;
+/**
+ * A slot takes its next job while the current one runs only when more than this many wait in that queue:
+ * under a backlog it saves a round trip per job; with few jobs it never holds one an idle worker could run.
+ */
+const TAKE_AHEAD_MIN_BACKLOG = 8;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export class Master {
@@ -183,88 +196,127 @@ export class Master {
     });
   }
 
+  /**
+   * One slot: a job runs in a child while the next one is taken; when it ends, the next starts at once and
+   * recording the finished job shares one round trip with taking the one after. Every job held is in this
+   * worker's in-flight hash under its own field, so nothing is only in memory.
+   */
   private async slotLoop(slot: string, exec: Executor): Promise<void> {
     exec.prepare();
-    let next: Taken | undefined;
-    while (!this.stop.signal.aborted || next) {
-      if (!next) {
+    let seq = 0;
+    const field = (): string => `${slot}.${seq++}`;
+    const canTake = (): boolean => !this.stop.signal.aborted && !this.paused;
+    let current: Taken | undefined;
+    let running: Promise<Ran> | undefined;
+    let ahead: Promise<Taken | undefined> | undefined;
+    for (;;) {
+      if (!current) {
+        if (ahead) {
+          current = await ahead;
+          ahead = undefined;
+          continue;
+        }
+        if (this.stop.signal.aborted) break;
         const mark = this.waker.mark;
-        if (!this.paused) next = await this.retrying('take a job', () => this.reserve(slot));
-        if (!next) await this.waker.wait(mark, this.stop.signal);
+        if (canTake()) current = await this.retrying('take a job', () => this.reserve(field(), false));
+        if (!current) await this.waker.wait(mark, this.stop.signal);
         continue;
       }
-      const { outcome, finish } = await this.execute(slot, exec, next);
-      if (outcome.kind === 'interrupted') {
-        await this.retrying('hand a job back', () => scripts.handBack.run(this.redis, [this.keys.namespace, this.id, slot]));
-        this.log.warn({ queue: next.queue, slot }, 'job interrupted by shutdown and handed back to the head of its queue');
-        next = undefined;
+      if (!running && this.stop.signal.aborted) {
+        // Taken but not started: it goes back rather than delay the shutdown.
+        await this.handBack([current]);
+        current = undefined;
         continue;
       }
-      const takeNext = !this.stop.signal.aborted && !this.paused;
-      next = await this.retrying('record a finished job', () => this.finish(slot, next as Taken, finish as Finish, takeNext));
+      running ??= this.runJob(exec, current);
+      if (!ahead && canTake()) ahead = this.retrying('take a job', () => this.reserve(field(), true));
+      const ran = await running;
+      running = undefined;
+      const done = current;
+      current = ahead ? await ahead : undefined;
+      ahead = undefined;
+      if (ran.outcome.kind === 'interrupted') {
+        await this.handBack(current ? [done, current] : [done]);
+        this.log.warn({ queue: done.queue, slot }, 'job interrupted by shutdown and handed back to the head of its queue');
+        current = undefined;
+        continue;
+      }
+      // The next job starts before this one's bookkeeping.
+      if (current && !this.stop.signal.aborted) running = this.runJob(exec, current);
+      const finish = this.settle(slot, done, ran) as Finish;
+      const nextField = canTake() ? field() : undefined;
+      const recorded = this.retrying('record a finished job', () => this.finish(done, finish, nextField, current !== undefined));
+      if (current) ahead = recorded;
+      else current = await recorded;
     }
   }
 
-  private async execute(slot: string, exec: Executor, taken: Taken): Promise<{ outcome: Outcome; finish: Finish | undefined }> {
+  private async handBack(jobs: readonly Taken[]): Promise<void> {
+    await this.retrying('hand a job back', () => scripts.handBack.run(this.redis, [this.keys.namespace, this.id, ...jobs.map((j) => j.field)]));
+  }
+
+  /** Runs a taken job in a child (a malformed one never reaches a child). */
+  private async runJob(exec: Executor, taken: Taken): Promise<Ran> {
     const parsed = parseJob(taken.raw);
-    let outcome: Outcome;
-    let className = '(unreadable)';
-    let pid: number | undefined;
-    let durationMs = 0;
-    let attempt = 0;
     if (!parsed.ok) {
-      outcome = { kind: 'error', error: { name: 'Forkpool::MalformedPayload', message: parsed.reason, stack: [] } };
-    } else {
-      const job = parsed.value;
-      className = job.className;
-      attempt = job.attempt;
-      if (job.enqueuedAt) this.metrics.queueWait.observe({ queue: taken.queue }, Math.max(0, Date.now() - job.enqueuedAt.getTime()) / 1000);
-      if (this.stoppingNow) return { outcome: { kind: 'interrupted' }, finish: undefined };
-      const result = await exec.run({ className: job.className, args: job.args });
-      ({ outcome, pid, durationMs } = result);
+      return { parsed, outcome: { kind: 'error', error: { name: 'Forkpool::MalformedPayload', message: parsed.reason, stack: [] } }, pid: undefined, durationMs: 0 };
     }
-    if (outcome.kind === 'interrupted') return { outcome, finish: undefined };
-    const log = this.log.child({ queue: taken.queue, class: className, slot, pid, jobId: parsed.ok ? parsed.value.jobId : undefined });
+    const job = parsed.value;
+    if (job.enqueuedAt) this.metrics.queueWait.observe({ queue: taken.queue }, Math.max(0, Date.now() - job.enqueuedAt.getTime()) / 1000);
+    if (this.stoppingNow) return { parsed, outcome: { kind: 'interrupted' }, pid: undefined, durationMs: 0 };
+    return { parsed, ...(await exec.run({ className: job.className, args: job.args })) };
+  }
+
+  /** Logs, counts and turns how a job ended into what the finish script records (nothing when interrupted). */
+  private settle(slot: string, taken: Taken, ran: Ran): Finish | undefined {
+    const { parsed, outcome, pid, durationMs } = ran;
+    if (outcome.kind === 'interrupted') return undefined;
+    const className = parsed.ok ? parsed.value.className : '(unreadable)';
     const labels = { queue: taken.queue, class: className };
+    const fields = { queue: taken.queue, class: className, slot, pid, jobId: parsed.ok ? parsed.value.jobId : undefined, ms: Math.round(durationMs) };
     this.metrics.processed.inc(labels);
     this.metrics.duration.observe(labels, durationMs / 1000);
     if (outcome.kind === 'ok') {
-      log.info({ ms: Math.round(durationMs) }, 'job done');
-      return { outcome, finish: { kind: 'ok' } };
+      this.log.info(fields, 'job done');
+      return { kind: 'ok' };
     }
     const failure = describeFailure(outcome);
+    const attempt = parsed.ok ? parsed.value.attempt : 0;
     if (parsed.ok && isRetryable(outcome) && attempt < this.config.retryAttempts) {
       const delay = this.config.retryBackoffSeconds * 2 ** attempt;
-      const at = Math.floor(Date.now() / 1000) + delay;
-      log.warn({ exception: failure.exception, error: failure.error, attempt: attempt + 1, inSeconds: delay }, 'job failed; retrying later');
+      this.log.warn({ ...fields, exception: failure.exception, error: failure.error, attempt: attempt + 1, inSeconds: delay }, 'job failed; retrying later');
       this.metrics.retried.inc(labels);
       const record = JSON.stringify({ ...parsed.value.payload, queue: taken.queue, forkpool_attempt: attempt + 1 });
-      return { outcome, finish: { kind: 'retry', record, at } };
+      return { kind: 'retry', record, at: Math.floor(Date.now() / 1000) + delay };
     }
-    log.warn({ exception: failure.exception, error: failure.error, ms: Math.round(durationMs) }, 'job failed');
+    this.log.warn({ ...fields, exception: failure.exception, error: failure.error }, 'job failed');
     this.metrics.failed.inc({ ...labels, exception: failure.exception });
-    const record = encodeFailure({ at: new Date(), raw: taken.raw, ...failure, worker: this.id, queue: taken.queue });
-    return { outcome, finish: { kind: 'failed', record } };
+    return { kind: 'failed', record: encodeFailure({ at: new Date(), raw: taken.raw, ...failure, worker: this.id, queue: taken.queue }) };
   }
 
-  private async reserve(slot: string): Promise<Taken | undefined> {
-    const queues = await this.queueNames(true);
+  /** Takes a job; `ahead`: one to start when the running one ends, only taken under a backlog. */
+  private async reserve(field: string, ahead: boolean): Promise<Taken | undefined> {
+    const queues = await this.queueNames(!ahead);
     if (queues.length === 0) return undefined;
-    const res = await scripts.reserve.run(this.redis, [this.keys.namespace, this.id, slot, formatRunAt(new Date()), ...queues]);
-    return Array.isArray(res) ? { queue: String(res[0]), raw: String(res[1]) } : undefined;
+    const res = await scripts.reserve.run(this.redis, [
+      this.keys.namespace, this.id, field, formatRunAt(new Date()), ahead ? TAKE_AHEAD_MIN_BACKLOG : 0, ...queues,
+    ]);
+    return Array.isArray(res) ? { queue: String(res[0]), raw: String(res[1]), field } : undefined;
   }
 
-  private async finish(slot: string, taken: Taken, finish: Finish, takeNext: boolean): Promise<Taken | undefined> {
-    const queues = takeNext ? await this.queueNames(false) : [];
+  /** Records how a job ended and, when `nextField` is given, takes the next job under it (ahead: see reserve). */
+  private async finish(taken: Taken, finish: Finish, nextField: string | undefined, ahead: boolean): Promise<Taken | undefined> {
+    const queues = nextField ? await this.queueNames(false) : [];
     const record = finish.kind === 'ok' ? '' : finish.record;
     const at = finish.kind === 'retry' ? String(finish.at) : '';
     const res = (await scripts.finish.run(this.redis, [
-      this.keys.namespace, this.id, slot, finish.kind, record, at, formatRunAt(new Date()), ...queues,
+      this.keys.namespace, this.id, taken.field, finish.kind, record, at, formatRunAt(new Date()), nextField ?? '',
+      ahead ? TAKE_AHEAD_MIN_BACKLOG : 0, ...queues,
     ])) as [number, string?, string?];
     if (res[0] === 0) {
-      this.log.warn({ queue: taken.queue, slot }, 'the job was handed back while it ran (heartbeat lost); it will run again');
+      this.log.warn({ queue: taken.queue, field: taken.field }, 'the job was handed back while it ran (heartbeat lost); it will run again');
     }
-    return res.length === 3 ? { queue: String(res[1]), raw: String(res[2]) } : undefined;
+    return res.length === 3 && nextField ? { queue: String(res[1]), raw: String(res[2]), field: nextField } : undefined;
   }
 
   /** The queues to take from, in priority order; `*` is every known queue, alphabetically, refreshed when idle. */

@@ -129,9 +129,11 @@ export class SpawnExecutor implements Executor {
     }
     child.jobsLeft--;
     this.running = child;
-    if (child.jobsLeft === 0) this.warm = this.spawnChild();
     const started = performance.now();
-    const outcome = await child.run(job, this.limits);
+    const running = child.run(job, this.limits);
+    // The spare is spawned after the job is sent: spawning blocks the master for a few ms.
+    if (child.jobsLeft === 0) this.warm = this.spawnChild();
+    const outcome = await running;
     this.running = undefined;
     if (child.jobsLeft > 0 && !child.exited && outcome.kind !== 'timeout' && outcome.kind !== 'memory') {
       this.warm ??= child;
