@@ -44,7 +44,9 @@ export interface Env {
 }
 
 export async function startEnv(): Promise<Env> {
-  const [cluster, redis] = await Promise.all([startCluster({ log: () => undefined }), startRedis()]);
+  // KEEP_CLUSTER_DIR=1 keeps the cluster's dir, operator logs included, for reading after a run.
+  const keepDir = process.env['KEEP_CLUSTER_DIR'] === '1';
+  const [cluster, redis] = await Promise.all([startCluster({ log: () => undefined, keepDir }), startRedis()]);
   const kc = cluster.kubeConfig();
   try {
     const applied = await cluster.kubectl(['apply', '--server-side', '-f', join(root, 'crds/jobpool.yaml')]);
