@@ -92,6 +92,12 @@ export class RedisPoller {
     if (oldUrl !== undefined && oldUrl !== target.url) this.remove(poolKey);
     const group = this.#group(target.url);
     const existing = group.pools.get(poolKey);
+    if (existing !== undefined && existing.intervalMs === target.intervalMs) {
+      // Every poll reconciles every pool, which upserts it: this path must stay O(1).
+      existing.namespace = target.namespace;
+      existing.queues = target.queues;
+      return;
+    }
     group.pools.set(poolKey, { ...target, lastPolled: existing?.lastPolled ?? 0 });
     this.#poolUrl.set(poolKey, target.url);
     this.#schedule(group);

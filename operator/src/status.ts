@@ -88,12 +88,17 @@ export function computeStatus(o: Observed, previous: JobPoolStatus | undefined):
 
 const METRIC_FIELDS = new Set(['queueDepth', 'inFlight', 'queues']);
 
-function stableJson(v: unknown): string {
-  return JSON.stringify(v, (_k, val: unknown) =>
-    typeof val === 'object' && val !== null && !Array.isArray(val)
-      ? Object.fromEntries(Object.entries(val).sort(([a], [b]) => a.localeCompare(b)))
-      : val,
-  );
+/** Structural equality, ignoring key order and keys whose value is undefined. */
+export function deepEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => deepEqual(x, b[i]));
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  const ka = Object.keys(ra).filter((k) => ra[k] !== undefined);
+  const kb = Object.keys(rb).filter((k) => rb[k] !== undefined);
+  return ka.length === kb.length && ka.every((k) => deepEqual(ra[k], rb[k]));
 }
 
 /**
@@ -111,10 +116,10 @@ export function statusNeedsWrite(
   if (stored === undefined) return true;
   // Condition messages carry live counts ("57 jobs waiting"), so they rank with the depths.
   const significant = (s: JobPoolStatus): Record<string, unknown> => ({
-    ...Object.fromEntries(Object.entries(s).filter(([k, v]) => !METRIC_FIELDS.has(k) && v !== undefined)),
+    ...Object.fromEntries(Object.entries(s).filter(([k]) => !METRIC_FIELDS.has(k))),
     conditions: s.conditions?.map(({ message: _message, ...rest }) => rest),
   });
-  if (stableJson(significant(stored)) !== stableJson(significant(next))) return true;
-  if (stableJson(stored) === stableJson(next)) return false;
+  if (!deepEqual(significant(stored), significant(next))) return true;
+  if (deepEqual(stored, next)) return false;
   return lastWriteAt === undefined || now - lastWriteAt >= metricsIntervalMs;
 }

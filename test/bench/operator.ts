@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import type { Redis } from 'ioredis';
 import { keys } from '../../queue/src/keys.ts';
+import { freePort } from '../helpers/redis.ts';
 import { createNamespace, createPool, poolSpec, replicasOf, sleep, spawnOperator, startEnv, until, type Env } from '../operator/harness.ts';
 
 const BURSTS = Number(process.env['BENCH_BURSTS'] ?? 10);
@@ -58,7 +59,8 @@ async function main(): Promise<void> {
   const redis = env.redis.connect();
   let op: ChildProcess | undefined;
   try {
-    op = spawnOperator(env, 'bench', { LEADER_ELECTION: 'false', LOG_LEVEL: 'info' });
+    const port = await freePort();
+    op = spawnOperator(env, 'bench', { LEADER_ELECTION: 'false', LOG_LEVEL: 'info', PORT: String(port) });
     const pid = op.pid ?? 0;
 
     // 1. Reaction time, default poll interval (2 s).
@@ -123,7 +125,9 @@ async function main(): Promise<void> {
     const ticks = window / 2;
     console.log(`${POOLS} pools, poll 2 s, steady state over ${window} s:`);
     console.log(`  operator CPU: ${(((cpu1 - cpu0) / ticks) * 1000).toFixed(0)} ms per tick (${(((cpu1 - cpu0) / window) * 100).toFixed(1)} % of a core)`);
-    console.log(`  operator RSS: ${rssMiB(pid).toFixed(0)} MiB`);
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const heap = Number(/^forkpool_operator_nodejs_heap_size_used_bytes (\S+)/m.exec(metrics)?.[1] ?? NaN) / 2 ** 20;
+    console.log(`  operator RSS: ${rssMiB(pid).toFixed(0)} MiB (V8 heap used ${heap.toFixed(0)} MiB)`);
     console.log(`  Redis commands per tick: ${((cmd1 - cmd0) / ticks).toFixed(0)} (${((cmd1 - cmd0) / ticks / POOLS).toFixed(2)} per pool; one pipelined round trip)`);
     const many: number[] = [];
     for (let i = 0; i < 5; i++) {
