@@ -1,0 +1,159 @@
+// What the chart's tests share: the chart's path, helm and kubectl from test/cluster/bin/, and
+// `helm template` parsed into objects.
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isMap, isScalar, parseAllDocuments, parseDocument, type YAMLMap } from 'yaml';
+import { binDir } from '../cluster/cluster.ts';
+
+export const root = new URL('../../', import.meta.url).pathname;
+export const chartDir = join(root, 'helm/forkpool');
+export const helmBin = join(binDir, 'helm');
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command; never rejects, the exit code tells. */
+export function run(cmd: string, args: string[], options: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string } = {}): Promise<RunResult> {
+  if (!existsSync(cmd)) throw new Error(`${cmd} is missing: build the test control plane with \`bash test/cluster/build.sh\``);
+  return new Promise((resolve) => {
+    const child = execFile(cmd, args, { env: { ...process.env, ...options.env }, cwd: options.cwd, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1;
+      resolve({ code, stdout, stderr });
+    });
+    if (options.input !== undefined) child.stdin?.end(options.input);
+  });
+}
+
+/** helm with its caches and config in a throw-away dir, never the developer's own. */
+export function helm(args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
+  return run(helmBin, args, { env: { HELM_CACHE_HOME: helmHome, HELM_CONFIG_HOME: helmHome, HELM_DATA_HOME: helmHome, ...env } });
+}
+const helmHome = mkdtempSync(join(tmpdir(), 'forkpool-helm-'));
+process.on('exit', () => rmSync(helmHome, { recursive: true, force: true }));
+
+/** Writes values to a temp file (JSON is YAML) for `-f`. */
+export function valuesFile(values: Record<string, unknown>): string {
+  const file = join(helmHome, `values-${Math.random().toString(36).slice(2)}.json`);
+  writeFileSync(file, JSON.stringify(values));
+  return file;
+}
+
+export interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  [field: string]: unknown;
+}
+
+/** `helm template` output as text; throws with helm's message when it fails. */
+export async function templateText(values: Record<string, unknown> = {}, options: { chart?: string; namespace?: string } = {}): Promise<string> {
+  const result = await helm(['template', 'forkpool', options.chart ?? chartDir, '--namespace', options.namespace ?? 'forkpool-system', '-f', valuesFile(values)]);
+  if (result.code !== 0) throw new Error(`helm template failed: ${result.stderr}`);
+  return result.stdout;
+}
+
+/** `helm template` parsed into objects. */
+export async function render(values: Record<string, unknown> = {}, options: { chart?: string; namespace?: string } = {}): Promise<K8sObject[]> {
+  return parseAllDocuments(await templateText(values, options))
+    .map((d) => d.toJS() as K8sObject | null)
+    .filter((o): o is K8sObject => o !== null);
+}
+
+export function find(objects: K8sObject[], kind: string, name?: string): K8sObject | undefined {
+  return objects.find((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
+}
+
+/** Every documented option turned on or away from its default, for the render tests. */
+export const everyOption: Record<string, unknown> = {
+  nameOverride: 'fp',
+  fullnameOverride: 'jobs-operator',
+  image: { repository: 'registry.example.com/forkpool/operator', tag: '0.1.0-rc.1', pullPolicy: 'Always' },
+  imagePullSecrets: [{ name: 'regcred' }],
+  replicas: 3,
+  leaderElection: { enabled: true, leaseName: 'jobs-leader' },
+  logLevel: 'debug',
+  port: 9090,
+  resources: { requests: { cpu: '100m', memory: '200Mi' }, limits: { cpu: '1', memory: '300Mi' } },
+  livenessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 20 },
+  readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 7 },
+  podAnnotations: { 'example.com/team': 'jobs' },
+  podLabels: { team: 'jobs' },
+  nodeSelector: { 'kubernetes.io/os': 'linux' },
+  tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'ops', effect: 'NoSchedule' }],
+  affinity: {
+    podAntiAffinity: {
+      preferredDuringSchedulingIgnoredDuringExecution: [
+        { weight: 100, podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: { 'app.kubernetes.io/name': 'fp' } } } },
+      ],
+    },
+  },
+  serviceAccount: { create: true, name: 'jobs-operator-sa', annotations: { 'example.com/owner': 'ops' } },
+  rbac: { create: true, readSecrets: false },
+  podDisruptionBudget: { enabled: true, minAvailable: '50%' },
+  metrics: {
+    service: { enabled: true, port: 9090, annotations: { 'prometheus.io/scrape': 'true' } },
+    serviceMonitor: { enabled: true, interval: '15s', scrapeTimeout: '10s', labels: { release: 'prometheus' } },
+  },
+  crds: { install: true, keep: false },
+  redisSecret: { create: true, name: 'jobs-redis', key: 'redis-url', url: 'redis://:secret@redis:6379/0' },
+  examplePool: { enabled: true, name: 'demo', queues: ['critical', 'default'], image: 'example.com/jobs:2', redisUrl: 'redis://redis:6379/1', minReplicas: 1, maxReplicas: 3 },
+};
+
+interface SchemaNode {
+  properties?: Record<string, SchemaNode>;
+}
+
+export interface DocumentedValue {
+  /** Dotted path, e.g. `image.tag`. */
+  path: string;
+  /** The `# --` comment above it, without the marker; undefined when there is none. */
+  comment: string | undefined;
+  /** Its default, as JSON. */
+  defaultJson: string;
+}
+
+/**
+ * The values of values.yaml, down to the leaves the schema describes (a free-form map such as
+ * `resources` is one value), each with the comment above it.
+ */
+export function documentedValues(): DocumentedValue[] {
+  const doc = parseDocument(readFileSync(join(chartDir, 'values.yaml'), 'utf8'));
+  const schema = JSON.parse(readFileSync(join(chartDir, 'values.schema.json'), 'utf8')) as SchemaNode;
+  const found: DocumentedValue[] = [];
+  const walk = (map: YAMLMap, node: SchemaNode | undefined, prefix: string): void => {
+    map.items.forEach((pair, i) => {
+      const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+      const sub = node?.properties?.[key];
+      if (sub?.properties !== undefined && isMap(pair.value)) {
+        walk(pair.value, sub, `${prefix}${key}.`);
+        return;
+      }
+      // The comment above a map's first key belongs to the map in the yaml library's model.
+      const before = (isScalar(pair.key) ? pair.key.commentBefore : undefined) ?? (i === 0 ? map.commentBefore : undefined) ?? '';
+      const marker = before.lastIndexOf(' -- ');
+      const comment = marker < 0 ? undefined : before.slice(marker + 4).replace(/\n /g, ' ').trim();
+      found.push({ path: `${prefix}${key}`, comment, defaultJson: JSON.stringify(pair.value === null ? null : (pair.value as { toJSON(): unknown }).toJSON()) });
+    });
+  };
+  walk(doc.contents as YAMLMap, schema, '');
+  return found;
+}
+
+/** The dotted paths of the schema's leaves (where a free-form map or a list is one leaf). */
+export function schemaLeaves(): string[] {
+  const schema = JSON.parse(readFileSync(join(chartDir, 'values.schema.json'), 'utf8')) as SchemaNode;
+  const leaves: string[] = [];
+  const walk = (node: SchemaNode, prefix: string): void => {
+    for (const [key, sub] of Object.entries(node.properties ?? {})) {
+      if (sub.properties !== undefined) walk(sub, `${prefix}${key}.`);
+      else leaves.push(`${prefix}${key}`);
+    }
+  };
+  walk(schema, '');
+  return leaves;
+}
