@@ -1,0 +1,81 @@
+// forkpool enqueue <queue> <Class> [json args...]: one job, as Resque.enqueue (or resque-scheduler's enqueue_in/at) would write it.
+import { z } from 'zod';
+import { connect } from '../connect.ts';
+import { usageError } from '../errors.ts';
+import type { Io } from '../io.ts';
+import { COMMON_HELP, commonSchema, parseCommand, resolveTarget } from '../options.ts';
+
+export const ENQUEUE_HELP = `Usage: forkpool enqueue <queue> <Class> [json args...] [--in SECONDS | --at TIME]
+
+Appends a job to a queue exactly as Resque.enqueue does. Each argument is one JSON value:
+  forkpool enqueue mailers WelcomeEmail 42 '"hello"' '{"vip":true}'
+Strings need JSON quotes; put -- before arguments that start with a dash (-- -1).
+
+Options:
+  --in SECONDS       schedule it that many seconds from now (resque-scheduler's delayed set)
+  --at TIME          schedule it at an ISO 8601 time, e.g. 2026-12-01T09:00:00Z
+${COMMON_HELP}`;
+
+const schema = commonSchema.extend({
+  in: z.string().optional().transform((v, ctx) => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n < 0) {
+      ctx.addIssue({ code: 'custom', message: `--in must be a number of seconds >= 0, got ${JSON.stringify(v)}` });
+      return z.NEVER;
+    }
+    return n;
+  }),
+  at: z.string().optional().transform((v, ctx) => {
+    if (v === undefined) return undefined;
+    const d = new Date(v);
+    if (Number.isNaN(d.getTime())) {
+      ctx.addIssue({ code: 'custom', message: `--at must be an ISO 8601 time such as 2026-12-01T09:00:00Z, got ${JSON.stringify(v)}` });
+      return z.NEVER;
+    }
+    return d;
+  }),
+});
+
+/** Parses one command-line argument as a JSON value, naming it when it is not one. */
+function parseJsonArg(text: string, position: number): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw usageError(`argument ${position} is not a JSON value: ${text} (write strings with JSON quotes, e.g. '"${text.replace(/["\\]/g, '')}"')`);
+  }
+}
+
+export async function enqueueCommand(argv: readonly string[], io: Io): Promise<number> {
+  const opts = parseCommand(argv, { in: { type: 'string' }, at: { type: 'string' } }, schema);
+  if (!opts) {
+    io.out(ENQUEUE_HELP);
+    return 0;
+  }
+  const [queue, className, ...rest] = opts.positionals;
+  if (queue === undefined || className === undefined) throw usageError('enqueue needs a queue and a class: forkpool enqueue <queue> <Class> [json args...]');
+  if (!/^\S+$/.test(queue)) throw usageError(`queue must be a name without spaces, got ${JSON.stringify(queue)}`);
+  if (!/^\S+$/.test(className)) throw usageError(`class must be a name without spaces, got ${JSON.stringify(className)}`);
+  if (opts.in !== undefined && opts.at !== undefined) throw usageError('give --in or --at, not both');
+  const args = rest.map((a, i) => parseJsonArg(a, i + 1));
+  const at = opts.at ?? (opts.in !== undefined ? new Date(Date.now() + opts.in * 1000) : undefined);
+
+  const target = resolveTarget(opts, io.env);
+  const conn = await connect(target.url, target.namespace);
+  try {
+    if (at) {
+      await conn.client.enqueueAt(at, queue, className, ...args);
+      const when = new Date(Math.floor(at.getTime() / 1000) * 1000).toISOString();
+      if (opts.json) io.out(JSON.stringify({ queue, class: className, args, at: when }));
+      else io.out(`scheduled ${className} on ${queue} for ${when}`);
+    } else {
+      await conn.client.enqueue(queue, className, ...args);
+      const depth = await conn.redis.llen(conn.client.keys.queue(queue));
+      if (opts.json) io.out(JSON.stringify({ queue, class: className, args, depth }));
+      else io.out(`enqueued ${className} on ${queue} (${depth} waiting)`);
+    }
+  } finally {
+    await conn.close();
+  }
+  return 0;
+}

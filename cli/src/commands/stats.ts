@@ -1,0 +1,58 @@
+// forkpool stats: queues with their depth, workers with what they run, processed and failed counters.
+import { connect } from '../connect.ts';
+import { usageError } from '../errors.ts';
+import { brief, clean, table } from '../format.ts';
+import type { Io } from '../io.ts';
+import { COMMON_HELP, commonSchema, parseCommand, resolveTarget } from '../options.ts';
+
+export const STATS_HELP = `Usage: forkpool stats
+
+Shows the queues with their depth, the workers with the job each runs, and the counters
+(processed, failed, pending, in flight, delayed). Works on data written by Ruby Resque too.
+
+${COMMON_HELP}`;
+
+/** A worker's current job as `Class args (queue, since run_at)`. */
+function describeJob(job: { queue: string; run_at: string; payload: unknown } | undefined): string {
+  if (!job) return 'idle';
+  const p = job.payload as { class?: unknown; args?: unknown } | null;
+  const cls = p && typeof p.class === 'string' ? p.class : '?';
+  return `${clean(cls)} ${brief(p?.args ?? [], 60)} (${clean(job.queue)}, since ${clean(job.run_at)})`;
+}
+
+export async function statsCommand(argv: readonly string[], io: Io): Promise<number> {
+  const opts = parseCommand(argv, {}, commonSchema);
+  if (!opts) {
+    io.out(STATS_HELP);
+    return 0;
+  }
+  if (opts.positionals.length > 0) throw usageError(`stats takes no arguments, got ${opts.positionals.join(' ')}`);
+  const target = resolveTarget(opts, io.env);
+  const conn = await connect(target.url, target.namespace);
+  try {
+    const [stats, sizes, workers, running] = await Promise.all([
+      conn.client.stats(),
+      conn.client.queueSizes(),
+      conn.client.workers(),
+      conn.redis.hgetall(conn.client.keys.running),
+    ]);
+    if (opts.json) {
+      const queues = Object.entries(sizes).map(([name, waiting]) => ({ name, waiting, inFlight: Number(running[name] ?? 0) }));
+      io.out(JSON.stringify({ namespace: target.namespace, ...stats, queueDepths: queues, workerList: workers }));
+      return 0;
+    }
+    io.out(`processed ${stats.processed}  failed ${stats.failed}  pending ${stats.pending}  in flight ${stats.inFlight}  delayed ${stats.delayed}`);
+    io.out('');
+    const names = Object.keys(sizes);
+    io.out(`queues (${names.length})`);
+    if (names.length === 0) io.out('  none');
+    else io.out(table([['QUEUE', 'WAITING', 'IN FLIGHT'], ...names.map((q) => [clean(q), String(sizes[q]), String(Number(running[q] ?? 0))])]).join('\n'));
+    io.out('');
+    io.out(`workers (${stats.workers}, ${stats.working} working)`);
+    if (workers.length === 0) io.out('  none');
+    else io.out(table([['WORKER', 'QUEUES', 'JOB'], ...workers.map((w) => [clean(w.id), clean(w.queues.join(',')), describeJob(w.job)])]).join('\n'));
+  } finally {
+    await conn.close();
+  }
+  return 0;
+}

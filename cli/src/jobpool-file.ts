@@ -1,0 +1,45 @@
+// Reads the JobPool file a user applies to a cluster and validates its spec with the operator's schema.
+import { readFileSync } from 'node:fs';
+import { parseAllDocuments } from 'yaml';
+import { z } from 'zod';
+import { describeIssues, jobPoolSpecSchema, KIND, poolKey, type JobPool } from '../../operator/src/jobpool.ts';
+import { usageError } from './errors.ts';
+
+const metadata = z.looseObject({ name: z.string().min(1), namespace: z.string().min(1).optional() });
+
+/**
+ * The one JobPool in a YAML file (other documents, such as a Secret, are skipped), as the operator
+ * would see it; a file that cannot be read or does not validate is a usage error naming the field.
+ */
+export function readJobPoolFile(path: string): JobPool {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw usageError(`cannot read JobPool file ${path}: ${(err as Error).message}`);
+  }
+  const docs = parseAllDocuments(text);
+  if (!Array.isArray(docs)) throw usageError(`${path} is not YAML`);
+  const pools: unknown[] = [];
+  for (const doc of docs) {
+    if (doc.errors.length > 0) throw usageError(`${path} is not valid YAML: ${doc.errors[0]?.message ?? ''}`);
+    const value: unknown = doc.toJS();
+    if (value && typeof value === 'object' && (value as { kind?: unknown }).kind === KIND) pools.push(value);
+  }
+  if (pools.length === 0) throw usageError(`${path} holds no ${KIND} (kind: ${KIND})`);
+  if (pools.length > 1) throw usageError(`${path} holds ${pools.length} ${KIND}s: give a file with one`);
+  const obj = pools[0] as { apiVersion?: unknown; metadata?: unknown; spec?: unknown };
+  const meta = metadata.safeParse(obj.metadata);
+  if (!meta.success) throw usageError(`${path}: metadata.name must be set`);
+  const spec = jobPoolSpecSchema.safeParse(obj.spec);
+  if (!spec.success) throw usageError(`${path}: invalid JobPool: ${describeIssues(spec.error).replace(/(^|; )/g, '$1spec.')}`);
+  return {
+    apiVersion: typeof obj.apiVersion === 'string' ? obj.apiVersion : 'forkpool.io/v1alpha1',
+    kind: KIND,
+    metadata: { ...meta.data, namespace: meta.data.namespace ?? 'default', uid: 'local', generation: 1 },
+    spec: spec.data,
+  };
+}
+
+/** The pool's key, as the operator names it in the scheduler's fired hash. */
+export const poolKeyOf = (pool: JobPool): string => poolKey(pool.metadata.namespace, pool.metadata.name);

@@ -1,0 +1,218 @@
+// forkpool enqueue, stats, failed and schedule, run as processes against a real Redis holding Resque's own data.
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import type { Redis } from 'ioredis';
+import { startRedis, type RedisServer } from '../helpers/redis.ts';
+import { loadResqueFixture, runCli } from './helpers.ts';
+
+let server: RedisServer;
+let redis: Redis;
+let env: Record<string, string>;
+
+before(async () => {
+  server = await startRedis();
+  redis = server.connect();
+  env = { REDIS_URL: server.url };
+});
+after(async () => server.stop());
+beforeEach(async () => { await redis.flushall(); });
+
+describe('forkpool (usage and exit codes)', () => {
+  it('prints the usage with the exit codes and exits 2 without a command, 0 with --help', async () => {
+    const none = await runCli([]);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /Usage: forkpool <command>/);
+    const help = await runCli(['--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /3 {2}Redis unreachable/);
+  });
+
+  it('has --help for every command, on stdout with exit 0', async () => {
+    for (const cmd of ['enqueue', 'stats', 'failed', 'schedule']) {
+      const r = await runCli([cmd, '--help']);
+      assert.equal(r.code, 0, `${cmd} --help: ${r.stderr}`);
+      assert.match(r.stdout, new RegExp(`^Usage: forkpool ${cmd}`), cmd);
+    }
+  });
+
+  it('names the bad flag or argument and exits 2', async () => {
+    const cases: [string[], RegExp][] = [
+      [['frobnicate'], /unknown command "frobnicate"/],
+      [['stats', '--bogus'], /Unknown option '--bogus'/],
+      [['enqueue', 'mailers'], /needs a queue and a class/],
+      [['enqueue', 'mailers', 'Hello', 'world'], /argument 1 is not a JSON value: world .*'"world"'/],
+      [['enqueue', 'mailers', 'Hello', '--in', 'soon'], /--in must be a number of seconds/],
+      [['failed', 'retry', '-1'], /Unknown option '-1'/],
+      [['failed', 'retry', 'x'], /index must be a whole number >= 0, got "x"/],
+      [['failed', 'remove'], /needs the index of a failure/],
+      [['stats', '--redis', 'http://x'], /--redis must be a redis:\/\/ or rediss:\/\/ URL/],
+    ];
+    const results = await Promise.all(cases.map(([args]) => runCli(args, env)));
+    for (const [i, [args, message]] of cases.entries()) {
+      const r = results[i]!;
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, message, args.join(' '));
+      assert.equal(r.stdout, '', args.join(' '));
+    }
+    assert.deepEqual(await redis.keys('*'), [], 'a usage error writes nothing');
+  });
+
+  it('exits 3 with the address when Redis is unreachable', async () => {
+    const r = await runCli(['stats', '--redis', 'redis://127.0.0.1:1']);
+    assert.equal(r.code, 3);
+    assert.match(r.stderr, /cannot reach Redis at redis:\/\/127\.0\.0\.1:1: connect ECONNREFUSED/);
+  });
+
+  it('hides the password of a Redis URL in messages', async () => {
+    const r = await runCli(['stats', '--redis', 'redis://user:s3cret@127.0.0.1:1/0']);
+    assert.equal(r.code, 3);
+    assert.doesNotMatch(r.stderr, /s3cret/);
+    assert.match(r.stderr, /redis:\/\/user:\*\*\*@127\.0\.0\.1:1\/0/);
+  });
+});
+
+describe('forkpool enqueue', () => {
+  it('writes the payload Resque.enqueue writes', async () => {
+    const r = await runCli(['enqueue', 'mailers', 'WelcomeEmail', '42', '"hello"', '{"vip":true}'], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'enqueued WelcomeEmail on mailers (1 waiting)\n');
+    assert.deepEqual(await redis.lrange('resque:queue:mailers', 0, -1), ['{"class":"WelcomeEmail","args":[42,"hello",{"vip":true}]}']);
+    assert.deepEqual(await redis.smembers('resque:queues'), ['mailers']);
+  });
+
+  it('uses --namespace and --redis over the environment, and prints JSON with --json', async () => {
+    const r = await runCli(['enqueue', 'q', 'Job', '--json', '--namespace', 'app', '--redis', server.url], { REDIS_URL: 'redis://127.0.0.1:1' });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { queue: 'q', class: 'Job', args: [], depth: 1 });
+    assert.equal(await redis.llen('app:queue:q'), 1);
+  });
+
+  it('schedules with --in into resque-scheduler\'s delayed set', async () => {
+    const r = await runCli(['enqueue', 'q', 'Later', '1', '--in', '3600', '--json'], env);
+    assert.equal(r.code, 0, r.stderr);
+    const at = Date.parse((JSON.parse(r.stdout) as { at: string }).at) / 1000;
+    assert.ok(Math.abs(at - (Date.now() / 1000 + 3600)) < 10);
+    assert.deepEqual(await redis.zrange('resque:delayed_queue_schedule', 0, -1), [String(at)]);
+    assert.deepEqual(await redis.lrange(`resque:delayed:${at}`, 0, -1), ['{"class":"Later","args":[1],"queue":"q"}']);
+  });
+});
+
+describe('forkpool stats', () => {
+  it('shows Ruby Resque\'s queues, a worker with its running job, and the counters', async () => {
+    await loadResqueFixture(redis, ['enqueue', 'while_a_job_runs']);
+    const r = await runCli(['stats'], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^processed 1 {2}failed 0 {2}pending 1 {2}in flight 0 {2}delayed 0$/m);
+    assert.match(r.stdout, /^ {2}demo +1 +0$/m);
+    assert.match(r.stdout, /^workers \(1, 1 working\)$/m);
+    assert.match(r.stdout, /^ {2}vm:11461:slow +slow +SleepJob \[5\] \(slow, since 2026-11-27T07:12:02Z\)$/m);
+    const json = JSON.parse((await runCli(['stats', '--json'], env)).stdout) as { pending: number; workerList: { id: string; job: { payload: unknown } }[] };
+    assert.equal(json.pending, 1);
+    assert.deepEqual(json.workerList[0]?.job.payload, { class: 'SleepJob', args: [5] });
+  });
+
+  it('prints terminal escape sequences in job data escaped', async () => {
+    await redis.sadd('resque:queues', 'q');
+    await redis.sadd('resque:workers', 'h:1:q');
+    await redis.set('resque:worker:h:1:q', JSON.stringify({ queue: 'q', run_at: 'now', payload: { class: 'Evil\u001b[2J', args: ['\u001b]0;pwned\u0007'] } }));
+    const r = await runCli(['stats'], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(!r.stdout.includes('\u001b'), 'no raw ESC reaches the terminal');
+    assert.match(r.stdout, /Evil\\x1b\[2J/);
+  });
+});
+
+describe('forkpool failed', () => {
+  it('lists Ruby Resque\'s failures with exception, error and backtrace', async () => {
+    await loadResqueFixture(redis, ['after_a_job_raised']);
+    const r = await runCli(['failed', 'list', '--backtrace'], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, [
+      '1 failed',
+      '#0  2026/11/27 07:12:13 UTC  demo  FailJob [7,"x"]',
+      '    ArgumentError: FailJob failed on purpose with [7, "x"]',
+      '      common.rb:29:in `perform\'',
+      '',
+    ].join('\n'));
+    const json = JSON.parse((await runCli(['failed', 'list', '--json'], env)).stdout) as { total: number; items: Record<string, unknown>[] };
+    assert.equal(json.total, 1);
+    assert.deepEqual(json.items[0], {
+      index: 0, failed_at: '2026/11/27 07:12:13 UTC', queue: 'demo', class: 'FailJob', args: [7, 'x'],
+      exception: 'ArgumentError', error: 'FailJob failed on purpose with [7, "x"]', backtrace: ['common.rb:29:in `perform\''], worker: 'vm:11753:demo',
+    });
+  });
+
+  it('retries one failure onto its queue as Resque::Failure.requeue does, and removes one', async () => {
+    await loadResqueFixture(redis, ['after_a_job_raised', 'after_the_child_was_killed']);
+    const retried = await runCli(['failed', 'retry', '0'], env);
+    assert.equal(retried.code, 0, retried.stderr);
+    assert.equal(retried.stdout, 'retried failure #0: FailJob back on demo\n');
+    assert.deepEqual(await redis.lrange('resque:queue:demo', 0, -1), ['{"class":"FailJob","args":[7,"x"]}']);
+    assert.match((JSON.parse((await redis.lindex('resque:failed', 0))!) as { retried_at: string }).retried_at, /^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d UTC$/);
+
+    const removed = await runCli(['failed', 'remove', '1', '--json'], env);
+    assert.equal(removed.code, 0, removed.stderr);
+    assert.deepEqual(JSON.parse(removed.stdout), { removed: 1, class: 'SleepJob' });
+    assert.equal(await redis.llen('resque:failed'), 1);
+  });
+
+  it('exits 4 for an index that does not exist', async () => {
+    await loadResqueFixture(redis, ['after_a_job_raised']);
+    for (const action of ['retry', 'remove']) {
+      const r = await runCli(['failed', action, '5'], env);
+      assert.equal(r.code, 4, r.stderr);
+      assert.match(r.stderr, /no failure at index 5 \(there are 1\)/);
+    }
+  });
+
+  it('retries 10,000 failures with --all, progress on stderr and only the result on stdout; an unreadable one exits 1', async () => {
+    const total = 10_000;
+    const pipe = redis.pipeline();
+    for (let i = 0; i < total; i++) {
+      pipe.rpush('resque:failed', JSON.stringify({ failed_at: '2026/11/27 07:12:13 UTC', payload: { class: 'Job', args: [i] }, exception: 'E', error: 'e', backtrace: [], worker: 'w', queue: 'bulk' }));
+    }
+    pipe.rpush('resque:failed', 'not json');
+    await pipe.exec();
+    const r = await runCli(['failed', 'retry', '--all', '--json'], env);
+    assert.equal(r.code, 1, r.stderr);
+    const out = JSON.parse(r.stdout) as { total: number; retried: number; errors: { index: number; error: string }[] };
+    assert.equal(out.total, total + 1);
+    assert.equal(out.retried, total);
+    assert.equal(out.errors.length, 1);
+    assert.equal(out.errors[0]?.index, total);
+    assert.match(out.errors[0]?.error ?? '', /cannot be retried: not valid JSON/);
+    assert.match(r.stderr, new RegExp(`retrying failures ${total + 1}/${total + 1} \\(100%\\)`));
+    assert.equal(await redis.llen('resque:queue:bulk'), total);
+    assert.equal(await redis.lindex('resque:queue:bulk', 9999), '{"class":"Job","args":[9999]}');
+  });
+});
+
+describe('forkpool schedule', () => {
+  it('lists delayed jobs of resque-scheduler and a JobPool\'s cron schedules with their next fire time', async () => {
+    await loadResqueFixture(redis, ['delayed']);
+    const dir = mkdtempSync(join(tmpdir(), 'forkpool-cli-'));
+    const file = join(dir, 'pool.yaml');
+    writeFileSync(file, [
+      'apiVersion: forkpool.io/v1alpha1', 'kind: JobPool', 'metadata: { name: mailers }', 'spec:',
+      `  redis: { url: "${server.url}" }`, '  queues: [mailers]',
+      '  template: { spec: { containers: [{ name: worker, image: x }] } }',
+      '  schedules:', '    - { name: nightly, cron: "0 3 * * *", timeZone: UTC, queue: mailers, class: DigestJob, args: [1] }',
+    ].join('\n'));
+    const r = await runCli(['schedule', file]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^delayed jobs \(1\)$/m);
+    assert.match(r.stdout, /^ {2}2026-11-27 \d\d:\d\d:\d\d UTC {2}dq +NoopJob \["x",1\]$/m);
+    assert.match(r.stdout, /^ {2}nightly +0 3 \* \* \* \(UTC\) +mailers +DigestJob \[1\] +\d{4}-\d\d-\d\dT03:00:00\.000Z +-$/m);
+    const json = JSON.parse((await runCli(['schedule', file, '--json'])).stdout) as { delayed: { total: number }; schedules: { name: string; next: string }[] };
+    assert.equal(json.delayed.total, 1);
+    assert.equal(json.schedules[0]?.name, 'nightly');
+
+    writeFileSync(file, 'kind: JobPool\nmetadata: { name: x }\nspec: { queues: [] }\n');
+    const bad = await runCli(['schedule', file]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /invalid JobPool: spec\.redis: .*spec\.queues/);
+  });
+});
