@@ -78,10 +78,11 @@ calls of operator/src/kube.ts (test/helm/rbac.test.ts fails on any difference).
 - apiGroups: [forkpool.io]
   resources: [jobpools/status]
   verbs: [patch]
-# Server-side apply (a patch) creates a pool's Deployment when it does not exist yet.
+# Server-side apply (a patch) creates a pool's Deployment when it does not exist yet, and the API
+# server authorizes an apply that creates as create too.
 - apiGroups: [apps]
   resources: [deployments]
-  verbs: [list, watch, patch]
+  verbs: [list, watch, patch, create]
 # patch: the pod-deletion-cost annotation set before a scale-down.
 - apiGroups: [""]
   resources: [pods]

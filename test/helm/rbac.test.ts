@@ -1,0 +1,158 @@
+// The chart grants exactly the API calls the operator makes: the used set is read from the code of
+// operator/src/kube.ts (the client methods it calls and the paths it watches), the granted set from
+// the rendered (Cluster)Roles; any difference either way fails, as does a drift of operator/README.md's table.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GROUP, PLURAL, VERSION } from '../../operator/src/jobpool.ts';
+import { chartDir, render, root, type K8sObject } from './chart.ts';
+
+const operatorSrc = join(root, 'operator/src');
+const kubeTs = readFileSync(join(operatorSrc, 'kube.ts'), 'utf8');
+
+/** `group resource verb`, with "" for the core group. */
+type Permission = string;
+const permission = (group: string, resource: string, verb: string): Permission => `${group === '' ? '""' : group} ${resource} ${verb}`;
+
+const clientGroups: Record<string, string> = { AppsV1Api: 'apps', CoreV1Api: '', CoordinationV1Api: 'coordination.k8s.io', CustomObjectsApi: GROUP };
+const verbs: Record<string, string> = { list: 'list', read: 'get', create: 'create', replace: 'update', patch: 'patch', delete: 'delete', deleteCollection: 'deletecollection' };
+const subresources = ['Status', 'Scale', 'Log', 'Eviction', 'Binding', 'Ephemeralcontainers', 'Resize'];
+const plural = (kind: string): string => {
+  const lower = kind.toLowerCase();
+  if (lower.endsWith('s')) return `${lower}es`;
+  if (/[^aeiou]y$/.test(lower)) return `${lower.slice(0, -1)}ies`;
+  return `${lower}s`;
+};
+
+/** The permissions the operator's code needs, derived from kube.ts's calls and watch paths. */
+function usedByOperator(): Set<Permission> {
+  const used = new Set<Permission>();
+  const clients = new Map<string, string>();
+  for (const m of kubeTs.matchAll(/this\.#(\w+) = kc\.makeApiClient\((\w+)\)/g)) {
+    const [, field, cls] = m as unknown as [string, string, string];
+    assert.ok(cls in clientGroups, `kube.ts uses ${cls}: teach test/helm/rbac.test.ts its API group`);
+    clients.set(field, cls);
+  }
+  assert.ok(clients.size > 0, 'no API clients found in kube.ts');
+  for (const m of kubeTs.matchAll(/this\.#(\w+)\.(\w+)\(/g)) {
+    const [, field, method] = m as unknown as [string, string, string];
+    const cls = clients.get(field);
+    if (cls === undefined) continue;
+    const parsed = /^(deleteCollection|list|read|create|replace|patch|delete)(?:Namespaced|Cluster)?(\w+?)(?:ForAllNamespaces)?$/.exec(method);
+    assert.ok(parsed !== null, `kube.ts calls ${cls}.${method}: teach test/helm/rbac.test.ts which verb that is`);
+    const [, verbPart, rest] = parsed as unknown as [string, string, string];
+    const sub = subresources.find((s) => rest.endsWith(s) && rest !== s);
+    const kind = sub === undefined ? rest : rest.slice(0, -sub.length);
+    const resource = cls === 'CustomObjectsApi' ? PLURAL : plural(kind);
+    assert.ok(cls !== 'CustomObjectsApi' || kind === 'CustomObject', `unexpected custom-object call ${method}`);
+    const fullResource = sub === undefined ? resource : `${resource}/${sub.toLowerCase()}`;
+    used.add(permission(clientGroups[cls] ?? '', fullResource, verbs[verbPart] ?? verbPart));
+    // The API server authorizes a server-side apply that creates its object as create too.
+    const call = kubeTs.slice(m.index, kubeTs.indexOf(';', m.index));
+    if (verbPart === 'patch' && call.includes('PatchStrategy.ServerSideApply')) used.add(permission(clientGroups[cls] ?? '', fullResource, 'create'));
+  }
+  // Everything paths() returns is watched (the informers list through the calls above, then watch these).
+  const pathsBody = /static paths\([^)]*\)[^{]*\{([\s\S]*?)\n {2}\}/.exec(kubeTs)?.[1] ?? '';
+  const watched = [...pathsBody.matchAll(/`(\/apis?\/[^`]+)`/g)].map((m) => (m[1] ?? '').replaceAll('${GROUP}', GROUP).replaceAll('${VERSION}', VERSION).replaceAll('${PLURAL}', PLURAL).replaceAll('${ns}', ''));
+  assert.ok(watched.length > 0, 'no watch paths found in KubeApi.paths()');
+  for (const path of watched) {
+    const m = /^\/(?:api\/v1|apis\/([^/]+)\/[^/]+)\/([^/]+)$/.exec(path);
+    assert.ok(m !== null, `cannot read the watch path ${path}`);
+    used.add(permission(m[1] ?? '', m[2] ?? '', 'watch'));
+  }
+  return used;
+}
+
+/** The permissions the rendered roles grant, by the namespace they hold in ("*" for a ClusterRole). */
+function granted(objects: K8sObject[]): Map<string, Set<Permission>> {
+  const byScope = new Map<string, Set<Permission>>();
+  for (const role of objects.filter((o) => o.kind === 'Role' || o.kind === 'ClusterRole')) {
+    const scope = role.kind === 'ClusterRole' ? '*' : role.metadata.namespace ?? '?';
+    const set = byScope.get(scope) ?? new Set<Permission>();
+    byScope.set(scope, set);
+    for (const rule of (role['rules'] ?? []) as { apiGroups: string[]; resources: string[]; verbs: string[] }[]) {
+      for (const group of rule.apiGroups) {
+        for (const resource of rule.resources) {
+          for (const verb of rule.verbs) {
+            assert.ok(![group, resource, verb].includes('*'), `${role.kind} ${role.metadata.name} grants a wildcard`);
+            set.add(permission(group, resource, verb));
+          }
+        }
+      }
+    }
+    // Every role is bound to the operator's ServiceAccount and nothing else.
+    const bindings = objects.filter((o) => o.kind === `${role.kind}Binding` && (o['roleRef'] as { name: string }).name === role.metadata.name);
+    assert.equal(bindings.length, 1, `${role.kind} ${role.metadata.name} has one binding`);
+    assert.deepEqual(bindings[0]?.['subjects'], [{ kind: 'ServiceAccount', name: 'forkpool', namespace: 'forkpool-system' }]);
+  }
+  return byScope;
+}
+
+const sorted = (s: Iterable<Permission>): Permission[] => [...s].sort();
+const isLease = (p: Permission): boolean => p.startsWith('coordination.k8s.io leases ');
+const isSecret = (p: Permission): boolean => p.startsWith('"" secrets ');
+
+describe('the chart\'s RBAC is exactly what the operator uses', () => {
+  const used = usedByOperator();
+
+  it('finds the operator\'s calls in its code, and only kube.ts calls the API', () => {
+    assert.ok(used.has('forkpool.io jobpools watch') && used.has('"" pods patch') && used.has('coordination.k8s.io leases update'), sorted(used).join('\n'));
+    for (const file of readdirSync(operatorSrc).filter((f) => f.endsWith('.ts') && f !== 'kube.ts')) {
+      const text = readFileSync(join(operatorSrc, file), 'utf8');
+      assert.doesNotMatch(text, /makeApiClient|new Watch\(|[`'"]\/apis?\//, `operator/src/${file} calls the API outside kube.ts: move it there so this check sees it`);
+    }
+  });
+
+  it('matches the table in operator/README.md', () => {
+    const readme = readFileSync(join(root, 'operator/README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## API access'));
+    const table = new Set<Permission>();
+    for (const m of section.matchAll(/^\| `([^`]*)` \| `([^`]+)` \| ([^|]+) \|$/gm)) {
+      const group = m[1] === '""' ? '' : m[1] ?? '';
+      for (const verb of (m[3] ?? '').replace(/\([^)]*\)/g, '').split(',')) table.add(permission(group, m[2] ?? '', verb.trim()));
+    }
+    assert.deepEqual(sorted(table), sorted(used));
+  });
+
+  it('all namespaces: a ClusterRole with the pool permissions, the Lease in a Role of the release namespace', async () => {
+    const byScope = granted(await render());
+    assert.deepEqual([...byScope.keys()].sort(), ['*', 'forkpool-system']);
+    assert.deepEqual(sorted(byScope.get('*') ?? []), sorted([...used].filter((p) => !isLease(p))));
+    assert.deepEqual(sorted(byScope.get('forkpool-system') ?? []), sorted([...used].filter(isLease)));
+  });
+
+  it('one namespace: Roles only, nothing cluster-wide', async () => {
+    const objects = await render({ watchNamespace: 'apps' });
+    assert.deepEqual(objects.filter((o) => o.kind.startsWith('Cluster') && o.kind !== 'CustomResourceDefinition'), []);
+    const byScope = granted(objects);
+    assert.deepEqual(sorted(byScope.get('apps') ?? []), sorted([...used].filter((p) => !isLease(p))));
+    assert.deepEqual(sorted(byScope.get('forkpool-system') ?? []), sorted([...used].filter(isLease)));
+  });
+
+  it('the Lease permissions name the Lease where Kubernetes allows it (create cannot be limited to a name)', async () => {
+    const role = (await render()).find((o) => o.kind === 'Role');
+    assert.deepEqual(role?.['rules'], [
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: ['forkpool'], verbs: ['get', 'update'] },
+    ]);
+  });
+
+  it('drops Secrets with rbac.readSecrets=false and Leases without leader election', async () => {
+    const all = (byScope: Map<string, Set<Permission>>): Permission[] => sorted([...byScope.values()].flatMap((s) => [...s]));
+    assert.deepEqual(all(granted(await render({ rbac: { readSecrets: false } }))), sorted([...used].filter((p) => !isSecret(p))));
+    assert.deepEqual(all(granted(await render({ leaderElection: { enabled: false } }))), sorted([...used].filter((p) => !isLease(p))));
+  });
+
+  it('fails when the chart grants one verb more (a check of this check)', async () => {
+    const copy = mkdtempSync(join(tmpdir(), 'forkpool-chart-'));
+    cpSync(chartDir, copy, { recursive: true, dereference: true });
+    const helpers = join(copy, 'templates/_helpers.tpl');
+    const text = readFileSync(helpers, 'utf8');
+    assert.ok(text.includes('resources: [pods]\n  verbs: [list, watch, patch]'));
+    writeFileSync(helpers, text.replace('resources: [pods]\n  verbs: [list, watch, patch]', 'resources: [pods]\n  verbs: [list, watch, patch, delete]'));
+    const extra = sorted(granted(await render({}, { chart: copy })).get('*') ?? []).filter((p) => !used.has(p));
+    assert.deepEqual(extra, ['"" pods delete']);
+  });
+});
