@@ -2,7 +2,8 @@
 //
 //   forkpool.io      jobpools          list, watch
 //   forkpool.io      jobpools/status   patch
-//   apps             deployments       list, watch, patch (server-side apply, which also creates)
+//   apps             deployments       list, watch, patch, create (server-side apply; the API server
+//                                      authorizes an apply that creates the object as create too)
 //   ""               pods              list, watch, patch (pod-deletion-cost annotation)
 //   ""               secrets           get (spec.redis.urlFrom)
 //   ""               events            create
@@ -23,6 +24,17 @@ import {
 import { GROUP, PLURAL, VERSION, type JobPoolStatus } from './jobpool.ts';
 import { FIELD_MANAGER } from './desired-deployment.ts';
 import type { ListPage } from './informer.ts';
+
+/** The RBAC rules the calls below need, exactly (the Helm chart's ClusterRole is checked against them). */
+export const RBAC_RULES: readonly { apiGroups: string[]; resources: string[]; verbs: string[] }[] = [
+  { apiGroups: [GROUP], resources: [PLURAL], verbs: ['list', 'watch'] },
+  { apiGroups: [GROUP], resources: [`${PLURAL}/status`], verbs: ['patch'] },
+  { apiGroups: ['apps'], resources: ['deployments'], verbs: ['list', 'watch', 'patch', 'create'] },
+  { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch', 'patch'] },
+  { apiGroups: [''], resources: ['secrets'], verbs: ['get'] },
+  { apiGroups: [''], resources: ['events'], verbs: ['create'] },
+  { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
+];
 
 /** A JobPool as the API returns it, before parsing. */
 export interface RawJobPool {

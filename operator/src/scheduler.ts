@@ -145,6 +145,8 @@ export class Scheduler {
   }
 
   async #moveDue(redis: Redis, namespace: string): Promise<void> {
+    // The poller's client connects on its own; until it has, there is nothing to report.
+    if (redis.status !== 'ready') return;
     try {
       const moved = Number(await scripts.moveDue.run(redis, [namespace, 1000, formatFailedAt(new Date()), this.#o.identity]));
       if (moved > 0) this.#o.onMoved?.(moved);

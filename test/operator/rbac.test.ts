@@ -1,0 +1,79 @@
+// The operator with exactly the RBAC rules kube.ts lists, as a ServiceAccount: every feature that
+// calls the API (leader election, Secret URL, Deployment apply, status, Events, pod deletion costs) works.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import type { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { keys } from '../../queue/src/keys.ts';
+import { RBAC_RULES } from '../../operator/src/kube.ts';
+import { startOperator, type RunningOperator } from '../../operator/src/operator.ts';
+import { condition, createNamespace, createPool, eventMessages, getPool, livePods, poolSpec, replicasOf, testConfig, until, type Env, startEnv } from './harness.ts';
+
+const k = keys('resque');
+
+describe('least-privilege RBAC', { timeout: 300_000 }, () => {
+  let env: Env;
+  let operator: RunningOperator | undefined;
+  let redis: Redis;
+
+  before(async () => {
+    env = await startEnv();
+    redis = env.redis.connect();
+    await createNamespace(env, 'forkpool-system');
+    await env.core.createNamespacedServiceAccount({ namespace: 'forkpool-system', body: { metadata: { name: 'forkpool-operator' } } });
+    const rbac = env.kc.makeApiClient(RbacAuthorizationV1Api);
+    await rbac.createClusterRole({ body: { metadata: { name: 'forkpool-operator' }, rules: RBAC_RULES.map((r) => ({ ...r })) } });
+    await rbac.createClusterRoleBinding({
+      body: {
+        metadata: { name: 'forkpool-operator' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'forkpool-operator' },
+        subjects: [{ kind: 'ServiceAccount', name: 'forkpool-operator', namespace: 'forkpool-system' }],
+      },
+    });
+    const access = await env.cluster.serviceAccountAccess('forkpool-system', 'forkpool-operator');
+    const log = pino({ level: 'debug' }, pino.destination({ dest: join(env.logDir, 'rbac.log'), sync: true }));
+    operator = await startOperator({
+      config: testConfig({ leaderElection: true, leaseNamespace: 'forkpool-system' }),
+      kubeConfig: access.kubeConfig(),
+      log,
+    });
+  });
+  after(async () => {
+    await operator?.stop();
+    await env?.stop();
+  });
+
+  it('scales a pool whose Redis URL is in a Secret, with status, Events and deletion costs', async () => {
+    await createNamespace(env, 'app');
+    await env.core.createNamespacedSecret({ namespace: 'app', body: { metadata: { name: 'redis' }, stringData: { url: env.redis.url } } });
+    await createPool(env, 'app', 'pool', poolSpec(env.redis.url, {
+      redis: { urlFrom: { secretKeyRef: { name: 'redis', key: 'url' } } },
+      queues: ['rbac'],
+      scaling: { minReplicas: 0, maxReplicas: 5, jobsPerReplica: 1, pollIntervalSeconds: 1, scaleDownDelaySeconds: 1 },
+    }));
+    await redis.rpush(k.queue('rbac'), '{"class":"X","args":[]}', '{"class":"X","args":[]}');
+    await until('2 replicas', async () => (await replicasOf(env, 'app', 'pool')) === 2, 60_000);
+    const pods = await until('2 pods', async () => {
+      const list = await livePods(env, 'app', 'pool');
+      return list.length === 2 ? list : undefined;
+    }, 60_000);
+    const busy = pods[0]?.metadata?.name ?? '';
+    await redis.sadd(k.workers, `${busy}:1:rbac`);
+    await redis.hset(k.inflight(`${busy}:1:rbac`), 'slot0', '{}');
+    await redis.hset(k.running, 'rbac', '1');
+    await redis.del(k.queue('rbac'));
+    await until('1 replica', async () => (await replicasOf(env, 'app', 'pool')) === 1, 30_000);
+    const annotated = (await livePods(env, 'app', 'pool')).find((p) => p.metadata?.name === busy);
+    assert.equal(annotated?.metadata?.annotations?.['controller.kubernetes.io/pod-deletion-cost'], '100');
+    const pool = await getPool(env, 'app', 'pool');
+    assert.equal(condition(pool, 'RedisReachable')?.status, 'True');
+    const events = await eventMessages(env, 'app', 'pool');
+    assert.ok(events.some((e) => e.startsWith('ScaledUp: Scaled up from 0 to 2')), events.join('\n'));
+    const lease = await env.coordination.readNamespacedLease({ namespace: 'forkpool-system', name: 'forkpool-operator' });
+    assert.ok(lease.spec?.holderIdentity?.startsWith('test-'));
+    const metrics = await (await fetch(`http://127.0.0.1:${operator?.port ?? 0}/metrics`)).text();
+    assert.match(metrics, /forkpool_reconcile_errors_total 0/);
+  });
+});
