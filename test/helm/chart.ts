@@ -1,7 +1,7 @@
 // What the chart's tests share: the chart's path, helm and kubectl from test/cluster/bin/, and
 // `helm template` parsed into objects.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isMap, isScalar, parseAllDocuments, parseDocument, type YAMLMap } from 'yaml';
@@ -35,6 +35,31 @@ export function helm(args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunRe
 }
 const helmHome = mkdtempSync(join(tmpdir(), 'forkpool-helm-'));
 process.on('exit', () => rmSync(helmHome, { recursive: true, force: true }));
+
+/**
+ * A copy of the chart to edit, in a temp dir, with every symbolic link replaced by a copy of its
+ * target: writing through the CRD's link would edit the repository's crds/jobpool.yaml (cpSync's
+ * `dereference` does not reach links inside the tree).
+ */
+export function chartCopy(): string {
+  const copy = join(mkdtempSync(join(tmpdir(), 'forkpool-chart-')), 'forkpool');
+  cpSync(chartDir, copy, { recursive: true });
+  const replaceLinks = (dir: string): void => {
+    for (const entry of readdirSync(dir)) {
+      const path = join(dir, entry);
+      const stat = lstatSync(path);
+      if (stat.isSymbolicLink()) {
+        const content = readFileSync(path);
+        rmSync(path);
+        writeFileSync(path, content);
+      } else if (stat.isDirectory()) {
+        replaceLinks(path);
+      }
+    }
+  };
+  replaceLinks(copy);
+  return copy;
+}
 
 /** Writes values to a temp file (JSON is YAML) for `-f`. */
 export function valuesFile(values: Record<string, unknown>): string {
@@ -156,4 +181,23 @@ export function schemaLeaves(): string[] {
   };
   walk(schema, '');
   return leaves;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Retries `check` until it returns a truthy value; the last value or error is reported on timeout. */
+export async function until<T>(what: string, check: () => Promise<T> | T, timeoutMs = 30_000, everyMs = 250): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined && v !== null && v !== false) return v;
+      last = v;
+    } catch (err) {
+      last = err instanceof Error ? err.message : err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${JSON.stringify(last)})`);
+    await sleep(everyMs);
+  }
 }

@@ -3,11 +3,10 @@
 // the rendered (Cluster)Roles; any difference either way fails, as does a drift of operator/README.md's table.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GROUP, PLURAL, VERSION } from '../../operator/src/jobpool.ts';
-import { chartDir, render, root, type K8sObject } from './chart.ts';
+import { chartCopy, render, root, type K8sObject } from './chart.ts';
 
 const operatorSrc = join(root, 'operator/src');
 const kubeTs = readFileSync(join(operatorSrc, 'kube.ts'), 'utf8');
@@ -146,8 +145,7 @@ describe('the chart\'s RBAC is exactly what the operator uses', () => {
   });
 
   it('fails when the chart grants one verb more (a check of this check)', async () => {
-    const copy = mkdtempSync(join(tmpdir(), 'forkpool-chart-'));
-    cpSync(chartDir, copy, { recursive: true, dereference: true });
+    const copy = chartCopy();
     const helpers = join(copy, 'templates/_helpers.tpl');
     const text = readFileSync(helpers, 'utf8');
     assert.ok(text.includes('resources: [pods]\n  verbs: [list, watch, patch]'));
