@@ -12,7 +12,7 @@ import type { Metrics } from './metrics.ts';
 import type { RedisPoller, Sample } from './redis-poller.ts';
 import { deletionCostPatches, jobsByPod, DELETION_COST_ANNOTATION } from './scale-down.ts';
 import { compileSchedule, type Scheduler } from './scheduler.ts';
-import { computeStatus, statusNeedsWrite } from './status.ts';
+import { computeStatus, deepEqual, statusNeedsWrite } from './status.ts';
 import type { Outcome } from './workqueue.ts';
 
 /** Depth-only status changes are written at most this often (the metrics endpoint has them live). */
@@ -36,7 +36,15 @@ interface PoolState {
   lastStatusWrite: number | undefined;
   /** The desired Deployment of the resolved generation, without replicas (built once, not every tick). */
   manifest: V1Deployment | undefined;
+  /** The reason of the last decision, and whether a depth-only status change is waiting to be written. */
+  lastReason: ScaleDecision['reason'] | undefined;
+  statusDeferred: boolean;
 }
+
+/** Decisions that depend on the clock, not only on the sample: their pools are reconciled every tick. */
+const TIME_DRIVEN: ReadonlySet<string> = new Set(['ScaleDownDelayed']);
+/** Decisions after which demand was at least the current size (so the scale-down delay restarts). */
+const DEMAND_HIGH: ReadonlySet<string> = new Set(['DemandMet', 'AtMaxReplicas', 'AtMinReplicas', 'ScaledUp', 'ScaledDown']);
 
 export interface ControllerDeps {
   api: KubeApi;
@@ -60,10 +68,21 @@ export class PoolController {
     this.#d = deps;
   }
 
-  /** Records a queue sample of a pool; the caller then enqueues the pool. */
-  recordSample(key: string, sample: Sample): void {
+  /**
+   * Records a queue sample of a pool and says whether it needs a reconcile: with many idle pools most
+   * samples repeat the last one, and a reconcile would only confirm it (KEDA's filter, in spirit).
+   * Changes of the pool or its Deployment wake a reconcile through their watches anyway.
+   */
+  recordSample(key: string, sample: Sample): boolean {
     const st = this.#state.get(key);
-    if (st !== undefined) st.sample = sample;
+    if (st === undefined) return true;
+    const previous = st.sample;
+    st.sample = sample;
+    if (previous === undefined || st.lastReason === undefined || st.statusDeferred || TIME_DRIVEN.has(st.lastReason)) return true;
+    if (previous.error !== sample.error || !deepEqual(previous.queues, sample.queues)) return true;
+    // What a reconcile would have concluded: demand is still as high as the size.
+    if (DEMAND_HIGH.has(st.lastReason)) st.demandHighAt = sample.at;
+    return false;
   }
 
   /** Forgets everything about pools (leadership lost or operator stopping). */
@@ -144,6 +163,7 @@ export class PoolController {
       log.debug({ replicas: desired }, 'applied the Deployment');
     }
     st.demandHighAt = decision.demandHighAt;
+    st.lastReason = sample === undefined ? undefined : decision.reason;
     if (desired !== current) {
       st.lastScaleTime = new Date().toISOString();
       await this.#scaleEvent(pool, current, desired, decision, log);
@@ -177,6 +197,9 @@ export class PoolController {
       const written = await this.#d.api.patchJobPoolStatus(pool.metadata.namespace, pool.metadata.name, status);
       pools.remember(written);
       st.lastStatusWrite = now;
+      st.statusDeferred = false;
+    } else {
+      st.statusDeferred = !deepEqual(pool.status, status);
     }
     this.#setMetrics(pool, status.queueDepth, status.inFlight, desired, status.replicas, status.readyReplicas);
     return st.specError !== undefined ? { requeueAfterMs: SPEC_ERROR_RETRY_MS } : undefined;
@@ -212,6 +235,8 @@ export class PoolController {
       lastScaleTime: pool.status?.lastScaleTime,
       lastStatusWrite: undefined,
       manifest: undefined,
+      lastReason: undefined,
+      statusDeferred: false,
     };
     let url = pool.spec.redis.url;
     let specError: PoolState['specError'];

@@ -98,8 +98,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const poller = new RedisPoller({
     log,
     onSample: (key, sample) => {
-      controller.recordSample(key, sample);
-      enqueue(key);
+      if (controller.recordSample(key, sample)) enqueue(key);
     },
     onRoundTrip: (ms, _commands, error) => {
       metrics.redisRoundTrip.observe(ms / 1000);

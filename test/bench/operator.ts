@@ -60,7 +60,8 @@ async function main(): Promise<void> {
   let op: ChildProcess | undefined;
   try {
     const port = await freePort();
-    op = spawnOperator(env, 'bench', { LEADER_ELECTION: 'false', LOG_LEVEL: 'info', PORT: String(port) });
+    // BENCH_OPERATOR_NODE_OPTIONS, e.g. --cpu-prof --cpu-prof-dir=/tmp/prof, profiles the operator.
+    op = spawnOperator(env, 'bench', { LEADER_ELECTION: 'false', LOG_LEVEL: 'info', PORT: String(port), NODE_OPTIONS: process.env['BENCH_OPERATOR_NODE_OPTIONS'] ?? '' });
     const pid = op.pid ?? 0;
 
     // 1. Reaction time, default poll interval (2 s).

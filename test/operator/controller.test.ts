@@ -84,7 +84,7 @@ function setup(spec: Partial<JobPoolSpecInput> = {}, secrets: Record<string, str
     },
   };
   pools.remember(current);
-  const sample = (waiting: number, inFlight: number): void =>
+  const sample = (waiting: number, inFlight: number): boolean =>
     controller.recordSample('ns/pool', { at: Date.now(), queues: [{ name: 'q', waiting, inFlight }], error: undefined });
   return { api, pools, deployments, pods, poller, controller, sample };
 }
@@ -180,6 +180,20 @@ test('a schedule in an unknown time zone is reported, the pool still runs', asyn
   assert.equal(ready?.reason, 'InvalidSchedule');
   assert.match(ready?.message ?? '', /schedule n: .*Mars\/Olympus/);
   assert.ok(t.api.calls.some((c) => c[0] === 'apply'));
+});
+
+test('a repeated sample needs no reconcile, unless a scale-down is pending', async () => {
+  const t = setup({ scaling: { minReplicas: 0, maxReplicas: 10, jobsPerReplica: 10, pollIntervalSeconds: 1, scaleDownDelaySeconds: 60 } });
+  await t.controller.reconcile('ns/pool');
+  assert.equal(t.sample(30, 0), true, 'first sample');
+  await t.controller.reconcile('ns/pool');
+  assert.equal(t.sample(30, 0), false, 'same depth');
+  assert.equal(t.sample(31, 0), true, 'new depth');
+  await t.controller.reconcile('ns/pool');
+  assert.equal(t.sample(5, 0), true, 'lower demand');
+  await t.controller.reconcile('ns/pool');
+  assert.equal(t.sample(5, 0), true, 'the scale-down delay runs on the clock');
+  assert.equal(t.controller.recordSample('ns/pool', { at: Date.now(), queues: undefined, error: 'down' }), true, 'an error');
 });
 
 test('a deleted pool is forgotten', async () => {
