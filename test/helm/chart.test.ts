@@ -36,6 +36,23 @@ describe('the forkpool chart', () => {
     assert.deepEqual(values.map((v) => v.path).sort(), schemaLeaves().filter((p) => p !== 'global').sort());
   });
 
+  it('lists every value with its default in the README\'s "Install with Helm" table', () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const start = readme.indexOf('\n## Install with Helm\n');
+    assert.ok(start >= 0, 'README.md has no "## Install with Helm" section');
+    const section = readme.slice(start, readme.indexOf('\n## ', start + 1));
+    const rows = new Map([...section.matchAll(/^\| `([\w.]+)` \| ([^|]+) \| [^|]+ \|$/gm)].map((m) => [m[1] ?? '', (m[2] ?? '').trim()]));
+    for (const v of documentedValues()) {
+      assert.ok(rows.has(v.path), `README.md's values table has no row for ${v.path}`);
+      const value = JSON.parse(v.defaultJson) as unknown;
+      // Scalars and empty lists or maps exactly; larger defaults are summarised in words.
+      const json = JSON.stringify(value);
+      const shown = value === '' ? '""' : typeof value === 'string' ? value : json.length <= 2 || typeof value !== 'object' ? json : undefined;
+      if (shown !== undefined) assert.equal(rows.get(v.path), `\`${shown}\``, `README.md's default of ${v.path}`);
+    }
+    assert.equal(rows.size, documentedValues().length, 'README.md lists a value the chart does not have');
+  });
+
   it('refuses bad values with the schema\'s message', async () => {
     const cases: [string, string[], RegExp][] = [
       ['negative replicas', ['--set', 'replicas=-1'], /at '\/replicas': minimum: got -1, want 0/],
@@ -158,6 +175,13 @@ describe('the forkpool chart', () => {
     assert.deepEqual(pool.spec['scaling'], { minReplicas: 1, maxReplicas: 3 });
     assert.equal(find(objects, 'CustomResourceDefinition')?.metadata.annotations, undefined);
     assert.equal(find(objects, 'Role', 'jobs-operator-leader-election') !== undefined, true);
+  });
+
+  it('puts the example pool and the Redis Secret in the watched namespace, where the operator looks', async () => {
+    const objects = await render({ watchNamespace: 'apps', examplePool: { enabled: true }, redisSecret: { create: true, url: 'redis://r:6379' } });
+    assert.equal(find(objects, 'JobPool')?.metadata.namespace, 'apps');
+    assert.equal(find(objects, 'Secret')?.metadata.namespace, 'apps');
+    assert.equal(find(await render({ examplePool: { enabled: true } }), 'JobPool')?.metadata.namespace, 'forkpool-system');
   });
 
   it('elects a leader with several replicas, adds a PodDisruptionBudget, and replaces a lone replica with Recreate without one', async () => {

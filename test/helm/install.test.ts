@@ -70,7 +70,7 @@ describe('the chart on a real cluster', { timeout: 600_000 }, () => {
     const cases: [string, Record<string, unknown>][] = [
       ['defaults', {}],
       ['every option', everyOption],
-      ['one namespace', { watchNamespace: apps }],
+      ['one namespace, with the example pool and Redis Secret', { watchNamespace: apps, examplePool: { enabled: true }, redisSecret: { create: true, url: 'redis://redis:6379/0' } }],
       ['no leader election', { leaderElection: { enabled: false } }],
       ['an existing ServiceAccount, no RBAC, no CRD, no metrics Service', { serviceAccount: { create: false, name: 'default' }, rbac: { create: false }, crds: { install: false }, metrics: { service: { enabled: false } } }],
     ];

@@ -62,6 +62,11 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- default (include "forkpool.fullname" .) .Values.leaderElection.leaseName }}
 {{- end }}
 
+{{/* Where the example pool and the Redis URL Secret go: the watched namespace, else the release's. */}}
+{{- define "forkpool.poolNamespace" -}}
+{{- default .Release.Namespace .Values.watchNamespace }}
+{{- end }}
+
 {{/* The Redis URL Secret's name. */}}
 {{- define "forkpool.redisSecretName" -}}
 {{- default (printf "%s-redis" (include "forkpool.fullname" .)) .Values.redisSecret.name }}
