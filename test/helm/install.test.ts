@@ -47,6 +47,34 @@ describe('the chart on a real cluster', { timeout: 600_000 }, () => {
     return `${namespaced}${clusterWide}`.split('\n').filter((l) => l !== '');
   };
 
+  /**
+   * forkpool-operator as a local process with the chart's ServiceAccount token and the chart's
+   * container environment (the downward API filled in as the kubelet would); returns its log reader.
+   */
+  const startChartOperator = async (podName: string): Promise<() => string> => {
+    type Env = { name: string; value?: string };
+    const deployment = await getJson<{ spec: { template: { spec: { containers: { env: Env[] }[] } } } }>(['deployment', 'forkpool', '-n', ns]);
+    const chartEnv = Object.fromEntries((deployment.spec.template.spec.containers[0]?.env ?? []).map((e) => [e.name, e.value]));
+    Object.assign(chartEnv, { POD_NAME: podName, POD_NAMESPACE: ns, PORT: '0' });
+    assert.equal(chartEnv['LEADER_ELECTION'], 'true');
+    const identity = await cluster.serviceAccountAccess(ns, 'forkpool');
+    const logFile = join(cluster.dir, `${podName}.log`);
+    const env: NodeJS.ProcessEnv = { ...process.env, ...chartEnv, KUBECONFIG: identity.kubeconfigPath };
+    delete env['NODE_OPTIONS'];
+    operator = spawn(process.execPath, [join(root, 'operator/src/bin.ts')], { env, stdio: ['ignore', openSync(logFile, 'a'), openSync(logFile, 'a')] });
+    await until(`the Lease held by ${podName}`, async () => {
+      const lease = await getJson<{ spec: { holderIdentity?: string } }>(['lease', chartEnv['LEADER_ELECTION_ID'] ?? '', '-n', ns]);
+      return lease.spec.holderIdentity?.startsWith(`${podName}_`) === true;
+    }, 60_000);
+    return () => readFileSync(logFile, 'utf8');
+  };
+  const stopOperator = async (): Promise<void> => {
+    if (operator === undefined || operator.exitCode !== null) return;
+    const exited = new Promise((resolve) => operator?.once('exit', resolve));
+    operator.kill('SIGTERM');
+    await exited;
+  };
+
   before(async () => {
     [cluster, redis] = await Promise.all([startCluster({ log: () => undefined }), startRedis()]);
     redisClient = redis.connect();
@@ -54,11 +82,7 @@ describe('the chart on a real cluster', { timeout: 600_000 }, () => {
     await kubectl(['create', 'namespace', apps]);
   });
   after(async () => {
-    if (operator !== undefined && operator.exitCode === null) {
-      const exited = new Promise((resolve) => operator?.once('exit', resolve));
-      operator.kill('SIGTERM');
-      await exited;
-    }
+    await stopOperator();
     await Promise.all([cluster?.stop(), redis?.stop()]);
   });
 
@@ -99,18 +123,7 @@ describe('the chart on a real cluster', { timeout: 600_000 }, () => {
   });
 
   it('the operator, with the chart\'s ServiceAccount and settings, runs examples/jobpool.yaml: every feature works', async () => {
-    // The chart's container settings, the downward API filled in as the kubelet would.
-    const deployment = await getJson<{ spec: { template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } } }>(['deployment', 'forkpool', '-n', ns]);
-    const chartEnv = Object.fromEntries((deployment.spec.template.spec.containers[0]?.env ?? []).map((e) => [e.name, e.value]));
-    Object.assign(chartEnv, { POD_NAME: 'forkpool-local', POD_NAMESPACE: ns, PORT: '0' });
-    assert.equal(chartEnv['LEADER_ELECTION'], 'true');
-    const identity = await cluster.serviceAccountAccess(ns, 'forkpool');
-    const logFile = join(cluster.dir, 'operator.log');
-    const env: NodeJS.ProcessEnv = { ...process.env, ...chartEnv, KUBECONFIG: identity.kubeconfigPath };
-    delete env['NODE_OPTIONS'];
-    operator = spawn(process.execPath, [join(root, 'operator/src/bin.ts')], { env, stdio: ['ignore', openSync(logFile, 'a'), openSync(logFile, 'a')] });
-    const log = (): string => readFileSync(logFile, 'utf8');
-
+    const operatorLog = await startChartOperator('forkpool-local');
     // The example as it is, pointed at the test Redis through a Secret (so Secrets are read too) and with short timings.
     await kubectl(['create', 'secret', 'generic', 'redis', '-n', apps, `--from-literal=url=${redis.url}`]);
     const example = parse(readFileSync(join(root, 'examples/jobpool.yaml'), 'utf8')) as { metadata: Record<string, string>; spec: Record<string, Record<string, unknown>> };
@@ -121,11 +134,6 @@ describe('the chart on a real cluster', { timeout: 600_000 }, () => {
     writeFileSync(exampleFile, stringify(example));
     await kubectl(['apply', '-f', exampleFile]);
 
-    const lease = await until('the Lease', async () => {
-      const l = await getJson<{ spec: { holderIdentity?: string } }>(['lease', 'forkpool', '-n', ns]);
-      return l.spec.holderIdentity?.startsWith('forkpool-local_') === true ? l : undefined;
-    });
-    assert.ok(lease);
     const replicas = async (): Promise<number | undefined> => (await getJson<{ spec: { replicas?: number } }>(['deployment', 'mailers', '-n', apps])).spec.replicas;
     await until('the pool\'s Deployment', () => exists(['-n', apps, 'deployment/mailers']));
     assert.equal(await replicas(), 0);
@@ -166,10 +174,8 @@ describe('the chart on a real cluster', { timeout: 600_000 }, () => {
     assert.equal(survivors[0]?.metadata.name, busy, 'the busy pod stays');
     await until('the ScaledDown Event', async () => (await events()).includes('ScaledDown: Scaled down from 3 to 1: 0 jobs waiting, 1 in flight'));
 
-    assert.doesNotMatch(log(), /forbidden/i, 'the operator was refused an API call');
-    const exited = new Promise((resolve) => operator?.once('exit', resolve));
-    operator.kill('SIGTERM');
-    await exited;
+    assert.doesNotMatch(operatorLog(), /forbidden/i, 'the operator was refused an API call');
+    await stopOperator();
   });
 
   it('helm upgrade applies a changed value and brings the CRD up to date', async () => {
@@ -196,6 +202,27 @@ describe('the chart on a real cluster', { timeout: 600_000 }, () => {
     // Back to this chart: the CRD follows, the values stay.
     await helmHere(['upgrade', release, chartDir, '--namespace', ns, '--reuse-values', '--wait', '--timeout', '120s']);
     assert.match(await description(), /^A pool/);
+  });
+
+  it('with watchNamespace the operator works from Roles in that namespace alone', async () => {
+    await helmHere(['upgrade', release, chartDir, '--namespace', ns, '--reuse-values', '--set', `watchNamespace=${apps}`, '--wait', '--timeout', '120s']);
+    assert.equal(await exists(['clusterrole/forkpool']), false, 'nothing cluster-wide');
+    const sa = `system:serviceaccount:${ns}:forkpool`;
+    const canI = async (args: string[]): Promise<string> =>
+      (await run(cluster.bin.kubectl, ['auth', 'can-i', ...args, '--as', sa], { env: { KUBECONFIG: cluster.kubeconfigPath } })).stdout.trim();
+    assert.equal(await canI(['list', 'jobpools.forkpool.io', '-n', apps]), 'yes');
+    assert.equal(await canI(['list', 'jobpools.forkpool.io', '-n', 'default']), 'no');
+    assert.equal(await canI(['patch', 'pods', '-n', 'default']), 'no');
+
+    const operatorLog = await startChartOperator('forkpool-namespaced');
+    // One job in flight (left from before) and 25 more waiting: 3 workers.
+    await redisClient.rpush(k.queue('mailers'), ...Array.from({ length: 25 }, (_, i) => JSON.stringify({ class: 'SendWelcomeEmail', args: [i] })));
+    await until('3 replicas', async () => (await getJson<{ spec: { replicas?: number } }>(['deployment', 'mailers', '-n', apps])).spec.replicas === 3, 30_000);
+    await until('the status', async () => (await getJson<{ status?: { desiredReplicas?: number } }>(['jobpool', 'mailers', '-n', apps])).status?.desiredReplicas === 3);
+    const events = await getJson<{ items: { reason: string; message: string }[] }>(['events', '-n', apps, '--field-selector', 'involvedObject.kind=JobPool,involvedObject.name=mailers']);
+    assert.ok(events.items.some((e) => e.message === 'Scaled up from 1 to 3: 25 jobs waiting, 1 in flight'), JSON.stringify(events.items.map((e) => e.message)));
+    assert.doesNotMatch(operatorLog(), /forbidden/i, 'the operator was refused an API call');
+    await stopOperator();
   });
 
   it('helm uninstall leaves only the CRD (and the JobPools) with crds.keep, and nothing without it', async () => {
