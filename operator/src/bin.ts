@@ -13,7 +13,12 @@ if (!loaded.ok) {
 const { config } = loaded;
 const log = pino({ level: config.logLevel, base: { component: 'forkpool-operator' } });
 const kubeConfig = new KubeConfig();
-kubeConfig.loadFromDefault();
+try {
+  kubeConfig.loadFromDefault();
+} catch (err) {
+  console.error(`forkpool-operator: cannot load the Kubernetes configuration (KUBECONFIG=${process.env['KUBECONFIG'] ?? ''}): ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(2);
+}
 
 const operator = await startOperator({
   config,
@@ -24,6 +29,9 @@ const operator = await startOperator({
     log.fatal('lost leadership; exiting');
     process.exit(1);
   },
+}).catch((err: unknown) => {
+  console.error(`forkpool-operator: cannot start: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
 });
 
 let signals = 0;
