@@ -4,6 +4,7 @@ import { enqueueCommand } from './commands/enqueue.ts';
 import { failedCommand } from './commands/failed.ts';
 import { scheduleCommand } from './commands/schedule.ts';
 import { statsCommand } from './commands/stats.ts';
+import { upCommand } from './commands/up.ts';
 import { CliError, EXIT } from './errors.ts';
 import type { Io } from './io.ts';
 
@@ -29,6 +30,7 @@ Exit codes:
 type Command = (argv: readonly string[], io: Io) => Promise<number>;
 
 const commands: Record<string, Command> = {
+  up: upCommand,
   enqueue: enqueueCommand,
   stats: statsCommand,
   failed: failedCommand,

@@ -24,7 +24,12 @@ export function runCli(args: string[], env: Record<string, string> = {}, timeout
 
 // A test process that dies must not leave a `forkpool up` or a dashboard behind.
 const started = new Set<ChildProcess>();
-process.once('exit', () => { for (const p of started) p.kill('SIGKILL'); });
+process.once('exit', () => killStarted());
+
+/** SIGKILLs every `forkpool` this test file started that still runs (for an `after` hook: a failed test leaves them). */
+export function killStarted(): void {
+  for (const p of started) p.kill('SIGKILL');
+}
 
 /** Starts a long-running `forkpool <args>` (up, dashboard) with stdout/stderr collected. */
 export function startCli(args: string[], env: Record<string, string> = {}, cwd?: string): { proc: ChildProcess; stdout: () => string; stderr: () => string; exited: Promise<number | null> } {

@@ -1,0 +1,84 @@
+// A redis-server for one `forkpool up` session, when the pool's Redis cannot be reached.
+import { spawn } from 'node:child_process';
+import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { Redis } from 'ioredis';
+
+/** The path of `redis-server` on the PATH, or undefined. */
+export function findRedisServer(env: NodeJS.ProcessEnv): string | undefined {
+  for (const dir of (env.PATH ?? '').split(delimiter).filter(Boolean)) {
+    const candidate = join(dir, 'redis-server');
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not in this directory
+    }
+  }
+  return undefined;
+}
+
+async function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
+    });
+  });
+}
+
+export interface SessionRedis {
+  /** the URL to use instead of the unreachable one (same database number) */
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `redis-server` without persistence. It listens on the unreachable URL's port when that URL
+ * is local and the port is free (so other tools configured with it reach this one), else on a free port.
+ */
+export async function startSessionRedis(binary: string, unreachableUrl: string): Promise<SessionRedis> {
+  const wanted = new URL(unreachableUrl);
+  const local = ['127.0.0.1', 'localhost', '[::1]'].includes(wanted.hostname);
+  const wantedPort = Number(wanted.port || 6379);
+  const port = local && (await portIsFree(wantedPort)) ? wantedPort : await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'forkpool-session-redis-'));
+  const proc = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  const url = `redis://127.0.0.1:${port}${wanted.pathname && wanted.pathname !== '/' ? wanted.pathname : ''}`;
+  const stop = async (): Promise<void> => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+    await exited;
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    probe.on('error', () => undefined);
+    try {
+      await probe.connect();
+      await probe.ping();
+      probe.disconnect();
+      return { url, stop };
+    } catch {
+      probe.disconnect();
+      if (proc.exitCode !== null || Date.now() > deadline) {
+        await stop();
+        throw new Error(`${binary} did not start on port ${port}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
