@@ -47,11 +47,19 @@ describe('the chart on a real cluster', { timeout: 600_000 }, () => {
     return `${namespaced}${clusterWide}`.split('\n').filter((l) => l !== '');
   };
 
+  const stopOperator = async (): Promise<void> => {
+    if (operator === undefined || operator.exitCode !== null) return;
+    const exited = new Promise((resolve) => operator?.once('exit', resolve));
+    operator.kill('SIGTERM');
+    await exited;
+  };
+
   /**
    * forkpool-operator as a local process with the chart's ServiceAccount token and the chart's
    * container environment (the downward API filled in as the kubelet would); returns its log reader.
    */
   const startChartOperator = async (podName: string): Promise<() => string> => {
+    await stopOperator(); // one at a time, even after a failed test
     type Env = { name: string; value?: string };
     const deployment = await getJson<{ spec: { template: { spec: { containers: { env: Env[] }[] } } } }>(['deployment', 'forkpool', '-n', ns]);
     const chartEnv = Object.fromEntries((deployment.spec.template.spec.containers[0]?.env ?? []).map((e) => [e.name, e.value]));
@@ -68,13 +76,6 @@ describe('the chart on a real cluster', { timeout: 600_000 }, () => {
     }, 60_000);
     return () => readFileSync(logFile, 'utf8');
   };
-  const stopOperator = async (): Promise<void> => {
-    if (operator === undefined || operator.exitCode !== null) return;
-    const exited = new Promise((resolve) => operator?.once('exit', resolve));
-    operator.kill('SIGTERM');
-    await exited;
-  };
-
   before(async () => {
     [cluster, redis] = await Promise.all([startCluster({ log: () => undefined }), startRedis()]);
     redisClient = redis.connect();
