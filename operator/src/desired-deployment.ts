@@ -24,6 +24,7 @@ export const WORKER_ENV_NAMES = [
   'MAX_CHILD_MEMORY_MB',
   'RETRY_ATTEMPTS',
   'RETRY_BACKOFF_SECONDS',
+  'SHUTDOWN_TIMEOUT_SECONDS',
 ] as const;
 
 type Obj = Record<string, unknown>;
@@ -61,6 +62,9 @@ export function workerEnv(pool: JobPool): V1EnvVar[] {
     { name: 'MAX_CHILD_MEMORY_MB', value: String(spec.worker.maxChildMemoryMiB) },
     { name: 'RETRY_ATTEMPTS', value: String(spec.retry.attempts) },
     { name: 'RETRY_BACKOFF_SECONDS', value: String(spec.retry.backoffSeconds) },
+    // After TERM (a scale-down, a rollout) a running job may use its whole timeout before it is handed back;
+    // terminationGracePeriodSeconds leaves GRACE_MARGIN_SECONDS more for that.
+    { name: 'SHUTDOWN_TIMEOUT_SECONDS', value: String(spec.worker.jobTimeoutSeconds) },
   ];
 }
 

@@ -55,6 +55,7 @@ test('worker environment from the spec wins over the template\'s, other env stay
     MAX_CHILD_MEMORY_MB: '512',
     RETRY_ATTEMPTS: '3',
     RETRY_BACKOFF_SECONDS: '15',
+    SHUTDOWN_TIMEOUT_SECONDS: '90',
   });
 });
 
