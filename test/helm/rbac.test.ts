@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GROUP, PLURAL, VERSION } from '../../operator/src/jobpool.ts';
+import { RBAC_RULES } from '../../operator/src/kube.ts';
 import { chartCopy, render, root, type K8sObject } from './chart.ts';
 
 const operatorSrc = join(root, 'operator/src');
@@ -102,6 +103,11 @@ describe('the chart\'s RBAC is exactly what the operator uses', () => {
       const text = readFileSync(join(operatorSrc, file), 'utf8');
       assert.doesNotMatch(text, /makeApiClient|new Watch\(|[`'"]\/apis?\//, `operator/src/${file} calls the API outside kube.ts: move it there so this check sees it`);
     }
+  });
+
+  it('matches RBAC_RULES, the rules kube.ts declares', () => {
+    const declared = RBAC_RULES.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => permission(g, res, v)))));
+    assert.deepEqual(sorted(new Set(declared)), sorted(used));
   });
 
   it('matches the table in operator/README.md', () => {
