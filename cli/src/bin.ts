@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // forkpool: the command line for a Resque Redis (enqueue, stats, failed, schedule), local mode (up) and the dashboard.
+import { dashboardCommand } from './commands/dashboard.ts';
 import { enqueueCommand } from './commands/enqueue.ts';
 import { failedCommand } from './commands/failed.ts';
 import { scheduleCommand } from './commands/schedule.ts';
@@ -35,6 +36,7 @@ const commands: Record<string, Command> = {
   stats: statsCommand,
   failed: failedCommand,
   schedule: scheduleCommand,
+  dashboard: dashboardCommand,
 };
 
 let statusShown = false;

@@ -31,7 +31,7 @@ describe('forkpool (usage and exit codes)', () => {
   });
 
   it('has --help for every command, on stdout with exit 0', async () => {
-    for (const cmd of ['enqueue', 'stats', 'failed', 'schedule', 'up']) {
+    for (const cmd of ['enqueue', 'stats', 'failed', 'schedule', 'up', 'dashboard']) {
       const r = await runCli([cmd, '--help']);
       assert.equal(r.code, 0, `${cmd} --help: ${r.stderr}`);
       assert.match(r.stdout, new RegExp(`^Usage: forkpool ${cmd}`), cmd);
