@@ -2,11 +2,10 @@
 // value renders, and `helm package`.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { lstatSync, mkdtempSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { lstatSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { chartDir, documentedValues, everyOption, find, helm, render, root, run, schemaLeaves, valuesFile, type K8sObject } from './chart.ts';
+import { chartDir, documentedValues, everyOption, find, helm, render, root, run, schemaLeaves, scratchDir, valuesFile, type K8sObject } from './chart.ts';
 
 type Container = { name: string; image: string; imagePullPolicy: string; env: { name: string; value?: string; valueFrom?: unknown }[]; [k: string]: unknown };
 type PodSpec = { containers: Container[]; securityContext?: Record<string, unknown>; [k: string]: unknown };
@@ -211,7 +210,7 @@ describe('the forkpool chart', () => {
   });
 
   it('packages into a chart that holds the CRD itself and renders the same', async () => {
-    const out = mkdtempSync(join(tmpdir(), 'forkpool-package-'));
+    const out = scratchDir('package-');
     const packaged = await helm(['package', chartDir, '--destination', out]);
     assert.equal(packaged.code, 0, packaged.stderr);
     const archive = join(out, 'forkpool-0.1.0.tgz');

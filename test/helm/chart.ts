@@ -29,6 +29,11 @@ export function run(cmd: string, args: string[], options: { env?: NodeJS.Process
   });
 }
 
+/** A temp dir removed when the process exits. */
+export function scratchDir(prefix: string): string {
+  return mkdtempSync(join(helmHome, prefix));
+}
+
 /** helm with its caches and config in a throw-away dir, never the developer's own. */
 export function helm(args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
   return run(helmBin, args, { env: { HELM_CACHE_HOME: helmHome, HELM_CONFIG_HOME: helmHome, HELM_DATA_HOME: helmHome, ...env } });
@@ -42,7 +47,7 @@ process.on('exit', () => rmSync(helmHome, { recursive: true, force: true }));
  * `dereference` does not reach links inside the tree).
  */
 export function chartCopy(): string {
-  const copy = join(mkdtempSync(join(tmpdir(), 'forkpool-chart-')), 'forkpool');
+  const copy = join(mkdtempSync(join(helmHome, 'chart-')), 'forkpool');
   cpSync(chartDir, copy, { recursive: true });
   const replaceLinks = (dir: string): void => {
     for (const entry of readdirSync(dir)) {
