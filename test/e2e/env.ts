@@ -1,0 +1,184 @@
+// What the end-to-end tests share: the test control plane with the CRD, a real Redis, the operator as
+// a local process (the bin, with the admin kubeconfig), the pod runner, and the example JobPool
+// adjusted to the test Redis.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
+import { parse, stringify } from 'yaml';
+import { startCluster, type Cluster } from '../cluster/cluster.ts';
+import { startRedis, type RedisServer } from '../helpers/redis.ts';
+import { startPodRunner, type PodRunner } from './pod-runner.ts';
+
+export const root = new URL('../../', import.meta.url).pathname;
+export const E2E_JOBS_DIR = join(import.meta.dirname, 'jobs');
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Retries `check` until it returns a truthy value; the last value or error is reported on timeout. */
+export async function until<T>(what: string, check: () => Promise<T> | T, timeoutMs = 30_000, everyMs = 200): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined && v !== null && v !== false) return v;
+      last = v;
+    } catch (err) {
+      last = err instanceof Error ? err.message : err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${JSON.stringify(last)})`);
+    await sleep(everyMs);
+  }
+}
+
+export interface E2eEnv {
+  cluster: Cluster;
+  redis: RedisServer;
+  apps: AppsV1Api;
+  core: CoreV1Api;
+  runner: PodRunner;
+  operator: ChildProcess;
+  /** Where logs go (operator, every pod process); kept with KEEP_CLUSTER_DIR=1. */
+  logDir: string;
+  operatorLog(): string;
+  stop(): Promise<void>;
+}
+
+export async function startE2e(options: { workerEnv?: Record<string, string>; log?: (m: string) => void } = {}): Promise<E2eEnv> {
+  const keepDir = process.env['KEEP_CLUSTER_DIR'] === '1';
+  const [cluster, redis] = await Promise.all([startCluster({ log: () => undefined, keepDir }), startRedis()]);
+  let operator: ChildProcess | undefined;
+  let runner: PodRunner | undefined;
+  const stop = async (): Promise<void> => {
+    if (operator !== undefined && operator.exitCode === null && operator.signalCode === null) {
+      const op = operator;
+      const exited = new Promise((r) => op.once('exit', r));
+      op.kill('SIGTERM');
+      const timer = setTimeout(() => op.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    }
+    await runner?.stop();
+    await Promise.all([cluster.stop(), redis.stop()]);
+  };
+  try {
+    const applied = await cluster.kubectl(['apply', '--server-side', '-f', join(root, 'crds/jobpool.yaml')]);
+    if (applied.code !== 0) throw new Error(`CRD apply failed: ${applied.stderr}`);
+    const established = await cluster.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/jobpools.forkpool.io']);
+    if (established.code !== 0) throw new Error(`CRD not established: ${established.stderr}`);
+    const logDir = join(cluster.dir, 'e2e-logs');
+    mkdirSync(logDir, { recursive: true });
+    const operatorLogFile = join(logDir, 'operator.log');
+    const out = openSync(operatorLogFile, 'a');
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      KUBECONFIG: cluster.kubeconfigPath,
+      LEADER_ELECTION: 'false',
+      PORT: '0',
+      LOG_LEVEL: 'debug',
+      POD_NAME: 'e2e-operator',
+    };
+    delete env['NODE_OPTIONS'];
+    delete env['NODE_TEST_CONTEXT'];
+    operator = spawn(process.execPath, [join(root, 'operator/src/bin.ts')], { env, stdio: ['ignore', out, out] });
+    const op = operator;
+    process.once('exit', () => op.kill('SIGKILL'));
+    const kc = cluster.kubeConfig();
+    runner = await startPodRunner({
+      kubeConfig: kc,
+      nodeNames: cluster.nodeNames,
+      jobsDir: E2E_JOBS_DIR,
+      logDir: join(logDir, 'pods'),
+      extraEnv: options.workerEnv ?? {},
+      log: options.log ?? (() => undefined),
+    });
+    return {
+      cluster,
+      redis,
+      apps: kc.makeApiClient(AppsV1Api),
+      core: kc.makeApiClient(CoreV1Api),
+      runner,
+      operator,
+      logDir,
+      operatorLog: () => (existsSync(operatorLogFile) ? readFileSync(operatorLogFile, 'utf8') : ''),
+      stop,
+    };
+  } catch (err) {
+    await stop().catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * examples/jobpool.yaml with the test's changes, written next to the logs for `kubectl apply -f`.
+ * `change` edits the parsed object.
+ */
+export function examplePoolFile(env: E2eEnv, change: (pool: ExamplePool) => void): { path: string; pool: ExamplePool } {
+  const pool = parse(readFileSync(join(root, 'examples/jobpool.yaml'), 'utf8')) as ExamplePool;
+  change(pool);
+  const path = join(env.logDir, 'jobpool.yaml');
+  writeFileSync(path, stringify(pool));
+  return { path, pool };
+}
+
+export interface ExamplePool {
+  metadata: { name: string; namespace?: string };
+  spec: {
+    redis: { url?: string; namespace: string };
+    queues: string[];
+    worker: Record<string, number | string>;
+    scaling: Record<string, number>;
+    retry?: { attempts: number; backoffSeconds: number };
+    [field: string]: unknown;
+  };
+}
+
+export async function replicasOf(env: E2eEnv, name: string, namespace = 'default'): Promise<number | undefined> {
+  try {
+    return (await env.apps.readNamespacedDeployment({ name, namespace })).spec?.replicas;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface RecordLine {
+  id: string;
+  event: 'start' | 'end';
+  pid: number;
+}
+
+export function readRecords(file: string): RecordLine[] {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '')
+    .flatMap((l) => {
+      try {
+        return [JSON.parse(l) as RecordLine];
+      } catch {
+        return []; // a line cut by a SIGKILL mid-write
+      }
+    });
+}
+
+/** How the jobs went: per id, how many times each job started and ended. */
+export function tally(ids: readonly string[], records: readonly RecordLine[]): { completed: number; duplicated: number; lost: number; startedNotEnded: string[] } {
+  const starts = new Map<string, number>();
+  const ends = new Map<string, number>();
+  for (const r of records) {
+    const m = r.event === 'start' ? starts : ends;
+    m.set(r.id, (m.get(r.id) ?? 0) + 1);
+  }
+  let completed = 0;
+  let duplicated = 0;
+  let lost = 0;
+  const startedNotEnded: string[] = [];
+  for (const id of ids) {
+    const e = ends.get(id) ?? 0;
+    if (e > 0) completed++;
+    else lost++;
+    if (e > 1) duplicated++;
+    if ((starts.get(id) ?? 0) > e) startedNotEnded.push(id);
+  }
+  return { completed, duplicated, lost, startedNotEnded };
+}
