@@ -22,7 +22,7 @@ export function pageHtml(write: boolean): string {
 </header>
 <main>
   <section id="overview"><h2>Overview</h2><div id="stats"></div></section>
-  <section id="queues"><h2>Queues</h2><table><thead><tr><th>Queue</th><th>Waiting</th><th>In flight</th><th>Recent depth</th></tr></thead><tbody></tbody></table></section>
+  <section id="queues"><h2>Queues</h2><table><thead><tr><th>Queue</th><th class="num">Waiting</th><th class="num">In flight</th><th>Recent depth</th></tr></thead><tbody></tbody></table></section>
   <section id="workers"><h2>Workers</h2><table><thead><tr><th>Worker</th><th>Queues</th><th>Job</th><th>Started</th><th>Running since</th></tr></thead><tbody></tbody></table></section>
   <section id="failed"><h2>Failed <span class="count"></span></h2><div class="actions"></div><div class="list"></div></section>
   <section id="delayed"><h2>Delayed <span class="count"></span></h2><table><thead><tr><th>Due</th><th>Queue</th><th>Class</th><th>Args</th></tr></thead><tbody></tbody></table></section>
@@ -45,7 +45,7 @@ h2 { font-size: 1.05em; margin: .3em 0 .6em; }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: .3em .6em; border-bottom: 1px solid #eef0f3; vertical-align: top; }
 th { font-weight: 600; color: #5a6172; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 code, pre { font: 12px/1.4 ui-monospace, monospace; white-space: pre-wrap; word-break: break-all; }
 .muted { color: #8a90a0; }
 #stats { display: flex; flex-wrap: wrap; gap: 1.5em; }
@@ -65,6 +65,8 @@ export const APP_JS = `'use strict';
 const WRITE = document.body.dataset.write === '1';
 const REFRESH_MS = 2000;
 const SVG = 'http://www.w3.org/2000/svg';
+// Backtraces the user opened stay open across refreshes.
+const openTraces = new Set();
 
 // Every value goes through textContent: job data is untrusted.
 function el(tag, props, ...children) {
@@ -150,10 +152,12 @@ function renderFailed(failed) {
       : el('div', {}, el('b', { text: '#' + f.index + ' ' }), el('span', { className: 'exception', text: 'unreadable: ' + f.problem }));
     const payload = r && r.payload && typeof r.payload === 'object' ? r.payload : {};
     const meta = r ? el('div', { className: 'muted', text: (payload.class || '?') + ' ' + json(payload.args) + ' on ' + r.queue + ' by ' + r.worker + ' at ' + r.failed_at + (r.retried_at ? ', retried ' + r.retried_at : '') }) : el('pre', { text: f.raw });
-    const trace = r && r.backtrace.length ? el('details', {}, el('summary', { text: 'backtrace (' + r.backtrace.length + ')' }), el('pre', { className: 'backtrace', text: r.backtrace.join('\\n') })) : null;
+    const key = f.index + ' ' + (r ? r.failed_at : '');
+    const trace = r && r.backtrace.length ? el('details', { ontoggle: (e) => (e.target.open ? openTraces.add(key) : openTraces.delete(key)) }, el('summary', { text: 'backtrace (' + r.backtrace.length + ')' }), el('pre', { className: 'backtrace', text: r.backtrace.join('\\n') })) : null;
     const buttons = WRITE ? el('div', {},
       el('button', { text: 'Retry', className: 'retry', onclick: () => act('/api/failed/retry', { index: f.index }) }), document.createTextNode(' '),
       el('button', { text: 'Remove', className: 'remove danger', onclick: () => act('/api/failed/remove', { index: f.index }, 'Remove failure #' + f.index + '?') })) : null;
+    if (trace && openTraces.has(key)) trace.open = true;
     return el('div', { className: 'failure', 'data-index': f.index }, head, meta, trace, buttons);
   });
   section.querySelector('.list').replaceChildren(...(list.length ? list : [el('p', { className: 'muted', text: 'no failed jobs' })]));
