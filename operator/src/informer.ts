@@ -6,7 +6,13 @@ import type { Watch } from '@kubernetes/client-node';
 
 /** The parts of an object the cache needs. */
 export interface Meta {
-  metadata?: { name?: string; namespace?: string; resourceVersion?: string; generation?: number };
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string; generation?: number; managedFields?: unknown };
+}
+
+/** Drops what the operator never reads from a cached object: managedFields are often half its size. */
+function trim<T extends Meta>(obj: T): T {
+  if (obj.metadata?.managedFields !== undefined) delete obj.metadata.managedFields;
+  return obj;
 }
 
 export interface ListPage<T> {
@@ -109,10 +115,10 @@ export class Informer<T extends Meta> {
     return [...this.#store.values()];
   }
 
-  /** Puts an object the operator just wrote into the cache when it is newer than the cached one, so the next read sees the write. */
+  /** Puts an object the operator just wrote (without its managedFields) into the cache when it is newer than the cached one, so the next read sees the write. */
   remember(obj: T): void {
     const key = objectKey(obj);
-    if (isNewer(obj, this.#store.get(key))) this.#store.set(key, obj);
+    if (isNewer(obj, this.#store.get(key))) this.#store.set(key, trim(obj));
   }
 
   start(): void {
@@ -178,7 +184,7 @@ export class Informer<T extends Meta> {
     let resourceVersion: string;
     do {
       const page = await this.#o.list(this.#o.pageSize, cont);
-      items.push(...page.items);
+      items.push(...page.items.map(trim));
       cont = page.continue;
       resourceVersion = page.resourceVersion;
     } while (cont !== undefined && cont !== '');
@@ -288,7 +294,7 @@ export class Informer<T extends Meta> {
       this.#store.delete(key);
       this.#emit('DELETED', obj, old);
     } else if (type === 'ADDED' || type === 'MODIFIED') {
-      this.#store.set(key, obj);
+      this.#store.set(key, trim(obj));
       this.#emit(old === undefined ? 'ADDED' : 'MODIFIED', obj, old);
     }
   }

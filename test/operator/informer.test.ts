@@ -152,6 +152,18 @@ test('re-lists periodically and drops what disappeared', async () => {
   await inf.stop();
 });
 
+test('cached objects carry no managedFields', async () => {
+  const withFields = (name: string, rv: number): Obj => ({ metadata: { ...obj(name, rv).metadata, managedFields: [{ manager: 'x' }] } });
+  const l = lister(() => [withFields('a', 1)], () => 1);
+  const watch = fakeWatch((n, _q, cb) => n === 1 && cb('ADDED', withFields('b', 2)));
+  const inf = new Informer<Obj>({ name: 't', list: l.list, watchPath: '/x', watch });
+  inf.start();
+  await eventually('b', () => inf.get('ns/b'));
+  inf.remember(withFields('c', 3));
+  assert.ok(inf.list().every((o) => o.metadata?.managedFields === undefined));
+  await inf.stop();
+});
+
 test('remember keeps the newer of a write response and the cache', () => {
   const inf = new Informer<Obj>({ name: 't', list: lister(() => [], () => 1).list, watchPath: '/x', watch: fakeWatch(() => undefined) });
   inf.remember(obj('a', 5));
