@@ -38,6 +38,16 @@ const shutdown = (signal: NodeJS.Signals): void => {
 };
 process.on('SIGINT', shutdown);
 process.on('SIGTERM', shutdown);
+// Keeps the process alive (the components are unreferenced so that tests never hang on them),
+// and stops the cluster when whoever started this process goes away without passing a signal
+// on: `npm run` exits on SIGTERM and leaves its child behind.
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent && !stopping) {
+    console.error(`\nthe parent process (${parent}) is gone`);
+    shutdown('SIGHUP');
+  }
+}, 1000);
 
 try {
   cluster = await startCluster({
@@ -55,6 +65,3 @@ try {
 console.log(`export KUBECONFIG=${cluster.kubeconfigPath}`);
 console.error(`kubectl: ${cluster.bin.kubectl}   helm: ${cluster.bin.helm}`);
 console.error('Ctrl-C to stop.');
-// The component processes are unreferenced so that tests never hang on them; this keeps the
-// process alive until a signal says otherwise.
-setInterval(() => undefined, 1 << 30);
