@@ -64,9 +64,11 @@ describe('the loop: enqueue a burst, scale up, drain, scale back to zero', { tim
 
     let peakReplicas = 0;
     let peakProcesses = 0;
+    const workerHosts = new Set<string>();
     await until('every job recorded as done and nothing waiting or in flight', async () => {
       peakReplicas = Math.max(peakReplicas, (await replicasOf(env, name)) ?? 0);
       peakProcesses = Math.max(peakProcesses, env.runner.running().length);
+      for (const w of await client.workers()) workerHosts.add(w.host);
       const stats = await client.stats();
       if (stats.pending > 0 || stats.inFlight > 0) return false;
       return tally(ids, readRecords(recordFile)).lost === 0;
@@ -98,6 +100,10 @@ describe('the loop: enqueue a burst, scale up, drain, scale back to zero', { tim
     assert.equal(failed.length, 0);
     assert.deepEqual(handedBack, [], 'a worker handed jobs back: a scale-down interrupted them');
     assert.ok(peakReplicas > 0 && env.runner.processes.length > 0, 'worker pods ran as local processes');
+    // Worker ids are `<pod name>:<pid>:<queues>`, which the operator's scale-down safety relies on.
+    const podNames = new Set(env.runner.processes.map((p) => p.pod));
+    assert.ok(workerHosts.size > 0, 'workers registered in Redis');
+    for (const host of workerHosts) assert.ok(podNames.has(host), `worker host ${host} is not a pod name (${[...podNames].join(', ')})`);
     // Every worker process ended on SIGTERM (or exited by itself), none needed a SIGKILL.
     for (const p of env.runner.processes) assert.notEqual(p.exit?.signal, 'SIGKILL', `${p.pod} was SIGKILLed`);
   });

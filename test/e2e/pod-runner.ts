@@ -4,7 +4,8 @@
 // container as a local process (`node worker-image/src/bin.ts`: the pod's image is not runnable
 // here, so the container is mapped to the local worker) with the pod's environment resolved. When
 // the pod is deleted (deletionTimestamp set, or gone) the process gets SIGTERM, then SIGKILL once
-// the pod's terminationGracePeriodSeconds have passed.
+// the pod's terminationGracePeriodSeconds have passed. A process that exits while its pod lives
+// is started again after a short delay, as the kubelet restarts a container (restartPolicy Always).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
@@ -26,6 +27,8 @@ export interface PodRunnerOptions {
   extraEnv?: Record<string, string>;
   /** How often every pod is re-listed besides the watch, in ms. Default 1000. */
   resyncMs?: number;
+  /** Delay before a process that exited while its pod lives is started again, in ms. Default 1000. */
+  restartDelayMs?: number;
   log?: (message: string) => void;
 }
 
@@ -71,8 +74,10 @@ export async function startPodRunner(options: PodRunnerOptions): Promise<PodRunn
   mkdirSync(logDir, { recursive: true });
 
   const processes: PodProcess[] = [];
-  /** By pod uid: the process of the pod, also after it exited (a pod is run once). */
+  /** By pod uid: the latest process of the pod, also after it exited (until it is restarted). */
   const byUid = new Map<string, PodProcess>();
+  /** By pod uid: the latest pod object seen, for restarts; removed when the pod is gone. */
+  const latest = new Map<string, V1Pod>();
   /** Uids being started (env resolution awaits the API). */
   const starting = new Set<string>();
   const killTimers = new Set<NodeJS.Timeout>();
@@ -139,7 +144,7 @@ export async function startPodRunner(options: PodRunnerOptions): Promise<PodRunn
     starting.add(uid);
     try {
       const podEnv = await resolveEnv(pod, container);
-      if (stopped || byUid.has(uid)) return;
+      if (stopped || byUid.has(uid) || !latest.has(uid)) return;
       const env: NodeJS.ProcessEnv = {
         ...process.env,
         ...podEnv,
@@ -192,6 +197,17 @@ export async function startPodRunner(options: PodRunnerOptions): Promise<PodRunn
         out.end();
         if (!stopped) log(`pod runner: ${namespace}/${name} pid ${entry.pid} exited (${signal ?? `code ${String(code)}`})`);
         resolveExited();
+        if (!stopped && entry.terminatingSince === undefined) {
+          // The container died while its pod lives: restart it, as the kubelet would.
+          const timer = setTimeout(() => {
+            killTimers.delete(timer);
+            if (byUid.get(uid) !== entry) return;
+            byUid.delete(uid);
+            const pod = latest.get(uid);
+            if (pod !== undefined) handle(pod);
+          }, options.restartDelayMs ?? 1000);
+          killTimers.add(timer);
+        }
       });
       log(`pod runner: ${namespace}/${name} started as pid ${entry.pid}`);
     } catch (err) {
@@ -206,6 +222,7 @@ export async function startPodRunner(options: PodRunnerOptions): Promise<PodRunn
     if (stopped) return;
     const uid = pod.metadata?.uid;
     if (uid === undefined) return;
+    latest.set(uid, pod);
     const existing = byUid.get(uid);
     const grace = pod.spec?.terminationGracePeriodSeconds ?? 30;
     if (pod.metadata?.deletionTimestamp != null) {
@@ -231,7 +248,10 @@ export async function startPodRunner(options: PodRunnerOptions): Promise<PodRunn
       handle(pod);
     }
     for (const p of processes) {
-      if (!seen.has(p.uid) && !starting.has(p.uid)) terminate(p, graceOf.get(p.uid) ?? 30, 'gone');
+      if (!seen.has(p.uid) && !starting.has(p.uid)) {
+        latest.delete(p.uid);
+        terminate(p, graceOf.get(p.uid) ?? 30, 'gone');
+      }
     }
   };
 
@@ -248,6 +268,7 @@ export async function startPodRunner(options: PodRunnerOptions): Promise<PodRunn
               { labelSelector: POOL_LABEL, allowWatchBookmarks: true },
               (type: string, obj: V1Pod) => {
                 if (type === 'DELETED') {
+                  if (obj.metadata?.uid !== undefined) latest.delete(obj.metadata.uid);
                   const p = obj.metadata?.uid === undefined ? undefined : byUid.get(obj.metadata.uid);
                   if (p !== undefined) terminate(p, obj.spec?.terminationGracePeriodSeconds ?? 30, 'gone');
                 } else if (type === 'ADDED' || type === 'MODIFIED') {
