@@ -4,6 +4,10 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after, before, beforeEach } from 'node:test';
+import type { Redis } from 'ioredis';
+import { createClient, type ForkpoolClient } from '../../queue/src/index.ts';
+import { startRedis, type RedisServer } from './redis.ts';
 
 export const JOBS_DIR = fileURLToPath(new URL('../fixtures/jobs/', import.meta.url));
 const BIN = fileURLToPath(new URL('../../worker-image/src/bin.ts', import.meta.url));
@@ -111,4 +115,52 @@ export async function stopWorker(w: WorkerProcess): Promise<void> {
   const timer = setTimeout(() => w.kill('SIGKILL'), 10_000);
   await w.exited;
   clearTimeout(timer);
+}
+
+export interface WorkerSuite {
+  readonly server: RedisServer;
+  readonly redis: Redis;
+  readonly client: ForkpoolClient;
+  /** Starts a worker in the suite's isolation mode and checks that mode really runs. */
+  start(env: Record<string, string>, opts?: { command?: string[] }): Promise<WorkerProcess>;
+}
+
+/**
+ * For a describe block: a Redis of its own, and before each test an empty database and no workers left
+ * from the one before. `defaults` is environment every worker of the block gets.
+ */
+export function workerSuite(isolation: 'spawn' | 'fork', defaults: Record<string, string> = {}): WorkerSuite {
+  let server: RedisServer | undefined;
+  let redis: Redis | undefined;
+  let client: ForkpoolClient | undefined;
+  const workers: WorkerProcess[] = [];
+  const ready = <T>(v: T | undefined): T => {
+    if (v === undefined) throw new Error('workerSuite is used before its before() hook ran');
+    return v;
+  };
+  before(async () => {
+    server = await startRedis();
+    redis = server.connect();
+    client = createClient({ url: server.url });
+  });
+  after(async () => {
+    await Promise.all(workers.splice(0).map(stopWorker));
+    await client?.close();
+    await server?.stop();
+  });
+  beforeEach(async () => {
+    await Promise.all(workers.splice(0).map(stopWorker));
+    await redis?.flushdb();
+  });
+  return {
+    get server() { return ready(server); },
+    get redis() { return ready(redis); },
+    get client() { return ready(client); },
+    async start(env, opts) {
+      const w = await startWorker({ REDIS_URL: ready(server).url, ...defaults, ISOLATION: isolation, ...env }, opts);
+      workers.push(w);
+      await w.waitForLog((l) => l.msg === 'worker started' && l.isolation === isolation, 1000);
+      return w;
+    },
+  };
 }

@@ -2,92 +2,66 @@
 // as a failure without stopping.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { after, before, beforeEach, describe, it } from 'node:test';
-import type { Redis } from 'ioredis';
-import { createClient, type ForkpoolClient } from '../../queue/src/index.ts';
-import { startRedis, type RedisServer } from '../helpers/redis.ts';
-import { eventually, records, startWorker, stopWorker, tempRecordFile, type WorkerProcess } from '../helpers/worker.ts';
+import { describe, it } from 'node:test';
+import { eventually, records, stopWorker, tempRecordFile, workerSuite } from '../helpers/worker.ts';
 
 // The same behaviour in both isolation modes.
 for (const isolation of ['spawn', 'fork'] as const) describe(`worker: running jobs (ISOLATION=${isolation})`, () => {
-  let server: RedisServer;
-  let redis: Redis;
-  let client: ForkpoolClient;
-  const workers: WorkerProcess[] = [];
-  const start = async (env: Record<string, string>): Promise<WorkerProcess> => {
-    const w = await startWorker({ REDIS_URL: server.url, ISOLATION: isolation, ...env });
-    workers.push(w);
-    await w.waitForLog((l) => l.msg === 'worker started' && l.isolation === isolation, 1000);
-    return w;
-  };
-  before(async () => {
-    server = await startRedis();
-    redis = server.connect();
-    client = createClient({ url: server.url });
-  });
-  after(async () => {
-    await Promise.all(workers.splice(0).map(stopWorker));
-    await client.close();
-    await server.stop();
-  });
-  beforeEach(async () => {
-    await Promise.all(workers.splice(0).map(stopWorker));
-    await redis.flushdb();
-  });
+  const t = workerSuite(isolation, {});
 
   it('runs a job with its arguments, by class name, in a child process', async () => {
     const file = tempRecordFile();
-    const w = await start({ QUEUES: 'default', RECORD_FILE: file });
-    await client.enqueue('default', 'Record', 42, 'hello', { nested: [1, 2] });
-    await client.enqueue('default', 'Reports::Daily', 'monday');
-    await client.enqueue('default', 'Noop');
-    await eventually('3 processed', async () => (await client.stats()).processed === 3);
+    const w = await t.start({ QUEUES: 'default', RECORD_FILE: file });
+    await t.client.enqueue('default', 'Record', 42, 'hello', { nested: [1, 2] });
+    await t.client.enqueue('default', 'Reports::Daily', 'monday');
+    await t.client.enqueue('default', 'Noop');
+    await eventually('3 processed', async () => (await t.client.stats()).processed === 3);
     const rec = records(file);
     assert.deepEqual(rec[0]?.args, [42, 'hello', { nested: [1, 2] }]);
     assert.notEqual(rec[0]?.pid, w.pid, 'job code never runs in the master');
     assert.deepEqual(rec[1], { event: 'report', day: 'monday' });
-    assert.equal((await client.stats()).failed, 0);
-    assert.equal(await client.failed.count(), 0);
+    assert.equal((await t.client.stats()).failed, 0);
+    assert.equal(await t.client.failed.count(), 0);
   });
 
   it('unwraps ActiveJob payloads written by Rails and runs job_class with its arguments', async () => {
     const file = tempRecordFile();
-    await start({ QUEUES: 'mailers', RECORD_FILE: file });
+    await t.start({ QUEUES: 'mailers', RECORD_FILE: file });
     const fixture = JSON.parse(readFileSync(new URL('../fixtures/resque-3.0.0-redis.json', import.meta.url), 'utf8')) as { activejob_6_1: Record<string, { items: string[] }> };
-    await redis.sadd('resque:queues', 'mailers');
-    await redis.rpush('resque:queue:mailers', ...(fixture.activejob_6_1['resque:queue:mailers']?.items ?? []));
+    await t.redis.sadd('resque:queues', 'mailers');
+    await t.redis.rpush('resque:queue:mailers', ...(fixture.activejob_6_1['resque:queue:mailers']?.items ?? []));
     await eventually('hello job ran', () => records(file).length === 1);
     assert.deepEqual(records(file)[0], { event: 'hello', args: ['world', { count: 2, _aj_ruby2_keywords: ['count'] }] });
   });
 
   it('takes jobs in queue-priority order', async () => {
     const file = tempRecordFile();
-    for (let i = 0; i < 3; i++) await client.enqueue('low', 'Record', `low-${i}`);
-    for (let i = 0; i < 3; i++) await client.enqueue('high', 'Record', `high-${i}`);
-    await start({ QUEUES: 'high,low', RECORD_FILE: file, JOBS_PER_CHILD: '100' });
+    for (let i = 0; i < 3; i++) await t.client.enqueue('low', 'Record', `low-${i}`);
+    for (let i = 0; i < 3; i++) await t.client.enqueue('high', 'Record', `high-${i}`);
+    await t.start({ QUEUES: 'high,low', RECORD_FILE: file, JOBS_PER_CHILD: '100' });
     await eventually('6 done', () => records(file).length === 6);
     assert.deepEqual(records(file).map((r) => (r.args as string[])[0]), ['high-0', 'high-1', 'high-2', 'low-0', 'low-1', 'low-2']);
   });
 
   it('QUEUES=* takes from every queue, including ones created after start', async () => {
     const file = tempRecordFile();
-    await start({ QUEUES: '*', RECORD_FILE: file });
-    await client.enqueue('brand-new', 'Record', 'x');
+    await t.start({ QUEUES: '*', RECORD_FILE: file });
+    await t.client.enqueue('brand-new', 'Record', 'x');
     await eventually('job from a new queue ran', () => records(file).length === 1);
   });
 
   it('records every bad input as a failure with a clear message and keeps working', async () => {
     const file = tempRecordFile();
-    await start({ QUEUES: 'q', RECORD_FILE: file });
-    await redis.sadd('resque:queues', 'q');
-    await redis.rpush('resque:queue:q', '{not json', '{"args":[1]}', '[1,2]', '{"class":"","args":[]}');
-    await client.enqueue('q', 'NoSuchJob', 1);
-    await client.enqueue('q', 'Broken');
-    await client.enqueue('q', 'NoPerform');
-    await client.enqueue('q', 'Fail', 7, 'x');
-    await client.enqueue('q', 'Record', 'still alive');
-    await eventually('all 9 processed', async () => (await client.stats()).processed === 9);
-    const failures = (await client.failed.list()).map((f) => f.record);
+    await t.start({ QUEUES: 'q', RECORD_FILE: file });
+    await t.redis.sadd('resque:queues', 'q');
+    await t.redis.rpush('resque:queue:q', '{not json', '{"args":[1]}', '[1,2]', '{"class":"","args":[]}');
+    await t.client.enqueue('q', 'NoSuchJob', 1);
+    await t.client.enqueue('q', 'Broken');
+    await t.client.enqueue('q', 'NoPerform');
+    await t.client.enqueue('q', 'Fail', 7, 'x');
+    await t.client.enqueue('q', 'Record', 'still alive');
+    await eventually('all 9 processed', async () => (await t.client.stats()).processed === 9);
+    const failures = (await t.client.failed.list()).map((f) => f.record);
     assert.deepEqual(failures.map((f) => f?.exception), [
       'Forkpool::MalformedPayload', 'Forkpool::MalformedPayload', 'Forkpool::MalformedPayload', 'Forkpool::MalformedPayload',
       'Forkpool::UnknownJobClass', 'Forkpool::JobLoadError', 'Forkpool::JobLoadError', 'PaymentDeclined',
@@ -106,31 +80,31 @@ for (const isolation of ['spawn', 'fork'] as const) describe(`worker: running jo
     assert.match(failures[7]?.worker ?? '', /^[^:]+:\d+:q$/);
     assert.ok((failures[7]?.backtrace.length ?? 0) > 0, 'the backtrace is recorded');
     assert.match(failures[7]?.failed_at ?? '', /^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d UTC$/);
-    assert.equal((await client.stats()).failed, 8);
+    assert.equal((await t.client.stats()).failed, 8);
     assert.equal(records(file).length, 1, 'the good job after them ran');
   });
 
   it('CONCURRENCY=2 runs two jobs at once', async () => {
     const file = tempRecordFile();
-    await start({ QUEUES: 'q', RECORD_FILE: file, CONCURRENCY: '2' });
-    await client.enqueue('q', 'Sleep', 0.5, 'a');
-    await client.enqueue('q', 'Sleep', 0.5, 'b');
+    await t.start({ QUEUES: 'q', RECORD_FILE: file, CONCURRENCY: '2' });
+    await t.client.enqueue('q', 'Sleep', 0.5, 'a');
+    await t.client.enqueue('q', 'Sleep', 0.5, 'b');
     await eventually('both ended', () => records(file).filter((r) => r.event === 'end').length === 2);
     assert.deepEqual(records(file).map((r) => r.event), ['start', 'start', 'end', 'end']);
   });
 
   it('JOBS_PER_CHILD=1 gives every job a fresh process; larger values reuse a child, then recycle it (fork mode: always a fresh fork)', async () => {
     const fresh = tempRecordFile();
-    const w1 = await start({ QUEUES: 'fresh', RECORD_FILE: fresh });
-    for (let i = 0; i < 4; i++) await client.enqueue('fresh', 'Pid', i);
+    const w1 = await t.start({ QUEUES: 'fresh', RECORD_FILE: fresh });
+    for (let i = 0; i < 4; i++) await t.client.enqueue('fresh', 'Pid', i);
     await eventually('4 fresh jobs', () => records(fresh).length === 4);
     assert.equal(new Set(records(fresh).map((r) => r.pid)).size, 4);
     assert.deepEqual(records(fresh).map((r) => r.runs), [1, 1, 1, 1]);
     await stopWorker(w1);
 
     const reuse = tempRecordFile();
-    await start({ QUEUES: 'reuse', RECORD_FILE: reuse, JOBS_PER_CHILD: '3' });
-    for (let i = 0; i < 7; i++) await client.enqueue('reuse', 'Pid', i);
+    await t.start({ QUEUES: 'reuse', RECORD_FILE: reuse, JOBS_PER_CHILD: '3' });
+    for (let i = 0; i < 7; i++) await t.client.enqueue('reuse', 'Pid', i);
     await eventually('7 reused jobs', () => records(reuse).length === 7);
     if (isolation === 'fork') {
       assert.deepEqual(records(reuse).map((r) => r.runs), [1, 1, 1, 1, 1, 1, 1], 'fork mode forks a fresh child for every job');
@@ -145,38 +119,38 @@ for (const isolation of ['spawn', 'fork'] as const) describe(`worker: running jo
 
   it('retries failed jobs with backoff through the delayed set, then records the last failure', async () => {
     const file = tempRecordFile();
-    await start({ QUEUES: 'q', RECORD_FILE: file, RETRY_ATTEMPTS: '2', RETRY_BACKOFF_SECONDS: '1' });
-    await client.enqueue('q', 'Flaky', 'ok-third-time', 3);
-    await client.enqueue('q', 'Flaky', 'never', 10);
+    await t.start({ QUEUES: 'q', RECORD_FILE: file, RETRY_ATTEMPTS: '2', RETRY_BACKOFF_SECONDS: '1' });
+    await t.client.enqueue('q', 'Flaky', 'ok-third-time', 3);
+    await t.client.enqueue('q', 'Flaky', 'never', 10);
     await eventually('3 attempts each', () => records(file).length === 6, 20_000);
-    await eventually('final failure recorded', async () => (await client.failed.count()) === 1);
+    await eventually('final failure recorded', async () => (await t.client.failed.count()) === 1);
     const attempts = (id: string): unknown[] => records(file).filter((r) => r.event === `flaky-${id}`).map((r) => r.attempt);
     assert.deepEqual(attempts('ok-third-time'), [1, 2, 3]);
     assert.deepEqual(attempts('never'), [1, 2, 3]);
-    const [failure] = await client.failed.list();
+    const [failure] = await t.client.failed.list();
     assert.equal(failure?.record?.error, 'attempt 3 of never fails');
     assert.equal((failure?.record?.payload as { forkpool_attempt: number }).forkpool_attempt, 2);
-    assert.equal(await client.delayed.count(), 0);
+    assert.equal(await t.client.delayed.count(), 0);
   });
 
   it('runs delayed jobs when they are due (enqueueAt / enqueueIn) without any operator', async () => {
     const file = tempRecordFile();
-    await start({ QUEUES: 'later', RECORD_FILE: file });
+    await t.start({ QUEUES: 'later', RECORD_FILE: file });
     const before = Date.now();
-    await client.enqueueIn(2, 'later', 'Record', 'delayed');
-    await client.enqueueIn(3600, 'later', 'Record', 'not yet');
+    await t.client.enqueueIn(2, 'later', 'Record', 'delayed');
+    await t.client.enqueueIn(3600, 'later', 'Record', 'not yet');
     await eventually('delayed job ran', () => records(file).length === 1, 10_000);
     assert.ok(Date.now() - before >= 1000, 'not before it was due');
     assert.deepEqual(records(file)[0]?.args, ['delayed']);
-    assert.equal(await client.delayed.count(), 1);
+    assert.equal(await t.client.delayed.count(), 1);
   });
 
   it('registers in Resque\'s keys, shows the running job, and unregisters on exit', async () => {
     const file = tempRecordFile();
-    const w = await start({ QUEUES: 'slow', RECORD_FILE: file });
-    await client.enqueue('slow', 'Sleep', 1, 'visible');
+    const w = await t.start({ QUEUES: 'slow', RECORD_FILE: file });
+    await t.client.enqueue('slow', 'Sleep', 1, 'visible');
     await eventually('job started', () => records(file).length === 1);
-    const [info] = await client.workers();
+    const [info] = await t.client.workers();
     assert.equal(info?.pid, w.pid);
     assert.deepEqual(info?.queues, ['slow']);
     assert.match(info?.started ?? '', /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+0000$/);
@@ -185,7 +159,7 @@ for (const isolation of ['spawn', 'fork'] as const) describe(`worker: running jo
     assert.equal(info?.job?.queue, 'slow');
     assert.equal(info?.inFlight, 1);
     await stopWorker(w);
-    assert.deepEqual(await client.workers(), []);
-    assert.equal((await client.stats()).processed, 1);
+    assert.deepEqual(await t.client.workers(), []);
+    assert.equal((await t.client.stats()).processed, 1);
   });
 });

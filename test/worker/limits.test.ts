@@ -1,11 +1,8 @@
 // Timeouts, memory caps, crashes and signals to children: each becomes a failure record with Resque's fields,
 // and the master carries on.
 import assert from 'node:assert/strict';
-import { after, before, beforeEach, describe, it } from 'node:test';
-import type { Redis } from 'ioredis';
-import { createClient, type ForkpoolClient } from '../../queue/src/index.ts';
-import { startRedis, type RedisServer } from '../helpers/redis.ts';
-import { eventually, records, startWorker, stopWorker, tempRecordFile, type WorkerProcess } from '../helpers/worker.ts';
+import { describe, it } from 'node:test';
+import { eventually, records, tempRecordFile, workerSuite } from '../helpers/worker.ts';
 
 const alive = (pid: unknown): boolean => {
   try {
@@ -18,38 +15,15 @@ const alive = (pid: unknown): boolean => {
 
 // The same behaviour in both isolation modes.
 for (const isolation of ['spawn', 'fork'] as const) describe(`worker: limits and crashes (ISOLATION=${isolation})`, () => {
-  let server: RedisServer;
-  let redis: Redis;
-  let client: ForkpoolClient;
-  const workers: WorkerProcess[] = [];
-  const start = async (env: Record<string, string>): Promise<WorkerProcess> => {
-    const w = await startWorker({ REDIS_URL: server.url, QUEUES: 'q', ISOLATION: isolation, ...env });
-    workers.push(w);
-    await w.waitForLog((l) => l.msg === 'worker started' && l.isolation === isolation, 1000);
-    return w;
-  };
-  before(async () => {
-    server = await startRedis();
-    redis = server.connect();
-    client = createClient({ url: server.url });
-  });
-  after(async () => {
-    await Promise.all(workers.splice(0).map(stopWorker));
-    await client.close();
-    await server.stop();
-  });
-  beforeEach(async () => {
-    await Promise.all(workers.splice(0).map(stopWorker));
-    await redis.flushdb();
-  });
+  const t = workerSuite(isolation, { QUEUES: 'q' });
 
   it('kills a job that runs past JOB_TIMEOUT_SECONDS, records it, and goes on', async () => {
     const file = tempRecordFile();
-    await start({ RECORD_FILE: file, JOB_TIMEOUT_SECONDS: '1' });
-    await client.enqueue('q', 'Busy', 30, 'stuck');
-    await client.enqueue('q', 'Record', 'next');
+    await t.start({ RECORD_FILE: file, JOB_TIMEOUT_SECONDS: '1' });
+    await t.client.enqueue('q', 'Busy', 30, 'stuck');
+    await t.client.enqueue('q', 'Record', 'next');
     await eventually('next job ran', () => records(file).some((r) => r.pid && !r.event), 10_000);
-    const [f] = await client.failed.list();
+    const [f] = await t.client.failed.list();
     assert.equal(f?.record?.exception, 'Forkpool::JobTimeout');
     assert.match(f?.record?.error ?? '', /ran longer than 1 s \(JOB_TIMEOUT_SECONDS\); child pid \d+ was killed/);
     const stuck = records(file).find((r) => r.id === 'stuck');
@@ -57,24 +31,24 @@ for (const isolation of ['spawn', 'fork'] as const) describe(`worker: limits and
   });
 
   it('kills a child over MAX_CHILD_MEMORY_MB and records it', async () => {
-    await start({ MAX_CHILD_MEMORY_MB: '150' });
-    await client.enqueue('q', 'Hog', 400);
-    await eventually('failure recorded', async () => (await client.failed.count()) === 1);
-    const [f] = await client.failed.list();
+    await t.start({ MAX_CHILD_MEMORY_MB: '150' });
+    await t.client.enqueue('q', 'Hog', 400);
+    await eventually('failure recorded', async () => (await t.client.failed.count()) === 1);
+    const [f] = await t.client.failed.list();
     assert.equal(f?.record?.exception, 'Forkpool::MemoryLimitExceeded');
     assert.match(f?.record?.error ?? '', /used \d+ MiB, over the 150 MiB cap \(MAX_CHILD_MEMORY_MB\)/);
   });
 
   it('records a child killed by a signal as Resque::DirtyExit', async () => {
     const file = tempRecordFile();
-    await start({ RECORD_FILE: file });
-    await client.enqueue('q', 'Suicide', 'SIGKILL');
-    await client.enqueue('q', 'Sleep', 30, 'killed-from-outside');
-    await eventually('first failure', async () => (await client.failed.count()) === 1);
+    await t.start({ RECORD_FILE: file });
+    await t.client.enqueue('q', 'Suicide', 'SIGKILL');
+    await t.client.enqueue('q', 'Sleep', 30, 'killed-from-outside');
+    await eventually('first failure', async () => (await t.client.failed.count()) === 1);
     const started = await eventually('sleep started', () => records(file).find((r) => r.id === 'killed-from-outside'));
     process.kill(Number(started.pid), 'SIGSEGV');
-    await eventually('second failure', async () => (await client.failed.count()) === 2);
-    const list = await client.failed.list();
+    await eventually('second failure', async () => (await t.client.failed.count()) === 2);
+    const list = await t.client.failed.list();
     assert.equal(list[0]?.record?.exception, 'Resque::DirtyExit');
     assert.match(list[0]?.record?.error ?? '', /^Child process received unhandled signal pid \d+ SIGKILL \(signal 9\)$/);
     assert.match(list[1]?.record?.error ?? '', /^Child process received unhandled signal pid \d+ SIGSEGV \(signal 11\)$/);
@@ -83,26 +57,26 @@ for (const isolation of ['spawn', 'fork'] as const) describe(`worker: limits and
 
   it('USR1 kills the running child (a DirtyExit) and keeps taking jobs', async () => {
     const file = tempRecordFile();
-    const w = await start({ RECORD_FILE: file });
-    await client.enqueue('q', 'Sleep', 30, 'usr1');
-    await client.enqueue('q', 'Record', 'after');
+    const w = await t.start({ RECORD_FILE: file });
+    await t.client.enqueue('q', 'Sleep', 30, 'usr1');
+    await t.client.enqueue('q', 'Record', 'after');
     await eventually('sleep started', () => records(file).find((r) => r.id === 'usr1'));
     w.kill('SIGUSR1');
     await eventually('next job ran', () => records(file).some((r) => Array.isArray(r.args)));
-    const [f] = await client.failed.list();
+    const [f] = await t.client.failed.list();
     assert.equal(f?.record?.exception, 'Resque::DirtyExit');
     assert.match(f?.record?.error ?? '', /SIGKILL/);
   });
 
   it('USR2 pauses taking jobs and CONT resumes', async () => {
     const file = tempRecordFile();
-    const w = await start({ RECORD_FILE: file });
+    const w = await t.start({ RECORD_FILE: file });
     w.kill('SIGUSR2');
     await w.waitForLog((l) => l.msg === 'paused: not taking new jobs');
-    await client.enqueue('q', 'Record', 'while paused');
+    await t.client.enqueue('q', 'Record', 'while paused');
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal(records(file).length, 0, 'nothing ran while paused');
-    assert.equal(await redis.llen('resque:queue:q'), 1);
+    assert.equal(await t.redis.llen('resque:queue:q'), 1);
     w.kill('SIGCONT');
     await eventually('job ran after CONT', () => records(file).length === 1);
   });
