@@ -53,7 +53,7 @@ describe('forkpool up', () => {
     for (let i = 0; i < 5; i++) pipe.rpush('resque:queue:work', JSON.stringify({ class: 'Sleep', args: [0.2, `short-${i}`] }));
     await pipe.exec();
     await eventually('a scale-up to 3', () => events(up.stdout()).some((e) => e.type === 'scale' && e.to === 3), 10_000);
-    assert.equal(events(up.stdout()).filter((e) => e.type === 'worker-started').length, 3);
+    await eventually('three workers started', () => events(up.stdout()).filter((e) => e.type === 'worker-started').length === 3);
 
     // The short jobs done, only the long one in flight: after scaleDownDelaySeconds, 3 -> 1, the idle two stopped.
     await eventually('a scale-down to 1', () => events(up.stdout()).some((e) => e.type === 'scale' && e.from === 3 && e.to === 1), 20_000);
