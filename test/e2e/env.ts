@@ -1,6 +1,8 @@
-// What the end-to-end tests share: the test control plane with the CRD, a real Redis, the operator as
-// a local process (the bin, with the admin kubeconfig), the pod runner, and the example JobPool
-// adjusted to the test Redis.
+// What the end-to-end tests share: the test control plane, a real Redis, the operator installed by
+// `helm install` of the chart (its pod only pretends to run on a fake node, so the operator runs here
+// as a local process with the chart's ServiceAccount token and the chart's container environment, as
+// test/helm does) or, simpler, the CRD applied by hand and the operator run with the admin kubeconfig;
+// the pod runner; and the example JobPool adjusted to the test Redis.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,6 +10,7 @@ import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { parse, stringify } from 'yaml';
 import { startCluster, type Cluster } from '../cluster/cluster.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
+import { helm } from '../helm/chart.ts';
 import { startPodRunner, type PodRunner } from './pod-runner.ts';
 
 export const root = new URL('../../', import.meta.url).pathname;
@@ -44,7 +47,18 @@ export interface E2eEnv {
   stop(): Promise<void>;
 }
 
-export async function startE2e(options: { workerEnv?: Record<string, string>; log?: (m: string) => void } = {}): Promise<E2eEnv> {
+export interface E2eOptions {
+  /** `chart` (default): helm install, the operator as the chart's ServiceAccount; `admin`: CRD by kubectl, admin operator. */
+  operator?: 'chart' | 'admin';
+  /** Added to every worker process's environment. */
+  workerEnv?: Record<string, string>;
+  log?: (m: string) => void;
+}
+
+const RELEASE = 'forkpool';
+const OPERATOR_NS = 'forkpool-system';
+
+export async function startE2e(options: E2eOptions = {}): Promise<E2eEnv> {
   const keepDir = process.env['KEEP_CLUSTER_DIR'] === '1';
   const [cluster, redis] = await Promise.all([startCluster({ log: () => undefined, keepDir }), startRedis()]);
   let operator: ChildProcess | undefined;
@@ -62,27 +76,47 @@ export async function startE2e(options: { workerEnv?: Record<string, string>; lo
     await Promise.all([cluster.stop(), redis.stop()]);
   };
   try {
-    const applied = await cluster.kubectl(['apply', '--server-side', '-f', join(root, 'crds/jobpool.yaml')]);
-    if (applied.code !== 0) throw new Error(`CRD apply failed: ${applied.stderr}`);
+    const viaChart = (options.operator ?? 'chart') === 'chart';
+    let env: NodeJS.ProcessEnv;
+    if (viaChart) {
+      const installed = await helm(
+        ['install', RELEASE, join(root, 'helm/forkpool'), '--namespace', OPERATOR_NS, '--create-namespace', '--set', 'logLevel=debug', '--wait', '--timeout', '120s'],
+        { KUBECONFIG: cluster.kubeconfigPath },
+      );
+      if (installed.code !== 0) throw new Error(`helm install failed: ${installed.stderr}`);
+      // The chart's container environment, with the downward API filled in as the kubelet would.
+      const got = await cluster.kubectl(['get', 'deployment', RELEASE, '-n', OPERATOR_NS, '-o', 'json']);
+      if (got.code !== 0) throw new Error(`the chart's operator Deployment: ${got.stderr}`);
+      type EnvVar = { name: string; value?: string };
+      const deployment = JSON.parse(got.stdout) as { spec: { template: { spec: { serviceAccountName?: string; containers: { env?: EnvVar[] }[] } } } };
+      const chartEnv = Object.fromEntries((deployment.spec.template.spec.containers[0]?.env ?? []).map((e) => [e.name, e.value ?? '']));
+      const identity = await cluster.serviceAccountAccess(OPERATOR_NS, deployment.spec.template.spec.serviceAccountName ?? RELEASE);
+      env = { ...process.env, ...chartEnv, POD_NAME: 'e2e-operator', POD_NAMESPACE: OPERATOR_NS, PORT: '0', KUBECONFIG: identity.kubeconfigPath };
+    } else {
+      const applied = await cluster.kubectl(['apply', '--server-side', '-f', join(root, 'crds/jobpool.yaml')]);
+      if (applied.code !== 0) throw new Error(`CRD apply failed: ${applied.stderr}`);
+      env = { ...process.env, KUBECONFIG: cluster.kubeconfigPath, LEADER_ELECTION: 'false', PORT: '0', LOG_LEVEL: 'debug', POD_NAME: 'e2e-operator' };
+    }
     const established = await cluster.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/jobpools.forkpool.io']);
     if (established.code !== 0) throw new Error(`CRD not established: ${established.stderr}`);
     const logDir = join(cluster.dir, 'e2e-logs');
     mkdirSync(logDir, { recursive: true });
     const operatorLogFile = join(logDir, 'operator.log');
     const out = openSync(operatorLogFile, 'a');
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      KUBECONFIG: cluster.kubeconfigPath,
-      LEADER_ELECTION: 'false',
-      PORT: '0',
-      LOG_LEVEL: 'debug',
-      POD_NAME: 'e2e-operator',
-    };
     delete env['NODE_OPTIONS'];
     delete env['NODE_TEST_CONTEXT'];
     operator = spawn(process.execPath, [join(root, 'operator/src/bin.ts')], { env, stdio: ['ignore', out, out] });
     const op = operator;
     process.once('exit', () => op.kill('SIGKILL'));
+    if (viaChart && env['LEADER_ELECTION'] !== 'false') {
+      // Acting only once it leads: wait for the Lease, so that the test's clock starts on a working operator.
+      const leaseName = env['LEADER_ELECTION_ID'] ?? RELEASE;
+      await until('the operator holding its Lease', async () => {
+        if (op.exitCode !== null) throw new Error(`the operator exited: ${readFileSync(operatorLogFile, 'utf8').slice(-2000)}`);
+        const lease = await cluster.kubectl(['get', 'lease', leaseName, '-n', OPERATOR_NS, '-o', 'jsonpath={.spec.holderIdentity}']);
+        return lease.code === 0 && lease.stdout.startsWith('e2e-operator_');
+      }, 60_000);
+    }
     const kc = cluster.kubeConfig();
     runner = await startPodRunner({
       kubeConfig: kc,

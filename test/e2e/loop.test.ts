@@ -1,4 +1,5 @@
-// The whole loop on the test cluster, as a user sees it: the example JobPool applied with kubectl,
+// The whole loop on the test cluster, as a user sees it: the chart installed with `helm install` (the
+// operator runs locally as the chart's ServiceAccount), the example JobPool applied with kubectl,
 // a burst of jobs enqueued, the pool scaling up, the queue draining with every job run, the pool
 // back at zero after the delay, and no job interrupted by the scale-down. Figures are printed,
 // bounds are generous (the machine is small and shared).
