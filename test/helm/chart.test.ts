@@ -138,6 +138,24 @@ describe('the forkpool chart', () => {
     }
   });
 
+  it('renders the optional dashboard: read-only by default, no API access, pods no operator selector picks', async () => {
+    const off = await render({});
+    assert.equal(find(off, 'Deployment', 'forkpool-forkpool-dashboard') ?? find(off, 'Service', 'forkpool-forkpool-dashboard'), undefined, 'off by default');
+    const objects = await render({ dashboard: { enabled: true, redisUrl: 'redis://redis:6379/0' } });
+    const dash = objects.find((o) => o.kind === 'Deployment' && o.metadata.name.endsWith('-dashboard'));
+    assert.ok(dash, 'a dashboard Deployment');
+    const spec = podSpec(dash);
+    assert.equal(spec['automountServiceAccountToken'], false);
+    const container = spec.containers[0];
+    assert.deepEqual((container?.['command'] as string[]).slice(2, 5), ['node', 'dist/cli/src/bin.js', 'dashboard']);
+    assert.deepEqual(envOf(dash), { REDIS_URL: 'redis://redis:6379/0', RESQUE_NAMESPACE: 'resque' }, 'no token: read-only');
+    const operator = objects.find((o) => o.kind === 'Deployment' && !o.metadata.name.endsWith('-dashboard'));
+    const selector = (operator as unknown as { spec: { selector: { matchLabels: Record<string, string> } } }).spec.selector.matchLabels;
+    const dashLabels = (dash as unknown as { spec: { template: { metadata: { labels: Record<string, string> } } } }).spec.template.metadata.labels;
+    assert.ok(Object.entries(selector).some(([k, v]) => dashLabels[k] !== v), 'the operator selector does not match dashboard pods');
+    await assert.rejects(render({ dashboard: { enabled: true } }), /dashboard.enabled needs dashboard.redisUrl or redisSecret.create/);
+  });
+
   it('renders every option where it belongs', async () => {
     const objects = await render(everyOption);
     const deployment = find(objects, 'Deployment', 'jobs-operator');
@@ -159,9 +177,14 @@ describe('the forkpool chart', () => {
     assert.equal(template.annotations['example.com/team'], 'jobs');
     assert.equal(find(objects, 'ServiceAccount', 'jobs-operator-sa')?.metadata.annotations?.['example.com/owner'], 'ops');
     assert.deepEqual((find(objects, 'PodDisruptionBudget') as unknown as { spec: { minAvailable: string } }).spec.minAvailable, '50%');
-    const service = find(objects, 'Service') as unknown as { metadata: { annotations: Record<string, string> }; spec: { ports: { port: number }[] } };
+    const service = find(objects, 'Service', 'jobs-operator-metrics') as unknown as { metadata: { annotations: Record<string, string> }; spec: { ports: { port: number }[] } };
     assert.equal(service.spec.ports[0]?.port, 9090);
     assert.equal(service.metadata.annotations['prometheus.io/scrape'], 'true');
+    const dashboard = find(objects, 'Deployment', 'jobs-operator-dashboard');
+    assert.deepEqual(envOf(dashboard), {
+      REDIS_URL: 'redis://redis:6379/1', RESQUE_NAMESPACE: 'jobs', FORKPOOL_DASHBOARD_TOKEN: { secretKeyRef: { name: 'dashboard-token', key: 'secret' } },
+    });
+    assert.equal((find(objects, 'Service', 'jobs-operator-dashboard') as unknown as { spec: { ports: { port: number }[] } }).spec.ports[0]?.port, 8080);
     const monitor = find(objects, 'ServiceMonitor') as unknown as { metadata: { labels: Record<string, string> }; spec: { endpoints: Record<string, string>[] } };
     assert.equal(monitor.metadata.labels['release'], 'prometheus');
     assert.deepEqual(monitor.spec.endpoints[0], { port: 'http-metrics', path: '/metrics', interval: '15s', scrapeTimeout: '10s' });

@@ -132,6 +132,10 @@ export const everyOption: Record<string, unknown> = {
   crds: { install: true, keep: false },
   redisSecret: { create: true, name: 'jobs-redis', key: 'redis-url', url: 'redis://:secret@redis:6379/0' },
   examplePool: { enabled: true, name: 'demo', queues: ['critical', 'default'], image: 'example.com/jobs:2', redisUrl: 'redis://redis:6379/1', minReplicas: 1, maxReplicas: 3 },
+  dashboard: {
+    enabled: true, redisUrl: 'redis://redis:6379/1', resqueNamespace: 'jobs', port: 8088,
+    tokenSecret: { name: 'dashboard-token', key: 'secret' }, service: { port: 8080 }, resources: { requests: { cpu: '20m', memory: '80Mi' } },
+  },
 };
 
 interface SchemaNode {

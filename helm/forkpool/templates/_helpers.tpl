@@ -113,3 +113,19 @@ calls of operator/src/kube.ts (test/helm/rbac.test.ts fails on any difference).
   resourceNames: [{{ include "forkpool.leaseName" . | quote }}]
   verbs: [get, update]
 {{- end }}
+
+{{/* The dashboard's own name label, so that neither the operator's selector nor its Service picks its pods. */}}
+{{- define "forkpool.dashboardSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "forkpool.name" . }}-dashboard
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* The labels on the dashboard's resources. */}}
+{{- define "forkpool.dashboardLabels" -}}
+helm.sh/chart: {{ include "forkpool.chart" . }}
+{{ include "forkpool.dashboardSelectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/component: dashboard
+app.kubernetes.io/part-of: forkpool
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
