@@ -1,91 +1,144 @@
-// Chaos, with nothing lost: worker masters are SIGKILLed at random while a burst runs. The pod
-// runner restarts a container that died (as the kubelet does), and the jobs a killed master held in
-// flight go back to their queues once its heartbeat expires. Every job must end at least once.
+// Chaos, with nothing lost: while a burst runs, (1) worker masters are SIGKILLed at random, (2) busy
+// worker pods are deleted, (3) job children are SIGKILLed at random. The pod runner restarts a
+// container that died (as the kubelet does); the jobs a killed master held in flight go back to
+// their queues once its heartbeat expires; a deleted pod's worker finishes its job on SIGTERM; a
+// killed child's job fails as Resque::DirtyExit and is retried. Every job must end at least once.
+// Each scenario prints enqueued / completed / duplicated / lost; lost must be 0.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createClient } from '../../queue/src/index.ts';
-import { examplePoolFile, readRecords, replicasOf, sleep, startE2e, tally, until, type E2eEnv } from './env.ts';
+import { createClient, type ForkpoolClient } from '../../queue/src/index.ts';
+import { examplePoolFile, readRecords, replicasOf, sleep, startE2e, tally, until, type E2eEnv, type ExamplePool } from './env.ts';
 
 const JOBS = 1500;
 const SLEEP_MS = 20;
 
-describe('chaos: worker masters SIGKILLed at random during a burst', { timeout: 240_000 }, () => {
+describe('chaos during a burst: every job processed at least once, none lost', { timeout: 420_000 }, () => {
   let env: E2eEnv;
+  let client: ForkpoolClient;
+  let pool: ExamplePool;
+  let name: string;
   before(async () => {
     // The operator does not set heartbeat timings (the worker's defaults are 5 s / 30 s): the runner
     // shortens them in the local processes' environment so that a killed master's jobs come back in
     // seconds and the test stays short.
     env = await startE2e({ workerEnv: { HEARTBEAT_INTERVAL_SECONDS: '1', HEARTBEAT_TIMEOUT_SECONDS: '3' } });
-  });
-  after(async () => {
-    await env?.stop();
-  });
-
-  it('processes every job at least once and loses none', async () => {
-    const { path, pool } = examplePoolFile(env, (p) => {
+    const file = examplePoolFile(env, (p) => {
       p.spec.redis.url = `${env.redis.url}/0`;
       p.spec.scaling['minReplicas'] = 0;
       p.spec.scaling['scaleDownDelaySeconds'] = 5;
       p.spec.scaling['maxReplicas'] = 4; // what this 2-core machine runs beside the control plane
       p.spec.worker['jobsPerChild'] = 100; // a fresh `node` per job would make the burst CPU-bound
+      // A killed child's job is retried through the delayed set: 1 s rather than the example's 15 s.
+      p.spec.retry = { attempts: 5, backoffSeconds: 1 };
     });
-    const name = pool.metadata.name;
-    const applied = await env.cluster.kubectl(['apply', '-f', path]);
+    pool = file.pool;
+    name = pool.metadata.name;
+    const applied = await env.cluster.kubectl(['apply', '-f', file.path]);
     assert.equal(applied.code, 0, applied.stderr);
     await until('the pool Deployment at 0 replicas', async () => (await replicasOf(env, name)) === 0, 60_000);
+    client = createClient({ url: `${env.redis.url}/0`, namespace: pool.spec.redis.namespace });
+  });
+  after(async () => {
+    await client?.close();
+    await env?.stop();
+  });
 
+  /**
+   * Enqueues a burst, runs `strike` every 1-2.5 s until a third of the jobs are left (so the end of
+   * the burst drains undisturbed), waits until every job ended, and prints the tally.
+   */
+  const burst = async (scenario: string, strike: () => Promise<boolean> | boolean): Promise<void> => {
     const recordFile = join(mkdtempSync(join(tmpdir(), 'forkpool-chaos-')), 'records.jsonl');
-    const client = createClient({ url: `${env.redis.url}/0`, namespace: pool.spec.redis.namespace });
-    const ids = Array.from({ length: JOBS }, (_, i) => `job-${i}`);
+    const ids = Array.from({ length: JOBS }, (_, i) => `${scenario}-${i}`);
     const queues = pool.spec.queues;
+    const failedBefore = (await client.stats()).failed;
+    const startedBefore = env.runner.processes.length;
     const t0 = Date.now();
     for (let i = 0; i < ids.length; i += 200) {
       await Promise.all(ids.slice(i, i + 200).map((id, j) => client.enqueue(queues[(i + j) % queues.length] ?? 'mailers', 'E2eRecord', recordFile, id, SLEEP_MS)));
     }
-
-    // The killer: every 1-2.5 s, SIGKILL a random worker master that has been up for a second,
-    // until a third of the jobs are left (so the end of the burst can drain and be checked).
-    let kills = 0;
-    let killing = true;
-    const killer = (async () => {
-      while (killing) {
+    let strikes = 0;
+    let striking = true;
+    const chaos = (async () => {
+      while (striking) {
         await sleep(1000 + Math.random() * 1500);
-        const left = (await client.stats()).pending;
-        if (left < JOBS / 3) break;
-        const victims = env.runner.running().filter((p) => p.terminatingSince === undefined && Date.now() - p.startedAt > 1000);
-        const victim = victims[Math.floor(Math.random() * victims.length)];
-        if (victim === undefined) continue;
-        victim.proc.kill('SIGKILL');
-        kills++;
+        if (!striking || (await client.stats()).pending < JOBS / 3) break;
+        if (await strike()) strikes++;
       }
     })();
-
-    let peakReplicas = 0;
     try {
-      await until('every job recorded as done and nothing waiting or in flight', async () => {
-        peakReplicas = Math.max(peakReplicas, (await replicasOf(env, name)) ?? 0);
+      await until(`${scenario}: every job recorded as done, nothing waiting, delayed or in flight`, async () => {
         const stats = await client.stats();
-        if (stats.pending > 0 || stats.inFlight > 0) return false;
+        if (stats.pending > 0 || stats.inFlight > 0 || stats.delayed > 0) return false;
         return tally(ids, readRecords(recordFile)).lost === 0;
       }, 170_000, 250);
     } finally {
-      killing = false;
-      await killer;
+      striking = false;
+      await chaos;
     }
-    const drainedMs = Date.now() - t0;
-    const stats = await client.stats();
-    await client.close();
     const result = tally(ids, readRecords(recordFile));
+    const failures = (await client.stats()).failed - failedBefore;
     console.log(
-      `chaos (SIGKILL of worker masters): enqueued ${JOBS}, completed ${result.completed}, duplicated ${result.duplicated}, lost ${result.lost}; ` +
-        `${kills} masters killed, ${env.runner.processes.length} worker processes started, peak replicas ${peakReplicas}, ` +
-        `drained in ${(drainedMs / 1000).toFixed(1)} s, failure records ${stats.failed}`,
+      `chaos (${scenario}): enqueued ${JOBS}, completed ${result.completed}, duplicated ${result.duplicated}, lost ${result.lost}; ` +
+        `${strikes} strikes, ${result.startedNotEnded.length} jobs interrupted and run again, ` +
+        `${env.runner.processes.length - startedBefore} worker processes started, ` +
+        `drained in ${((Date.now() - t0) / 1000).toFixed(1)} s, failure records ${failures}`,
     );
-    assert.ok(kills > 0, 'no master was killed: the burst ended too soon');
+    assert.ok(strikes > 0, 'nothing was struck: the burst ended too soon');
     assert.equal(result.lost, 0);
     assert.equal(result.completed, JOBS);
+  };
+
+  /** A worker process (of a pod not being deleted) up for at least a second, at random. */
+  const randomWorker = () => {
+    const victims = env.runner.running().filter((p) => p.terminatingSince === undefined && Date.now() - p.startedAt > 1000);
+    return victims[Math.floor(Math.random() * victims.length)];
+  };
+
+  it('SIGKILL of worker masters at random', async () => {
+    await burst('master-kill', () => {
+      const victim = randomWorker();
+      if (victim === undefined) return false;
+      victim.proc.kill('SIGKILL');
+      return true;
+    });
+  });
+
+  it('deletion of busy pods', async () => {
+    await burst('pod-delete', async () => {
+      const busy = new Set((await client.workers()).filter((w) => w.job !== undefined).map((w) => w.host));
+      const victims = env.runner.running().filter((p) => p.terminatingSince === undefined && busy.has(p.pod));
+      const victim = victims[Math.floor(Math.random() * victims.length)];
+      if (victim === undefined) return false;
+      await env.core.deleteNamespacedPod({ namespace: victim.namespace, name: victim.pod });
+      return true;
+    });
+  });
+
+  it('SIGKILL of job children at random', async () => {
+    await burst('child-kill', async () => {
+      // A master with a job running, so that the kill lands on a job rather than on a warm idle child.
+      const busy = (await client.workers()).filter((w) => w.job !== undefined);
+      const master = busy[Math.floor(Math.random() * busy.length)];
+      if (master === undefined) return false;
+      let children: number[];
+      try {
+        children = execFileSync('pgrep', ['-P', String(master.pid)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+      } catch {
+        return false; // no child right now
+      }
+      const child = children[Math.floor(Math.random() * children.length)];
+      if (child === undefined) return false;
+      try {
+        process.kill(child, 'SIGKILL');
+        return true;
+      } catch {
+        return false;
+      }
+    });
   });
 });
