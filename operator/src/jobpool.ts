@@ -242,3 +242,8 @@ export function parseJobPool(obj: unknown): { ok: true; pool: JobPool } | { ok: 
   const result = jobPoolSchema.safeParse(obj);
   return result.success ? { ok: true, pool: result.data } : { ok: false, error: describeIssues(result.error) };
 }
+
+/** `namespace/name`, the work-queue key of a pool. */
+export function poolKey(namespace: string, name: string): string {
+  return `${namespace}/${name}`;
+}
