@@ -1,5 +1,6 @@
 // Chaos, with nothing lost: while a burst runs, (1) worker masters are SIGKILLed at random, (2) busy
-// worker pods are deleted, (3) job children are SIGKILLed at random. The pod runner restarts a
+// worker pods are deleted, (3) job children are SIGKILLed at random, (4) the API server is
+// restarted, (5) Redis (AOF on) is SIGKILLed and started again. The pod runner restarts a
 // container that died (as the kubelet does); the jobs a killed master held in flight go back to
 // their queues once its heartbeat expires; a deleted pod's worker finishes its job on SIGTERM; a
 // killed child's job fails as Resque::DirtyExit and is retried. Every job must end at least once.
@@ -25,7 +26,7 @@ describe('chaos during a burst: every job processed at least once, none lost', {
     // The operator does not set heartbeat timings (the worker's defaults are 5 s / 30 s): the runner
     // shortens them in the local processes' environment so that a killed master's jobs come back in
     // seconds and the test stays short.
-    env = await startE2e({ workerEnv: { HEARTBEAT_INTERVAL_SECONDS: '1', HEARTBEAT_TIMEOUT_SECONDS: '3' } });
+    env = await startE2e({ redisAppendonly: true, workerEnv: { HEARTBEAT_INTERVAL_SECONDS: '1', HEARTBEAT_TIMEOUT_SECONDS: '3' } });
     const file = examplePoolFile(env, (p) => {
       p.spec.redis.url = `${env.redis.url}/0`;
       p.spec.scaling['minReplicas'] = 0;
@@ -66,8 +67,12 @@ describe('chaos during a burst: every job processed at least once, none lost', {
     const chaos = (async () => {
       while (striking) {
         await sleep(1000 + Math.random() * 1500);
-        if (!striking || (await client.stats()).pending < JOBS / 3) break;
-        if (await strike()) strikes++;
+        try {
+          if (!striking || (await client.stats()).pending < JOBS / 3) break;
+          if (await strike()) strikes++;
+        } catch (err) {
+          console.log(`chaos (${scenario}): strike failed: ${err instanceof Error ? err.message : String(err)}`);
+        }
       }
     })();
     try {
@@ -139,6 +144,28 @@ describe('chaos during a burst: every job processed at least once, none lost', {
       } catch {
         return false;
       }
+    });
+  });
+
+  it('restart of the API server', async () => {
+    let done = false;
+    await burst('apiserver-restart', async () => {
+      if (done) return false;
+      done = true;
+      await env.cluster.restartApiServer();
+      return true;
+    });
+  });
+
+  it('restart of Redis (SIGKILL, AOF on)', async () => {
+    let done = false;
+    await burst('redis-restart', async () => {
+      if (done) return false;
+      done = true;
+      await env.redis.kill();
+      await sleep(500);
+      await env.redis.start();
+      return true;
     });
   });
 });

@@ -50,6 +50,8 @@ export interface E2eEnv {
 export interface E2eOptions {
   /** `chart` (default): helm install, the operator as the chart's ServiceAccount; `admin`: CRD by kubectl, admin operator. */
   operator?: 'chart' | 'admin';
+  /** Redis with AOF (fsync always), so that a killed and restarted Redis keeps its data. */
+  redisAppendonly?: boolean;
   /** Added to every worker process's environment. */
   workerEnv?: Record<string, string>;
   log?: (m: string) => void;
@@ -60,7 +62,7 @@ const OPERATOR_NS = 'forkpool-system';
 
 export async function startE2e(options: E2eOptions = {}): Promise<E2eEnv> {
   const keepDir = process.env['KEEP_CLUSTER_DIR'] === '1';
-  const [cluster, redis] = await Promise.all([startCluster({ log: () => undefined, keepDir }), startRedis()]);
+  const [cluster, redis] = await Promise.all([startCluster({ log: () => undefined, keepDir }), startRedis({ appendonly: options.redisAppendonly === true })]);
   let operator: ChildProcess | undefined;
   let runner: PodRunner | undefined;
   const stop = async (): Promise<void> => {
