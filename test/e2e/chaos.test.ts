@@ -1,6 +1,7 @@
 // Chaos, with nothing lost: while a burst runs, (1) worker masters are SIGKILLed at random, (2) busy
 // worker pods are deleted, (3) job children are SIGKILLed at random, (4) the API server is
-// restarted, (5) Redis (AOF on) is SIGKILLed and started again. The pod runner restarts a
+// restarted, (5) Redis (AOF on) is SIGKILLed and started again, (6) the operator's leader is
+// SIGKILLed and the standby takes over. The pod runner restarts a
 // container that died (as the kubelet does); the jobs a killed master held in flight go back to
 // their queues once its heartbeat expires; a deleted pod's worker finishes its job on SIGTERM; a
 // killed child's job fails as Resque::DirtyExit and is retried. Every job must end at least once.
@@ -26,7 +27,7 @@ describe('chaos during a burst: every job processed at least once, none lost', {
     // The operator does not set heartbeat timings (the worker's defaults are 5 s / 30 s): the runner
     // shortens them in the local processes' environment so that a killed master's jobs come back in
     // seconds and the test stays short.
-    env = await startE2e({ redisAppendonly: true, workerEnv: { HEARTBEAT_INTERVAL_SECONDS: '1', HEARTBEAT_TIMEOUT_SECONDS: '3' } });
+    env = await startE2e({ redisAppendonly: true, standbyOperator: true, workerEnv: { HEARTBEAT_INTERVAL_SECONDS: '1', HEARTBEAT_TIMEOUT_SECONDS: '3' } });
     const file = examplePoolFile(env, (p) => {
       p.spec.redis.url = `${env.redis.url}/0`;
       p.spec.scaling['minReplicas'] = 0;
@@ -167,5 +168,20 @@ describe('chaos during a burst: every job processed at least once, none lost', {
       await env.redis.start();
       return true;
     });
+  });
+
+  it("the operator's leader SIGKILLed (the standby takes over)", async () => {
+    const leader = env.operator;
+    assert.match(await env.leaseHolder(), /^e2e-operator_/);
+    let done = false;
+    await burst('leader-kill', () => {
+      if (done) return false;
+      done = true;
+      leader.kill('SIGKILL');
+      return true;
+    });
+    // Only a leader scales: the pool back at zero proves the standby took over (Lease of 15 s).
+    await until('the standby holding the Lease', async () => (await env.leaseHolder()).startsWith('e2e-operator-b_'), 60_000);
+    await until('the pool back at zero under the new leader', async () => (await replicasOf(env, name)) === 0, 60_000);
   });
 });

@@ -40,7 +40,12 @@ export interface E2eEnv {
   apps: AppsV1Api;
   core: CoreV1Api;
   runner: PodRunner;
+  /** The operator (the leader, with the chart). */
   operator: ChildProcess;
+  /** Every operator process by its POD_NAME: `e2e-operator`, and `e2e-operator-b` with `standbyOperator`. */
+  operators: Map<string, ChildProcess>;
+  /** The Lease's holderIdentity (`<POD_NAME>_<pid>_<random>`), or '' (chart mode only). */
+  leaseHolder(): Promise<string>;
   /** Where logs go (operator, every pod process); kept with KEEP_CLUSTER_DIR=1. */
   logDir: string;
   operatorLog(): string;
@@ -50,6 +55,8 @@ export interface E2eEnv {
 export interface E2eOptions {
   /** `chart` (default): helm install, the operator as the chart's ServiceAccount; `admin`: CRD by kubectl, admin operator. */
   operator?: 'chart' | 'admin';
+  /** With the chart: a second operator process that waits for the Lease (leader-election tests). */
+  standbyOperator?: boolean;
   /** Redis with AOF (fsync always), so that a killed and restarted Redis keeps its data. */
   redisAppendonly?: boolean;
   /** Added to every worker process's environment. */
@@ -63,17 +70,17 @@ const OPERATOR_NS = 'forkpool-system';
 export async function startE2e(options: E2eOptions = {}): Promise<E2eEnv> {
   const keepDir = process.env['KEEP_CLUSTER_DIR'] === '1';
   const [cluster, redis] = await Promise.all([startCluster({ log: () => undefined, keepDir }), startRedis({ appendonly: options.redisAppendonly === true })]);
-  let operator: ChildProcess | undefined;
+  const operators = new Map<string, ChildProcess>();
   let runner: PodRunner | undefined;
   const stop = async (): Promise<void> => {
-    if (operator !== undefined && operator.exitCode === null && operator.signalCode === null) {
-      const op = operator;
+    await Promise.all([...operators.values()].map(async (op) => {
+      if (op.exitCode !== null || op.signalCode !== null) return;
       const exited = new Promise((r) => op.once('exit', r));
       op.kill('SIGTERM');
       const timer = setTimeout(() => op.kill('SIGKILL'), 5000);
       await exited;
       clearTimeout(timer);
-    }
+    }));
     await runner?.stop();
     await Promise.all([cluster.stop(), redis.stop()]);
   };
@@ -104,20 +111,29 @@ export async function startE2e(options: E2eOptions = {}): Promise<E2eEnv> {
     const logDir = join(cluster.dir, 'e2e-logs');
     mkdirSync(logDir, { recursive: true });
     const operatorLogFile = join(logDir, 'operator.log');
-    const out = openSync(operatorLogFile, 'a');
     delete env['NODE_OPTIONS'];
     delete env['NODE_TEST_CONTEXT'];
-    operator = spawn(process.execPath, [join(root, 'operator/src/bin.ts')], { env, stdio: ['ignore', out, out] });
-    const op = operator;
-    process.once('exit', () => op.kill('SIGKILL'));
+    const spawnOperator = (podName: string): ChildProcess => {
+      const file = podName === 'e2e-operator' ? operatorLogFile : join(logDir, `${podName}.log`);
+      const out = openSync(file, 'a');
+      const op = spawn(process.execPath, [join(root, 'operator/src/bin.ts')], { env: { ...env, POD_NAME: podName }, stdio: ['ignore', out, out] });
+      process.once('exit', () => op.kill('SIGKILL'));
+      operators.set(podName, op);
+      return op;
+    };
+    const leaseName = env['LEADER_ELECTION_ID'] ?? RELEASE;
+    const leaseHolder = async (): Promise<string> => {
+      const lease = await cluster.kubectl(['get', 'lease', leaseName, '-n', OPERATOR_NS, '-o', 'jsonpath={.spec.holderIdentity}']);
+      return lease.code === 0 ? lease.stdout : '';
+    };
+    const op = spawnOperator('e2e-operator');
     if (viaChart && env['LEADER_ELECTION'] !== 'false') {
       // Acting only once it leads: wait for the Lease, so that the test's clock starts on a working operator.
-      const leaseName = env['LEADER_ELECTION_ID'] ?? RELEASE;
       await until('the operator holding its Lease', async () => {
         if (op.exitCode !== null) throw new Error(`the operator exited: ${readFileSync(operatorLogFile, 'utf8').slice(-2000)}`);
-        const lease = await cluster.kubectl(['get', 'lease', leaseName, '-n', OPERATOR_NS, '-o', 'jsonpath={.spec.holderIdentity}']);
-        return lease.code === 0 && lease.stdout.startsWith('e2e-operator_');
+        return (await leaseHolder()).startsWith('e2e-operator_');
       }, 60_000);
+      if (options.standbyOperator === true) spawnOperator('e2e-operator-b');
     }
     const kc = cluster.kubeConfig();
     runner = await startPodRunner({
@@ -134,7 +150,9 @@ export async function startE2e(options: E2eOptions = {}): Promise<E2eEnv> {
       apps: kc.makeApiClient(AppsV1Api),
       core: kc.makeApiClient(CoreV1Api),
       runner,
-      operator,
+      operator: op,
+      operators,
+      leaseHolder,
       logDir,
       operatorLog: () => (existsSync(operatorLogFile) ? readFileSync(operatorLogFile, 'utf8') : ''),
       stop,
