@@ -280,6 +280,7 @@ export async function startPodRunner(options: PodRunnerOptions): Promise<PodRunn
             )
             .then((ctl) => {
               abort = ctl;
+              if (stopped) ctl.abort(); // stop() came while connecting
             }, () => resolve());
         });
         await done;
