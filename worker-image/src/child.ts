@@ -39,7 +39,7 @@ async function run(msg: RunMessage): Promise<void> {
 }
 
 process.on('disconnect', () => process.exit(0));
-process.on('message', (msg: RunMessage) => {
+process.on('message', (msg: RunMessage | { t: 'warm' }) => {
   if (msg.t === 'run') void run(msg);
 });
 
