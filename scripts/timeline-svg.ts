@@ -26,8 +26,9 @@ export function timelineSvg(samples: readonly TimelineSample[], title = 'forkpoo
   const pw = W - left - right;
   const ph = H - top - bottom;
   const tMax = Math.max(1, ...samples.map((s) => s.t));
-  const dMax = Math.max(1, ...samples.map((s) => s.depth));
-  const rMax = Math.max(1, ...samples.map((s) => Math.max(s.desired, s.ready)));
+  // Headroom above the highest value, so that a series at its peak does not hide in the frame.
+  const dMax = Math.ceil(Math.max(1, ...samples.map((s) => s.depth)) * 1.1);
+  const rMax = Math.max(1, ...samples.map((s) => Math.max(s.desired, s.ready))) + 1;
   const x = (t: number): number => left + (t / tMax) * pw;
   const yDepth = (d: number): number => top + ph - (d / dMax) * ph;
   const yRep = (r: number): number => top + ph - (r / rMax) * ph;
@@ -42,8 +43,8 @@ export function timelineSvg(samples: readonly TimelineSample[], title = 'forkpoo
   };
   const series = [
     { id: 'depth', label: 'queue depth (left axis)', color: '#1f77b4', points: line((s) => s.depth, yDepth, false), dash: '' },
-    { id: 'desired', label: 'desired replicas (right axis)', color: '#d62728', points: line((s) => s.desired, yRep, true), dash: '6 3' },
     { id: 'ready', label: 'ready replicas (right axis)', color: '#2ca02c', points: line((s) => s.ready, yRep, true), dash: '' },
+    { id: 'desired', label: 'desired replicas (right axis)', color: '#d62728', points: line((s) => s.desired, yRep, true), dash: '6 3' },
   ];
   const ticks = [0, 0.25, 0.5, 0.75, 1];
   const out: string[] = [];
