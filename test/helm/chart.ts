@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isMap, isScalar, parseAllDocuments, parseDocument, type YAMLMap } from 'yaml';
 import { binDir } from '../cluster/cluster.ts';
+import { sleep, until } from '../helpers/wait.ts';
 
 export const root = new URL('../../', import.meta.url).pathname;
 export const chartDir = join(root, 'helm/forkpool');
@@ -192,21 +193,4 @@ export function schemaLeaves(): string[] {
   return leaves;
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Retries `check` until it returns a truthy value; the last value or error is reported on timeout. */
-export async function until<T>(what: string, check: () => Promise<T> | T, timeoutMs = 30_000, everyMs = 250): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined && v !== null && v !== false) return v;
-      last = v;
-    } catch (err) {
-      last = err instanceof Error ? err.message : err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${JSON.stringify(last)})`);
-    await sleep(everyMs);
-  }
-}
+export { sleep, until };
