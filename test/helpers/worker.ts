@@ -27,6 +27,16 @@ export interface WorkerProcess {
 const started = new Set<ChildProcess>();
 process.once('exit', () => { for (const p of started) p.kill('SIGKILL'); });
 
+/** Whether a process (a job's child, say) still exists. */
+export function alive(pid: unknown): boolean {
+  try {
+    process.kill(Number(pid), 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export const tempRecordFile = (): string => join(mkdtempSync(join(tmpdir(), 'forkpool-rec-')), 'record.jsonl');
 
 /** Lines a job fixture appended to its record file. */

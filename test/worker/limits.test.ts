@@ -2,16 +2,7 @@
 // and the master carries on.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { eventually, records, tempRecordFile, workerSuite } from '../helpers/worker.ts';
-
-const alive = (pid: unknown): boolean => {
-  try {
-    process.kill(Number(pid), 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
+import { alive, eventually, records, tempRecordFile, workerSuite } from '../helpers/worker.ts';
 
 // The same behaviour in both isolation modes.
 for (const isolation of ['spawn', 'fork'] as const) describe(`worker: limits and crashes (ISOLATION=${isolation})`, () => {

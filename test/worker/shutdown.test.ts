@@ -4,16 +4,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { eventually, records, tempRecordFile, workerSuite } from '../helpers/worker.ts';
-
-const alive = (pid: unknown): boolean => {
-  try {
-    process.kill(Number(pid), 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
+import { alive, eventually, records, tempRecordFile, workerSuite } from '../helpers/worker.ts';
 
 /** Direct children of a process and their states, from /proc. */
 function children(pid: number): { pid: number; state: string }[] {
