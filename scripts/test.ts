@@ -13,6 +13,8 @@ if (only.length === 0) {
   run('tsc', ['-p', 'tsconfig.json', '--noEmit']);
 }
 run('node', ['scripts/build.ts']);
+// The operator, chart and end-to-end tests run on the test control plane: built on first use, then a no-op.
+if (only.length === 0) run('bash', ['test/cluster/build.sh']);
 const files = only.length > 0 ? only : globSync('test/**/*.test.ts').sort();
 // One file at a time, as verified on the 2-core machine: several files start clusters and worker fleets,
 // and a bigger CI machine must not run them side by side.
