@@ -53,12 +53,13 @@ export function warmUpForChildren(): void {
 
 /**
  * Makes the fresh child safe to run job code. Synchronous, and called before the child returns to
- * the event loop: nothing inherited gets a chance to run first.
+ * the event loop: nothing inherited gets a chance to run first. A spare child does it before its job
+ * arrives, so that the copy-on-write faults it causes are off the job's path.
  */
-export function makeForkSafe(child: ForkedChild, deps: ChildDeps): void {
+export function makeForkSafe(inheritedFds: readonly number[], deps: ChildDeps): void {
   // The zygote reads its channel synchronously, so no libuv handle watches it; closing the fds
   // leaves the child no way to read commands or siblings' results, or hold their pipes open.
-  for (const fd of child.inheritedFds) closeSync(fd);
+  for (const fd of inheritedFds) closeSync(fd);
   deps.timers.clearAndStop();
   // Default dispositions, as in a fresh process: the master's SIGTERM means what it says. Signals
   // were blocked since fork, so none was handled by the zygote's listeners in the meantime.
@@ -68,7 +69,6 @@ export function makeForkSafe(child: ForkedChild, deps: ChildDeps): void {
   for (let i = 0; i < UUID_BATCH; i++) randomUUID();
   // process.pid is a value Node read at start-up: the zygote's.
   Object.defineProperty(process, 'pid', { value: Number(readlinkSync('/proc/self')), configurable: true, enumerable: true });
-  process.title = `forkpool-job ${child.command.className}`;
 }
 
 /** Runs afterFork and the job, reports, and exits the child. Never returns. */
@@ -99,6 +99,7 @@ export async function runForkedJob(child: ForkedChild, deps: ChildDeps): Promise
   );
 
   const { className, args } = child.command;
+  process.title = `forkpool-job ${className}`;
   try {
     await deps.jobs.hooks.afterFork?.({ className, args });
     const job = await deps.jobs.lookup(className);

@@ -55,6 +55,22 @@ function readAvailable(fd: number, buf: Buffer): Buffer | 'eof' | 'none' {
   }
 }
 
+/** In a spare child: blocks until the zygote writes its one command (or closes the pipe: then it exits). */
+function waitForCommand(addon: ForkAddon, fd: number): RunCommand {
+  const lines = new LineSplitter();
+  const buf = Buffer.alloc(64 * 1024);
+  for (;;) {
+    addon.poll([fd], -1);
+    const chunk = readAvailable(fd, buf);
+    if (chunk === 'eof') return addon.exit(0);
+    if (chunk === 'none') continue;
+    for (const line of lines.push(chunk)) {
+      const parsed = CommandSchema.safeParse(parseJson(line));
+      if (parsed.success) return parsed.data;
+    }
+  }
+}
+
 interface Running {
   id: string;
   pid: number;
@@ -64,23 +80,48 @@ interface Running {
   lines: LineSplitter;
 }
 
+/** A child forked ahead of its job, blocked until the zygote writes it one command. */
+interface Spare {
+  pid: number;
+  pidFd: number;
+  resultFd: number;
+  /** The write end of the spare's command pipe. */
+  commandFd: number;
+}
+
 class Server {
   readonly #addon: ForkAddon;
   readonly #running = new Map<number, Running>();
+  /** Forking costs milliseconds: a spare forked while the zygote is idle takes the next job at once. */
+  #spare: Spare | null = null;
   readonly #commands = new LineSplitter();
   readonly #buf = Buffer.alloc(64 * 1024);
 
-  constructor(addon: ForkAddon) {
+  /** Makes a just-forked child safe (closing the given zygote descriptors), before it waits or runs. */
+  readonly #prepareChild: (inheritedFds: readonly number[]) => void;
+
+  constructor(addon: ForkAddon, prepareChild: (inheritedFds: readonly number[]) => void) {
     this.#addon = addon;
+    this.#prepareChild = prepareChild;
   }
 
-  /** Serves until a fork: returns in the child only. In the zygote it ends with the process. */
-  serve(): ForkedChild {
-    for (;;) {
+  /**
+   * Serves until a fork: returns in the child only. In the zygote it ends with the process. `onReady`
+   * is called once the first spare exists, so that a ready zygote always holds one.
+   */
+  serve(onReady: () => void): ForkedChild {
+    for (let first = true; ; first = false) {
+      if (this.#spare === null) {
+        const child = this.#forkSpare();
+        if (child !== null) return child;
+      }
+      if (first) onReady();
       const running = [...this.#running.values()];
-      const fds = [CHANNEL_FD, ...running.flatMap((r) => (r.resultFd === null ? [r.pidFd] : [r.resultFd, r.pidFd]))];
+      const spareFds = this.#spare === null ? [] : [this.#spare.pidFd];
+      const fds = [CHANNEL_FD, ...spareFds, ...running.flatMap((r) => (r.resultFd === null ? [r.pidFd] : [r.resultFd, r.pidFd]))];
       const revents = this.#addon.poll(fds, -1);
       const ready = new Set(fds.filter((_, i) => ((revents[i] ?? 0) & POLLIN_OR_HANGUP) !== 0));
+      if (this.#spare !== null && ready.has(this.#spare.pidFd)) this.#discardSpare();
       // Results before exits, so that the master always hears a child's result first.
       for (const r of running) {
         if (r.resultFd !== null && ready.has(r.resultFd)) this.#relayResults(r);
@@ -94,6 +135,10 @@ class Server {
         const parsed = CommandSchema.safeParse(parseJson(line));
         if (!parsed.success) {
           send({ type: 'log', level: 'error', msg: `zygote: invalid command ignored: ${parsed.error.message}` });
+          continue;
+        }
+        if (this.#spare !== null) {
+          this.#handToSpare(this.#spare, parsed.data);
           continue;
         }
         const child = this.#fork(parsed.data);
@@ -121,6 +166,7 @@ class Server {
     if (pid === 0) {
       const inheritedFds = [CHANNEL_FD, resultFd];
       for (const r of this.#running.values()) inheritedFds.push(r.pidFd, ...(r.resultFd === null ? [] : [r.resultFd]));
+      this.#prepareChild(inheritedFds);
       return { command, reportFd, inheritedFds };
     }
     closeSync(reportFd);
@@ -129,6 +175,48 @@ class Server {
     this.#running.set(pid, { id: command.id, pid, resultFd, pidFd, lines: new LineSplitter() });
     send({ type: 'forked', id: command.id, pid });
     return null;
+  }
+
+  /** Forks a spare; returns in the spare only, once its command arrived, as a ForkedChild. */
+  #forkSpare(): ForkedChild | null {
+    let resultFd: number, reportFd: number, commandReadFd: number, commandFd: number, pid: number;
+    try {
+      [resultFd, reportFd] = this.#addon.pipe();
+      [commandReadFd, commandFd] = this.#addon.pipe();
+      pid = this.#addon.fork();
+    } catch (err) {
+      // No spare: jobs are forked when they arrive, as without one.
+      send({ type: 'log', level: 'warn', msg: `zygote: cannot fork a spare child: ${toJobError(err).message}` });
+      return null;
+    }
+    if (pid === 0) {
+      const inheritedFds = [CHANNEL_FD, resultFd, commandFd];
+      for (const r of this.#running.values()) inheritedFds.push(r.pidFd, ...(r.resultFd === null ? [] : [r.resultFd]));
+      this.#prepareChild(inheritedFds);
+      const command = waitForCommand(this.#addon, commandReadFd);
+      closeSync(commandReadFd);
+      return { command, reportFd, inheritedFds };
+    }
+    closeSync(reportFd);
+    closeSync(commandReadFd);
+    this.#spare = { pid, pidFd: this.#addon.pidfdOpen(pid), resultFd, commandFd };
+    return null;
+  }
+
+  #handToSpare(spare: Spare, command: RunCommand): void {
+    this.#spare = null;
+    writeSync(spare.commandFd, JSON.stringify(command) + '\n');
+    closeSync(spare.commandFd);
+    this.#running.set(spare.pid, { id: command.id, pid: spare.pid, resultFd: spare.resultFd, pidFd: spare.pidFd, lines: new LineSplitter() });
+    send({ type: 'forked', id: command.id, pid: spare.pid });
+  }
+
+  /** A spare that died before it had a job (killed from outside): reaped, and replaced on the next turn. */
+  #discardSpare(): void {
+    const spare = this.#spare;
+    if (spare === null || this.#addon.waitpid(spare.pid) === null) return;
+    this.#spare = null;
+    for (const fd of [spare.pidFd, spare.resultFd, spare.commandFd]) closeSync(fd);
   }
 
   #relayResults(r: Running): void {
@@ -162,6 +250,13 @@ class Server {
 
   /** The master closed the channel: kill what still runs, reap it, and exit. */
   #shutdown(): never {
+    const spare = this.#spare;
+    if (spare !== null) {
+      this.#spare = null;
+      process.kill(spare.pid, 'SIGKILL');
+      this.#running.set(spare.pid, { id: '', pid: spare.pid, resultFd: spare.resultFd, pidFd: spare.pidFd, lines: new LineSplitter() });
+      closeSync(spare.commandFd);
+    }
     for (const r of this.#running.values()) process.kill(r.pid, 'SIGKILL');
     while (this.#running.size > 0) {
       const running = [...this.#running.values()];
@@ -201,10 +296,9 @@ async function main(): Promise<void> {
     return fatal(err);
   }
   warmUpForChildren();
-  send({ type: 'ready', jobs: jobs.classes, loadErrors: jobs.loadErrors });
-  const child = new Server(addon).serve();
   const deps = { addon, jobs, timers };
-  makeForkSafe(child, deps);
+  const server = new Server(addon, (inheritedFds) => makeForkSafe(inheritedFds, deps));
+  const child = server.serve(() => send({ type: 'ready', jobs: jobs.classes, loadErrors: jobs.loadErrors }));
   await runForkedJob(child, deps);
 }
 
