@@ -28,7 +28,8 @@ async function portIsFree(port: number): Promise<boolean> {
   });
 }
 
-async function freePort(): Promise<number> {
+/** A TCP port on 127.0.0.1 that nothing listens on right now. */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);
@@ -63,22 +64,29 @@ export async function startSessionRedis(binary: string, unreachableUrl: string):
     await exited;
     rmSync(dir, { recursive: true, force: true });
   };
-  const deadline = Date.now() + 10_000;
+  if (await redisAnswers(port, 10_000, () => proc.exitCode === null)) return { url, stop };
+  await stop();
+  throw new Error(`${binary} did not start on port ${port}`);
+}
+
+/**
+ * Waits until a local redis-server on `port` answers PING: true when it does, false once `timeoutMs`
+ * passed or `starting()` says the server is gone.
+ */
+export async function redisAnswers(port: number, timeoutMs: number, starting: () => boolean = () => true): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
     const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     probe.on('error', () => undefined);
     try {
       await probe.connect();
       await probe.ping();
-      probe.disconnect();
-      return { url, stop };
+      return true;
     } catch {
-      probe.disconnect();
-      if (proc.exitCode !== null || Date.now() > deadline) {
-        await stop();
-        throw new Error(`${binary} did not start on port ${port}`);
-      }
+      if (!starting() || Date.now() > deadline) return false;
       await new Promise((r) => setTimeout(r, 50));
+    } finally {
+      probe.disconnect();
     }
   }
 }

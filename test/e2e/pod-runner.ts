@@ -11,6 +11,7 @@ import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { CoreV1Api, Watch, type KubeConfig, type V1Container, type V1Pod } from '@kubernetes/client-node';
 import { POOL_LABEL } from '../../operator/src/desired-deployment.ts';
+import { onLogLines } from '../helpers/worker.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 export const WORKER_BIN = join(root, 'worker-image/src/bin.ts');
@@ -175,21 +176,8 @@ export async function startPodRunner(options: PodRunnerOptions): Promise<PodRunn
       };
       processes.push(entry);
       byUid.set(uid, entry);
-      let buf = '';
-      proc.stdout.on('data', (chunk: Buffer) => {
-        out.write(chunk);
-        buf += chunk.toString();
-        let nl;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          try {
-            entry.logs.push(JSON.parse(line) as Record<string, unknown>);
-          } catch {
-            entry.logs.push({ msg: line });
-          }
-        }
-      });
+      proc.stdout.on('data', (chunk: Buffer) => out.write(chunk));
+      onLogLines(proc.stdout, (line) => entry.logs.push(line));
       proc.stderr.on('data', (chunk: Buffer) => out.write(chunk));
       proc.on('error', (err) => log(`pod runner: ${namespace}/${name}: ${err.message}`));
       proc.on('exit', (code, signal) => {

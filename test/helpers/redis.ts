@@ -1,22 +1,12 @@
 // Starts a real redis-server on a free port for a test file, and stops it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { freePort, redisAnswers } from '../../cli/src/session-redis.ts';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export interface RedisServer {
   readonly url: string;
@@ -44,21 +34,7 @@ export async function startRedis(opts: { appendonly?: boolean } = {}): Promise<R
     const p = proc;
     process.once('exit', () => p.kill('SIGKILL'));
     proc.once('error', (err) => { throw new Error(`cannot start redis-server (is it installed? apt-get install redis-server): ${err.message}`); });
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-      probe.on('error', () => undefined);
-      try {
-        await probe.connect();
-        await probe.ping();
-        probe.disconnect();
-        return;
-      } catch {
-        probe.disconnect();
-        if (Date.now() > deadline) throw new Error(`redis-server did not start on port ${port}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
+    if (!(await redisAnswers(port, 10_000))) throw new Error(`redis-server did not start on port ${port}`);
   };
   const kill = async (): Promise<void> => {
     const p = proc;

@@ -3,6 +3,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { after, before, beforeEach } from 'node:test';
 import type { Redis } from 'ioredis';
@@ -11,6 +13,17 @@ import { startRedis, type RedisServer } from './redis.ts';
 
 export const JOBS_DIR = fileURLToPath(new URL('../fixtures/jobs/', import.meta.url));
 const BIN = fileURLToPath(new URL('../../worker-image/src/bin.ts', import.meta.url));
+
+/** Calls `onLine` with each line a worker writes: its pino JSON, or `{ msg }` for a line that is not JSON. */
+export function onLogLines(stream: Readable, onLine: (line: Record<string, unknown>) => void): void {
+  createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => {
+    try {
+      onLine(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      onLine({ msg: line });
+    }
+  });
+}
 
 export interface WorkerProcess {
   readonly proc: ChildProcess;
@@ -70,21 +83,12 @@ export async function startWorker(env: Record<string, string>, opts: { command?:
   const logs: Record<string, unknown>[] = [];
   const listeners = new Set<() => void>();
   let stderr = '';
-  let buf = '';
-  proc.stdout?.on('data', (chunk: Buffer) => {
-    buf += chunk.toString();
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      try {
-        logs.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        logs.push({ msg: line });
-      }
+  if (proc.stdout) {
+    onLogLines(proc.stdout, (line) => {
+      logs.push(line);
       for (const l of listeners) l();
-    }
-  });
+    });
+  }
   proc.stderr?.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     proc.on('exit', (code, signal) => resolve({ code, signal }));
