@@ -19,6 +19,24 @@ const pct = (xs: number[], p: number): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
 };
+/** CPU ms a process has used so far (user + system), from /proc; 0 once it is gone. */
+const cpuMs = (pid: number): number => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+    return ((f[11] ?? 0) + (f[12] ?? 0)) * 10; // USER_HZ is 100 on Linux
+  } catch {
+    return 0;
+  }
+};
+/** The live children of a process, from /proc. */
+const childrenOf = (pid: number): number[] => {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+};
 const hwmKb = (pid: number): number => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
 
 /** Fresh `node -e 0` processes per second with `parallel` at once: the ceiling for a process per job. */
@@ -59,11 +77,12 @@ async function runWorker(env: Record<string, string>): Promise<Worker> {
 }
 
 /** Jobs per second for `n` no-op jobs enqueued at once onto an idle, warm worker. */
-async function throughput(env: Record<string, string>, n: number, className = 'Noop'): Promise<{ jobsPerSec: number; masterPeakMb: number }> {
+async function throughput(env: Record<string, string>, n: number, className = 'Noop'): Promise<{ jobsPerSec: number; masterPeakMb: number; cpu: string }> {
   await redis.flushdb();
   const w = await runWorker(env);
   await sleep(env.JOBS_DIR === SLOW_JOBS_DIR ? 1500 : 300);
   const payload = JSON.stringify({ class: className, args: [] });
+  const cpu0 = { master: cpuMs(w.pid), redis: cpuMs(server.pid) };
   const t0 = performance.now();
   for (let i = 0; i < n; i += 1000) {
     await redis.pipeline().sadd(`${ns}:queues`, 'bench').rpush(`${ns}:queue:bench`, ...Array.from({ length: Math.min(1000, n - i) }, () => payload)).exec();
@@ -71,8 +90,12 @@ async function throughput(env: Record<string, string>, n: number, className = 'N
   while (Number(await redis.get(`${ns}:stat:processed`)) < n) await sleep(2);
   const secs = (performance.now() - t0) / 1000;
   const masterPeakMb = hwmKb(w.pid) / 1024;
+  const perJob = (ms: number): string => `${((ms * 1000) / n).toFixed(0)} us`;
+  // Children that ran a job and exited are not counted: this breakdown is for long-lived children (reuse, zygote).
+  const kids = childrenOf(w.pid).reduce((sum, pid) => sum + cpuMs(pid) + childrenOf(pid).reduce((s, p) => s + cpuMs(p), 0), 0);
+  const cpu = `CPU per job: master ${perJob(cpuMs(w.pid) - cpu0.master)}, redis ${perJob(cpuMs(server.pid) - cpu0.redis)}, live children ${perJob(kids)} (since start)`;
   await w.stop();
-  return { jobsPerSec: n / secs, masterPeakMb };
+  return { jobsPerSec: n / secs, masterPeakMb, cpu };
 }
 
 /** Enqueue → job start on an idle worker, one job at a time. */
@@ -105,36 +128,56 @@ async function pickup(env: Record<string, string>, samples: number): Promise<{ p
 }
 
 console.log(`node ${process.version}, ${cores} cores (${cpus()[0]?.model ?? '?'})`);
+// BENCH_ONLY=strict,reuse,fork,slow,pickup runs some of the groups (all by default).
+const only = new Set((process.env.BENCH_ONLY ?? 'strict,reuse,fork,slow,pickup').split(',').map((g) => g.trim()));
 const n = quick ? 100 : 600;
-const limit1 = await spawnLimit(quick ? 40 : 200, 1);
-const limitN = await spawnLimit(quick ? 40 : 300, cores);
-console.log(`fresh node per job, the ceiling: ${limit1.toFixed(0)}/s one at a time, ${limitN.toFixed(0)}/s with ${cores} at once`);
-
 const rows: [string, string, string][] = [];
-const strict1 = await throughput({ JOBS_PER_CHILD: '1', CONCURRENCY: '1' }, n);
-rows.push(['JOBS_PER_CHILD=1 CONCURRENCY=1', `${strict1.jobsPerSec.toFixed(0)} jobs/s`, `${((strict1.jobsPerSec / limit1) * 100).toFixed(0)}% of one-at-a-time spawn limit`]);
-const strictN = await throughput({ JOBS_PER_CHILD: '1', CONCURRENCY: String(cores) }, n);
-rows.push([`JOBS_PER_CHILD=1 CONCURRENCY=${cores}`, `${strictN.jobsPerSec.toFixed(0)} jobs/s`, `${((strictN.jobsPerSec / limitN) * 100).toFixed(0)}% of the ${cores}-at-once spawn limit (target >= 90%)`]);
-const reuse = await throughput({ JOBS_PER_CHILD: '1000', CONCURRENCY: '1' }, quick ? 2000 : 20000);
-rows.push(['JOBS_PER_CHILD=1000 CONCURRENCY=1', `${reuse.jobsPerSec.toFixed(0)} jobs/s`, 'target >= 4,000 (BullMQ sandboxed ~4,000, Resque without fork ~2,470)']);
-const fork1 = await throughput({ ISOLATION: 'fork', CONCURRENCY: '1' }, n);
-rows.push(['ISOLATION=fork CONCURRENCY=1', `${fork1.jobsPerSec.toFixed(0)} jobs/s`, `${(fork1.jobsPerSec / strict1.jobsPerSec).toFixed(1)}x spawn mode (Ruby Resque forking: 362/s)`]);
-const forkN = await throughput({ ISOLATION: 'fork', CONCURRENCY: String(cores) }, n);
-rows.push([`ISOLATION=fork CONCURRENCY=${cores}`, `${forkN.jobsPerSec.toFixed(0)} jobs/s`, `${(forkN.jobsPerSec / strictN.jobsPerSec).toFixed(1)}x spawn mode; target >= 3.5x`]);
-const slowN = quick ? 6 : 30;
-const slowSpawn = await throughput({ JOBS_DIR: SLOW_JOBS_DIR, CONCURRENCY: String(cores) }, slowN, 'SlowLoad');
-const slowFork = await throughput({ JOBS_DIR: SLOW_JOBS_DIR, ISOLATION: 'fork', CONCURRENCY: String(cores) }, slowN * 10, 'SlowLoad');
-rows.push(['200 ms-to-load module, spawn', `${slowSpawn.jobsPerSec.toFixed(1)} jobs/s`, 'every fresh child loads it again']);
-rows.push(['200 ms-to-load module, fork', `${slowFork.jobsPerSec.toFixed(1)} jobs/s`, `${(slowFork.jobsPerSec / slowSpawn.jobsPerSec).toFixed(0)}x: loaded once in the zygote`]);
-const pickFork = await pickup({ ISOLATION: 'fork' }, quick ? 20 : 100);
-rows.push(['idle pickup, ISOLATION=fork', `p50 ${pickFork.p50.toFixed(2)} ms, p99 ${pickFork.p99.toFixed(2)} ms`, '']);
-const pick = await pickup({ JOBS_PER_CHILD: '1', CONCURRENCY: '1' }, quick ? 20 : 100);
-rows.push(['idle pickup, JOBS_PER_CHILD=1', `p50 ${pick.p50.toFixed(2)} ms, p99 ${pick.p99.toFixed(2)} ms`, 'enqueue -> job starts; target p50 < 2 ms (Resque polls every 5 s)']);
-const pickReuse = await pickup({ JOBS_PER_CHILD: '1000', CONCURRENCY: '1' }, quick ? 20 : 100);
-rows.push(['idle pickup, JOBS_PER_CHILD=1000', `p50 ${pickReuse.p50.toFixed(2)} ms, p99 ${pickReuse.p99.toFixed(2)} ms`, '']);
-rows.push(['peak RSS', `master ${Math.max(strict1.masterPeakMb, strictN.masterPeakMb, reuse.masterPeakMb).toFixed(0)} MiB, child ${pick.childPeakMb.toFixed(0)} MiB`, '']);
+const cpuRows: string[] = [];
+const peaks: number[] = [];
+let strict1: Awaited<ReturnType<typeof throughput>> | undefined;
+let strictN: Awaited<ReturnType<typeof throughput>> | undefined;
+if (only.has('strict') || only.has('fork')) {
+  const limit1 = await spawnLimit(quick ? 40 : 200, 1);
+  const limitN = await spawnLimit(quick ? 40 : 300, cores);
+  console.log(`fresh node per job, the ceiling: ${limit1.toFixed(0)}/s one at a time, ${limitN.toFixed(0)}/s with ${cores} at once`);
+  strict1 = await throughput({ JOBS_PER_CHILD: '1', CONCURRENCY: '1' }, n);
+  rows.push(['JOBS_PER_CHILD=1 CONCURRENCY=1', `${strict1.jobsPerSec.toFixed(0)} jobs/s`, `${((strict1.jobsPerSec / limit1) * 100).toFixed(0)}% of one-at-a-time spawn limit`]);
+  strictN = await throughput({ JOBS_PER_CHILD: '1', CONCURRENCY: String(cores) }, n);
+  rows.push([`JOBS_PER_CHILD=1 CONCURRENCY=${cores}`, `${strictN.jobsPerSec.toFixed(0)} jobs/s`, `${((strictN.jobsPerSec / limitN) * 100).toFixed(0)}% of the ${cores}-at-once spawn limit (target >= 90%)`]);
+  peaks.push(strict1.masterPeakMb, strictN.masterPeakMb);
+}
+if (only.has('reuse')) {
+  const reuse = await throughput({ JOBS_PER_CHILD: '1000', CONCURRENCY: '1' }, quick ? 2000 : 20000);
+  rows.push(['JOBS_PER_CHILD=1000 CONCURRENCY=1', `${reuse.jobsPerSec.toFixed(0)} jobs/s`, 'target >= 4,000 (BullMQ sandboxed ~4,000, Resque without fork ~2,470)']);
+  cpuRows.push(`JOBS_PER_CHILD=1000: ${reuse.cpu}`);
+  peaks.push(reuse.masterPeakMb);
+}
+if (only.has('fork') && strict1 && strictN) {
+  const fork1 = await throughput({ ISOLATION: 'fork', CONCURRENCY: '1' }, n);
+  rows.push(['ISOLATION=fork CONCURRENCY=1', `${fork1.jobsPerSec.toFixed(0)} jobs/s`, `${(fork1.jobsPerSec / strict1.jobsPerSec).toFixed(1)}x spawn mode (Ruby Resque forking: 362/s)`]);
+  const forkN = await throughput({ ISOLATION: 'fork', CONCURRENCY: String(cores) }, n);
+  rows.push([`ISOLATION=fork CONCURRENCY=${cores}`, `${forkN.jobsPerSec.toFixed(0)} jobs/s`, `${(forkN.jobsPerSec / strictN.jobsPerSec).toFixed(1)}x spawn mode; target >= 3.5x`]);
+  cpuRows.push(`ISOLATION=fork CONCURRENCY=1: ${fork1.cpu}`, `ISOLATION=fork CONCURRENCY=${cores}: ${forkN.cpu}`);
+}
+if (only.has('slow')) {
+  const slowN = quick ? 6 : 30;
+  const slowSpawn = await throughput({ JOBS_DIR: SLOW_JOBS_DIR, CONCURRENCY: String(cores) }, slowN, 'SlowLoad');
+  const slowFork = await throughput({ JOBS_DIR: SLOW_JOBS_DIR, ISOLATION: 'fork', CONCURRENCY: String(cores) }, slowN * 10, 'SlowLoad');
+  rows.push(['200 ms-to-load module, spawn', `${slowSpawn.jobsPerSec.toFixed(1)} jobs/s`, 'every fresh child loads it again']);
+  rows.push(['200 ms-to-load module, fork', `${slowFork.jobsPerSec.toFixed(1)} jobs/s`, `${(slowFork.jobsPerSec / slowSpawn.jobsPerSec).toFixed(0)}x: loaded once in the zygote`]);
+}
+if (only.has('pickup')) {
+  const pickFork = await pickup({ ISOLATION: 'fork' }, quick ? 20 : 100);
+  rows.push(['idle pickup, ISOLATION=fork', `p50 ${pickFork.p50.toFixed(2)} ms, p99 ${pickFork.p99.toFixed(2)} ms`, '']);
+  const pick = await pickup({ JOBS_PER_CHILD: '1', CONCURRENCY: '1' }, quick ? 20 : 100);
+  rows.push(['idle pickup, JOBS_PER_CHILD=1', `p50 ${pick.p50.toFixed(2)} ms, p99 ${pick.p99.toFixed(2)} ms`, 'enqueue -> job starts; target p50 < 2 ms (Resque polls every 5 s)']);
+  const pickReuse = await pickup({ JOBS_PER_CHILD: '1000', CONCURRENCY: '1' }, quick ? 20 : 100);
+  rows.push(['idle pickup, JOBS_PER_CHILD=1000', `p50 ${pickReuse.p50.toFixed(2)} ms, p99 ${pickReuse.p99.toFixed(2)} ms`, '']);
+  rows.push(['peak RSS', `${peaks.length > 0 ? `master ${Math.max(...peaks).toFixed(0)} MiB, ` : ''}child ${pick.childPeakMb.toFixed(0)} MiB`, '']);
+}
 const w = Math.max(...rows.map((r) => r[0].length));
 const w2 = Math.max(...rows.map((r) => r[1].length));
 for (const [a, b, c] of rows) console.log(`${a.padEnd(w)}  ${b.padEnd(w2)}  ${c}`);
+for (const line of cpuRows) console.log(line);
 redis.disconnect();
 await server.stop();

@@ -11,6 +11,8 @@ export { freePort };
 export interface RedisServer {
   readonly url: string;
   readonly port: number;
+  /** the server's pid (0 while it is down) */
+  readonly pid: number;
   /** a new connection to it */
   connect(): Redis;
   /** SIGKILLs the server (and keeps its data dir, so `start` brings the AOF back) */
@@ -45,6 +47,7 @@ export async function startRedis(opts: { appendonly?: boolean } = {}): Promise<R
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
+    get pid() { return proc?.exitCode === null && proc.signalCode === null ? (proc.pid ?? 0) : 0; },
     connect() {
       const c = new Redis({ port, host: '127.0.0.1' });
       c.on('error', () => undefined); // tests kill the server on purpose; commands still reject

@@ -16,9 +16,14 @@ export interface RunResult {
 
 /** One slot's way of running jobs in child processes (spawn, or fork from a zygote). */
 export interface Executor {
+  /**
+   * How many jobs run() may be given at once. They run one after another, in the order given, and end in
+   * that order; more than one lets a child start the next job without waiting for the master.
+   */
+  readonly depth: number;
   /** Starts a warm child ahead of the first job, so its start-up is not on that job's path. */
   prepare(): void;
-  /** Runs one job to its end under the timeout and memory cap. */
+  /** Runs one job to its end under the timeout and memory cap (after the ones given before it). */
   run(job: JobToRun): Promise<RunResult>;
   /**
    * Kills the child running a job, if any. `interrupt`: the run ends as `interrupted` (the master hands the

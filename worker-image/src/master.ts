@@ -197,58 +197,83 @@ export class Master {
   }
 
   /**
-   * One slot: a job runs in a child while the next one is taken; when it ends, the next starts at once and
-   * recording the finished job shares one round trip with taking the one after. Every job held is in this
-   * worker's in-flight hash under its own field, so nothing is only in memory.
+   * One slot. Its jobs run in children through the executor, up to `exec.depth` given at once (run one after
+   * another); under a backlog one more is taken ahead, to start the moment there is room. When a job ends,
+   * recording it shares one round trip with taking the next. Every job held is in this worker's in-flight
+   * hash under its own field, so nothing is only in memory.
    */
   private async slotLoop(slot: string, exec: Executor): Promise<void> {
     exec.prepare();
     let seq = 0;
     const field = (): string => `${slot}.${seq++}`;
     const canTake = (): boolean => !this.stop.signal.aborted && !this.paused;
-    let current: Taken | undefined;
-    let running: Promise<Ran> | undefined;
-    let ahead: Promise<Taken | undefined> | undefined;
+    const limit = exec.depth + 1;
+    /** given to the executor, in the order they run and end */
+    const running: { taken: Taken; ran: Promise<Ran> }[] = [];
+    /** taken, waiting for room in the executor */
+    const waiting: Taken[] = [];
+    /** round trips in flight that may bring a job (a take-ahead, or a finish that also takes) */
+    let taking = 0;
+    /** every round trip in flight: the slot ends only after them */
+    const inFlight = new Set<Promise<void>>();
+    let landed: (() => void) | undefined;
+    const held = (): number => running.length + waiting.length + taking;
+    const startJobs = (): void => {
+      while (running.length < exec.depth && waiting.length > 0 && !this.stop.signal.aborted) {
+        const taken = waiting.shift() as Taken;
+        running.push({ taken, ran: this.runJob(exec, taken) });
+      }
+    };
+    const track = (roundTrip: Promise<Taken | undefined>, takes: boolean): void => {
+      if (takes) taking++;
+      const done = roundTrip.then((taken) => {
+        if (takes) taking--;
+        if (taken) {
+          waiting.push(taken);
+          startJobs();
+        }
+        inFlight.delete(done);
+        landed?.();
+      });
+      inFlight.add(done);
+    };
     for (;;) {
-      if (!current) {
-        if (ahead) {
-          current = await ahead;
-          ahead = undefined;
+      // Taken but not started: they go back rather than delay the shutdown.
+      if (this.stop.signal.aborted && waiting.length > 0) await this.handBack(waiting.splice(0));
+      if (running.length === 0) {
+        if (taking > 0) {
+          await new Promise<void>((resolve) => { landed = resolve; });
+          landed = undefined;
           continue;
         }
         if (this.stop.signal.aborted) break;
         const mark = this.waker.mark;
-        if (canTake()) current = await this.retrying('take a job', () => this.reserve(field(), false));
-        if (!current) await this.waker.wait(mark, this.stop.signal);
+        const taken = canTake() ? await this.retrying('take a job', () => this.reserve(field(), false)) : undefined;
+        if (taken) {
+          waiting.push(taken);
+          startJobs();
+        } else {
+          await this.waker.wait(mark, this.stop.signal);
+        }
         continue;
       }
-      if (!running && this.stop.signal.aborted) {
-        // Taken but not started: it goes back rather than delay the shutdown.
-        await this.handBack([current]);
-        current = undefined;
-        continue;
-      }
-      running ??= this.runJob(exec, current);
-      if (!ahead && canTake()) ahead = this.retrying('take a job', () => this.reserve(field(), true));
-      const ran = await running;
-      running = undefined;
-      const done = current;
-      current = ahead ? await ahead : undefined;
-      ahead = undefined;
+      if (canTake() && held() < limit) track(this.retrying('take a job', () => this.reserve(field(), true)), true);
+      const head = running[0] as (typeof running)[number];
+      const ran = await head.ran;
+      running.shift();
+      startJobs();
       if (ran.outcome.kind === 'interrupted') {
-        await this.handBack(current ? [done, current] : [done]);
-        this.log.warn({ queue: done.queue, slot }, 'job interrupted by shutdown and handed back to the head of its queue');
-        current = undefined;
+        await this.handBack([head.taken]);
+        this.log.warn({ queue: head.taken.queue, slot }, 'job interrupted by shutdown and handed back to the head of its queue');
         continue;
       }
-      // The next job starts before this one's bookkeeping.
-      if (current && !this.stop.signal.aborted) running = this.runJob(exec, current);
-      const finish = this.settle(slot, done, ran) as Finish;
-      const nextField = canTake() ? field() : undefined;
-      const recorded = this.retrying('record a finished job', () => this.finish(done, finish, nextField, current !== undefined));
-      if (current) ahead = recorded;
-      else current = await recorded;
+      const finish = this.settle(slot, head.taken, ran) as Finish;
+      const nextField = canTake() && held() < limit ? field() : undefined;
+      const ahead = held() > 0;
+      track(this.retrying('record a finished job', () => this.finish(head.taken, finish, nextField, ahead)), nextField !== undefined);
     }
+    while (inFlight.size > 0) await Promise.all(inFlight);
+    if (waiting.length > 0) await this.handBack(waiting.splice(0));
   }
 
   private async handBack(jobs: readonly Taken[]): Promise<void> {

@@ -1,5 +1,8 @@
 // Spawn mode: each child is a fresh `node` running child.ts. A spare child is started as soon as the
-// current one takes its last job, so a new process is warm (modules loaded) when the next job arrives.
+// current one is given its last job, so a new process is warm (modules loaded) when the next job arrives.
+// With JOBS_PER_CHILD > 1 the executor accepts up to PIPELINE_DEPTH jobs at once and sends them ahead to
+// the child, which runs them one after another: under a backlog a child goes from one job to the next
+// without waiting for the master to hear about the last one.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
@@ -11,6 +14,9 @@ import type { Outcome } from './outcome.ts';
 
 const childEntry = fileURLToPath(new URL(`./child${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
 
+/** Jobs a reused child may be sent at once: the running one and those it starts next. */
+export const PIPELINE_DEPTH = 3;
+
 /** Resident memory of a process in MiB, from /proc (Linux); undefined when it cannot be read. */
 export function residentMb(pid: number): number | undefined {
   try {
@@ -21,23 +27,42 @@ export function residentMb(pid: number): number | undefined {
   }
 }
 
-interface Pending {
-  resolve(o: Outcome): void;
+/** A job given to the executor, until it ends. */
+interface Assigned {
+  readonly job: JobToRun;
+  readonly resolve: (r: RunResult) => void;
 }
 
-/** One spawned child and its protocol state. */
+interface ChildEvents {
+  /** a job sent to the child ended (the child carries on with the next one it was sent) */
+  settled(): void;
+  /** the child is gone: `unstarted` are the jobs it was sent but never began */
+  exited(child: Child, unstarted: Assigned[]): void;
+}
+
+/** One spawned child: the jobs sent to it, run in order, the first one under the timeout and memory cap. */
 class Child {
   readonly proc: ChildProcess;
   readonly spawnedAt = performance.now();
   readonly ready: Promise<number>;
+  isReady = false;
+  /** jobs it may still be sent */
   jobsLeft: number;
   exited = false;
-  /** set before the master kills the child, so its exit is reported as what caused it */
+  /** set before the master kills the child, so the running job's end is reported as what caused it */
   killedFor: Outcome | undefined;
-  private pending: Pending | undefined;
+  /** sent and not ended, in the order the child runs them: the first is running */
+  readonly sent: Assigned[] = [];
+  private readonly limits: Limits;
+  private readonly events: ChildEvents;
+  private headStartedAt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private sampler: NodeJS.Timeout | undefined;
 
-  constructor(jobsDir: string, jobsPerChild: number, log: Logger) {
+  constructor(jobsDir: string, jobsPerChild: number, limits: Limits, log: Logger, events: ChildEvents) {
     this.jobsLeft = jobsPerChild;
+    this.limits = limits;
+    this.events = events;
     this.proc = spawn(process.execPath, [childEntry], {
       env: { ...process.env, FORKPOOL_JOBS_DIR: jobsDir, FORKPOOL_JOBS_PER_CHILD: String(jobsPerChild) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -53,15 +78,19 @@ class Child {
           // A first message through a fresh channel costs a few ms of cold code on both sides: pay it now,
           // while the child waits, not when its job arrives.
           this.proc.send({ t: 'warm' });
+          this.isReady = true;
           resolve(performance.now() - this.spawnedAt);
+        } else {
+          this.endHead(msg.data.ok ? { kind: 'ok' } : { kind: 'error', error: msg.data.error ?? { name: 'Error', message: 'job failed without an error', stack: [] } });
+          this.events.settled();
         }
-        else this.settle(msg.data.ok ? { kind: 'ok' } : { kind: 'error', error: msg.data.error ?? { name: 'Error', message: 'job failed without an error', stack: [] } });
       });
       this.proc.on('error', (err) => reject(new Error(`cannot start a job child: ${err.message}`)));
       this.proc.on('exit', (code, signal) => {
         this.exited = true;
         reject(new Error(`job child pid ${this.proc.pid} exited during start-up (${signal ?? `exit ${code}`})`));
-        this.settle(this.killedFor ?? { kind: 'crashed', pid: this.proc.pid ?? 0, signal, code });
+        if (this.sent.length > 0) this.endHead(this.killedFor ?? { kind: 'crashed', pid: this.pid, signal, code });
+        this.events.exited(this, this.sent.splice(0));
       });
     });
     this.ready.catch(() => undefined);
@@ -71,20 +100,11 @@ class Child {
     return this.proc.pid ?? 0;
   }
 
-  run(job: JobToRun, limits: Limits): Promise<Outcome> {
-    const outcome = new Promise<Outcome>((resolve) => { this.pending = { resolve }; });
-    const timer = setTimeout(() => this.kill({ kind: 'timeout', pid: this.pid, limitMs: limits.timeoutMs }), limits.timeoutMs);
-    const sampler = limits.maxMemoryMb > 0
-      ? setInterval(() => {
-          const rss = residentMb(this.pid);
-          if (rss !== undefined && rss > limits.maxMemoryMb) this.kill({ kind: 'memory', pid: this.pid, rssMb: rss, limitMb: limits.maxMemoryMb });
-        }, MEMORY_SAMPLE_MS)
-      : undefined;
-    this.proc.send({ t: 'run', className: job.className, args: job.args });
-    return outcome.finally(() => {
-      clearTimeout(timer);
-      clearInterval(sampler);
-    });
+  send(a: Assigned): void {
+    this.jobsLeft--;
+    this.sent.push(a);
+    this.proc.send({ t: 'run', className: a.job.className, args: a.job.args });
+    if (this.sent.length === 1) this.startHead();
   }
 
   kill(reason: Outcome | undefined): void {
@@ -93,70 +113,77 @@ class Child {
     this.proc.kill('SIGKILL');
   }
 
-  private settle(o: Outcome): void {
-    const p = this.pending;
-    this.pending = undefined;
-    p?.resolve(o);
+  /** The first job sent is running: its limits start now (for one sent ahead, when the one before ended). */
+  private startHead(): void {
+    this.headStartedAt = performance.now();
+    const { timeoutMs, maxMemoryMb } = this.limits;
+    this.timer = setTimeout(() => this.kill({ kind: 'timeout', pid: this.pid, limitMs: timeoutMs }), timeoutMs);
+    if (maxMemoryMb > 0) {
+      this.sampler = setInterval(() => {
+        const rss = residentMb(this.pid);
+        if (rss !== undefined && rss > maxMemoryMb) this.kill({ kind: 'memory', pid: this.pid, rssMb: rss, limitMb: maxMemoryMb });
+      }, MEMORY_SAMPLE_MS);
+    }
+  }
+
+  private endHead(outcome: Outcome): void {
+    clearTimeout(this.timer);
+    clearInterval(this.sampler);
+    const head = this.sent.shift();
+    head?.resolve({ outcome, pid: this.pid, durationMs: performance.now() - this.headStartedAt });
+    if (this.sent.length > 0 && !this.exited) this.startHead();
   }
 }
 
+const interrupted: RunResult = { outcome: { kind: 'interrupted' }, pid: undefined, durationMs: 0 };
+
 export class SpawnExecutor implements Executor {
+  readonly depth: number;
   private readonly jobsDir: string;
   private readonly jobsPerChild: number;
   private readonly limits: Limits;
   private readonly log: Logger;
   private readonly onChildStart: (ms: number) => void;
+  private readonly events: ChildEvents;
+  /** the child jobs are sent to, while it has some left or runs some */
+  private active: Child | undefined;
+  /** a started child that has not been sent a job yet */
   private warm: Child | undefined;
-  private running: Child | undefined;
+  /** jobs waiting for a child: the active one is not ready yet, or will exit after its last job */
+  private readonly backlog: Assigned[] = [];
+  private waitingFor: Child | undefined;
 
   constructor(opts: { jobsDir: string; jobsPerChild: number; limits: Limits; log: Logger; onChildStart: (ms: number) => void }) {
     this.jobsDir = opts.jobsDir;
     this.jobsPerChild = opts.jobsPerChild;
+    this.depth = opts.jobsPerChild > 1 ? PIPELINE_DEPTH : 1;
     this.limits = opts.limits;
     this.log = opts.log;
     this.onChildStart = opts.onChildStart;
+    this.events = { settled: () => this.pump(), exited: (child, unstarted) => this.childExited(child, unstarted) };
   }
 
   prepare(): void {
     if (!this.warm || this.warm.exited) this.warm = this.spawnChild();
   }
 
-  async run(job: JobToRun): Promise<RunResult> {
-    this.prepare();
-    const child = this.warm as Child;
-    this.warm = undefined;
-    try {
-      await child.ready;
-    } catch (err) {
-      // The child died before it could take the job: a broken environment, reported as a crash of that child.
-      this.log.error({ err }, 'job child failed to start');
-      return { outcome: { kind: 'crashed', pid: child.pid, signal: child.proc.signalCode, code: child.proc.exitCode }, pid: child.pid, durationMs: 0 };
-    }
-    child.jobsLeft--;
-    this.running = child;
-    const started = performance.now();
-    const running = child.run(job, this.limits);
-    // The spare is spawned after the job is sent: spawning blocks the master for a few ms.
-    if (child.jobsLeft === 0) this.warm = this.spawnChild();
-    const outcome = await running;
-    this.running = undefined;
-    if (child.jobsLeft > 0 && !child.exited && outcome.kind !== 'timeout' && outcome.kind !== 'memory') {
-      this.warm ??= child;
-      if (this.warm !== child) child.kill(undefined);
-    } else if (child.jobsLeft > 0) {
-      this.prepare();
-    }
-    return { outcome, pid: child.pid, durationMs: performance.now() - started };
+  run(job: JobToRun): Promise<RunResult> {
+    return new Promise((resolve) => {
+      this.backlog.push({ job, resolve });
+      this.pump();
+    });
   }
 
   killRunning(mode: 'interrupt' | 'kill'): void {
-    const child = this.running;
-    if (!child) return;
-    child.kill(mode === 'interrupt' ? { kind: 'interrupted' } : undefined);
+    if (mode === 'interrupt') {
+      for (const a of this.backlog.splice(0)) a.resolve(interrupted);
+    }
+    this.active?.kill(mode === 'interrupt' ? { kind: 'interrupted' } : undefined);
   }
 
   async close(): Promise<void> {
-    const children = [this.warm, this.running].filter((c): c is Child => c !== undefined && !c.exited);
+    for (const a of this.backlog.splice(0)) a.resolve(interrupted);
+    const children = [this.warm, this.active].filter((c): c is Child => c !== undefined && !c.exited);
     this.warm = undefined;
     await Promise.all(children.map((c) => new Promise<void>((resolve) => {
       c.proc.once('exit', () => resolve());
@@ -164,8 +191,53 @@ export class SpawnExecutor implements Executor {
     })));
   }
 
+  /** Sends waiting jobs to the active child while it can take them; moves on to the spare when it cannot. */
+  private pump(): void {
+    while (this.backlog.length > 0) {
+      let child = this.active;
+      if (child && (child.exited || child.jobsLeft === 0)) {
+        // It exits after its last job; the next job waits for that rather than run beside it.
+        if (!child.exited && child.sent.length > 0) return;
+        child = this.active = undefined;
+      }
+      if (!child) {
+        this.prepare();
+        child = this.active = this.warm as Child;
+        this.warm = undefined;
+      }
+      if (!child.isReady) {
+        if (this.waitingFor !== child) {
+          this.waitingFor = child;
+          child.ready.then(() => this.pump(), () => undefined);
+        }
+        return;
+      }
+      child.send(this.backlog.shift() as Assigned);
+      // The spare is spawned after the job is sent: spawning blocks the master for a few ms.
+      if (child.jobsLeft === 0) this.prepare();
+    }
+  }
+
+  private childExited(child: Child, unstarted: Assigned[]): void {
+    if (this.warm === child) this.warm = undefined;
+    if (this.active === child) {
+      this.active = undefined;
+      if (!child.isReady && this.backlog.length > 0) {
+        // It died before it could take a job: a broken environment, reported as a crash of that child.
+        this.log.error({ pid: child.pid, code: child.proc.exitCode, signal: child.proc.signalCode }, 'job child failed to start');
+        (this.backlog.shift() as Assigned).resolve({
+          outcome: { kind: 'crashed', pid: child.pid, signal: child.proc.signalCode, code: child.proc.exitCode }, pid: child.pid, durationMs: 0,
+        });
+      }
+    }
+    // Jobs it was sent but never began run on the next child, unless the worker is stopping now.
+    if (child.killedFor?.kind === 'interrupted') for (const a of unstarted) a.resolve(interrupted);
+    else this.backlog.unshift(...unstarted);
+    this.pump();
+  }
+
   private spawnChild(): Child {
-    const child = new Child(this.jobsDir, this.jobsPerChild, this.log);
+    const child = new Child(this.jobsDir, this.jobsPerChild, this.limits, this.log, this.events);
     child.ready.then((ms) => this.onChildStart(ms), () => undefined);
     return child;
   }

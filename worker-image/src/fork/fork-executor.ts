@@ -82,6 +82,7 @@ export class ForkExecutors {
 }
 
 class ForkExecutor implements Executor {
+  readonly depth = 1;
   readonly #options: ForkExecutorsOptions;
   readonly #zygote: () => Promise<Zygote>;
   readonly #onClose: () => Promise<void>;
