@@ -62,4 +62,19 @@ describe('worker: jobs sent ahead to a reused child (ISOLATION=spawn, JOBS_PER_C
     const [next] = await t.client.peek('p', 0, 1);
     assert.deepEqual(next?.payload?.args, [ran.length], 'the first job not run is back at the head of the queue');
   });
+
+  it('jobs that take long are not sent ahead: a worker holds at most one job beyond the one running', async () => {
+    const file = tempRecordFile();
+    for (let i = 0; i < 30; i++) await t.client.enqueue('p', 'Sleep', 0.2, `s${i}`);
+    const w = await t.start({ QUEUES: 'p', RECORD_FILE: file, JOBS_PER_CHILD: '100' });
+    let most = 0;
+    const until = Date.now() + 2000;
+    while (Date.now() < until) {
+      most = Math.max(most, (await t.client.stats()).inFlight);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.ok(records(file).filter((r) => r.event === 'end').length >= 5, 'jobs ran meanwhile');
+    assert.ok(most <= 2, `held at most ${most} jobs`);
+    await stopWorker(w);
+  });
 });

@@ -43,6 +43,12 @@ const SHUTDOWN_REDIS_GRACE_MS = 5000;
  * under a backlog it saves a round trip per job; with few jobs it never holds one an idle worker could run.
  */
 const TAKE_AHEAD_MIN_BACKLOG = 8;
+/**
+ * An executor that accepts several jobs at once (a reused child) is given as many as end within about this
+ * long, by the slot's recent job durations: short jobs flow without a pause, while a job sent ahead of long
+ * ones never waits long behind them when another worker could have run it.
+ */
+const SEND_AHEAD_MS = 5;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export class Master {
@@ -207,7 +213,9 @@ export class Master {
     let seq = 0;
     const field = (): string => `${slot}.${seq++}`;
     const canTake = (): boolean => !this.stop.signal.aborted && !this.paused;
-    const limit = exec.depth + 1;
+    /** recent job durations (moving average, ms); unknown until the first job ends */
+    let typicalMs = Infinity;
+    const limit = (): number => Math.max(1, Math.min(exec.depth, Math.floor(SEND_AHEAD_MS / typicalMs))) + 1;
     /** given to the executor, in the order they run and end */
     const running: { taken: Taken; ran: Promise<Ran> }[] = [];
     /** taken, waiting for room in the executor */
@@ -257,7 +265,7 @@ export class Master {
         }
         continue;
       }
-      if (canTake() && held() < limit) track(this.retrying('take a job', () => this.reserve(field(), true)), true);
+      if (canTake() && held() < limit()) track(this.retrying('take a job', () => this.reserve(field(), true)), true);
       const head = running[0] as (typeof running)[number];
       const ran = await head.ran;
       running.shift();
@@ -267,8 +275,9 @@ export class Master {
         this.log.warn({ queue: head.taken.queue, slot }, 'job interrupted by shutdown and handed back to the head of its queue');
         continue;
       }
+      typicalMs = typicalMs === Infinity ? ran.durationMs : 0.8 * typicalMs + 0.2 * ran.durationMs;
       const finish = this.settle(slot, head.taken, ran) as Finish;
-      const nextField = canTake() && held() < limit ? field() : undefined;
+      const nextField = canTake() && held() < limit() ? field() : undefined;
       const ahead = held() > 0;
       track(this.retrying('record a finished job', () => this.finish(head.taken, finish, nextField, ahead)), nextField !== undefined);
     }

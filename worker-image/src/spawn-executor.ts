@@ -15,7 +15,12 @@ import type { Outcome } from './outcome.ts';
 const childEntry = fileURLToPath(new URL(`./child${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
 
 /** Jobs a reused child may be sent at once: the running one and those it starts next. */
-export const PIPELINE_DEPTH = 3;
+export const PIPELINE_DEPTH = 10;
+/**
+ * A reused child's successor is spawned when it has this many jobs left, so that under a backlog the new
+ * child is warm (a spawn takes tens of ms) when the old one ends; with JOBS_PER_CHILD=1, with the job.
+ */
+export const SPARE_LEAD_JOBS = 100;
 
 /** Resident memory of a process in MiB, from /proc (Linux); undefined when it cannot be read. */
 export function residentMb(pid: number): number | undefined {
@@ -214,7 +219,7 @@ export class SpawnExecutor implements Executor {
       }
       child.send(this.backlog.shift() as Assigned);
       // The spare is spawned after the job is sent: spawning blocks the master for a few ms.
-      if (child.jobsLeft === 0) this.prepare();
+      if (child.jobsLeft < SPARE_LEAD_JOBS) this.prepare();
     }
   }
 
