@@ -1,10 +1,12 @@
-// The messages of fork mode, one JSON object per line, validated with zod at every boundary.
+// The messages of fork mode, one JSON object per line.
 //
-//   master  --Command-->      zygote   (the zygote's fd 3, a socketpair; read synchronously)
-//   zygote  --ZygoteEvent-->  master   (the same socketpair)
+//   master  --RunCommand-->   zygote   (the zygote's fd 3, a socketpair; read synchronously)
+//   zygote  --ZygoteEvent-->  master   (the same socketpair; validated with zod in the master: events.ts)
 //   child   --ChildReport-->  zygote   (a pipe made for that child alone, relayed as a ZygoteEvent)
+//
+// This half is what the zygote loads, and every fork copies the zygote's memory: it checks the two
+// messages the zygote reads by hand rather than load zod there (zod adds ~15 MB to a process, measured).
 import { StringDecoder } from 'node:string_decoder';
-import { z } from 'zod';
 import { stackLines } from '../jobs.ts';
 
 /** The command channel's descriptor in the zygote (the master's stdio[3]). */
@@ -13,63 +15,83 @@ export const CHANNEL_FD = 3;
 export const MASTER_PID_ENV = 'FORKPOOL_MASTER_PID';
 
 /** What a job threw, as a failure record needs it. */
-export const JobErrorSchema = z.object({
-  name: z.string(),
-  message: z.string(),
+export interface JobError {
+  readonly name: string;
+  readonly message: string;
   /** The stack's frames, one per line, without the message line. */
-  stack: z.array(z.string()),
-});
-export type JobError = z.infer<typeof JobErrorSchema>;
+  readonly stack: string[];
+}
 
 /** What perform did: returned (or resolved), or threw (or rejected). */
-export const JobResultSchema = z.discriminatedUnion('ok', [
-  z.object({ ok: z.literal(true) }),
-  z.object({ ok: z.literal(false), error: JobErrorSchema }),
-]);
-export type JobResult = z.infer<typeof JobResultSchema>;
+export type JobResult = { readonly ok: true } | { readonly ok: false; readonly error: JobError };
 
 /** Master -> zygote: fork a child that runs `className.perform(...args)`. `id` is the master's. */
-export const RunCommandSchema = z.object({
-  type: z.literal('run'),
-  id: z.string().min(1),
-  className: z.string().min(1),
-  args: z.array(z.unknown()),
-});
-export type RunCommand = z.infer<typeof RunCommandSchema>;
-
-export const CommandSchema = z.discriminatedUnion('type', [RunCommandSchema]);
-export type Command = z.infer<typeof CommandSchema>;
+export interface RunCommand {
+  readonly type: 'run';
+  readonly id: string;
+  readonly className: string;
+  readonly args: unknown[];
+}
 
 /** Child -> zygote, written once just before the child exits. */
-export const ChildReportSchema = z.object({
-  type: z.literal('result'),
-  result: JobResultSchema,
-  rssBytes: z.number().int().nonnegative(),
-});
-export type ChildReport = z.infer<typeof ChildReportSchema>;
+export interface ChildReport {
+  readonly type: 'result';
+  readonly result: JobResult;
+  readonly rssBytes: number;
+}
 
-const LoadErrorSchema = z.object({ className: z.string(), error: JobErrorSchema });
+/** Zygote -> master. `exit` always comes after the child's `result`, if it sent one. */
+export type ZygoteEvent =
+  | { readonly type: 'ready'; readonly jobs: readonly string[]; readonly loadErrors: readonly { readonly className: string; readonly error: JobError }[] }
+  | { readonly type: 'fatal'; readonly error: JobError }
+  | { readonly type: 'log'; readonly level: 'info' | 'warn' | 'error'; readonly msg: string }
+  | { readonly type: 'forked'; readonly id: string; readonly pid: number }
+  | { readonly type: 'forkFailed'; readonly id: string; readonly error: string }
+  | { readonly type: 'result'; readonly id: string; readonly result: JobResult; readonly rssBytes: number }
+  | { readonly type: 'exit'; readonly id: string; readonly pid: number; readonly code: number | null; readonly signal: string | null };
 
-/** Zygote -> master. */
-export const ZygoteEventSchema = z.discriminatedUnion('type', [
-  // Job modules are loaded and beforeFork has run: commands are taken from now on.
-  z.object({ type: z.literal('ready'), jobs: z.array(z.string()), loadErrors: z.array(LoadErrorSchema) }),
-  // The zygote cannot serve (hooks module failed, beforeFork threw, addon missing); it exits next.
-  z.object({ type: z.literal('fatal'), error: JobErrorSchema }),
-  z.object({ type: z.literal('log'), level: z.enum(['info', 'warn', 'error']), msg: z.string() }),
-  z.object({ type: z.literal('forked'), id: z.string(), pid: z.number().int().positive() }),
-  z.object({ type: z.literal('forkFailed'), id: z.string(), error: z.string() }),
-  z.object({ type: z.literal('result'), id: z.string(), result: JobResultSchema, rssBytes: z.number() }),
-  // Always after the child's result, if it sent one. Exactly one of code and signal is set.
-  z.object({
-    type: z.literal('exit'),
-    id: z.string(),
-    pid: z.number().int().positive(),
-    code: z.number().int().nullable(),
-    signal: z.string().nullable(),
-  }),
-]);
-export type ZygoteEvent = z.infer<typeof ZygoteEventSchema>;
+type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string };
+
+function parseObject(line: string): Record<string, unknown> | string {
+  let json: unknown;
+  try {
+    json = JSON.parse(line);
+  } catch {
+    return 'not JSON';
+  }
+  return typeof json === 'object' && json !== null && !Array.isArray(json) ? (json as Record<string, unknown>) : 'not a JSON object';
+}
+
+const nonEmpty = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
+
+/** A command line from the master. */
+export function parseCommand(line: string): Parsed<RunCommand> {
+  const o = parseObject(line);
+  if (typeof o === 'string') return { ok: false, reason: o };
+  if (o.type !== 'run') return { ok: false, reason: `unknown command type ${JSON.stringify(o.type)}` };
+  if (!nonEmpty(o.id) || !nonEmpty(o.className) || !Array.isArray(o.args)) return { ok: false, reason: 'a run command needs id, className (non-empty strings) and args (an array)' };
+  return { ok: true, value: { type: 'run', id: o.id, className: o.className, args: o.args as unknown[] } };
+}
+
+function isJobError(v: unknown): v is JobError {
+  if (typeof v !== 'object' || v === null) return false;
+  const e = v as Record<string, unknown>;
+  return typeof e.name === 'string' && typeof e.message === 'string' && Array.isArray(e.stack) && e.stack.every((l) => typeof l === 'string');
+}
+
+/** A report line from a child. */
+export function parseChildReport(line: string): Parsed<ChildReport> {
+  const o = parseObject(line);
+  if (typeof o === 'string') return { ok: false, reason: o };
+  const r = o.result as Record<string, unknown> | null | undefined;
+  const rss = o.rssBytes;
+  if (o.type !== 'result' || typeof r !== 'object' || r === null || !Number.isInteger(rss) || (rss as number) < 0) {
+    return { ok: false, reason: 'a report needs type "result", result and rssBytes' };
+  }
+  if (r.ok === true) return { ok: true, value: { type: 'result', result: { ok: true }, rssBytes: rss as number } };
+  if (r.ok === false && isJobError(r.error)) return { ok: true, value: { type: 'result', result: { ok: false, error: r.error }, rssBytes: rss as number } };
+  return { ok: false, reason: 'result must be {ok: true} or {ok: false, error: {name, message, stack}}' };
+}
 
 /** Splits a byte stream into lines; keeps the unfinished tail for the next chunk. */
 export class LineSplitter {

@@ -12,9 +12,9 @@ import { makeForkSafe, runForkedJob, warmUpForChildren, type ForkedChild } from 
 import { loadJobModules } from './job-modules.ts';
 import {
   CHANNEL_FD,
-  ChildReportSchema,
-  CommandSchema,
   LineSplitter,
+  parseChildReport,
+  parseCommand,
   MASTER_PID_ENV,
   toJobError,
   type RunCommand,
@@ -25,14 +25,6 @@ import { trackTimers } from './timers.ts';
 const POLLIN_OR_HANGUP = 0x001 | 0x008 | 0x010 | 0x020; // POLLIN | POLLERR | POLLHUP | POLLNVAL
 
 const signalNames = new Map(Object.entries(constants.signals).map(([name, n]) => [n, name]));
-
-function parseJson(line: string): unknown {
-  try {
-    return JSON.parse(line);
-  } catch {
-    return undefined;
-  }
-}
 
 function send(event: ZygoteEvent): void {
   writeSync(CHANNEL_FD, JSON.stringify(event) + '\n');
@@ -65,8 +57,8 @@ function waitForCommand(addon: ForkAddon, fd: number): RunCommand {
     if (chunk === 'eof') return addon.exit(0);
     if (chunk === 'none') continue;
     for (const line of lines.push(chunk)) {
-      const parsed = CommandSchema.safeParse(parseJson(line));
-      if (parsed.success) return parsed.data;
+      const parsed = parseCommand(line);
+      if (parsed.ok) return parsed.value;
     }
   }
 }
@@ -132,16 +124,16 @@ class Server {
       if (chunk === 'eof') return this.#shutdown();
       if (chunk === 'none') continue;
       for (const line of this.#commands.push(chunk)) {
-        const parsed = CommandSchema.safeParse(parseJson(line));
-        if (!parsed.success) {
-          send({ type: 'log', level: 'error', msg: `zygote: invalid command ignored: ${parsed.error.message}` });
+        const parsed = parseCommand(line);
+        if (!parsed.ok) {
+          send({ type: 'log', level: 'error', msg: `zygote: invalid command ignored: ${parsed.reason}` });
           continue;
         }
         if (this.#spare !== null) {
-          this.#handToSpare(this.#spare, parsed.data);
+          this.#handToSpare(this.#spare, parsed.value);
           continue;
         }
-        const child = this.#fork(parsed.data);
+        const child = this.#fork(parsed.value);
         if (child !== null) return child;
       }
     }
@@ -229,8 +221,8 @@ class Server {
         return;
       }
       for (const line of r.lines.push(chunk)) {
-        const report = ChildReportSchema.safeParse(parseJson(line));
-        if (report.success) send({ ...report.data, id: r.id });
+        const report = parseChildReport(line);
+        if (report.ok) send({ ...report.value, id: r.id });
         else send({ type: 'log', level: 'warn', msg: `zygote: child ${r.pid} wrote an invalid report: ${line.slice(0, 200)}` });
       }
     }

@@ -12,10 +12,8 @@ import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import {
-  CHANNEL_FD,
-  LineSplitter,
-  MASTER_PID_ENV, ZygoteEventSchema, type JobError, type JobResult, type ZygoteEvent } from './protocol.ts';
+import { ZygoteEventSchema } from './events.ts';
+import { CHANNEL_FD, LineSplitter, MASTER_PID_ENV, type JobError, type JobResult, type ZygoteEvent } from './protocol.ts';
 
 /** The part of a pino logger fork mode uses. */
 export interface ForkLogger {
