@@ -117,6 +117,14 @@ class ForkExecutor implements Executor {
     void forked.started.then((pid) => {
       if (pid !== null) this.#options.onChildStart?.(performance.now() - started);
     });
+    // A job is over once its child reports: the child's exit (tearing down its copy of the zygote) goes on
+    // in the background while the slot moves on. Without a report, the exit says how it ended.
+    const reported = await forked.reported;
+    if (reported !== null) {
+      this.#running = undefined;
+      const { result } = reported;
+      return { outcome: result.ok ? { kind: 'ok' } : { kind: 'error', error: result.error }, pid: forked.pid ?? undefined, durationMs: performance.now() - started };
+    }
     const outcome = await forked.done;
     this.#running = undefined;
     return { outcome: this.#toOutcome(outcome), pid: outcome.pid ?? undefined, durationMs: outcome.durationMs };

@@ -84,6 +84,11 @@ export interface ForkedJob {
   readonly started: Promise<number | null>;
   /** How the job ended, once the child has exited. Never rejects. */
   readonly done: Promise<ForkOutcome>;
+  /**
+   * What perform did, as soon as the child reports it (before its exit, which tears down a copy of the
+   * zygote's memory and takes a while); null when the child ends without a report. Never rejects.
+   */
+  readonly reported: Promise<{ result: JobResult; rssBytes: number } | null>;
   /** Sends `signal` (default SIGKILL) to the child now, or as soon as it is forked. A job that
    * has not reported a result by the time it exits is `killed`, reason `request`. */
   kill(signal?: NodeJS.Signals): void;
@@ -132,7 +137,9 @@ class Job implements ForkedJob {
   pid: number | null = null;
   readonly started: Promise<number | null>;
   readonly done: Promise<ForkOutcome>;
+  readonly reported: Promise<{ result: JobResult; rssBytes: number } | null>;
   readonly #startedAt = performance.now();
+  #resolveReported!: (r: { result: JobResult; rssBytes: number } | null) => void;
   readonly #resolveStarted: (pid: number | null) => void;
   readonly #resolveDone: (outcome: ForkOutcome) => void;
   readonly #timers: NodeJS.Timeout[] = [];
@@ -148,6 +155,7 @@ class Job implements ForkedJob {
     let resolveStarted!: (pid: number | null) => void;
     let resolveDone!: (outcome: ForkOutcome) => void;
     this.started = new Promise((resolve) => (resolveStarted = resolve));
+    this.reported = new Promise((resolve) => (this.#resolveReported = resolve));
     this.done = new Promise((resolve) => (resolveDone = resolve));
     this.#resolveStarted = resolveStarted;
     this.#resolveDone = resolveDone;
@@ -198,7 +206,9 @@ class Job implements ForkedJob {
   }
 
   onResult(result: JobResult, rssBytes: number): void {
+    if (this.#finished || this.#result !== null) return;
     this.#result = { result, rssBytes };
+    this.#resolveReported(this.#result);
   }
 
   onExit(exit: ExitStatus): void {
@@ -220,6 +230,7 @@ class Job implements ForkedJob {
     this.#finished = true;
     for (const t of this.#timers) clearTimeout(t);
     this.#resolveStarted(this.pid);
+    this.#resolveReported(this.#result);
     this.#resolveDone(outcome);
   }
 }
