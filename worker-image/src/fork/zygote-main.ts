@@ -26,8 +26,21 @@ const POLLIN_OR_HANGUP = 0x001 | 0x008 | 0x010 | 0x020; // POLLIN | POLLERR | PO
 
 const signalNames = new Map(Object.entries(constants.signals).map(([name, n]) => [n, name]));
 
+/**
+ * Events for the master wait here for the end of the serve loop's turn (or a fork, which takes a while) and
+ * go out in one write: a child's exit and the next job's start, say, wake the master once, not twice.
+ */
+const outbox: string[] = [];
+
 function send(event: ZygoteEvent): void {
-  writeSync(CHANNEL_FD, JSON.stringify(event) + '\n');
+  outbox.push(JSON.stringify(event));
+}
+
+function flush(): void {
+  if (outbox.length === 0) return;
+  const data = Buffer.from(outbox.join('\n') + '\n');
+  outbox.length = 0;
+  for (let written = 0; written < data.length;) written += writeSync(CHANNEL_FD, data, written);
 }
 
 function errnoCode(err: unknown): string | undefined {
@@ -111,6 +124,7 @@ class Server {
       const running = [...this.#running.values()];
       const spareFds = this.#spare === null ? [] : [this.#spare.pidFd];
       const fds = [CHANNEL_FD, ...spareFds, ...running.flatMap((r) => (r.resultFd === null ? [r.pidFd] : [r.resultFd, r.pidFd]))];
+      flush();
       const revents = this.#addon.poll(fds, -1);
       const ready = new Set(fds.filter((_, i) => ((revents[i] ?? 0) & POLLIN_OR_HANGUP) !== 0));
       if (this.#spare !== null && ready.has(this.#spare.pidFd)) this.#discardSpare();
@@ -147,6 +161,7 @@ class Server {
       send({ type: 'forkFailed', id: command.id, error: toJobError(err).message });
       return null;
     }
+    flush();
     try {
       pid = this.#addon.fork();
     } catch (err) {
@@ -175,6 +190,7 @@ class Server {
     try {
       [resultFd, reportFd] = this.#addon.pipe();
       [commandReadFd, commandFd] = this.#addon.pipe();
+      flush();
       pid = this.#addon.fork();
     } catch (err) {
       // No spare: jobs are forked when they arrive, as without one.
@@ -250,7 +266,15 @@ class Server {
       closeSync(spare.commandFd);
     }
     for (const r of this.#running.values()) process.kill(r.pid, 'SIGKILL');
+    const flushIfHeard = (): void => {
+      try {
+        flush();
+      } catch {
+        // The master is gone: the exit reports have nowhere to go.
+      }
+    };
     while (this.#running.size > 0) {
+      flushIfHeard();
       const running = [...this.#running.values()];
       this.#addon.poll(running.map((r) => r.pidFd), 1000);
       for (const r of running) {
@@ -261,6 +285,7 @@ class Server {
         }
       }
     }
+    flushIfHeard();
     return process.exit(0);
   }
 }
@@ -270,6 +295,7 @@ async function main(): Promise<void> {
   const masterPid = Number(process.env[MASTER_PID_ENV]);
   const fatal = (err: unknown): never => {
     send({ type: 'fatal', error: toJobError(err) });
+    flush();
     return process.exit(1);
   };
   if (jobsDir === undefined) return fatal(new Error('usage: zygote-main JOBS_DIR'));
