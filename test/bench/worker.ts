@@ -108,13 +108,13 @@ async function pickup(env: Record<string, string>, samples: number): Promise<{ p
   const lat: number[] = [];
   let childPeakKb = 0;
   for (let i = 0; i < samples; i++) {
-    const t0 = performance.timeOrigin + performance.now();
+    const t0 = process.hrtime.bigint(); // the clock the Stamp job reads
     await redis.rpush(`${ns}:queue:bench`, JSON.stringify({ class: 'Stamp', args: [i] }));
     for (;;) {
       const line = existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').find((l) => l.startsWith(`${i} `)) : undefined;
       if (line) {
         const [, at, hwm] = line.split(' ');
-        lat.push(Number(at) - t0);
+        lat.push(Number(BigInt(at ?? '0') - t0) / 1e6);
         childPeakKb = Math.max(childPeakKb, Number(hwm));
         break;
       }

@@ -1,27 +1,57 @@
 // A job child: loads the job modules before any job arrives, then runs the jobs the master sends, one at a
 // time in the order sent (the master may send the next ones while one runs), and exits after
-// JOBS_PER_CHILD of them. It dies with its master (IPC disconnect).
+// JOBS_PER_CHILD of them.
+//
+// The channel is two plain pipes, one JSON line per message: jobs come in on fd 3, results go out on fd 4
+// (written synchronously). Node's IPC channel would cost every fresh child a few ms of start-up for
+// modules it does not otherwise need. A child for one job reads its job synchronously; a reused child
+// reads on the event loop, so that its jobs' timers and sockets keep running between jobs. Either way it
+// exits when the master closes fd 3, and checks every second that its master is still its parent.
+import { readSync, writeSync } from 'node:fs';
 import { classNameFor, findJobModule, listJobModules, loadJob, stackLines, type Loaded } from './jobs.ts';
 import type { ChildMessage, RunMessage } from './protocol.ts';
 
+const JOBS_FD = 3;
+const RESULTS_FD = 4;
 const jobsDir = process.env.FORKPOOL_JOBS_DIR ?? './jobs';
 const jobsPerChild = Number(process.env.FORKPOOL_JOBS_PER_CHILD ?? '1');
+const masterPid = process.ppid;
 const loaded = new Map<string, Loaded>();
 const queue: RunMessage[] = [];
+let pending: Buffer = Buffer.alloc(0);
 let jobsRun = 0;
 let ready = false;
 let running = false;
 
-const send = (msg: ChildMessage): Promise<void> =>
-  new Promise((resolve) => {
-    if (!process.send) return resolve();
-    process.send(msg, undefined, undefined, () => resolve());
-  });
+function send(msg: ChildMessage): void {
+  const data = Buffer.from(JSON.stringify(msg) + '\n');
+  try {
+    for (let written = 0; written < data.length;) written += writeSync(RESULTS_FD, data, written);
+  } catch {
+    process.exit(1); // the master is gone
+  }
+}
 
-/** Runs one job; resolves once its result is sent (only the last job's send is waited for: the exit follows). */
+/**
+ * Queues the jobs in a chunk read from the master (lines split on the byte 0x0a, which UTF-8 never uses inside
+ * a character). What the master writes is well-formed; anything else is skipped.
+ */
+function received(chunk: Buffer): void {
+  pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+  for (let nl = pending.indexOf(10); nl >= 0; nl = pending.indexOf(10)) {
+    const line = pending.toString('utf8', 0, nl);
+    pending = pending.subarray(nl + 1);
+    try {
+      const msg = JSON.parse(line) as RunMessage;
+      if (msg.t === 'run') queue.push(msg);
+    } catch {
+      // not a job
+    }
+  }
+}
+
 async function run(msg: RunMessage): Promise<void> {
   jobsRun++;
-  const last = jobsRun >= jobsPerChild;
   let job = loaded.get(msg.className);
   if (!job) {
     const path = findJobModule(jobsDir, msg.className);
@@ -30,22 +60,18 @@ async function run(msg: RunMessage): Promise<void> {
       : { error: { name: 'Forkpool::UnknownJobClass', message: `no job module for class ${msg.className} in ${jobsDir} (looked for ${msg.className.split('::').join('/')}.js, .mjs or .cjs)`, stack: [] } };
     loaded.set(msg.className, job);
   }
-  let sent: Promise<void>;
   if ('error' in job) {
-    sent = send({ t: 'done', ok: false, error: job.error });
+    send({ t: 'done', ok: false, error: job.error });
   } else {
     try {
       await job.perform(...msg.args);
-      sent = send({ t: 'done', ok: true });
+      send({ t: 'done', ok: true });
     } catch (err) {
       const e = err instanceof Error ? err : new Error(typeof err === 'string' ? err : JSON.stringify(err));
-      sent = send({ t: 'done', ok: false, error: { name: e.name !== 'Error' ? e.name : (e.constructor?.name ?? 'Error'), message: e.message, stack: stackLines(e) } });
+      send({ t: 'done', ok: false, error: { name: e.name !== 'Error' ? e.name : (e.constructor?.name ?? 'Error'), message: e.message, stack: stackLines(e) } });
     }
   }
-  if (last) {
-    await sent;
-    process.exit(0);
-  }
+  if (jobsRun >= jobsPerChild) process.exit(0);
 }
 
 async function drain(): Promise<void> {
@@ -55,17 +81,43 @@ async function drain(): Promise<void> {
   running = false;
 }
 
-process.on('disconnect', () => process.exit(0));
-process.on('message', (msg: RunMessage | { t: 'warm' }) => {
-  if (msg.t !== 'run') return;
-  queue.push(msg);
-  void drain();
-});
+/** Blocks until the master sends a job (a child for one job has nothing else to do meanwhile). */
+function readJobSync(): void {
+  const buf = Buffer.alloc(64 * 1024);
+  while (queue.length === 0) {
+    let n: number;
+    try {
+      n = readSync(JOBS_FD, buf);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EAGAIN' || (err as NodeJS.ErrnoException).code === 'EINTR') continue;
+      throw err;
+    }
+    if (n === 0) process.exit(0); // the master closed the channel
+    received(Buffer.from(buf.subarray(0, n))); // a copy: buf is read into again
+  }
+}
 
-const started = performance.now();
+setInterval(() => {
+  if (process.ppid !== masterPid) process.exit(1);
+}, 1000).unref();
+
+// Date.now, not performance.now: the latter costs a fresh process a few ms of module loading.
+const started = Date.now();
 for (const path of listJobModules(jobsDir)) {
   loaded.set(classNameFor(path.slice(jobsDir.length + 1)), await loadJob(jobsDir, path));
 }
 ready = true;
-await send({ t: 'ready', loadMs: performance.now() - started });
-void drain();
+send({ t: 'ready', loadMs: Date.now() - started });
+if (jobsPerChild === 1) {
+  readJobSync();
+  await drain();
+} else {
+  const { Socket } = await import('node:net');
+  const jobs = new Socket({ fd: JOBS_FD, readable: true, writable: false });
+  jobs.on('data', (chunk: Buffer) => {
+    received(chunk);
+    void drain();
+  });
+  jobs.on('end', () => process.exit(0));
+  jobs.on('error', () => process.exit(1));
+}

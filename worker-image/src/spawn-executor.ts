@@ -7,7 +7,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Readable, Writable } from 'node:stream';
 import type { Logger } from 'pino';
+import { LineSplitter } from './fork/protocol.ts';
 import { ChildMessage } from './protocol.ts';
 import { MEMORY_SAMPLE_MS, type Executor, type JobToRun, type Limits, type RunResult } from './executor.ts';
 import type { Outcome } from './outcome.ts';
@@ -21,6 +23,8 @@ export const PIPELINE_DEPTH = 10;
  * child is warm (a spawn takes tens of ms) when the old one ends; with JOBS_PER_CHILD=1, with the job.
  */
 export const SPARE_LEAD_JOBS = 100;
+/** How long after a child's exit its results pipe may take to end (a process it started may hold it). */
+const EXIT_READ_GRACE_MS = 200;
 
 /** Resident memory of a process in MiB, from /proc (Linux); undefined when it cannot be read. */
 export function residentMb(pid: number): number | undefined {
@@ -48,6 +52,7 @@ interface ChildEvents {
 /** One spawned child: the jobs sent to it, run in order, the first one under the timeout and memory cap. */
 class Child {
   readonly proc: ChildProcess;
+  private readonly jobs: Writable;
   readonly spawnedAt = performance.now();
   readonly ready: Promise<number>;
   isReady = false;
@@ -61,6 +66,9 @@ class Child {
   private readonly limits: Limits;
   private readonly events: ChildEvents;
   private headStartedAt = 0;
+  private closed: () => void = () => undefined;
+  /** resolves once the child is gone and its end accounted for */
+  readonly gone = new Promise<void>((resolve) => { this.closed = resolve; });
   private timer: NodeJS.Timeout | undefined;
   private sampler: NodeJS.Timeout | undefined;
 
@@ -70,33 +78,59 @@ class Child {
     this.events = events;
     this.proc = spawn(process.execPath, [childEntry], {
       env: { ...process.env, FORKPOOL_JOBS_DIR: jobsDir, FORKPOOL_JOBS_PER_CHILD: String(jobsPerChild) },
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      // fd 3: jobs to the child, fd 4: its results (see child.ts)
+      stdio: ['ignore', 'inherit', 'inherit', 'pipe', 'pipe'],
     });
+    this.jobs = this.proc.stdio[3] as Writable;
+    // A write to a child that just died fails; its exit is what reports it.
+    this.jobs.on('error', () => undefined);
     this.ready = new Promise((resolve, reject) => {
-      this.proc.on('message', (raw) => {
-        const msg = ChildMessage.safeParse(raw);
-        if (!msg.success) {
-          log.warn({ pid: this.proc.pid, message: raw }, 'child sent a message the master does not understand');
-          return;
-        }
-        if (msg.data.t === 'ready') {
-          // A first message through a fresh channel costs a few ms of cold code on both sides: pay it now,
-          // while the child waits, not when its job arrives.
-          this.proc.send({ t: 'warm' });
-          this.isReady = true;
-          resolve(performance.now() - this.spawnedAt);
-        } else {
-          this.endHead(msg.data.ok ? { kind: 'ok' } : { kind: 'error', error: msg.data.error ?? { name: 'Error', message: 'job failed without an error', stack: [] } });
-          this.events.settled();
+      const lines = new LineSplitter();
+      (this.proc.stdio[4] as Readable).on('data', (chunk: Buffer) => {
+        for (const line of lines.push(chunk)) {
+          let json: unknown;
+          try {
+            json = JSON.parse(line);
+          } catch {
+            json = line;
+          }
+          const msg = ChildMessage.safeParse(json);
+          if (!msg.success) {
+            log.warn({ pid: this.proc.pid, message: line.slice(0, 200) }, 'child sent a message the master does not understand');
+          } else if (msg.data.t === 'ready') {
+            this.isReady = true;
+            resolve(performance.now() - this.spawnedAt);
+          } else {
+            this.endHead(msg.data.ok ? { kind: 'ok' } : { kind: 'error', error: msg.data.error ?? { name: 'Error', message: 'job failed without an error', stack: [] } });
+            this.events.settled();
+          }
         }
       });
-      this.proc.on('error', (err) => reject(new Error(`cannot start a job child: ${err.message}`)));
-      this.proc.on('exit', (code, signal) => {
+      this.proc.on('error', (err) => {
+        reject(new Error(`cannot start a job child: ${err.message}`));
+        if (this.proc.pid === undefined) gone(null, null); // never started: no exit will follow
+      });
+      // Settled once what the child wrote has been read: at the end of its results pipe, or a moment after
+      // its exit if a process it started still holds the pipe open.
+      const results = this.proc.stdio[4] as Readable;
+      let ended = false;
+      results.once('end', () => { ended = true; });
+      this.proc.once('exit', (code, signal) => {
+        if (ended) return gone(code, signal);
+        const timer = setTimeout(() => gone(code, signal), EXIT_READ_GRACE_MS);
+        results.once('end', () => {
+          clearTimeout(timer);
+          gone(code, signal);
+        });
+      });
+      const gone = (code: number | null, signal: NodeJS.Signals | null): void => {
+        if (this.exited) return;
         this.exited = true;
         reject(new Error(`job child pid ${this.proc.pid} exited during start-up (${signal ?? `exit ${code}`})`));
         if (this.sent.length > 0) this.endHead(this.killedFor ?? { kind: 'crashed', pid: this.pid, signal, code });
         this.events.exited(this, this.sent.splice(0));
-      });
+        this.closed();
+      };
     });
     this.ready.catch(() => undefined);
   }
@@ -108,7 +142,7 @@ class Child {
   send(a: Assigned): void {
     this.jobsLeft--;
     this.sent.push(a);
-    this.proc.send({ t: 'run', className: a.job.className, args: a.job.args });
+    this.jobs.write(JSON.stringify({ t: 'run', className: a.job.className, args: a.job.args }) + '\n');
     if (this.sent.length === 1) this.startHead();
   }
 
@@ -190,10 +224,10 @@ export class SpawnExecutor implements Executor {
     for (const a of this.backlog.splice(0)) a.resolve(interrupted);
     const children = [this.warm, this.active].filter((c): c is Child => c !== undefined && !c.exited);
     this.warm = undefined;
-    await Promise.all(children.map((c) => new Promise<void>((resolve) => {
-      c.proc.once('exit', () => resolve());
+    await Promise.all(children.map((c) => {
       c.kill({ kind: 'interrupted' });
-    })));
+      return c.gone;
+    }));
   }
 
   /** Sends waiting jobs to the active child while it can take them; moves on to the spare when it cannot. */
