@@ -106,6 +106,9 @@ const started = Date.now();
 for (const path of listJobModules(jobsDir)) {
   loaded.set(classNameFor(path.slice(jobsDir.length + 1)), await loadJob(jobsDir, path));
 }
+// The path a job line takes, run once on a line that is not a job, so that the first job does not wait for
+// it to be compiled.
+received(Buffer.from('{"t":"warm","className":"","args":[]}\n'));
 ready = true;
 send({ t: 'ready', loadMs: Date.now() - started });
 if (jobsPerChild === 1) {
