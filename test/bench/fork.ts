@@ -3,14 +3,23 @@
 // A fresh `node` per job is measured beside it for comparison. No Redis: this is the executor
 // alone; `npm run bench:worker` measures the whole worker.
 //
-//   node test/bench/fork.ts            (FORK_BENCH_JOBS=500 by default)
+//   npm run bench:fork                 (FORK_BENCH_JOBS=500 by default)
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { loadForkAddon } from '../../worker-image/src/fork/addon.ts';
-import { startZygote, type Zygote } from '../../worker-image/src/fork/zygote.ts';
+import { existsSync } from 'node:fs';
+import type * as AddonModule from '../../worker-image/src/fork/addon.ts';
+import type * as ZygoteModule from '../../worker-image/src/fork/zygote.ts';
+
+// The built zygote, as the worker runs it: from the sources, Node would strip their types in the zygote,
+// and the type stripper (a WebAssembly module) would then be copied by every fork.
+const built = (file: string): string => new URL(`../../dist/worker-image/src/fork/${file}`, import.meta.url).href;
+if (!existsSync(new URL(built('zygote.js')))) throw new Error('run `npm run build` first (npm run bench:fork does)');
+const { loadForkAddon } = (await import(built('addon.js'))) as typeof AddonModule;
+const { startZygote } = (await import(built('zygote.js'))) as typeof ZygoteModule;
+type Zygote = ZygoteModule.Zygote;
 
 const JOBS = Number(process.env.FORK_BENCH_JOBS ?? 500);
 
