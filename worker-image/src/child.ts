@@ -7,9 +7,11 @@
 // modules it does not otherwise need. A child for one job reads its job synchronously; a reused child
 // reads on the event loop, so that its jobs' timers and sockets keep running between jobs. Either way it
 // exits when the master closes fd 3, and checks every second that its master is still its parent.
-import { readSync, writeSync } from 'node:fs';
 import { classNameFor, findJobModule, listJobModules, loadJob, stackLines, type Loaded } from './jobs.ts';
 import type { ChildMessage, RunMessage } from './protocol.ts';
+
+// Node's modules through process.getBuiltinModule, not `import`: see jobs.ts.
+const { readSync, writeSync } = process.getBuiltinModule('node:fs');
 
 const JOBS_FD = 3;
 const RESULTS_FD = 4;
@@ -115,7 +117,7 @@ if (jobsPerChild === 1) {
   readJobSync();
   await drain();
 } else {
-  const { Socket } = await import('node:net');
+  const { Socket } = process.getBuiltinModule('node:net');
   const jobs = new Socket({ fd: JOBS_FD, readable: true, writable: false });
   jobs.on('data', (chunk: Buffer) => {
     received(chunk);

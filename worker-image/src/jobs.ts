@@ -1,8 +1,10 @@
 // Finding and loading job modules: `Reports::Daily` -> `<JOBS_DIR>/Reports/Daily.js` (or .mjs, .cjs).
-// Imported by the child, so it uses nothing but Node itself.
-import { existsSync, readdirSync } from 'node:fs';
-import { join, relative, sep } from 'node:path';
-import { pathToFileURL } from 'node:url';
+// Imported by the child, so it uses nothing but Node itself, and takes Node's modules with
+// process.getBuiltinModule rather than `import`: in a fresh process, ES-module imports of built-ins cost
+// ~3 ms of start-up (measured: a child for one job 40.3 -> 36.9 ms of CPU, `node -e 0` 34.7).
+const { existsSync, readdirSync } = process.getBuiltinModule('node:fs');
+const nodePath = process.getBuiltinModule('node:path');
+const { pathToFileURL } = process.getBuiltinModule('node:url');
 
 export const JOB_EXTENSIONS = ['.js', '.mjs', '.cjs'] as const;
 /** A module in JOBS_DIR with this base name holds the fork hooks, not a job. */
@@ -10,13 +12,13 @@ export const HOOKS_MODULE = 'forkpool.hooks';
 
 /** The class name Resque would use for a module path relative to JOBS_DIR. */
 export function classNameFor(relPath: string): string {
-  return relPath.replace(/\.(m|c)?js$/, '').split(sep).join('::');
+  return relPath.replace(/\.(m|c)?js$/, '').split(nodePath.sep).join('::');
 }
 
 /** The module file for a class name, or undefined when there is none. */
 export function findJobModule(jobsDir: string, className: string): string | undefined {
   if (!/^[A-Za-z_$][\w$]*(::[A-Za-z_$][\w$]*)*$/.test(className)) return undefined;
-  const base = join(jobsDir, ...className.split('::'));
+  const base = nodePath.join(jobsDir, ...className.split('::'));
   return JOB_EXTENSIONS.map((ext) => base + ext).find((p) => existsSync(p));
 }
 
@@ -26,7 +28,7 @@ export function listJobModules(jobsDir: string): string[] {
   const walk = (dir: string): void => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       if (entry.name.startsWith('.') || entry.name.startsWith('_') || entry.name === 'node_modules') continue;
-      const path = join(dir, entry.name);
+      const path = nodePath.join(dir, entry.name);
       if (entry.isDirectory()) walk(path);
       else if (JOB_EXTENSIONS.some((ext) => entry.name.endsWith(ext)) && !entry.name.startsWith(`${HOOKS_MODULE}.`)) out.push(path);
     }
@@ -42,7 +44,7 @@ export type Loaded = { perform: Perform } | { error: { name: string; message: st
 
 /** Imports a job module and finds its `perform` (a named export, or on the default export). */
 export async function loadJob(jobsDir: string, path: string): Promise<Loaded> {
-  const rel = relative(jobsDir, path);
+  const rel = nodePath.relative(jobsDir, path);
   let mod: Record<string, unknown>;
   try {
     mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
