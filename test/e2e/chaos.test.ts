@@ -49,6 +49,17 @@ describe('chaos during a burst: every job processed at least once, none lost', {
     await env?.stop();
   });
 
+  /** A strike that happens once: the first call runs `action`, later ones do nothing. */
+  const once = (action: () => Promise<void> | void): (() => Promise<boolean>) => {
+    let done = false;
+    return async () => {
+      if (done) return false;
+      done = true;
+      await action();
+      return true;
+    };
+  };
+
   /**
    * Enqueues a burst, runs `strike` every 1-2.5 s until a third of the jobs are left (so the end of
    * the burst drains undisturbed), waits until every job ended, and prints the tally.
@@ -149,37 +160,21 @@ describe('chaos during a burst: every job processed at least once, none lost', {
   });
 
   it('restart of the API server', async () => {
-    let done = false;
-    await burst('apiserver-restart', async () => {
-      if (done) return false;
-      done = true;
-      await env.cluster.restartApiServer();
-      return true;
-    });
+    await burst('apiserver-restart', once(() => env.cluster.restartApiServer()));
   });
 
   it('restart of Redis (SIGKILL, AOF on)', async () => {
-    let done = false;
-    await burst('redis-restart', async () => {
-      if (done) return false;
-      done = true;
+    await burst('redis-restart', once(async () => {
       await env.redis.kill();
       await sleep(500);
       await env.redis.start();
-      return true;
-    });
+    }));
   });
 
   it("the operator's leader SIGKILLed (the standby takes over)", async () => {
     const leader = env.operator;
     assert.match(await env.leaseHolder(), /^e2e-operator_/);
-    let done = false;
-    await burst('leader-kill', () => {
-      if (done) return false;
-      done = true;
-      leader.kill('SIGKILL');
-      return true;
-    });
+    await burst('leader-kill', once(() => { leader.kill('SIGKILL'); }));
     // Only a leader scales: the pool back at zero proves the standby took over (Lease of 15 s).
     await until('the standby holding the Lease', async () => (await env.leaseHolder()).startsWith('e2e-operator-b_'), 60_000);
     await until('the pool back at zero under the new leader', async () => (await replicasOf(env, name)) === 0, 60_000);

@@ -9,7 +9,7 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Readable, Writable } from 'node:stream';
 import type { Logger } from 'pino';
-import { LineSplitter } from './fork/protocol.ts';
+import { LineSplitter, parseJsonLine } from './fork/protocol.ts';
 import { ChildMessage } from './protocol.ts';
 import { MEMORY_SAMPLE_MS, type Executor, type JobToRun, type Limits, type RunResult } from './executor.ts';
 import type { Outcome } from './outcome.ts';
@@ -84,17 +84,12 @@ class Child {
     this.jobs = this.proc.stdio[3] as Writable;
     // A write to a child that just died fails; its exit is what reports it.
     this.jobs.on('error', () => undefined);
+    const results = this.proc.stdio[4] as Readable;
     this.ready = new Promise((resolve, reject) => {
       const lines = new LineSplitter();
-      (this.proc.stdio[4] as Readable).on('data', (chunk: Buffer) => {
+      results.on('data', (chunk: Buffer) => {
         for (const line of lines.push(chunk)) {
-          let json: unknown;
-          try {
-            json = JSON.parse(line);
-          } catch {
-            json = line;
-          }
-          const msg = ChildMessage.safeParse(json);
+          const msg = ChildMessage.safeParse(parseJsonLine(line));
           if (!msg.success) {
             log.warn({ pid: this.proc.pid, message: line.slice(0, 200) }, 'child sent a message the master does not understand');
           } else if (msg.data.t === 'ready') {
@@ -112,7 +107,6 @@ class Child {
       });
       // Settled once what the child wrote has been read: at the end of its results pipe, or a moment after
       // its exit if a process it started still holds the pipe open.
-      const results = this.proc.stdio[4] as Readable;
       let ended = false;
       results.once('end', () => { ended = true; });
       this.proc.once('exit', (code, signal) => {

@@ -52,13 +52,18 @@ export type ZygoteEvent =
 
 type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string };
 
-function parseObject(line: string): Record<string, unknown> | string {
-  let json: unknown;
+/** A line of JSON, parsed; undefined when it is not JSON (JSON itself never parses to undefined). */
+export function parseJsonLine(line: string): unknown {
   try {
-    json = JSON.parse(line);
+    return JSON.parse(line) as unknown;
   } catch {
-    return 'not JSON';
+    return undefined;
   }
+}
+
+function parseObject(line: string): Record<string, unknown> | string {
+  const json = parseJsonLine(line);
+  if (json === undefined) return 'not JSON';
   return typeof json === 'object' && json !== null && !Array.isArray(json) ? (json as Record<string, unknown>) : 'not a JSON object';
 }
 

@@ -13,7 +13,7 @@ import { extname } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { ZygoteEventSchema } from './events.ts';
-import { CHANNEL_FD, LineSplitter, MASTER_PID_ENV, type JobError, type JobResult, type ZygoteEvent } from './protocol.ts';
+import { CHANNEL_FD, LineSplitter, MASTER_PID_ENV, parseJsonLine, type JobError, type JobResult, type ZygoteEvent } from './protocol.ts';
 
 /** The part of a pino logger fork mode uses. */
 export interface ForkLogger {
@@ -332,13 +332,7 @@ class RunningZygote implements Zygote {
   }
 
   #onLine(line: string): void {
-    let json: unknown;
-    try {
-      json = JSON.parse(line);
-    } catch {
-      json = undefined;
-    }
-    const parsed = ZygoteEventSchema.safeParse(json);
+    const parsed = ZygoteEventSchema.safeParse(parseJsonLine(line));
     if (!parsed.success) {
       this.#logger?.error({ zygotePid: this.pid, line: line.slice(0, 200) }, 'invalid message from the zygote');
       return;
