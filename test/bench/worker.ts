@@ -7,7 +7,10 @@ import { fileURLToPath } from 'node:url';
 import { startRedis } from '../helpers/redis.ts';
 import { tempRecordFile } from '../helpers/worker.ts';
 
+// The no-op job alone: a fresh child loads every module in JOBS_DIR, and Stamp's ES import of node:fs costs
+// one ~3.5 ms (Node builds the ES facade of fs, loading fs/promises), which is not the worker's cost.
 const JOBS_DIR = fileURLToPath(new URL('./jobs/', import.meta.url));
+const STAMP_JOBS_DIR = fileURLToPath(new URL('./stamp-jobs/', import.meta.url));
 const SLOW_JOBS_DIR = fileURLToPath(new URL('./slow-jobs/', import.meta.url));
 const BIN = fileURLToPath(new URL('../../dist/worker-image/src/bin.js', import.meta.url));
 if (!existsSync(BIN)) throw new Error('run `npm run build` first (npm run bench:worker does)');
@@ -25,6 +28,16 @@ const cpuMs = (pid: number): number => {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
     return ((f[11] ?? 0) + (f[12] ?? 0)) * 10; // USER_HZ is 100 on Linux
+  } catch {
+    return 0;
+  }
+};
+/** CPU ms used by a process's children that have exited and been reaped, from /proc. */
+const reapedCpuMs = (pid: number): number => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+    return ((f[13] ?? 0) + (f[14] ?? 0)) * 10;
   } catch {
     return 0;
   }
@@ -86,7 +99,7 @@ async function throughput(env: Record<string, string>, n: number, className = 'N
   const w = await runWorker(env);
   await sleep(env.JOBS_DIR === SLOW_JOBS_DIR ? 1500 : 300);
   const payload = JSON.stringify({ class: className, args: [] });
-  const cpu0 = { master: cpuMs(w.pid), redis: cpuMs(server.pid) };
+  const cpu0 = { master: cpuMs(w.pid), redis: cpuMs(server.pid), reaped: reapedCpuMs(w.pid) };
   const t0 = performance.now();
   for (let i = 0; i < n; i += 1000) {
     await redis.pipeline().sadd(`${ns}:queues`, 'bench').rpush(`${ns}:queue:bench`, ...Array.from({ length: Math.min(1000, n - i) }, () => payload)).exec();
@@ -98,7 +111,7 @@ async function throughput(env: Record<string, string>, n: number, className = 'N
   const perJob = (ms: number): string => `${((ms * 1000) / n).toFixed(0)} us`;
   // Children that ran a job and exited are not counted: this breakdown is for long-lived children (reuse, zygote).
   const kids = childrenOf(w.pid).reduce((sum, pid) => sum + cpuMs(pid) + childrenOf(pid).reduce((s, p) => s + cpuMs(p), 0), 0);
-  const cpu = `CPU per job: master ${perJob(cpuMs(w.pid) - cpu0.master)}, redis ${perJob(cpuMs(server.pid) - cpu0.redis)}, live children ${perJob(kids)} (since start)`;
+  const cpu = `CPU per job: master ${perJob(cpuMs(w.pid) - cpu0.master)}, redis ${perJob(cpuMs(server.pid) - cpu0.redis)}, live children ${perJob(kids)} (since start), exited children ${perJob(reapedCpuMs(w.pid) - cpu0.reaped)}`;
   await w.stop();
   return { jobsPerSec: n / secs, masterPeakMb, cpu };
 }
@@ -107,12 +120,13 @@ async function throughput(env: Record<string, string>, n: number, className = 'N
 async function pickup(env: Record<string, string>, samples: number): Promise<{ p50: number; p99: number; childPeakMb: number }> {
   await redis.flushdb();
   const file = tempRecordFile();
-  const w = await runWorker({ ...env, STAMP_FILE: file });
+  const w = await runWorker({ ...env, JOBS_DIR: STAMP_JOBS_DIR, STAMP_FILE: file });
   await sleep(500);
   const lat: number[] = [];
   let childPeakKb = 0;
   for (let i = 0; i < samples; i++) {
     const t0 = process.hrtime.bigint(); // the clock the Stamp job reads
+    process.getBuiltinModule('fs').appendFileSync('/tmp/exp/t0.txt', `${t0}\n`);
     await redis.rpush(`${ns}:queue:bench`, JSON.stringify({ class: 'Stamp', args: [i] }));
     for (;;) {
       const line = existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').find((l) => l.startsWith(`${i} `)) : undefined;
@@ -142,14 +156,23 @@ const peaks: number[] = [];
 let strict1: Awaited<ReturnType<typeof throughput>> | undefined;
 let strictN: Awaited<ReturnType<typeof throughput>> | undefined;
 if (only.has('strict') || only.has('fork')) {
-  const limit1 = await spawnLimit(quick ? 40 : 200, 1);
-  const limitN = await spawnLimit(quick ? 40 : 300, cores);
-  console.log(`fresh node per job, the ceiling: ${limit1.toFixed(0)}/s one at a time, ${limitN.toFixed(0)}/s with ${cores} at once`);
-  strict1 = await throughput({ JOBS_PER_CHILD: '1', CONCURRENCY: '1' }, n);
-  rows.push(['JOBS_PER_CHILD=1 CONCURRENCY=1', `${strict1.jobsPerSec.toFixed(0)} jobs/s`, `${((strict1.jobsPerSec / limit1) * 100).toFixed(0)}% of one-at-a-time spawn limit`]);
-  strictN = await throughput({ JOBS_PER_CHILD: '1', CONCURRENCY: String(cores) }, n);
-  rows.push([`JOBS_PER_CHILD=1 CONCURRENCY=${cores}`, `${strictN.jobsPerSec.toFixed(0)} jobs/s`, `${((strictN.jobsPerSec / limitN) * 100).toFixed(0)}% of the ${cores}-at-once spawn limit (target >= 90%)`]);
+  // This machine's speed drifts by 10-15% from one minute to the next: each row is set against the ceiling
+  // measured just before and just after it.
+  const around = async <T>(parallel: number, run: () => Promise<T>): Promise<{ result: T; limit: number }> => {
+    const before = await spawnLimit(quick ? 40 : 200, parallel);
+    const result = await run();
+    const after = await spawnLimit(quick ? 40 : 200, parallel);
+    console.log(`fresh node per job, ${parallel} at once (the ceiling): ${before.toFixed(0)}/s before, ${after.toFixed(0)}/s after`);
+    return { result, limit: (before + after) / 2 };
+  };
+  const one = await around(1, () => throughput({ JOBS_PER_CHILD: '1', CONCURRENCY: '1' }, n));
+  strict1 = one.result;
+  rows.push(['JOBS_PER_CHILD=1 CONCURRENCY=1', `${strict1.jobsPerSec.toFixed(0)} jobs/s`, `${((strict1.jobsPerSec / one.limit) * 100).toFixed(0)}% of the one-at-a-time spawn limit (${one.limit.toFixed(0)}/s)`]);
+  const all = await around(cores, () => throughput({ JOBS_PER_CHILD: '1', CONCURRENCY: String(cores) }, n));
+  strictN = all.result;
+  rows.push([`JOBS_PER_CHILD=1 CONCURRENCY=${cores}`, `${strictN.jobsPerSec.toFixed(0)} jobs/s`, `${((strictN.jobsPerSec / all.limit) * 100).toFixed(0)}% of the ${cores}-at-once spawn limit (${all.limit.toFixed(0)}/s; target >= 90%)`]);
   peaks.push(strict1.masterPeakMb, strictN.masterPeakMb);
+  cpuRows.push(`JOBS_PER_CHILD=1 CONCURRENCY=${cores}: ${strictN.cpu}`);
 }
 if (only.has('reuse')) {
   const reuse = await throughput({ JOBS_PER_CHILD: '1000', CONCURRENCY: '1' }, quick ? 2000 : 20000);
