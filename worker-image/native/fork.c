@@ -62,8 +62,11 @@ static int int_arg(napi_env env, napi_callback_info info, size_t i, int32_t *out
 
 // V8 reserves its heap and code space with MADV_DONTFORK, so a child would get none of it and
 // crash on its first JavaScript instruction. The heap grows between forks, so every mapping is
-// marked again before each fork. Mappings that refuse (e.g. [vsyscall]) are not heap: ignored.
-static void mark_all_mappings_doforks(void) {
+// marked again before each fork.
+//
+// Slow path: one madvise per line of /proc/self/maps (the kernel writes the whole text each time).
+// Mappings that refuse (e.g. [vvar], which is VM_IO) are not heap: ignored.
+static void mark_each_mapping_doforks(void) {
   FILE *maps = fopen("/proc/self/maps", "re");
   if (maps == NULL) return;
   char line[512];
@@ -76,6 +79,60 @@ static void mark_all_mappings_doforks(void) {
     while (strchr(line, '\n') == NULL && fgets(line, sizeof line, maps) != NULL) {}
   }
   fclose(maps);
+}
+
+// Fast path: madvise over whole address ranges. Linux applies the advice to every mapping in the
+// range and reports the unmapped gaps with ENOMEM at the end; it stops at a mapping that refuses
+// (EINVAL). Those ([vvar], [vvar_vclock], [vdso]: placed once at exec) are found once in
+// /proc/self/maps and left out; the ranges are the gaps between them, up to the highest mapping
+// then (the stack). Any other EINVAL turns the fast path off for good.
+#define MAX_RANGES 8  // special mappings looked for; the ranges are one more
+static unsigned long range_start[MAX_RANGES + 1], range_end[MAX_RANGES + 1];
+static int ranges = -1;  // -1: not looked yet; 0: fast path off
+
+static void find_ranges(void) {
+  ranges = 0;
+  FILE *maps = fopen("/proc/self/maps", "re");
+  if (maps == NULL) return;
+  unsigned long special_start[MAX_RANGES], special_end[MAX_RANGES], top = 0;
+  int specials = 0, ok = 1;
+  char line[512];
+  while (fgets(line, sizeof line, maps) != NULL) {
+    char *dash;
+    unsigned long start = strtoul(line, &dash, 16);
+    unsigned long end = *dash == '-' ? strtoul(dash + 1, NULL, 16) : 0;
+    if (strstr(line, "[vvar") != NULL || strstr(line, "[vdso]") != NULL) {
+      if (specials == MAX_RANGES) ok = 0;
+      else { special_start[specials] = start; special_end[specials] = end; specials++; }
+    } else if (strstr(line, "[vsyscall]") == NULL && end > top) {
+      top = end;  // [vsyscall] is above user space, not a mapping of ours
+    }
+    while (strchr(line, '\n') == NULL && fgets(line, sizeof line, maps) != NULL) {}
+  }
+  fclose(maps);
+  if (!ok) return;
+  // The gaps between the special mappings (listed in address order), from 64 KiB (nothing can be
+  // mapped lower: mmap_min_addr) to the top.
+  unsigned long from = 0x10000;
+  int n = 0;
+  for (int i = 0; i <= specials; i++) {
+    unsigned long to = i < specials ? special_start[i] : top;
+    if (to > top) to = top;
+    if (to > from) { range_start[n] = from; range_end[n] = to; n++; }
+    if (i < specials && special_end[i] > from) from = special_end[i];
+  }
+  ranges = n;
+}
+
+static void mark_all_mappings_doforks(void) {
+  if (ranges < 0) find_ranges();
+  for (int i = 0; i < ranges; i++) {
+    if (madvise((void *)range_start[i], range_end[i] - range_start[i], MADV_DOFORK) != 0 && errno != ENOMEM) {
+      ranges = 0;  // something in the way: the slow path from now on
+      break;
+    }
+  }
+  if (ranges == 0) mark_each_mapping_doforks();
 }
 
 // The signal mask the child restores in unblockSignals().
