@@ -31,7 +31,7 @@ export default tseslint.config(
   },
   {
     // Job modules are plain JavaScript loaded by workers, outside the TypeScript project: linted without types.
-    files: ['**/jobs/**/*.{js,mjs,cjs}', 'test/bench/slow-jobs/**/*.js'],
+    files: ['**/jobs/**/*.{js,mjs,cjs}', 'test/bench/*-jobs/**/*.js'],
     extends: [tseslint.configs.disableTypeChecked],
     languageOptions: { sourceType: 'module', globals: nodeGlobals },
     rules: { 'no-console': 'off' },
