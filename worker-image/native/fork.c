@@ -84,8 +84,8 @@ static void mark_each_mapping_doforks(void) {
 // Fast path: madvise over whole address ranges. Linux applies the advice to every mapping in the
 // range and reports the unmapped gaps with ENOMEM at the end; it stops at a mapping that refuses
 // (EINVAL). Those ([vvar], [vvar_vclock], [vdso]: placed once at exec) are found once in
-// /proc/self/maps and left out; the ranges are the gaps between them, up to the highest mapping
-// then (the stack). Any other EINVAL turns the fast path off for good.
+// /proc/self/maps and left out; the ranges are the gaps between them, up to the top of user space.
+// Any other EINVAL turns the fast path off for good.
 #define MAX_RANGES 8  // special mappings looked for; the ranges are one more
 static unsigned long range_start[MAX_RANGES + 1], range_end[MAX_RANGES + 1];
 static int ranges = -1;  // -1: not looked yet; 0: fast path off
@@ -111,6 +111,9 @@ static void find_ranges(void) {
   }
   fclose(maps);
   if (!ok) return;
+  // Mappings made later may land above today's highest: the last range goes at least to 128 TiB, the
+  // top of x86-64's user space (the holes only add to the ENOMEM).
+  if (top < (1UL << 47)) top = 1UL << 47;
   // The gaps between the special mappings (listed in address order), from 64 KiB (nothing can be
   // mapped lower: mmap_min_addr) to the top.
   unsigned long from = 0x10000;
