@@ -126,7 +126,6 @@ async function pickup(env: Record<string, string>, samples: number): Promise<{ p
   let childPeakKb = 0;
   for (let i = 0; i < samples; i++) {
     const t0 = process.hrtime.bigint(); // the clock the Stamp job reads
-    process.getBuiltinModule('fs').appendFileSync('/tmp/exp/t0.txt', `${t0}\n`);
     await redis.rpush(`${ns}:queue:bench`, JSON.stringify({ class: 'Stamp', args: [i] }));
     for (;;) {
       const line = existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').find((l) => l.startsWith(`${i} `)) : undefined;
