@@ -5,11 +5,11 @@
 //
 //   npm run bench:fork                 (FORK_BENCH_JOBS=500 by default)
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { existsSync } from 'node:fs';
+import { cpuMs } from '../helpers/proc.ts';
 import type * as AddonModule from '../../worker-image/src/fork/addon.ts';
 import type * as ZygoteModule from '../../worker-image/src/fork/zygote.ts';
 
@@ -39,13 +39,6 @@ writeFileSync(
 writeFileSync(join(dir, 'run-once.mjs'), 'const m = await import(process.argv[2]);\nawait m.perform();\n');
 
 /** CPU ms used so far by a process and by its reaped children, from /proc. */
-function cpuMs(pid: number): { self: number; children: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
-  const tick = 10; // USER_HZ is 100 on Linux
-  return { self: ((f[11] ?? 0) + (f[12] ?? 0)) * tick, children: ((f[13] ?? 0) + (f[14] ?? 0)) * tick };
-}
-
 const pct = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 
 interface Figures {

@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { cpuMs } from '../helpers/proc.ts';
 import { startRedis } from '../helpers/redis.ts';
 import { tempRecordFile } from '../helpers/worker.ts';
 
@@ -21,26 +22,6 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const pct = (xs: number[], p: number): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
-};
-/** CPU ms a process has used so far (user + system), from /proc; 0 once it is gone. */
-const cpuMs = (pid: number): number => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
-    return ((f[11] ?? 0) + (f[12] ?? 0)) * 10; // USER_HZ is 100 on Linux
-  } catch {
-    return 0;
-  }
-};
-/** CPU ms used by a process's children that have exited and been reaped, from /proc. */
-const reapedCpuMs = (pid: number): number => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
-    return ((f[13] ?? 0) + (f[14] ?? 0)) * 10;
-  } catch {
-    return 0;
-  }
 };
 /** The live children of a process, from /proc. */
 const childrenOf = (pid: number): number[] => {
@@ -99,7 +80,7 @@ async function throughput(env: Record<string, string>, n: number, className = 'N
   const w = await runWorker(env);
   await sleep(env.JOBS_DIR === SLOW_JOBS_DIR ? 1500 : 300);
   const payload = JSON.stringify({ class: className, args: [] });
-  const cpu0 = { master: cpuMs(w.pid), redis: cpuMs(server.pid), reaped: reapedCpuMs(w.pid) };
+  const cpu0 = { master: cpuMs(w.pid).self, redis: cpuMs(server.pid).self, reaped: cpuMs(w.pid).children };
   const t0 = performance.now();
   for (let i = 0; i < n; i += 1000) {
     await redis.pipeline().sadd(`${ns}:queues`, 'bench').rpush(`${ns}:queue:bench`, ...Array.from({ length: Math.min(1000, n - i) }, () => payload)).exec();
@@ -110,8 +91,8 @@ async function throughput(env: Record<string, string>, n: number, className = 'N
   const masterPeakMb = hwmKb(w.pid) / 1024;
   const perJob = (ms: number): string => `${((ms * 1000) / n).toFixed(0)} us`;
   // Children that ran a job and exited are not counted: this breakdown is for long-lived children (reuse, zygote).
-  const kids = childrenOf(w.pid).reduce((sum, pid) => sum + cpuMs(pid) + childrenOf(pid).reduce((s, p) => s + cpuMs(p), 0), 0);
-  const cpu = `CPU per job: master ${perJob(cpuMs(w.pid) - cpu0.master)}, redis ${perJob(cpuMs(server.pid) - cpu0.redis)}, live children ${perJob(kids)} (since start), exited children ${perJob(reapedCpuMs(w.pid) - cpu0.reaped)}`;
+  const kids = childrenOf(w.pid).reduce((sum, pid) => sum + cpuMs(pid).self + childrenOf(pid).reduce((s, p) => s + cpuMs(p).self, 0), 0);
+  const cpu = `CPU per job: master ${perJob(cpuMs(w.pid).self - cpu0.master)}, redis ${perJob(cpuMs(server.pid).self - cpu0.redis)}, live children ${perJob(kids)} (since start), exited children ${perJob(cpuMs(w.pid).children - cpu0.reaped)}`;
   await w.stop();
   return { jobsPerSec: n / secs, masterPeakMb, cpu };
 }
