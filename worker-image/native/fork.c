@@ -60,6 +60,19 @@ static int int_arg(napi_env env, napi_callback_info info, size_t i, int32_t *out
   return 1;
 }
 
+// Reads the next line of /proc/self/maps into line (its head, if longer: the rest is skipped) and its
+// address range into start/end; 0 at the end of the file.
+static int next_mapping(FILE *maps, char *line, int size, unsigned long *start, unsigned long *end) {
+  if (fgets(line, size, maps) == NULL) return 0;
+  char *dash;
+  *start = strtoul(line, &dash, 16);
+  *end = *dash == '-' ? strtoul(dash + 1, NULL, 16) : 0;
+  char rest[256];
+  int more = strchr(line, '\n') == NULL;  // a line longer than the buffer continues on the next read
+  while (more && fgets(rest, sizeof rest, maps) != NULL) more = strchr(rest, '\n') == NULL;
+  return 1;
+}
+
 // V8 reserves its heap and code space with MADV_DONTFORK, so a child would get none of it and
 // crash on its first JavaScript instruction. The heap grows between forks, so every mapping is
 // marked again before each fork.
@@ -70,13 +83,9 @@ static void mark_each_mapping_doforks(void) {
   FILE *maps = fopen("/proc/self/maps", "re");
   if (maps == NULL) return;
   char line[512];
-  while (fgets(line, sizeof line, maps) != NULL) {
-    char *dash;
-    unsigned long start = strtoul(line, &dash, 16);
-    unsigned long end = *dash == '-' ? strtoul(dash + 1, NULL, 16) : 0;
+  unsigned long start, end;
+  while (next_mapping(maps, line, sizeof line, &start, &end)) {
     if (end > start) madvise((void *)start, end - start, MADV_DOFORK);
-    // A line longer than the buffer continues on the next fgets; skip its tail.
-    while (strchr(line, '\n') == NULL && fgets(line, sizeof line, maps) != NULL) {}
   }
   fclose(maps);
 }
@@ -97,17 +106,14 @@ static void find_ranges(void) {
   unsigned long special_start[MAX_RANGES], special_end[MAX_RANGES], top = 0;
   int specials = 0, ok = 1;
   char line[512];
-  while (fgets(line, sizeof line, maps) != NULL) {
-    char *dash;
-    unsigned long start = strtoul(line, &dash, 16);
-    unsigned long end = *dash == '-' ? strtoul(dash + 1, NULL, 16) : 0;
+  unsigned long start, end;
+  while (next_mapping(maps, line, sizeof line, &start, &end)) {
     if (strstr(line, "[vvar") != NULL || strstr(line, "[vdso]") != NULL) {
       if (specials == MAX_RANGES) ok = 0;
       else { special_start[specials] = start; special_end[specials] = end; specials++; }
     } else if (strstr(line, "[vsyscall]") == NULL && end > top) {
       top = end;  // [vsyscall] is above user space, not a mapping of ours
     }
-    while (strchr(line, '\n') == NULL && fgets(line, sizeof line, maps) != NULL) {}
   }
   fclose(maps);
   if (!ok) return;
