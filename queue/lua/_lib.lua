@@ -16,10 +16,37 @@ local function running_job(queue, payload, run_at)
   return '{"queue":' .. cjson.encode(queue) .. ',"run_at":' .. cjson.encode(run_at) .. ',"payload":' .. embedded .. '}'
 end
 
+-- Resque's run_at (`2026-11-27T07:12:02Z`) for a Unix time in seconds.
+local function iso_utc(s)
+  local days = math.floor(s / 86400)
+  local secs = s - days * 86400
+  -- days since 1970-01-01 to a civil date (Howard Hinnant's civil_from_days)
+  local z = days + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local day = doy - math.floor((153 * mp + 2) / 5) + 1
+  local month = mp < 10 and mp + 3 or mp - 9
+  local year = yoe + era * 400 + (month <= 2 and 1 or 0)
+  return string.format('%04d-%02d-%02dT%02d:%02d:%02dZ', year, month, day,
+    math.floor(secs / 3600), math.floor(secs % 3600 / 60), secs % 60)
+end
+
 -- Take the first job of the first non-empty queue, in priority order, into the worker's in-flight hash.
 -- With min_left > 0 it is a take-ahead (a job to start when the running one ends): it happens only when
 -- more than min_left jobs wait in that queue, so that a worker never holds a job an idle one could run.
+-- A take under a field that already holds a job returns that job: a take sent twice (ioredis re-sends what
+-- was unanswered when a connection dropped; a slot retries its idle take) never writes over a job it holds.
+-- run_at '' means now by Redis's clock: a take that waited in Redis cannot know beforehand when it runs.
 local function take(ns, worker, field, run_at, queues, min_left)
+  local held = redis.call('HGET', ns .. ':forkpool:inflight:' .. worker, field)
+  if held then
+    local e = cjson.decode(held)
+    return { e.queue, e.payload }
+  end
+  if run_at == '' then run_at = iso_utc(tonumber(redis.call('TIME')[1])) end
   for _, q in ipairs(queues) do
     local key = ns .. ':queue:' .. q
     local waiting = redis.call('LLEN', key)

@@ -1,5 +1,6 @@
 // Each atomic transition (queue/lua/*.lua) on a real Redis: what it leaves in Redis is what a user would see.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { scripts } from '../../queue/src/index.ts';
@@ -35,6 +36,36 @@ describe('Lua transitions', () => {
     assert.deepEqual(Object.keys(held).sort(), ['0', '1', '2']);
     assert.equal(held['2']?.payload, 'L1');
     assert.deepEqual(await redis.hgetall(`${NS}:forkpool:running`), { high: '2', low: '1' });
+  });
+
+  it('a take sent again under a field that holds a job returns that job and takes no other', async () => {
+    await redis.rpush(`${NS}:queue:low`, 'L1', 'L2');
+    assert.deepEqual(await scripts.reserve.run(redis, [NS, W, '0', RUN_AT, 0, 'low']), ['low', 'L1']);
+    assert.deepEqual(await scripts.reserve.run(redis, [NS, W, '0', RUN_AT, 0, 'low']), ['low', 'L1'], 'the same job again');
+    assert.deepEqual(await scripts.finish.run(redis, [NS, W, 'x', 'ok', '', '', RUN_AT, '0', 0, 'low']), [0, 'low', 'L1'], 'finish taking under it too');
+    assert.deepEqual(await redis.lrange(`${NS}:queue:low`, 0, -1), ['L2']);
+    assert.deepEqual(Object.keys(await inflight()), ['0']);
+    assert.deepEqual(await redis.hgetall(`${NS}:forkpool:running`), { low: '1' });
+  });
+
+  it('a take with an empty run_at shows the job running since now by Redis\'s clock', async () => {
+    await redis.rpush(`${NS}:queue:low`, '{"class":"A","args":[]}');
+    const before = Number((await redis.time())[0]);
+    await scripts.reserve.run(redis, [NS, W, '0', '', 0, 'low']);
+    const after = Number((await redis.time())[0]);
+    const shown = JSON.parse(String(await redis.get(`${NS}:worker:${W}`))) as { run_at: string };
+    const at = Date.parse(shown.run_at) / 1000;
+    assert.match(shown.run_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    assert.ok(at >= before && at <= after, `${shown.run_at} between ${before} and ${after}`);
+  });
+
+  it('formats Unix times as Resque\'s run_at across leap days, year ends and centuries', async () => {
+    const prelude = readFileSync(new URL('../../queue/lua/_lib.lua', import.meta.url), 'utf8');
+    const times = [0, 951782400, 951868799, 1709164800, 1735689599, 1798761600, 4107542400, 4102444799, 1795763522, 253402300799];
+    for (const t of times) {
+      const got = await redis.eval(`${prelude}\nreturn iso_utc(tonumber(ARGV[1]))`, 0, t);
+      assert.equal(got, new Date(t * 1000).toISOString().replace('.000', ''), `time ${t}`);
+    }
   });
 
   it('finish records the outcome and takes the next job in the same call', async () => {
