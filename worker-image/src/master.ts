@@ -16,6 +16,7 @@ import type { Executor, RunResult } from './executor.ts';
 import { startHttp } from './http.ts';
 import { createMetrics, type WorkerMetrics } from './metrics.ts';
 import { describeFailure, isRetryable } from './outcome.ts';
+import { BlockingTake } from './blocking-take.ts';
 import { ForkExecutors } from './fork/fork-executor.ts';
 import { SpawnExecutor } from './spawn-executor.ts';
 import { Waker } from './waker.ts';
@@ -50,6 +51,9 @@ const TAKE_AHEAD_MIN_BACKLOG = 8;
  */
 const SEND_AHEAD_MS = 5;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** The take script's reply: {queue, payload} or nil. */
+const asTaken = (res: unknown, field: string): Taken | undefined =>
+  Array.isArray(res) ? { queue: String(res[0]), raw: String(res[1]), field } : undefined;
 
 export class Master {
   readonly id: string;
@@ -61,6 +65,8 @@ export class Master {
   private readonly waker: Waker;
   private readonly metrics: WorkerMetrics;
   private readonly executors: Executor[] = [];
+  /** one per slot when the worker takes from a single named queue (see blocking-take.ts) */
+  private readonly blocking: BlockingTake[] = [];
   private readonly stop = new AbortController();
   private readonly timers: NodeJS.Timeout[] = [];
   private slots: Promise<void>[] = [];
@@ -70,6 +76,7 @@ export class Master {
   private knownQueues: string[] = [];
   private knownQueuesAt = 0;
   private finished: Promise<void> | undefined;
+  private readonly onRedisError: (err: Error) => void;
 
   constructor(config: WorkerConfig, log: Logger) {
     this.config = config;
@@ -81,13 +88,18 @@ export class Master {
     this.redis = new Redis(config.redisUrl, { ...opts, connectionName: `forkpool-worker:${this.id}` });
     this.sub = new Redis(config.redisUrl, opts);
     let lastError = 0;
-    for (const conn of [this.redis, this.sub]) {
-      conn.on('error', (err: Error) => {
-        if (Date.now() - lastError > 5000) this.log.error({ err: err.message }, 'Redis unreachable; retrying with backoff');
-        lastError = Date.now();
-      });
-    }
+    this.onRedisError = (err: Error): void => {
+      if (Date.now() - lastError > 5000) this.log.error({ err: err.message }, 'Redis unreachable; retrying with backoff');
+      lastError = Date.now();
+    };
+    for (const conn of [this.redis, this.sub]) conn.on('error', this.onRedisError);
     this.redis.on('ready', () => { if (lastError) this.log.info('Redis reachable again'); });
+    const [only] = config.queues;
+    if (config.queues.length === 1 && only !== undefined && only !== '*') {
+      for (let slot = 0; slot < config.concurrency; slot++) {
+        this.blocking.push(new BlockingTake(config.redisUrl, { ...opts, connectionName: `forkpool-wait:${slot}:${this.id}` }, this.keys.queue(only)));
+      }
+    }
     this.waker = new Waker(this.redis, this.sub, this.keys.queue(''), this.log);
     this.metrics = createMetrics();
   }
@@ -96,7 +108,7 @@ export class Master {
   async start(): Promise<void> {
     const { config } = this;
     this.server = await startHttp(config.port, this.metrics.registry, () => this.redis.status === 'ready' && !this.stop.signal.aborted);
-    await Promise.all([this.redis.connect(), this.sub.connect()]);
+    await Promise.all([this.redis.connect(), this.sub.connect(), ...this.blocking.map((b) => b.connect(this.onRedisError))]);
     await this.heartbeat();
     await this.waker.start();
     this.every(config.heartbeatIntervalMs, () => this.heartbeat());
@@ -107,7 +119,7 @@ export class Master {
     for (let slot = 0; slot < config.concurrency; slot++) {
       const exec = forks ? forks.executor() : this.createSpawnExecutor();
       this.executors.push(exec);
-      this.slots.push(this.slotLoop(String(slot), exec));
+      this.slots.push(this.slotLoop(String(slot), exec, this.blocking[slot]));
     }
     const address = this.server.address();
     this.log.info({
@@ -125,7 +137,7 @@ export class Master {
     }
     this.log.info({ timeoutMs: this.config.shutdownTimeoutMs }, 'stopping: no new jobs; waiting for running ones');
     this.stop.abort();
-    this.waker.wake();
+    this.wakeIdle();
     const deadline = setTimeout(() => {
       this.log.warn('shutdown timeout reached: handing running jobs back');
       this.interruptRunning();
@@ -138,7 +150,7 @@ export class Master {
       const handedBack = Number(await scripts.handBack.run(this.redis, [this.keys.namespace, this.id]));
       if (handedBack > 0) this.log.warn({ handedBack }, 'jobs handed back to their queues');
       await this.unregister();
-      await Promise.all([this.redis.quit(), this.sub.quit()]).catch(() => undefined);
+      await Promise.all([this.redis.quit(), this.sub.quit(), ...this.blocking.map((b) => b.close())]).catch(() => undefined);
       await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
       this.log.info('worker stopped');
     })();
@@ -166,7 +178,13 @@ export class Master {
     if (this.paused === paused) return;
     this.paused = paused;
     this.log.info(paused ? 'paused: not taking new jobs' : 'resumed');
+    this.wakeIdle();
+  }
+
+  /** Idle slots look again at what they may do (pause, resume, stop). */
+  private wakeIdle(): void {
     this.waker.wake();
+    for (const b of this.blocking) void b.interrupt(this.redis);
   }
 
   private interruptRunning(): void {
@@ -208,10 +226,15 @@ export class Master {
    * recording it shares one round trip with taking the next. Every job held is in this worker's in-flight
    * hash under its own field, so nothing is only in memory.
    */
-  private async slotLoop(slot: string, exec: Executor): Promise<void> {
+  private async slotLoop(slot: string, exec: Executor, blocking: BlockingTake | undefined): Promise<void> {
     exec.prepare();
     let seq = 0;
     const field = (): string => `${slot}.${seq++}`;
+    /**
+     * The field idle takes use, kept until a job comes under it: a take that failed or was cut short may
+     * have taken a job in Redis, and the next take under the same field returns it.
+     */
+    let idleField: string | undefined;
     const canTake = (): boolean => !this.stop.signal.aborted && !this.paused;
     /** recent job durations (moving average, ms); unknown until the first job ends */
     let typicalMs = Infinity;
@@ -256,11 +279,21 @@ export class Master {
         }
         if (this.stop.signal.aborted) break;
         const mark = this.waker.mark;
-        const taken = canTake() ? await this.retrying('take a job', () => this.reserve(field(), false)) : undefined;
+        if (!canTake()) {
+          await this.waker.wait(mark, this.stop.signal);
+          continue;
+        }
+        idleField ??= field();
+        const { taken, waited } = await this.takeIdle(idleField, blocking);
         if (taken) {
-          waiting.push(taken);
-          startJobs();
-        } else {
+          idleField = undefined;
+          if (canTake()) {
+            waiting.push(taken);
+            startJobs();
+          } else {
+            await this.handBack([taken]); // paused or stopped while it waited
+          }
+        } else if (!waited) {
           await this.waker.wait(mark, this.stop.signal);
         }
         continue;
@@ -328,6 +361,23 @@ export class Master {
     return { kind: 'failed', record: encodeFailure({ at: new Date(), raw: taken.raw, ...failure, worker: this.id, queue: taken.queue }) };
   }
 
+  /**
+   * An idle slot's take: waiting in Redis for the queue when it can (see blocking-take.ts), else at once.
+   * `waited`: it waited for a job already, so the slot need not wait for a change notification.
+   */
+  private async takeIdle(field: string, blocking: BlockingTake | undefined): Promise<{ taken: Taken | undefined; waited: boolean }> {
+    if (blocking?.usable) {
+      try {
+        const res = await blocking.take(scripts.reserve.sha, [this.keys.namespace, this.id, field, '', 0, ...this.config.queues]);
+        return { taken: asTaken(res, field), waited: true };
+      } catch (err) {
+        if (blocking.unsupported) this.log.info('this Redis has no BLMOVE (6.2+): idle slots wait for change notifications instead');
+        else this.log.debug({ err: (err as Error).message }, 'a waiting take failed; taking at once');
+      }
+    }
+    return { taken: await this.retrying('take a job', () => this.reserve(field, false)), waited: false };
+  }
+
   /** Takes a job; `ahead`: one to start when the running one ends, only taken under a backlog. */
   private async reserve(field: string, ahead: boolean): Promise<Taken | undefined> {
     const queues = await this.queueNames(!ahead);
@@ -335,7 +385,7 @@ export class Master {
     const res = await scripts.reserve.run(this.redis, [
       this.keys.namespace, this.id, field, formatRunAt(new Date()), ahead ? TAKE_AHEAD_MIN_BACKLOG : 0, ...queues,
     ]);
-    return Array.isArray(res) ? { queue: String(res[0]), raw: String(res[1]), field } : undefined;
+    return asTaken(res, field);
   }
 
   /** Records how a job ended and, when `nextField` is given, takes the next job under it (ahead: see reserve). */
