@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { cpuMs } from '../helpers/proc.ts';
 import { startRedis } from '../helpers/redis.ts';
 import { tempRecordFile } from '../helpers/worker.ts';
+import { launcher } from '../../worker-image/src/launch.ts';
 
 // The no-op job alone: a fresh child loads every module in JOBS_DIR, and Stamp's ES import of node:fs costs
 // one ~3.5 ms (Node builds the ES facade of fs, loading fs/promises), which is not the worker's cost.
@@ -33,18 +34,32 @@ const childrenOf = (pid: number): number[] => {
 };
 const hwmKb = (pid: number): number => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
 
+// The ceiling's processes are started the way the worker starts its children (posix_spawn when fork.node
+// is built): the ratio is then the worker's own overhead. Node's spawn fork()s this process first, which
+// costs more (and more the bigger the parent): that figure is printed beside it.
+const launch = launcher();
+const startNode = (via: 'launcher' | 'child_process'): Promise<void> => {
+  if (via === 'launcher') {
+    const child = launch.launch(process.execPath, ['-e', '0'], process.env);
+    child.jobs.destroy();
+    child.results.resume();
+    return child.ended.then(() => undefined);
+  }
+  return new Promise<void>((resolve, reject) => {
+    const p = spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' });
+    p.on('exit', () => resolve());
+    p.on('error', reject);
+  });
+};
+
 /** Fresh `node -e 0` processes per second with `parallel` at once: the ceiling for a process per job. */
-async function spawnLimit(total: number, parallel: number): Promise<number> {
+async function spawnLimit(total: number, parallel: number, via: 'launcher' | 'child_process' = 'launcher'): Promise<number> {
   let started = 0;
   const t0 = performance.now();
   const lane = async (): Promise<void> => {
     while (started < total) {
       started++;
-      await new Promise<void>((resolve, reject) => {
-        const p = spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' });
-        p.on('exit', () => resolve());
-        p.on('error', reject);
-      });
+      await startNode(via);
     }
   };
   await Promise.all(Array.from({ length: parallel }, lane));
@@ -139,10 +154,14 @@ if (only.has('strict') || only.has('fork')) {
   // This machine's speed drifts by 10-15% from one minute to the next: each row is set against the ceiling
   // measured just before and just after it.
   const around = async <T>(parallel: number, run: () => Promise<T>): Promise<{ result: T; limit: number }> => {
-    const before = await spawnLimit(quick ? 40 : 200, parallel);
+    const count = quick ? 40 : 200;
+    const before = await spawnLimit(count, parallel);
+    const viaNodeBefore = await spawnLimit(count, parallel, 'child_process');
     const result = await run();
-    const after = await spawnLimit(quick ? 40 : 200, parallel);
-    console.log(`fresh node per job, ${parallel} at once (the ceiling): ${before.toFixed(0)}/s before, ${after.toFixed(0)}/s after`);
+    const viaNodeAfter = await spawnLimit(count, parallel, 'child_process');
+    const after = await spawnLimit(count, parallel);
+    console.log(`fresh node per job, ${parallel} at once (the ceiling, ${launch.how}): ${before.toFixed(0)}/s before, ${after.toFixed(0)}/s after; `
+      + `through Node's spawn from this ${(process.memoryUsage().rss / 1048576).toFixed(0)} MiB process: ${viaNodeBefore.toFixed(0)}/s, ${viaNodeAfter.toFixed(0)}/s`);
     return { result, limit: (before + after) / 2 };
   };
   const one = await around(1, () => throughput({ JOBS_PER_CHILD: '1', CONCURRENCY: '1' }, n));

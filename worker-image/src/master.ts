@@ -19,6 +19,7 @@ import { describeFailure, isRetryable } from './outcome.ts';
 import { BlockingTake } from './blocking-take.ts';
 import { ForkExecutors } from './fork/fork-executor.ts';
 import { SpawnExecutor } from './spawn-executor.ts';
+import { launcher, type Launcher } from './launch.ts';
 import { Waker } from './waker.ts';
 
 /** A job a slot holds: taken atomically into this worker's in-flight hash. */
@@ -77,6 +78,8 @@ export class Master {
   private knownQueuesAt = 0;
   private finished: Promise<void> | undefined;
   private readonly onRedisError: (err: Error) => void;
+  /** how spawn-mode children are started, chosen once */
+  private launch: Launcher | undefined;
 
   constructor(config: WorkerConfig, log: Logger) {
     this.config = config;
@@ -211,7 +214,13 @@ export class Master {
 
   private createSpawnExecutor(): Executor {
     const { config } = this;
+    if (!this.launch) {
+      const l = launcher();
+      if (l.how === 'child_process') this.log.info({ reason: l.why }, 'job children start with Node\'s spawn, not posix_spawn');
+      this.launch = l.launch;
+    }
     return new SpawnExecutor({
+      launch: this.launch,
       jobsDir: config.jobsDir,
       jobsPerChild: config.jobsPerChild,
       limits: { timeoutMs: config.jobTimeoutMs, maxMemoryMb: config.maxChildMemoryMb },

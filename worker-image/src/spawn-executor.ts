@@ -3,16 +3,16 @@
 // With JOBS_PER_CHILD > 1 the executor accepts up to PIPELINE_DEPTH jobs at once and sends them ahead to
 // the child, which runs them one after another: under a backlog a child goes from one job to the next
 // without waiting for the master to hear about the last one.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Readable, Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import { LineSplitter, parseJsonLine } from './fork/protocol.ts';
 import { ChildMessage } from './protocol.ts';
 import { MEMORY_SAMPLE_MS, type Executor, type JobToRun, type Limits, type RunResult } from './executor.ts';
 import type { Outcome } from './outcome.ts';
+import type { Ended, Launched, Launcher } from './launch.ts';
 
 const childEntry = fileURLToPath(new URL(`./child${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
 
@@ -51,8 +51,10 @@ interface ChildEvents {
 
 /** One spawned child: the jobs sent to it, run in order, the first one under the timeout and memory cap. */
 class Child {
-  readonly proc: ChildProcess;
+  private readonly proc: Launched;
   private readonly jobs: Writable;
+  /** how it ended, once it has */
+  end: Ended | undefined;
   readonly spawnedAt = performance.now();
   readonly ready: Promise<number>;
   isReady = false;
@@ -72,19 +74,16 @@ class Child {
   private timer: NodeJS.Timeout | undefined;
   private sampler: NodeJS.Timeout | undefined;
 
-  constructor(env: NodeJS.ProcessEnv, jobsPerChild: number, limits: Limits, log: Logger, events: ChildEvents) {
+  constructor(launch: Launcher, env: NodeJS.ProcessEnv, jobsPerChild: number, limits: Limits, log: Logger, events: ChildEvents) {
     this.jobsLeft = jobsPerChild;
     this.limits = limits;
     this.events = events;
-    this.proc = spawn(process.execPath, [childEntry], {
-      env,
-      // fd 3: jobs to the child, fd 4: its results (see child.ts)
-      stdio: ['ignore', 'inherit', 'inherit', 'pipe', 'pipe'],
-    });
-    this.jobs = this.proc.stdio[3] as Writable;
+    // fd 3: jobs to the child, fd 4: its results (see child.ts)
+    this.proc = launch(process.execPath, [childEntry], env);
+    this.jobs = this.proc.jobs;
     // A write to a child that just died fails; its exit is what reports it.
     this.jobs.on('error', () => undefined);
-    const results = this.proc.stdio[4] as Readable;
+    const { results } = this.proc;
     this.ready = new Promise((resolve, reject) => {
       const lines = new LineSplitter();
       results.on('data', (chunk: Buffer) => {
@@ -101,23 +100,24 @@ class Child {
           }
         }
       });
-      this.proc.on('error', (err) => {
-        reject(new Error(`cannot start a job child: ${err.message}`));
-        if (this.proc.pid === undefined) gone(null, null); // never started: no exit will follow
-      });
       // Settled once what the child wrote has been read: at the end of its results pipe, or a moment after
       // its exit if a process it started still holds the pipe open.
       let ended = false;
       results.once('end', () => { ended = true; });
-      this.proc.once('exit', (code, signal) => {
-        if (ended) return gone(code, signal);
-        const timer = setTimeout(() => gone(code, signal), EXIT_READ_GRACE_MS);
+      void this.proc.ended.then((end) => {
+        this.end = end;
+        if (end.error) {
+          reject(new Error(`cannot start a job child: ${end.error.message}`));
+          return gone(end); // never started: its pipes never end
+        }
+        if (ended) return gone(end);
+        const timer = setTimeout(() => gone(end), EXIT_READ_GRACE_MS);
         results.once('end', () => {
           clearTimeout(timer);
-          gone(code, signal);
+          gone(end);
         });
       });
-      const gone = (code: number | null, signal: NodeJS.Signals | null): void => {
+      const gone = ({ code, signal }: Ended): void => {
         if (this.exited) return;
         this.exited = true;
         reject(new Error(`job child pid ${this.proc.pid} exited during start-up (${signal ?? `exit ${code}`})`));
@@ -143,7 +143,7 @@ class Child {
   kill(reason: Outcome | undefined): void {
     if (this.exited) return;
     this.killedFor ??= reason;
-    this.proc.kill('SIGKILL');
+    this.proc.kill();
   }
 
   /** The first job sent is running: its limits start now (for one sent ahead, when the one before ended). */
@@ -175,6 +175,7 @@ export class SpawnExecutor implements Executor {
   private readonly jobsPerChild: number;
   /** the children's environment, built once (reading process.env costs ~50 us per spawn) */
   private readonly childEnv: NodeJS.ProcessEnv;
+  private readonly launch: Launcher;
   private readonly limits: Limits;
   private readonly log: Logger;
   private readonly onChildStart: (ms: number) => void;
@@ -187,9 +188,10 @@ export class SpawnExecutor implements Executor {
   private readonly backlog: Assigned[] = [];
   private waitingFor: Child | undefined;
 
-  constructor(opts: { jobsDir: string; jobsPerChild: number; limits: Limits; log: Logger; onChildStart: (ms: number) => void }) {
+  constructor(opts: { jobsDir: string; jobsPerChild: number; limits: Limits; log: Logger; onChildStart: (ms: number) => void; launch: Launcher }) {
     this.jobsPerChild = opts.jobsPerChild;
     this.childEnv = { ...process.env, FORKPOOL_JOBS_DIR: opts.jobsDir, FORKPOOL_JOBS_PER_CHILD: String(opts.jobsPerChild) };
+    this.launch = opts.launch;
     this.depth = opts.jobsPerChild > 1 ? PIPELINE_DEPTH : 1;
     this.limits = opts.limits;
     this.log = opts.log;
@@ -258,9 +260,10 @@ export class SpawnExecutor implements Executor {
       this.active = undefined;
       if (!child.isReady && this.backlog.length > 0) {
         // It died before it could take a job: a broken environment, reported as a crash of that child.
-        this.log.error({ pid: child.pid, code: child.proc.exitCode, signal: child.proc.signalCode }, 'job child failed to start');
+        const { code = null, signal = null, error } = child.end ?? {};
+        this.log.error({ pid: child.pid, code, signal, err: error?.message }, 'job child failed to start');
         (this.backlog.shift() as Assigned).resolve({
-          outcome: { kind: 'crashed', pid: child.pid, signal: child.proc.signalCode, code: child.proc.exitCode }, pid: child.pid, durationMs: 0,
+          outcome: { kind: 'crashed', pid: child.pid, signal, code }, pid: child.pid, durationMs: 0,
         });
       }
     }
@@ -271,7 +274,7 @@ export class SpawnExecutor implements Executor {
   }
 
   private spawnChild(): Child {
-    const child = new Child(this.childEnv, this.jobsPerChild, this.limits, this.log, this.events);
+    const child = new Child(this.launch, this.childEnv, this.jobsPerChild, this.limits, this.log, this.events);
     child.ready.then((ms) => this.onChildStart(ms), () => undefined);
     return child;
   }

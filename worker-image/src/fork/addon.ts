@@ -15,14 +15,17 @@ export interface ForkAddon {
   exit(code: number): never;
   /** Asks for SIGKILL when the parent dies; false when the parent is already not `expectedParentPid`. */
   dieWithParent(expectedParentPid: number): boolean;
-  /** [readFd (non-blocking), writeFd (blocking)], both close-on-exec. */
-  pipe(): [number, number];
+  /** [readFd (non-blocking, unless `blocking`), writeFd (blocking)], both close-on-exec. */
+  pipe(blocking?: boolean): [number, number];
   /** An fd that polls readable once `pid` has exited. */
   pidfdOpen(pid: number): number;
   /** poll(2) for readability: revents per fd, all 0 on timeout or interruption. */
   poll(fds: number[], timeoutMs: number): number[];
   /** waitpid(pid, WNOHANG): null while running, else the exit code or the signal number. */
   waitpid(pid: number): { code: number | null; signal: number | null } | null;
+  /** posix_spawn(3) on the thread pool: `fds[i]` becomes the child's fd i (-1: /dev/null; i: inherited).
+   * Resolves with its pid once it has exec'd; the caller reaps it. */
+  spawn(file: string, argv: readonly string[], env: readonly string[], fds: readonly number[]): Promise<number>;
 }
 
 /** The addon, or why fork mode is unavailable here. */
@@ -31,7 +34,7 @@ export type AddonLoad = { ok: true; addon: ForkAddon; path: string } | { ok: fal
 /** Environment variable naming the fork.node to load, for layouts other than this repository's. */
 export const ADDON_PATH_ENV = 'FORKPOOL_FORK_ADDON';
 
-const ADDON_EXPORTS = ['fork', 'unblockSignals', 'exit', 'dieWithParent', 'pipe', 'pidfdOpen', 'poll', 'waitpid'] as const;
+const ADDON_EXPORTS = ['fork', 'unblockSignals', 'exit', 'dieWithParent', 'pipe', 'pidfdOpen', 'poll', 'waitpid', 'spawn'] as const;
 
 // Source tree: worker-image/src/fork/addon.ts; compiled: dist/worker-image/src/fork/addon.js.
 function candidatePaths(): string[] {

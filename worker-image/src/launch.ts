@@ -1,0 +1,131 @@
+// Starting a spawn-mode child: `node child.js` with fd 3 (jobs in) and fd 4 (results out) piped to the
+// master. Node's child_process.spawn (libuv) fork()s the master to exec the child, copying the page tables
+// of its ~90 MB only for exec to drop them: ~1.5-2.3 ms of the master's CPU per child, measured, a few % of
+// a no-op job's whole cost with JOBS_PER_CHILD=1, with the event loop blocked meanwhile. fork.node's
+// posix_spawn runs the child in the master's memory until exec instead (~0.2 ms of CPU), on the thread
+// pool; the master reaps these children itself, on SIGCHLD. Without the addon (not built, not Linux),
+// Node's spawn is used.
+import { spawn } from 'node:child_process';
+import { closeSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { constants } from 'node:os';
+import type { Readable, Writable } from 'node:stream';
+import { loadForkAddon, type ForkAddon } from './fork/addon.ts';
+
+/** How a child ended: its exit code or the signal that killed it; `error` when it never started. */
+export interface Ended {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly error?: Error;
+}
+
+/** A started child, whichever way it was started. */
+export interface Launched {
+  /** undefined when it could not be started (see `ended`) */
+  readonly pid: number | undefined;
+  /** the child's fd 3 */
+  readonly jobs: Writable;
+  /** the child's fd 4 */
+  readonly results: Readable;
+  /** resolves once the child has exited and been reaped */
+  readonly ended: Promise<Ended>;
+  /** SIGKILL, unless it has already been reaped (its pid could be another process's by then) */
+  kill(): void;
+}
+
+export type Launcher = (file: string, args: readonly string[], env: NodeJS.ProcessEnv) => Launched;
+
+/** The fastest way to start children here: posix_spawn, or Node's spawn and why not posix_spawn. The
+ * launchers themselves are exported for the tests, which run both. */
+export function launcher(): { launch: Launcher; how: 'posix_spawn' } | { launch: Launcher; how: 'child_process'; why: string } {
+  const load = loadForkAddon();
+  return load.ok ? { launch: posixSpawnLauncher(load.addon), how: 'posix_spawn' } : { launch: nodeLaunch, how: 'child_process', why: load.reason };
+}
+
+export const nodeLaunch: Launcher = (file, args, env) => {
+  const proc = spawn(file, args, { env, stdio: ['ignore', 'inherit', 'inherit', 'pipe', 'pipe'] });
+  const ended = new Promise<Ended>((resolve) => {
+    proc.once('exit', (code, signal) => resolve({ code, signal }));
+    proc.once('error', (error) => { if (proc.pid === undefined) resolve({ code: null, signal: null, error }); });
+  });
+  return {
+    pid: proc.pid,
+    jobs: proc.stdio[3] as Writable,
+    results: proc.stdio[4] as Readable,
+    ended,
+    kill: () => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL'); },
+  };
+};
+
+const signalNames = new Map<number, NodeJS.Signals>(
+  Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]),
+);
+
+export function posixSpawnLauncher(addon: ForkAddon): Launcher {
+  /** children not yet reaped, and what to call when they are */
+  const live = new Map<number, (e: Ended) => void>();
+  const reap = (): void => {
+    for (const [pid, done] of live) {
+      let status: ReturnType<ForkAddon['waitpid']>;
+      try {
+        status = addon.waitpid(pid);
+      } catch {
+        status = { code: null, signal: null }; // reaped by someone else (ECHILD): how it ended is unknown
+      }
+      if (status === null) continue;
+      live.delete(pid);
+      done({ code: status.code, signal: status.signal === null ? null : (signalNames.get(status.signal) ?? 'SIGKILL') });
+    }
+    if (live.size === 0) {
+      clearInterval(sweep);
+      sweep = undefined;
+    }
+  };
+  process.on('SIGCHLD', reap);
+  // While children live, a slow sweep too: a signal listener does not keep the event loop alive (a child's
+  // pipes may close before its SIGCHLD is handled), and it is a safety net for a signal missed.
+  let sweep: NodeJS.Timeout | undefined;
+  const envCache = new WeakMap<NodeJS.ProcessEnv, string[]>();
+  return (file, args, env) => {
+    let envList = envCache.get(env);
+    if (!envList) {
+      envList = Object.entries(env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
+      envCache.set(env, envList);
+    }
+    const [jobsIn, jobsOut] = addon.pipe(true);
+    const [resultsIn, resultsOut] = addon.pipe(true);
+    let pid: number | undefined;
+    let killWanted = false;
+    // Once the child has its copies (or never will), the master's copies of its ends go: they would keep
+    // the pipes open after the child is gone.
+    const closeChildEnds = (): void => {
+      closeSync(jobsIn);
+      closeSync(resultsOut);
+    };
+    const ended = addon.spawn(file, [file, ...args], envList, [-1, 1, 2, jobsIn, resultsOut]).then(
+      (started) => {
+        closeChildEnds();
+        pid = started;
+        const exit = new Promise<Ended>((resolve) => live.set(started, resolve));
+        sweep ??= setInterval(reap, 1000);
+        reap(); // its SIGCHLD may have been handled before it was listed
+        if (killWanted) process.kill(started, 'SIGKILL');
+        return exit;
+      },
+      (error: unknown): Ended => {
+        closeChildEnds();
+        return { code: null, signal: null, error: error instanceof Error ? error : new Error(String(error)) };
+      },
+    );
+    return {
+      get pid() { return pid; },
+      jobs: new Socket({ fd: jobsOut, readable: false, writable: true }),
+      results: new Socket({ fd: resultsIn, readable: true, writable: false }),
+      ended,
+      kill: () => {
+        if (pid === undefined) killWanted = true;
+        else if (live.has(pid)) process.kill(pid, 'SIGKILL');
+      },
+    };
+  };
+}
