@@ -1,5 +1,5 @@
-// Builds fork.node, fork mode's native addon, with the system C compiler against Node's headers
-// found on this machine: no node-gyp, no download. When it cannot build, it says why and exits 0,
+// Builds fork.node, the native addon of fork mode (and of spawn mode's posix_spawn), with the system C
+// compiler against Node's headers found on this machine: no node-gyp, no download. When it cannot build, it says why and exits 0,
 // so that installing never fails: the worker then runs in spawn mode and says so at start.
 //
 //   node worker-image/native/build.ts        (run by npm ci / npm install through "prepare")
@@ -22,7 +22,7 @@ function headerDirs(): string[] {
 
 function skip(reason: string): never {
   rmSync(output, { force: true });
-  process.stdout.write(`fork.node not built: ${reason}\nFork mode (ISOLATION=fork) is unavailable; the worker will use spawn mode.\n`);
+  process.stdout.write(`fork.node not built: ${reason}\nFork mode (ISOLATION=fork) is unavailable: the worker will use spawn mode, starting its children with Node's spawn (not posix_spawn).\n`);
   process.exit(0);
 }
 
