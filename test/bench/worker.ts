@@ -112,6 +112,41 @@ async function throughput(env: Record<string, string>, n: number, className = 'N
   return { jobsPerSec: n / secs, masterPeakMb, cpu };
 }
 
+/**
+ * A JOBS_PER_CHILD=1 row against the ceiling. This machine's speed drifts by 10-15% within a minute, so the two
+ * are interleaved: the worker stays up (idle, its spare children started and waiting) while the ceiling is
+ * measured, then runs a burst, `rounds` times; each burst is set against the ceilings just before and after
+ * it, and the median of those ratios is the row's figure.
+ */
+async function againstCeiling(env: Record<string, string>, parallel: number, rounds: number, jobsPerRound: number, spawnsPerRound: number): Promise<{ jobsPerSec: number; limit: number; ratios: number[]; masterPeakMb: number; cpu: string }> {
+  await redis.flushdb();
+  const w = await runWorker(env);
+  const payload = JSON.stringify({ class: 'Noop', args: [] });
+  const settle = (): Promise<void> => sleep(300); // the spares the last burst started finish starting
+  await settle();
+  const ceilings = [await spawnLimit(spawnsPerRound, parallel)];
+  const rates: number[] = [];
+  const cpu0 = { master: cpuMs(w.pid).self, redis: cpuMs(server.pid).self, reaped: cpuMs(w.pid).children };
+  let busyMs = 0;
+  for (let r = 1; r <= rounds; r++) {
+    const t0 = performance.now();
+    await redis.pipeline().sadd(`${ns}:queues`, 'bench').rpush(`${ns}:queue:bench`, ...Array.from({ length: jobsPerRound }, () => payload)).exec();
+    while (Number(await redis.get(`${ns}:stat:processed`)) < r * jobsPerRound) await sleep(10);
+    const ms = performance.now() - t0;
+    busyMs += ms;
+    rates.push((jobsPerRound * 1000) / ms);
+    await settle();
+    ceilings.push(await spawnLimit(spawnsPerRound, parallel));
+  }
+  const n = rounds * jobsPerRound;
+  const perJob = (ms: number): string => `${((ms * 1000) / n).toFixed(0)} us`;
+  const cpu = `CPU per job: master ${perJob(cpuMs(w.pid).self - cpu0.master)}, redis ${perJob(cpuMs(server.pid).self - cpu0.redis)}, exited children ${perJob(cpuMs(w.pid).children - cpu0.reaped)}`;
+  const masterPeakMb = hwmKb(w.pid) / 1024;
+  await w.stop();
+  const ratios = rates.map((rate, i) => rate / (((ceilings[i] ?? NaN) + (ceilings[i + 1] ?? NaN)) / 2));
+  return { jobsPerSec: (n * 1000) / busyMs, limit: ceilings.reduce((a, b) => a + b, 0) / ceilings.length, ratios, masterPeakMb, cpu };
+}
+
 /** Enqueue → job start on an idle worker, one job at a time. */
 async function pickup(env: Record<string, string>, samples: number): Promise<{ p50: number; p99: number; childPeakMb: number }> {
   await redis.flushdb();
@@ -144,34 +179,30 @@ async function pickup(env: Record<string, string>, samples: number): Promise<{ p
 console.log(`node ${process.version}, ${cores} cores (${cpus()[0]?.model ?? '?'})`);
 // BENCH_ONLY=strict,reuse,fork,slow,pickup runs some of the groups (all by default).
 const only = new Set((process.env.BENCH_ONLY ?? 'strict,reuse,fork,slow,pickup').split(',').map((g) => g.trim()));
-const n = quick ? 100 : 600;
 const rows: [string, string, string][] = [];
 const cpuRows: string[] = [];
 const peaks: number[] = [];
-let strict1: Awaited<ReturnType<typeof throughput>> | undefined;
-let strictN: Awaited<ReturnType<typeof throughput>> | undefined;
+let strict1: { jobsPerSec: number } | undefined;
+let strictN: { jobsPerSec: number } | undefined;
 if (only.has('strict') || only.has('fork')) {
-  // This machine's speed drifts by 10-15% from one minute to the next: each row is set against the ceiling
-  // measured just before and just after it.
-  const around = async <T>(parallel: number, run: () => Promise<T>): Promise<{ result: T; limit: number }> => {
-    const count = quick ? 40 : 200;
-    const before = await spawnLimit(count, parallel);
-    const viaNodeBefore = await spawnLimit(count, parallel, 'child_process');
-    const result = await run();
-    const viaNodeAfter = await spawnLimit(count, parallel, 'child_process');
-    const after = await spawnLimit(count, parallel);
-    console.log(`fresh node per job, ${parallel} at once (the ceiling, ${launch.how}): ${before.toFixed(0)}/s before, ${after.toFixed(0)}/s after; `
-      + `through Node's spawn from this ${(process.memoryUsage().rss / 1048576).toFixed(0)} MiB process: ${viaNodeBefore.toFixed(0)}/s, ${viaNodeAfter.toFixed(0)}/s`);
-    return { result, limit: (before + after) / 2 };
+  const [rounds, jobsPerRound, spawnsPerRound] = quick ? [3, 40, 30] : [6, 150, 100];
+  const viaNode = async (parallel: number): Promise<string> => (await spawnLimit(spawnsPerRound, parallel, 'child_process')).toFixed(0);
+  const row = async (parallel: number, label: string): Promise<{ jobsPerSec: number }> => {
+    const nodeBefore = await viaNode(parallel);
+    const r = await againstCeiling({ JOBS_PER_CHILD: '1', CONCURRENCY: String(parallel) }, parallel, rounds, jobsPerRound, spawnsPerRound);
+    const nodeAfter = await viaNode(parallel);
+    const pcts = r.ratios.map((x) => (x * 100).toFixed(0));
+    const median = (pct(r.ratios, 50) * 100).toFixed(0);
+    console.log(`fresh node per job, ${parallel} at once (the ceiling, ${launch.how}): ${r.limit.toFixed(0)}/s on average over the rounds; `
+      + `through Node's spawn from this ${(process.memoryUsage().rss / 1048576).toFixed(0)} MiB process: ${nodeBefore}/s before, ${nodeAfter}/s after`);
+    rows.push([`JOBS_PER_CHILD=1 CONCURRENCY=${parallel}`, `${r.jobsPerSec.toFixed(0)} jobs/s`,
+      `${median}% of the ${label} spawn limit, median of ${rounds} rounds (${pcts.join(', ')})${parallel === cores ? '; target >= 90%' : ''}`]);
+    peaks.push(r.masterPeakMb);
+    cpuRows.push(`JOBS_PER_CHILD=1 CONCURRENCY=${parallel}: ${r.cpu}`);
+    return r;
   };
-  const one = await around(1, () => throughput({ JOBS_PER_CHILD: '1', CONCURRENCY: '1' }, n));
-  strict1 = one.result;
-  rows.push(['JOBS_PER_CHILD=1 CONCURRENCY=1', `${strict1.jobsPerSec.toFixed(0)} jobs/s`, `${((strict1.jobsPerSec / one.limit) * 100).toFixed(0)}% of the one-at-a-time spawn limit (${one.limit.toFixed(0)}/s)`]);
-  const all = await around(cores, () => throughput({ JOBS_PER_CHILD: '1', CONCURRENCY: String(cores) }, n));
-  strictN = all.result;
-  rows.push([`JOBS_PER_CHILD=1 CONCURRENCY=${cores}`, `${strictN.jobsPerSec.toFixed(0)} jobs/s`, `${((strictN.jobsPerSec / all.limit) * 100).toFixed(0)}% of the ${cores}-at-once spawn limit (${all.limit.toFixed(0)}/s; target >= 90%)`]);
-  peaks.push(strict1.masterPeakMb, strictN.masterPeakMb);
-  cpuRows.push(`JOBS_PER_CHILD=1 CONCURRENCY=${cores}: ${strictN.cpu}`);
+  strict1 = await row(1, 'one-at-a-time');
+  strictN = await row(cores, `${cores}-at-once`);
 }
 if (only.has('reuse')) {
   const reuse = await throughput({ JOBS_PER_CHILD: '1000', CONCURRENCY: '1' }, quick ? 2000 : 20000);
