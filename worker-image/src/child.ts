@@ -116,27 +116,33 @@ setInterval(() => {
   if (process.ppid !== masterPid) process.exit(1);
 }, 1000).unref();
 
-// Date.now, not performance.now: the latter costs a fresh process a few ms of module loading.
-const started = Date.now();
-for (const path of listJobModules(jobsDir)) {
-  loaded.set(classNameFor(path.slice(jobsDir.length + 1)), await loadJob(jobsDir, path));
-}
-// The first job would otherwise wait ~0.3 ms for this path to be compiled (measured: ~0.1 ms per function).
-const warmUpLine = Buffer.from('{"t":"run","className":"Warm::Up","args":[]}\n');
-receivedBytes(warmUpLine, warmUpLine.length);
-await drain();
-warmingUp = false;
-send({ t: 'ready', loadMs: Date.now() - started });
-if (jobsPerChild === 1) {
-  readJobSync();
+/** Loads the jobs, warms up, says "ready", then takes jobs. A function, not top-level `await`: the build also
+ * ships this file as CommonJS (child.cjs: see scripts/build.ts), which cannot await at the top. */
+async function main(): Promise<void> {
+  // Date.now, not performance.now: the latter costs a fresh process a few ms of module loading.
+  const started = Date.now();
+  for (const path of listJobModules(jobsDir)) {
+    loaded.set(classNameFor(path.slice(jobsDir.length + 1)), await loadJob(jobsDir, path));
+  }
+  // The first job would otherwise wait ~0.3 ms for this path to be compiled (measured: ~0.1 ms per function).
+  const warmUpLine = Buffer.from('{"t":"run","className":"Warm::Up","args":[]}\n');
+  receivedBytes(warmUpLine, warmUpLine.length);
   await drain();
-} else {
-  const { Socket } = process.getBuiltinModule('node:net');
-  const jobs = new Socket({ fd: JOBS_FD, readable: true, writable: false });
-  jobs.on('data', (chunk: Buffer) => {
-    received(chunk);
-    void drain();
-  });
-  jobs.on('end', () => process.exit(0));
-  jobs.on('error', () => process.exit(1));
+  warmingUp = false;
+  send({ t: 'ready', loadMs: Date.now() - started });
+  if (jobsPerChild === 1) {
+    readJobSync();
+    await drain();
+  } else {
+    const { Socket } = process.getBuiltinModule('node:net');
+    const jobs = new Socket({ fd: JOBS_FD, readable: true, writable: false });
+    jobs.on('data', (chunk: Buffer) => {
+      received(chunk);
+      void drain();
+    });
+    jobs.on('end', () => process.exit(0));
+    jobs.on('error', () => process.exit(1));
+  }
 }
+
+void main();

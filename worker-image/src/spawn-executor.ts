@@ -3,7 +3,7 @@
 // With JOBS_PER_CHILD > 1 the executor accepts up to PIPELINE_DEPTH jobs at once and sends them ahead to
 // the child, which runs them one after another: under a backlog a child goes from one job to the next
 // without waiting for the master to hear about the last one.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Writable } from 'node:stream';
@@ -14,7 +14,9 @@ import { MEMORY_SAMPLE_MS, type Executor, type JobToRun, type Limits, type RunRe
 import type { Outcome } from './outcome.ts';
 import type { Ended, Launched, Launcher } from './launch.ts';
 
-const childEntry = fileURLToPath(new URL(`./child${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
+// The build's CommonJS child when there is one (see scripts/build.ts), else child.ts/.js beside this file.
+const childEntry = [new URL('./child.cjs', import.meta.url), new URL(`./child${extname(fileURLToPath(import.meta.url))}`, import.meta.url)]
+  .map((u) => fileURLToPath(u)).find((p) => existsSync(p)) as string;
 
 /** Jobs a reused child may be sent at once: the running one and those it starts next. */
 export const PIPELINE_DEPTH = 10;
