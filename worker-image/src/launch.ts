@@ -8,9 +8,9 @@
 import { spawn } from 'node:child_process';
 import { closeSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { constants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { loadForkAddon, type ForkAddon } from './fork/addon.ts';
+import { signalName } from './outcome.ts';
 
 /** How a child ended: its exit code or the signal that killed it; `error` when it never started. */
 export interface Ended {
@@ -57,10 +57,6 @@ export const nodeLaunch: Launcher = (file, args, env) => {
   };
 };
 
-const signalNames = new Map<number, NodeJS.Signals>(
-  Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]),
-);
-
 export function posixSpawnLauncher(addon: ForkAddon): Launcher {
   /** children not yet reaped, and what to call when they are */
   const live = new Map<number, (e: Ended) => void>();
@@ -74,7 +70,7 @@ export function posixSpawnLauncher(addon: ForkAddon): Launcher {
       }
       if (status === null) continue;
       live.delete(pid);
-      done({ code: status.code, signal: status.signal === null ? null : (signalNames.get(status.signal) ?? 'SIGKILL') });
+      done({ code: status.code, signal: status.signal === null ? null : signalName(status.signal) });
     }
     if (live.size === 0) {
       clearInterval(sweep);

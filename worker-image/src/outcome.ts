@@ -20,6 +20,12 @@ export function isRetryable(o: Outcome): boolean {
 }
 
 const signalNumber = (s: NodeJS.Signals): number => constants.signals[s];
+const signalNames = new Map(Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
+
+/** A signal's name from its number (as waitpid gives it), or `SIG<n>` for one this platform does not name. */
+export function signalName(n: number): NodeJS.Signals {
+  return signalNames.get(n) ?? (`SIG${n}` as NodeJS.Signals);
+}
 
 /** The exception, error and backtrace of the failure record for an outcome that is a failure. */
 export function describeFailure(o: Exclude<Outcome, { kind: 'ok' } | { kind: 'interrupted' }>): { exception: string; error: string; backtrace: string[] } {

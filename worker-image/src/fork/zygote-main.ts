@@ -6,7 +6,6 @@
 // --single-threaded matters: a forked child has only the thread that called fork(), and V8 would
 // otherwise hand GC and compilation work to threads the child does not have, and wait forever.
 import { closeSync, readSync, writeSync } from 'node:fs';
-import { constants } from 'node:os';
 import { loadForkAddon, type ForkAddon } from './addon.ts';
 import { makeForkSafe, runForkedJob, warmUpForChildren, type ForkedChild } from './child.ts';
 import { loadJobModules } from './job-modules.ts';
@@ -21,10 +20,10 @@ import {
   type ZygoteEvent,
 } from './protocol.ts';
 import { trackTimers } from './timers.ts';
+import { signalName } from '../outcome.ts';
 
 const POLLIN_OR_HANGUP = 0x001 | 0x008 | 0x010 | 0x020; // POLLIN | POLLERR | POLLHUP | POLLNVAL
 
-const signalNames = new Map(Object.entries(constants.signals).map(([name, n]) => [n, name]));
 
 /**
  * Events for the master wait here for the end of the serve loop's turn (or a fork, which takes a while) and
@@ -252,7 +251,7 @@ class Server {
     if (r.resultFd !== null) closeSync(r.resultFd);
     closeSync(r.pidFd);
     this.#running.delete(r.pid);
-    const signal = status.signal === null ? null : (signalNames.get(status.signal) ?? `SIG${status.signal}`);
+    const signal = status.signal === null ? null : signalName(status.signal);
     send({ type: 'exit', id: r.id, pid: r.pid, code: status.code, signal });
   }
 
