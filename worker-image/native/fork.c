@@ -31,17 +31,22 @@
 #define SYS_pidfd_open 434  // the same number on every architecture; older libc headers lack it
 #endif
 
-// Throws a JavaScript Error named after errno (code: "EAGAIN" style, as Node's own errors do).
-static napi_value throw_errno(napi_env env, const char *what, int err) {
-  char message[256];
-  snprintf(message, sizeof message, "%s: %s", what, strerror(err));
+// errno's name ("EAGAIN" style, as Node's own errors have in `code`).
+static const char *errno_name(int err) {
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 32)
   const char *code = strerrorname_np(err);
 #else
   // musl has no strerrorname_np; libuv's codes are negated errnos and it names the common ones.
   const char *code = uv_err_name(-err);
 #endif
-  napi_throw_error(env, code != NULL ? code : "EIO", message);
+  return code != NULL ? code : "EIO";
+}
+
+// Throws a JavaScript Error named after errno.
+static napi_value throw_errno(napi_env env, const char *what, int err) {
+  char message[256];
+  snprintf(message, sizeof message, "%s: %s", what, strerror(err));
+  napi_throw_error(env, errno_name(err), message);
   return NULL;
 }
 
@@ -388,12 +393,7 @@ static void spawn_complete(napi_env env, napi_status status, void *data) {
     snprintf(message, sizeof message, "posix_spawn %s: %s", req->file, strerror(req->err));
     napi_value msg, code, error;
     napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 32)
-    const char *name = strerrorname_np(req->err);
-#else
-    const char *name = uv_err_name(-req->err);
-#endif
-    napi_create_string_utf8(env, name != NULL ? name : "EIO", NAPI_AUTO_LENGTH, &code);
+    napi_create_string_utf8(env, errno_name(req->err), NAPI_AUTO_LENGTH, &code);
     napi_create_error(env, code, msg, &error);
     napi_reject_deferred(env, req->deferred, error);
   }
