@@ -409,7 +409,7 @@ export class Master {
     if (res[0] === 0) {
       this.log.warn({ queue: taken.queue, field: taken.field }, 'the job was handed back while it ran (heartbeat lost); it will run again');
     }
-    return res.length === 3 && nextField ? { queue: String(res[1]), raw: String(res[2]), field: nextField } : undefined;
+    return res.length === 3 && nextField ? asTaken(res.slice(1), nextField) : undefined;
   }
 
   /** The queues to take from, in priority order; `*` is every known queue, alphabetically, refreshed when idle. */
