@@ -136,7 +136,7 @@ export interface WorkerSuite {
   readonly redis: Redis;
   readonly client: ForkpoolClient;
   /** Starts a worker in the suite's isolation mode and checks that mode really runs. */
-  start(env: Record<string, string>, opts?: { command?: string[] }): Promise<WorkerProcess>;
+  start(env: Record<string, string>, opts?: { command?: string[]; bin?: string }): Promise<WorkerProcess>;
 }
 
 /**

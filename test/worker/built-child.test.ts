@@ -6,11 +6,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { after, before, describe, it } from 'node:test';
-import type { Redis } from 'ioredis';
-import { createClient, type ForkpoolClient } from '../../queue/src/index.ts';
-import { startRedis, type RedisServer } from '../helpers/redis.ts';
-import { eventually, records, startWorker, stopWorker, tempRecordFile } from '../helpers/worker.ts';
+import { describe, it } from 'node:test';
+import { eventually, records, tempRecordFile, workerSuite } from '../helpers/worker.ts';
 
 const BUILT_BIN = fileURLToPath(new URL('../../dist/worker-image/src/bin.js', import.meta.url));
 
@@ -26,35 +23,21 @@ function jobsFolder(): string {
 }
 
 describe('worker: the built spawn-mode child (child.cjs)', () => {
-  let server: RedisServer;
-  let client: ForkpoolClient;
-  let redis: Redis;
-  before(async () => {
-    server = await startRedis();
-    client = createClient({ url: server.url });
-    redis = server.connect();
-  });
-  after(async () => {
-    await client.close();
-    redis.disconnect();
-    await server.stop();
-  });
+  const t = workerSuite('spawn', { QUEUES: 'q' });
 
   for (const jobsPerChild of ['1', '5']) it(`runs ES, CommonJS and top-level-await modules, and records one that fails to load (JOBS_PER_CHILD=${jobsPerChild})`, async () => {
     const file = tempRecordFile();
-    const w = await startWorker({ REDIS_URL: server.url, QUEUES: 'q', JOBS_DIR: jobsFolder(), RECORD_FILE: file, JOBS_PER_CHILD: jobsPerChild }, { bin: BUILT_BIN });
-    for (const job of ['Esm', 'Cjs', 'Tla', 'Bad']) await client.enqueue('q', job, job.toLowerCase());
+    await t.start({ JOBS_DIR: jobsFolder(), RECORD_FILE: file, JOBS_PER_CHILD: jobsPerChild }, { bin: BUILT_BIN });
+    for (const job of ['Esm', 'Cjs', 'Tla', 'Bad']) await t.client.enqueue('q', job, job.toLowerCase());
     await eventually('three jobs ran', () => records(file).length === 3);
     const ran = records(file).sort((a, b) => String(a.job).localeCompare(String(b.job)));
     assert.deepEqual(ran.map((r) => [r.job, r.args]), [['Cjs', ['cjs']], ['Esm', ['esm']], ['Tla', ['tla']]]);
     for (const r of ran) assert.match(String(r.entry), /dist\/worker-image\/src\/child\.cjs$/);
     const [failure] = await eventually('the bad module recorded', async () => {
-      const f = await client.failed.list();
+      const f = await t.client.failed.list();
       return f.length === 1 ? f : undefined;
     });
     assert.equal(failure?.record?.exception, 'Forkpool::JobLoadError');
     assert.match(failure?.record?.error ?? '', /Bad\.mjs failed to load: SyntaxError/);
-    await stopWorker(w);
-    await redis.flushdb();
   });
 });
