@@ -89,27 +89,49 @@ async function runWorker(env: Record<string, string>): Promise<Worker> {
   return { pid, stop: async () => { proc.kill('SIGTERM'); await exited; } };
 }
 
-/** Jobs per second for `n` no-op jobs enqueued at once onto an idle, warm worker. */
-async function throughput(env: Record<string, string>, n: number, className = 'Noop'): Promise<{ jobsPerSec: number; masterPeakMb: number; cpu: string }> {
-  await redis.flushdb();
-  const w = await runWorker(env);
-  await sleep(env.JOBS_DIR === SLOW_JOBS_DIR ? 1500 : 300);
+/**
+ * Enqueues `n` jobs of a class at once and waits until the worker has processed `upTo` jobs in all; returns
+ * how long that took, in ms.
+ */
+async function burst(n: number, className: string, upTo: number): Promise<number> {
   const payload = JSON.stringify({ class: className, args: [] });
-  const cpu0 = { master: cpuMs(w.pid).self, redis: cpuMs(server.pid).self, reaped: cpuMs(w.pid).children };
   const t0 = performance.now();
   for (let i = 0; i < n; i += 1000) {
     await redis.pipeline().sadd(`${ns}:queues`, 'bench').rpush(`${ns}:queue:bench`, ...Array.from({ length: Math.min(1000, n - i) }, () => payload)).exec();
   }
   // Polled every 10 ms: the harness should not take CPU from the worker it measures on a small machine.
-  while (Number(await redis.get(`${ns}:stat:processed`)) < n) await sleep(10);
-  const secs = (performance.now() - t0) / 1000;
+  while (Number(await redis.get(`${ns}:stat:processed`)) < upTo) await sleep(10);
+  return performance.now() - t0;
+}
+
+/** From now on, the CPU a worker's master, Redis and the worker's exited children use, per job once `n` ran. */
+function cpuMeter(workerPid: number): (n: number) => { perJob: (ms: number) => string; master: string; redis: string; exited: string } {
+  const cpu0 = { master: cpuMs(workerPid).self, redis: cpuMs(server.pid).self, reaped: cpuMs(workerPid).children };
+  return (n) => {
+    const perJob = (ms: number): string => `${((ms * 1000) / n).toFixed(0)} us`;
+    return {
+      perJob,
+      master: perJob(cpuMs(workerPid).self - cpu0.master),
+      redis: perJob(cpuMs(server.pid).self - cpu0.redis),
+      exited: perJob(cpuMs(workerPid).children - cpu0.reaped),
+    };
+  };
+}
+
+/** Jobs per second for `n` no-op jobs enqueued at once onto an idle, warm worker. */
+async function throughput(env: Record<string, string>, n: number, className = 'Noop'): Promise<{ jobsPerSec: number; masterPeakMb: number; cpu: string }> {
+  await redis.flushdb();
+  const w = await runWorker(env);
+  await sleep(env.JOBS_DIR === SLOW_JOBS_DIR ? 1500 : 300);
+  const meter = cpuMeter(w.pid);
+  const ms = await burst(n, className, n);
   const masterPeakMb = hwmKb(w.pid) / 1024;
-  const perJob = (ms: number): string => `${((ms * 1000) / n).toFixed(0)} us`;
+  const used = meter(n);
   // Children that ran a job and exited are not counted: this breakdown is for long-lived children (reuse, zygote).
   const kids = childrenOf(w.pid).reduce((sum, pid) => sum + cpuMs(pid).self + childrenOf(pid).reduce((s, p) => s + cpuMs(p).self, 0), 0);
-  const cpu = `CPU per job: master ${perJob(cpuMs(w.pid).self - cpu0.master)}, redis ${perJob(cpuMs(server.pid).self - cpu0.redis)}, live children ${perJob(kids)} (since start), exited children ${perJob(cpuMs(w.pid).children - cpu0.reaped)}`;
+  const cpu = `CPU per job: master ${used.master}, redis ${used.redis}, live children ${used.perJob(kids)} (since start), exited children ${used.exited}`;
   await w.stop();
-  return { jobsPerSec: n / secs, masterPeakMb, cpu };
+  return { jobsPerSec: (n * 1000) / ms, masterPeakMb, cpu };
 }
 
 /**
@@ -121,26 +143,22 @@ async function throughput(env: Record<string, string>, n: number, className = 'N
 async function againstCeiling(env: Record<string, string>, parallel: number, rounds: number, jobsPerRound: number, spawnsPerRound: number): Promise<{ jobsPerSec: number; limit: number; ratios: number[]; masterPeakMb: number; cpu: string }> {
   await redis.flushdb();
   const w = await runWorker(env);
-  const payload = JSON.stringify({ class: 'Noop', args: [] });
   const settle = (): Promise<void> => sleep(300); // the spares the last burst started finish starting
   await settle();
   const ceilings = [await spawnLimit(spawnsPerRound, parallel)];
   const rates: number[] = [];
-  const cpu0 = { master: cpuMs(w.pid).self, redis: cpuMs(server.pid).self, reaped: cpuMs(w.pid).children };
+  const meter = cpuMeter(w.pid);
   let busyMs = 0;
   for (let r = 1; r <= rounds; r++) {
-    const t0 = performance.now();
-    await redis.pipeline().sadd(`${ns}:queues`, 'bench').rpush(`${ns}:queue:bench`, ...Array.from({ length: jobsPerRound }, () => payload)).exec();
-    while (Number(await redis.get(`${ns}:stat:processed`)) < r * jobsPerRound) await sleep(10);
-    const ms = performance.now() - t0;
+    const ms = await burst(jobsPerRound, 'Noop', r * jobsPerRound);
     busyMs += ms;
     rates.push((jobsPerRound * 1000) / ms);
     await settle();
     ceilings.push(await spawnLimit(spawnsPerRound, parallel));
   }
   const n = rounds * jobsPerRound;
-  const perJob = (ms: number): string => `${((ms * 1000) / n).toFixed(0)} us`;
-  const cpu = `CPU per job: master ${perJob(cpuMs(w.pid).self - cpu0.master)}, redis ${perJob(cpuMs(server.pid).self - cpu0.redis)}, exited children ${perJob(cpuMs(w.pid).children - cpu0.reaped)}`;
+  const used = meter(n);
+  const cpu = `CPU per job: master ${used.master}, redis ${used.redis}, exited children ${used.exited}`;
   const masterPeakMb = hwmKb(w.pid) / 1024;
   await w.stop();
   const ratios = rates.map((rate, i) => rate / (((ceilings[i] ?? NaN) + (ceilings[i + 1] ?? NaN)) / 2));
