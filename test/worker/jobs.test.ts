@@ -117,6 +117,31 @@ for (const isolation of ['spawn', 'fork'] as const) describe(`worker: running jo
     assert.notEqual(pids[2], pids[3]);
   });
 
+  // A spawn-mode child ends without Node's teardown after its last job (child.ts), unless a job asked to be
+  // told: its 'exit' listeners run. Fork-mode children leave with _exit, as Resque's do with exit!.
+  if (isolation === 'spawn') it('runs a job\'s process \'exit\' listeners when its child ends, and ends other children as cleanly', async () => {
+    for (const jobsPerChild of ['1', '2']) {
+      const file = tempRecordFile();
+      const w = await t.start({ QUEUES: 'hooks', RECORD_FILE: file, JOBS_PER_CHILD: jobsPerChild });
+      await t.client.enqueue('hooks', 'ExitHook', 1);
+      await t.client.enqueue('hooks', 'Pid', 2);
+      await t.client.enqueue('hooks', 'ExitHook', 3);
+      await t.client.enqueue('hooks', 'Pid', 4);
+      await eventually('4 jobs ran, 2 exit hooks', () => records(file).length === 6);
+      const rec = records(file);
+      const ran = (id: number) => rec.find((r) => r.id === id && r.event !== 'exit-hook');
+      const hooks = rec.filter((r) => r.event === 'exit-hook');
+      assert.deepEqual(hooks.map((h) => h.id).sort(), [1, 3], `JOBS_PER_CHILD=${jobsPerChild}`);
+      // Each hook ran in the process of the job that registered it, as that process ended.
+      for (const h of hooks) assert.equal(h.pid, ran(Number(h.id))?.pid);
+      if (jobsPerChild === '2') assert.equal(ran(1)?.pid, ran(2)?.pid, 'the hook waits for the child\'s last job');
+      const stats = await t.client.stats();
+      assert.deepEqual([stats.processed, stats.failed, await t.client.failed.count()], [4, 0, 0]);
+      await stopWorker(w);
+      await t.redis.flushdb();
+    }
+  });
+
   it('retries failed jobs with backoff through the delayed set, then records the last failure', async () => {
     const file = tempRecordFile();
     await t.start({ QUEUES: 'q', RECORD_FILE: file, RETRY_ATTEMPTS: '2', RETRY_BACKOFF_SECONDS: '1' });
