@@ -20,6 +20,9 @@ for (const isolation of ['spawn', 'fork'] as const) describe(`worker: running jo
     assert.deepEqual(rec[0]?.args, [42, 'hello', { nested: [1, 2] }]);
     assert.notEqual(rec[0]?.pid, w.pid, 'job code never runs in the master');
     assert.deepEqual(rec[1], { event: 'report', day: 'monday' });
+    // One log line per job: the master's pid (every line has it) and the child's, which ran the job.
+    const done = await w.waitForLog((l) => l.msg === 'job done' && l.class === 'Record');
+    assert.deepEqual([done.pid, done.childPid, done.queue, typeof done.ms], [w.pid, rec[0]?.pid, 'default', 'number']);
     assert.equal((await t.client.stats()).failed, 0);
     assert.equal(await t.client.failed.count(), 0);
   });

@@ -349,7 +349,7 @@ export class Master {
     if (outcome.kind === 'interrupted') return undefined;
     const className = parsed.ok ? parsed.value.className : '(unreadable)';
     const labels = { queue: taken.queue, class: className };
-    const fields = { queue: taken.queue, class: className, slot, pid, jobId: parsed.ok ? parsed.value.jobId : undefined, ms: Math.round(durationMs) };
+    const fields = { queue: taken.queue, class: className, slot, childPid: pid, jobId: parsed.ok ? parsed.value.jobId : undefined, ms: Math.round(durationMs) };
     this.metrics.processed.inc(labels);
     this.metrics.duration.observe(labels, durationMs / 1000);
     if (outcome.kind === 'ok') {

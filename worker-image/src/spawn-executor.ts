@@ -92,7 +92,7 @@ class Child {
         for (const line of lines.push(chunk)) {
           const msg = ChildMessage.safeParse(parseJsonLine(line));
           if (!msg.success) {
-            log.warn({ pid: this.proc.pid, message: line.slice(0, 200) }, 'child sent a message the master does not understand');
+            log.warn({ childPid: this.proc.pid, message: line.slice(0, 200) }, 'child sent a message the master does not understand');
           } else if (msg.data.t === 'ready') {
             this.isReady = true;
             resolve(performance.now() - this.spawnedAt);
@@ -263,7 +263,7 @@ export class SpawnExecutor implements Executor {
       if (!child.isReady && this.backlog.length > 0) {
         // It died before it could take a job: a broken environment, reported as a crash of that child.
         const { code = null, signal = null, error } = child.end ?? {};
-        this.log.error({ pid: child.pid, code, signal, err: error?.message }, 'job child failed to start');
+        this.log.error({ childPid: child.pid, code, signal, err: error?.message }, 'job child failed to start');
         (this.backlog.shift() as Assigned).resolve({
           outcome: { kind: 'crashed', pid: child.pid, signal, code }, pid: child.pid, durationMs: 0,
         });

@@ -161,7 +161,7 @@ class ForkExecutor implements Executor {
       case 'crashed':
         return { kind: 'crashed', pid, signal: o.exit.signal, code: o.exit.code };
       case 'lost':
-        this.#options.log.error({ pid: o.pid, reason: o.reason }, 'fork mode: job lost');
+        this.#options.log.error({ childPid: o.pid, reason: o.reason }, 'fork mode: job lost');
         return { kind: 'crashed', pid, signal: null, code: null };
     }
   }
