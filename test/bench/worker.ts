@@ -52,9 +52,13 @@ const startNode = (via: 'launcher' | 'child_process'): Promise<void> => {
   });
 };
 
-/** Fresh `node -e 0` processes per second with `parallel` at once: the ceiling for a process per job. */
-async function spawnLimit(total: number, parallel: number, via: 'launcher' | 'child_process' = 'launcher'): Promise<number> {
+/**
+ * Fresh `node -e 0` processes per second with `parallel` at once: the ceiling for a process per job. Also the
+ * CPU each used (this process's reaped children: only these are reaped meanwhile), in ms.
+ */
+async function spawnLimit(total: number, parallel: number, via: 'launcher' | 'child_process' = 'launcher'): Promise<{ perSec: number; cpuMs: number }> {
   let started = 0;
+  const cpu0 = cpuMs(process.pid).children;
   const t0 = performance.now();
   const lane = async (): Promise<void> => {
     while (started < total) {
@@ -63,7 +67,7 @@ async function spawnLimit(total: number, parallel: number, via: 'launcher' | 'ch
     }
   };
   await Promise.all(Array.from({ length: parallel }, lane));
-  return total / ((performance.now() - t0) / 1000);
+  return { perSec: total / ((performance.now() - t0) / 1000), cpuMs: (cpuMs(process.pid).children - cpu0) / total };
 }
 
 const server = await startRedis();
@@ -104,16 +108,21 @@ async function burst(n: number, className: string, upTo: number): Promise<number
   return performance.now() - t0;
 }
 
-/** From now on, the CPU a worker's master, Redis and the worker's exited children use, per job once `n` ran. */
-function cpuMeter(workerPid: number): (n: number) => { perJob: (ms: number) => string; master: string; redis: string; exited: string } {
+/**
+ * From now on, the CPU a worker's master, Redis and the worker's exited children use, per job once `n` ran
+ * (`totalMs`: the three together, in ms).
+ */
+function cpuMeter(workerPid: number): (n: number) => { perJob: (ms: number) => string; master: string; redis: string; exited: string; totalMs: number } {
   const cpu0 = { master: cpuMs(workerPid).self, redis: cpuMs(server.pid).self, reaped: cpuMs(workerPid).children };
   return (n) => {
     const perJob = (ms: number): string => `${((ms * 1000) / n).toFixed(0)} us`;
+    const used = { master: cpuMs(workerPid).self - cpu0.master, redis: cpuMs(server.pid).self - cpu0.redis, exited: cpuMs(workerPid).children - cpu0.reaped };
     return {
       perJob,
-      master: perJob(cpuMs(workerPid).self - cpu0.master),
-      redis: perJob(cpuMs(server.pid).self - cpu0.redis),
-      exited: perJob(cpuMs(workerPid).children - cpu0.reaped),
+      master: perJob(used.master),
+      redis: perJob(used.redis),
+      exited: perJob(used.exited),
+      totalMs: (used.master + used.redis + used.exited) / n,
     };
   };
 }
@@ -158,11 +167,15 @@ async function againstCeiling(env: Record<string, string>, parallel: number, rou
   }
   const n = rounds * jobsPerRound;
   const used = meter(n);
-  const cpu = `CPU per job: master ${used.master}, redis ${used.redis}, exited children ${used.exited}`;
+  // CPU is the other way to compare, steadier than rates when the machine's speed drifts: what a job costs
+  // the worker in all against what one `node -e 0` costs.
+  const ceilingCpu = ceilings.reduce((a, c) => a + c.cpuMs, 0) / ceilings.length;
+  const cpu = `CPU per job: master ${used.master}, redis ${used.redis}, exited children ${used.exited}; `
+    + `in all ${used.totalMs.toFixed(1)} ms against ${ceilingCpu.toFixed(1)} ms per \`node -e 0\` of the ceiling (${((ceilingCpu / used.totalMs) * 100).toFixed(0)}%)`;
   const masterPeakMb = hwmKb(w.pid) / 1024;
   await w.stop();
-  const ratios = rates.map((rate, i) => rate / (((ceilings[i] ?? NaN) + (ceilings[i + 1] ?? NaN)) / 2));
-  return { jobsPerSec: (n * 1000) / busyMs, limit: ceilings.reduce((a, b) => a + b, 0) / ceilings.length, ratios, masterPeakMb, cpu };
+  const ratios = rates.map((rate, i) => rate / (((ceilings[i]?.perSec ?? NaN) + (ceilings[i + 1]?.perSec ?? NaN)) / 2));
+  return { jobsPerSec: (n * 1000) / busyMs, limit: ceilings.reduce((a, c) => a + c.perSec, 0) / ceilings.length, ratios, masterPeakMb, cpu };
 }
 
 /** Enqueue → job start on an idle worker, one job at a time. */
@@ -204,7 +217,7 @@ let strict1: { jobsPerSec: number } | undefined;
 let strictN: { jobsPerSec: number } | undefined;
 if (only.has('strict') || only.has('fork')) {
   const [rounds, jobsPerRound, spawnsPerRound] = quick ? [3, 40, 30] : [6, 150, 100];
-  const viaNode = async (parallel: number): Promise<string> => (await spawnLimit(spawnsPerRound, parallel, 'child_process')).toFixed(0);
+  const viaNode = async (parallel: number): Promise<string> => (await spawnLimit(spawnsPerRound, parallel, 'child_process')).perSec.toFixed(0);
   const row = async (parallel: number, label: string): Promise<{ jobsPerSec: number }> => {
     const nodeBefore = await viaNode(parallel);
     const r = await againstCeiling({ JOBS_PER_CHILD: '1', CONCURRENCY: String(parallel) }, parallel, rounds, jobsPerRound, spawnsPerRound);
