@@ -1,8 +1,9 @@
 // npm run bench:worker — throughput, pickup latency and memory of one forkpool-worker on no-op jobs, beside
 // the machine's limit for starting a fresh `node` per job. Prints figures; asserts nothing.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { availableParallelism, cpus } from 'node:os';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuMs } from '../helpers/proc.ts';
 import { startRedis } from '../helpers/redis.ts';
@@ -131,7 +132,7 @@ function cpuMeter(workerPid: number): (n: number) => { perJob: (ms: number) => s
 async function throughput(env: Record<string, string>, n: number, className = 'Noop'): Promise<{ jobsPerSec: number; masterPeakMb: number; cpu: string }> {
   await redis.flushdb();
   const w = await runWorker(env);
-  await sleep(env.JOBS_DIR === SLOW_JOBS_DIR ? 1500 : 300);
+  await sleep(env.JOBS_DIR !== undefined && env.JOBS_DIR !== JOBS_DIR ? 1500 : 300); // a slow module's first load
   const meter = cpuMeter(w.pid);
   const ms = await burst(n, className, n);
   const masterPeakMb = hwmKb(w.pid) / 1024;
@@ -256,6 +257,15 @@ if (only.has('slow')) {
   const slowFork = await throughput({ JOBS_DIR: SLOW_JOBS_DIR, ISOLATION: 'fork', CONCURRENCY: String(cores) }, slowN * 10, 'SlowLoad');
   rows.push(['200 ms-to-load module, spawn', `${slowSpawn.jobsPerSec.toFixed(1)} jobs/s`, 'every fresh child loads it again']);
   rows.push(['200 ms-to-load module, fork', `${slowFork.jobsPerSec.toFixed(1)} jobs/s`, `${(slowFork.jobsPerSec / slowSpawn.jobsPerSec).toFixed(0)}x: loaded once in the zygote`]);
+  // No-op jobs from a folder that also holds the slow module: after the first, children load only the
+  // modules of the classes their slot ran (spawn-executor.ts, PRELOAD_CLASSES).
+  const mixedDir = mkdtempSync(join(tmpdir(), 'forkpool-bench-mixed-'));
+  copyFileSync(join(JOBS_DIR, 'Noop.js'), join(mixedDir, 'Noop.js'));
+  copyFileSync(join(SLOW_JOBS_DIR, 'SlowLoad.js'), join(mixedDir, 'SlowLoad.js'));
+  writeFileSync(join(mixedDir, 'package.json'), '{"type":"module"}\n');
+  const mixed = await throughput({ JOBS_DIR: mixedDir, CONCURRENCY: String(cores) }, quick ? 40 : 300);
+  rows.push(['no-op jobs beside that module, spawn', `${mixed.jobsPerSec.toFixed(1)} jobs/s`, 'a child loads the modules its slot used last, not the folder']);
+  rmSync(mixedDir, { recursive: true, force: true });
 }
 if (only.has('pickup')) {
   const pickFork = await pickup({ ISOLATION: 'fork' }, quick ? 20 : 100);

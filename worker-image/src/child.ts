@@ -1,6 +1,7 @@
 // A job child: loads the job modules before any job arrives, then runs the jobs the master sends, one at a
 // time in the order sent (the master may send the next ones while one runs), and exits after
-// JOBS_PER_CHILD of them.
+// JOBS_PER_CHILD of them. The modules it loads first are those the master names in FORKPOOL_PRELOAD (the
+// classes its slot ran last), or every module in JOBS_DIR; a job of another class loads its module when it comes.
 //
 // The channel is two plain pipes, one JSON line per message: jobs come in on fd 3, results go out on fd 4
 // (written synchronously). Node's IPC channel would cost every fresh child a few ms of start-up for
@@ -22,6 +23,8 @@ const JOBS_FD = 3;
 const RESULTS_FD = 4;
 const jobsDir = process.env.FORKPOOL_JOBS_DIR ?? './jobs';
 const jobsPerChild = Number(process.env.FORKPOOL_JOBS_PER_CHILD ?? '1');
+/** The classes to load before the first job (comma-separated; see spawn-executor.ts); unset: every module. */
+const preload = process.env.FORKPOOL_PRELOAD;
 const masterPid = process.ppid;
 const loaded = new Map<string, Loaded>();
 const queue: RunMessage[] = [];
@@ -137,9 +140,13 @@ setInterval(() => {
 async function main(): Promise<void> {
   // Date.now, not performance.now: the latter costs a fresh process a few ms of module loading.
   const started = Date.now();
-  for (const path of listJobModules(jobsDir)) {
-    loaded.set(classNameFor(path.slice(jobsDir.length + 1)), await loadJob(jobsDir, path));
-  }
+  const modules: [string, string][] = preload === undefined
+    ? listJobModules(jobsDir).map((path) => [classNameFor(path.slice(jobsDir.length + 1)), path])
+    : preload.split(',').flatMap((className) => {
+      const path = findJobModule(jobsDir, className);
+      return path ? [[className, path] as [string, string]] : [];
+    });
+  for (const [className, path] of modules) loaded.set(className, await loadJob(jobsDir, path));
   // The first job would otherwise wait ~0.3 ms for this path to be compiled (measured: ~0.1 ms per function).
   const warmUpLine = Buffer.from('{"t":"run","className":"Warm::Up","args":[]}\n');
   receivedBytes(warmUpLine, warmUpLine.length);

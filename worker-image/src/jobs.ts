@@ -15,9 +15,14 @@ export function classNameFor(relPath: string): string {
   return relPath.replace(/\.(m|c)?js$/, '').split(nodePath.sep).join('::');
 }
 
+/** What a class name with a module can look like: `Name` or `Name::Space::Name`. */
+export function isClassName(name: string): boolean {
+  return /^[A-Za-z_$][\w$]*(::[A-Za-z_$][\w$]*)*$/.test(name);
+}
+
 /** The module file for a class name, or undefined when there is none. */
 export function findJobModule(jobsDir: string, className: string): string | undefined {
-  if (!/^[A-Za-z_$][\w$]*(::[A-Za-z_$][\w$]*)*$/.test(className)) return undefined;
+  if (!isClassName(className)) return undefined;
   const base = nodePath.join(jobsDir, ...className.split('::'));
   return JOB_EXTENSIONS.map((ext) => base + ext).find((p) => existsSync(p));
 }

@@ -13,6 +13,7 @@ import { ChildMessage } from './protocol.ts';
 import { MEMORY_SAMPLE_MS, type Executor, type JobToRun, type Limits, type RunResult } from './executor.ts';
 import type { Outcome } from './outcome.ts';
 import type { Ended, Launched, Launcher } from './launch.ts';
+import { isClassName } from './jobs.ts';
 
 // The build's CommonJS child when there is one (see scripts/build.ts), else child.ts/.js beside this file.
 const childEntry = [new URL('./child.cjs', import.meta.url), new URL(`./child${extname(fileURLToPath(import.meta.url))}`, import.meta.url)]
@@ -25,6 +26,12 @@ export const PIPELINE_DEPTH = 10;
  * child is warm (a spawn takes tens of ms) when the old one ends; with JOBS_PER_CHILD=1, with the job.
  */
 export const SPARE_LEAD_JOBS = 100;
+/**
+ * A new child loads the modules of the classes its slot ran last, up to this many, rather than every module
+ * in JOBS_DIR: with JOBS_PER_CHILD=1 every job pays for what its child loads, and one job needs one module. A
+ * job of another class loads its module when it comes; a slot's first child, with nothing run yet, loads all.
+ */
+export const PRELOAD_CLASSES = 8;
 /** How long after a child's exit its results pipe may take to end (a process it started may hold it). */
 const EXIT_READ_GRACE_MS = 200;
 
@@ -177,6 +184,10 @@ export class SpawnExecutor implements Executor {
   private readonly jobsPerChild: number;
   /** the children's environment, built once (reading process.env costs ~50 us per spawn) */
   private readonly childEnv: NodeJS.ProcessEnv;
+  /** the classes of the jobs run last, the latest last (see PRELOAD_CLASSES) */
+  private readonly recentClasses: string[] = [];
+  /** childEnv with FORKPOOL_PRELOAD for the recent classes, kept while they are the same */
+  private preloadEnv: { classes: string; env: NodeJS.ProcessEnv } | undefined;
   private readonly launch: Launcher;
   private readonly limits: Limits;
   private readonly log: Logger;
@@ -192,7 +203,7 @@ export class SpawnExecutor implements Executor {
 
   constructor(opts: { jobsDir: string; jobsPerChild: number; limits: Limits; log: Logger; onChildStart: (ms: number) => void; launch: Launcher }) {
     this.jobsPerChild = opts.jobsPerChild;
-    this.childEnv = { ...process.env, FORKPOOL_JOBS_DIR: opts.jobsDir, FORKPOOL_JOBS_PER_CHILD: String(opts.jobsPerChild) };
+    this.childEnv = { ...process.env, FORKPOOL_JOBS_DIR: opts.jobsDir, FORKPOOL_JOBS_PER_CHILD: String(opts.jobsPerChild), FORKPOOL_PRELOAD: undefined };
     this.launch = opts.launch;
     this.depth = opts.jobsPerChild > 1 ? PIPELINE_DEPTH : 1;
     this.limits = opts.limits;
@@ -206,6 +217,7 @@ export class SpawnExecutor implements Executor {
   }
 
   run(job: JobToRun): Promise<RunResult> {
+    this.ranClass(job.className);
     return new Promise((resolve) => {
       this.backlog.push({ job, resolve });
       this.pump();
@@ -275,8 +287,25 @@ export class SpawnExecutor implements Executor {
     this.pump();
   }
 
+  private ranClass(className: string): void {
+    const recent = this.recentClasses;
+    if (recent.at(-1) === className || !isClassName(className)) return;
+    const i = recent.indexOf(className);
+    if (i >= 0) recent.splice(i, 1);
+    recent.push(className);
+    if (recent.length > PRELOAD_CLASSES) recent.shift();
+  }
+
+  /** The environment of a new child: which modules it loads first (see PRELOAD_CLASSES). */
+  private envForChild(): NodeJS.ProcessEnv {
+    if (this.recentClasses.length === 0) return this.childEnv;
+    const classes = [...this.recentClasses].sort().join(',');
+    if (this.preloadEnv?.classes !== classes) this.preloadEnv = { classes, env: { ...this.childEnv, FORKPOOL_PRELOAD: classes } };
+    return this.preloadEnv.env;
+  }
+
   private spawnChild(): Child {
-    const child = new Child(this.launch, this.childEnv, this.jobsPerChild, this.limits, this.log, this.events);
+    const child = new Child(this.launch, this.envForChild(), this.jobsPerChild, this.limits, this.log, this.events);
     child.ready.then((ms) => this.onChildStart(ms), () => undefined);
     return child;
   }
