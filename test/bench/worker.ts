@@ -10,8 +10,9 @@ import { startRedis } from '../helpers/redis.ts';
 import { tempRecordFile } from '../helpers/worker.ts';
 import { launcher } from '../../worker-image/src/launch.ts';
 
-// The no-op job alone: a fresh child loads every module in JOBS_DIR, and Stamp's ES import of node:fs costs
-// one ~3.5 ms (Node builds the ES facade of fs, loading fs/promises), which is not the worker's cost.
+// The no-op job alone: a slot's first child loads every module in JOBS_DIR (later ones, those of the classes
+// the slot ran), and Stamp's ES import of node:fs costs one ~3.5 ms (Node builds the ES facade of fs, loading
+// fs/promises), which is not the worker's cost.
 const JOBS_DIR = fileURLToPath(new URL('./jobs/', import.meta.url));
 const STAMP_JOBS_DIR = fileURLToPath(new URL('./stamp-jobs/', import.meta.url));
 const SLOW_JOBS_DIR = fileURLToPath(new URL('./slow-jobs/', import.meta.url));
