@@ -370,7 +370,10 @@ static void spawn_execute(napi_env env, void *data) {
   posix_spawnattr_init(&attr);
   for (uint32_t i = 0; i < req->nfds; i++) {
     if (req->fds[i] < 0) posix_spawn_file_actions_addopen(&actions, (int)i, "/dev/null", O_RDWR, 0);
-    else if (req->fds[i] != (int)i) posix_spawn_file_actions_adddup2(&actions, req->fds[i], (int)i);
+    // Also when fds[i] == i: dup2 onto itself clears close-on-exec (glibc >= 2.29, musl), and the parent's
+    // own stdio may have it (a Node parent's stdout, say, when Node's spawn gave it a socket): without
+    // this, exec would close it and the child's output would go nowhere.
+    else posix_spawn_file_actions_adddup2(&actions, req->fds[i], (int)i);
   }
   sigset_t none, all;
   sigemptyset(&none);
