@@ -120,6 +120,17 @@ for (const isolation of ['spawn', 'fork'] as const) describe(`worker: running jo
     assert.notEqual(pids[2], pids[3]);
   });
 
+  it('what a job writes to stdout all comes out, more than a pipe holds, though its child ends at once', async () => {
+    const w = await t.start({ QUEUES: 'loud' });
+    await t.client.enqueue('loud', 'Loud', 16, 32 * 1024);
+    await eventually('1 processed', async () => (await t.client.stats()).processed === 1);
+    const loud = await eventually('16 lines', () => {
+      const lines = w.logs.map((l) => String(l.msg)).filter((m) => m.startsWith('loud '));
+      return lines.length === 16 ? lines : undefined;
+    });
+    assert.deepEqual(loud.map((l) => [l.split(' ')[1], l.length]), Array.from({ length: 16 }, (_, i) => [String(i), `loud ${i} `.length + 32 * 1024]));
+  });
+
   // A spawn-mode child ends without Node's teardown after its last job (child.ts), unless a job asked to be
   // told: its 'exit' listeners run. Fork-mode children leave with _exit, as Resque's do with exit!.
   if (isolation === 'spawn') it('runs a job\'s process \'exit\' listeners when its child ends, and ends other children as cleanly', async () => {

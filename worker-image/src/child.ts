@@ -9,12 +9,14 @@
 // reads on the event loop, so that its jobs' timers and sockets keep running between jobs. Either way it
 // exits when the master closes fd 3, and checks every second that its master is still its parent.
 //
-// After its last job a child ends at once, as Resque's children do with `exit!`: Node's own teardown (its
-// thread pool and V8's stopped and joined, the heap freed page by page) costs a fresh child ~1.5 ms of CPU
-// (measured, paired runs), and all of it is then thrown away by the kernel. When a job has registered
-// `process.on('exit')` listeners the child exits the usual way, so that they run.
+// After its last job, once what its jobs wrote to stdout and stderr is out (stdio.ts), a child ends at once,
+// as Resque's children do with `exit!`: Node's own teardown (its thread pool and V8's stopped and joined, the
+// heap freed page by page) costs a fresh child ~1.5 ms of CPU (measured, paired runs), and all of it is then
+// thrown away by the kernel. When a job has registered `process.on('exit')` listeners the child exits the
+// usual way, so that they run.
 import { classNameFor, findJobModule, listJobModules, loadJob, stackLines, type Loaded } from './jobs.ts';
 import type { ChildMessage, RunMessage } from './protocol.ts';
+import { watchStdio } from './stdio.ts';
 
 // Node's modules through process.getBuiltinModule, not `import`: see jobs.ts.
 const { readSync, writeSync } = process.getBuiltinModule('node:fs');
@@ -34,13 +36,15 @@ let running = false;
 /** Before "ready", the path a job takes is run once on a job that does nothing and is not reported. */
 let warmingUp = true;
 const NOOP: Loaded = { perform: () => undefined };
+const stdioWritten = watchStdio();
 
 /**
- * Ends the child after its last job. What it wrote is already out: results go to fd 4 synchronously, and on
- * Linux so do stdout and stderr to files, pipes and terminals. SIGKILL to itself is Node's only way to skip
- * its teardown; the master, having read the child's last result, knows that this is how it ends.
+ * Ends the child after its last job, once what its jobs wrote to stdout and stderr is out (see stdio.ts;
+ * results went to fd 4 synchronously). SIGKILL to itself is Node's only way to skip its teardown; the
+ * master, having read the child's last result, knows that this is how it ends.
  */
-function finished(): never {
+async function finished(): Promise<never> {
+  await stdioWritten();
   if (process.listenerCount('exit') > 0) process.exit(0);
   process.kill(process.pid, 'SIGKILL');
   return process.exit(0); // not reached
@@ -101,7 +105,7 @@ async function run(msg: RunMessage): Promise<void> {
     loaded.set(msg.className, job);
   }
   send(await perform(job, msg.args));
-  if (jobsRun >= jobsPerChild) finished();
+  if (jobsRun >= jobsPerChild) await finished();
 }
 
 async function drain(): Promise<void> {
@@ -163,7 +167,7 @@ async function main(): Promise<void> {
       received(chunk);
       void drain();
     });
-    jobs.on('end', () => process.exit(0));
+    jobs.on('end', () => void finished());
     jobs.on('error', () => process.exit(1));
   }
 }

@@ -8,6 +8,7 @@ import type { ForkAddon } from './addon.ts';
 import type { JobModules } from './job-modules.ts';
 import { toJobError, type ChildReport, type JobResult, type RunCommand } from './protocol.ts';
 import type { TimerTracker } from './timers.ts';
+import { watchStdio } from '../stdio.ts';
 
 /** What the zygote hands to a child it has just forked. */
 export interface ForkedChild {
@@ -75,17 +76,26 @@ export function makeForkSafe(inheritedFds: readonly number[], deps: ChildDeps): 
 export async function runForkedJob(child: ForkedChild, deps: ChildDeps): Promise<never> {
   const { addon } = deps;
   let reported = false;
-  const finish = (result: JobResult, code: number): never => {
-    if (!reported) {
-      reported = true;
-      const report: ChildReport = { type: 'result', result, rssBytes: process.memoryUsage.rss() };
-      try {
-        writeSync(child.reportFd, JSON.stringify(report) + '\n');
-      } catch {
-        // The zygote is gone; there is no one left to tell.
-      }
+  const report = (result: JobResult): void => {
+    if (reported) return;
+    reported = true;
+    const msg: ChildReport = { type: 'result', result, rssBytes: process.memoryUsage.rss() };
+    try {
+      writeSync(child.reportFd, JSON.stringify(msg) + '\n');
+    } catch {
+      // The zygote is gone; there is no one left to tell.
     }
+  };
+  const finish = (result: JobResult, code: number): never => {
+    report(result);
     return addon.exit(code);
+  };
+  // When the job has ended: reported at once, then out once its output is (see stdio.ts).
+  const stdioWritten = watchStdio();
+  const ended = async (result: JobResult): Promise<never> => {
+    report(result);
+    await stdioWritten();
+    return addon.exit(0);
   };
   // Node's own exit path tears down threads that only the zygote has: a job calling process.exit
   // would hang. It leaves with _exit instead, without a result: the master records a crash.
@@ -103,10 +113,10 @@ export async function runForkedJob(child: ForkedChild, deps: ChildDeps): Promise
   try {
     await deps.jobs.hooks.afterFork?.({ className, args });
     const job = await deps.jobs.lookup(className);
-    if ('error' in job) return finish({ ok: false, error: job.error }, 0);
+    if ('error' in job) return await ended({ ok: false, error: job.error });
     await job.perform(...args);
-    return finish({ ok: true }, 0);
+    return await ended({ ok: true });
   } catch (err) {
-    return finish({ ok: false, error: toJobError(err) }, 0);
+    return await ended({ ok: false, error: toJobError(err) });
   }
 }
