@@ -287,6 +287,7 @@ export class SpawnExecutor implements Executor {
     this.pump();
   }
 
+  /** Notes a job's class; when the set of recent classes changes, so does the environment of new children. */
   private ranClass(className: string): void {
     const recent = this.recentClasses;
     if (recent.at(-1) === className || !isClassName(className)) return;
@@ -294,14 +295,13 @@ export class SpawnExecutor implements Executor {
     if (i >= 0) recent.splice(i, 1);
     recent.push(className);
     if (recent.length > PRELOAD_CLASSES) recent.shift();
+    const classes = [...recent].sort().join(',');
+    if (this.preloadEnv?.classes !== classes) this.preloadEnv = { classes, env: { ...this.childEnv, FORKPOOL_PRELOAD: classes } };
   }
 
   /** The environment of a new child: which modules it loads first (see PRELOAD_CLASSES). */
   private envForChild(): NodeJS.ProcessEnv {
-    if (this.recentClasses.length === 0) return this.childEnv;
-    const classes = [...this.recentClasses].sort().join(',');
-    if (this.preloadEnv?.classes !== classes) this.preloadEnv = { classes, env: { ...this.childEnv, FORKPOOL_PRELOAD: classes } };
-    return this.preloadEnv.env;
+    return this.preloadEnv?.env ?? this.childEnv;
   }
 
   private spawnChild(): Child {
