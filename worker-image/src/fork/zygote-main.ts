@@ -24,7 +24,6 @@ import { signalName } from '../outcome.ts';
 
 const POLLIN_OR_HANGUP = 0x001 | 0x008 | 0x010 | 0x020; // POLLIN | POLLERR | POLLHUP | POLLNVAL
 
-
 /**
  * Events for the master wait here for the end of the serve loop's turn (or a fork, which takes a while) and
  * go out in one write: a child's exit and the next job's start, say, wake the master once, not twice.
