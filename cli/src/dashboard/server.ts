@@ -8,6 +8,7 @@ import type { JobPool } from '../../../operator/src/jobpool.ts';
 import { describeSchedules } from '../schedules.ts';
 import { APP_CSS, APP_JS, pageHtml } from './assets.ts';
 import { QueueHistory } from './history.ts';
+import type { DashboardState } from './state.ts';
 
 export interface DashboardOptions {
   readonly conn: Connection;
@@ -114,7 +115,7 @@ export function createDashboard(o: DashboardOptions): Dashboard {
     return (bearer !== undefined && same(bearer, o.token)) || (cookie !== undefined && same(cookie, o.token));
   };
 
-  const state = async (req: IncomingMessage): Promise<unknown> => {
+  const state = async (req: IncomingMessage): Promise<DashboardState> => {
     const [stats, running, workers, failedTotal, failed, delayedTotal, delayed, fired] = await Promise.all([
       client.stats(), redis.hgetall(client.keys.running), client.workers(), client.failed.count(), client.failed.list(0, LIST_COUNT),
       client.delayed.count(), client.delayed.list(0, LIST_COUNT), redis.hgetall(client.keys.scheduleFired),
