@@ -11,6 +11,7 @@ const only = process.argv.slice(2);
 if (only.length === 0) {
   run('eslint', ['.']);
   run('tsc', ['-p', 'tsconfig.json', '--noEmit']);
+  run('tsc', ['-p', 'cli/src/dashboard/ui/tsconfig.json', '--noEmit']); // the dashboard's browser script
 }
 run('node', ['scripts/build.ts']);
 // The operator, chart and end-to-end tests run on the test control plane: built on first use, then a no-op.

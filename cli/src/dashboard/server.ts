@@ -6,9 +6,9 @@ import { ForkpoolError } from '../../../queue/src/errors.ts';
 import type { Connection } from '../connect.ts';
 import type { JobPool } from '../../../operator/src/jobpool.ts';
 import { describeSchedules } from '../schedules.ts';
-import { APP_CSS, APP_JS, pageHtml } from './assets.ts';
 import { QueueHistory } from './history.ts';
 import type { DashboardState } from './state.ts';
+import { loadUiFiles } from './ui-files.ts';
 
 export interface DashboardOptions {
   readonly conn: Connection;
@@ -98,6 +98,9 @@ export interface Dashboard {
 
 export function createDashboard(o: DashboardOptions): Dashboard {
   const { client, redis } = o.conn;
+  // Loaded now, served once ready; a failure is logged here and answered with 500 by the page's requests.
+  const ui = loadUiFiles();
+  ui.catch((err: unknown) => o.log.error({ err: String(err) }, 'cannot load the dashboard page'));
   const history = new QueueHistory(o.historyLength);
   const sample = async (): Promise<Record<string, number>> => {
     const sizes = await client.queueSizes();
@@ -182,11 +185,11 @@ export function createDashboard(o: DashboardOptions): Dashboard {
         });
         return;
       }
-      send(res, 200, 'text/html; charset=utf-8', pageHtml(authorized(req)));
+      send(res, 200, 'text/html; charset=utf-8', (await ui).page(authorized(req)));
     } else if (req.method === 'GET' && url.pathname === '/app.js') {
-      send(res, 200, 'text/javascript; charset=utf-8', APP_JS);
+      send(res, 200, 'text/javascript; charset=utf-8', (await ui).js);
     } else if (req.method === 'GET' && url.pathname === '/app.css') {
-      send(res, 200, 'text/css; charset=utf-8', APP_CSS);
+      send(res, 200, 'text/css; charset=utf-8', (await ui).css);
     } else if (req.method === 'GET' && url.pathname === '/api/state') {
       sendJson(res, 200, await state(req));
     } else if (['/api/failed/retry', '/api/failed/remove', '/api/failed/retry-all'].includes(url.pathname)) {
