@@ -35,21 +35,22 @@ describe('the forkpool chart', () => {
     assert.deepEqual(values.map((v) => v.path).sort(), schemaLeaves().filter((p) => p !== 'global').sort());
   });
 
-  it('lists every value with its default in the README\'s "Install with Helm" table', () => {
-    const readme = readFileSync(join(root, 'README.md'), 'utf8');
-    const start = readme.indexOf('\n## Install with Helm\n');
-    assert.ok(start >= 0, 'README.md has no "## Install with Helm" section');
-    const section = readme.slice(start, readme.indexOf('\n## ', start + 1));
+  it('lists every value with its default in the "Values" table of the chart\'s README', () => {
+    const readme = readFileSync(join(chartDir, 'README.md'), 'utf8');
+    const start = readme.indexOf('\n## Values\n');
+    assert.ok(start >= 0, 'helm/forkpool/README.md has no "## Values" section');
+    const end = readme.indexOf('\n## ', start + 1);
+    const section = readme.slice(start, end < 0 ? undefined : end);
     const rows = new Map([...section.matchAll(/^\| `([\w.]+)` \| ([^|]+) \| [^|]+ \|$/gm)].map((m) => [m[1] ?? '', (m[2] ?? '').trim()]));
     for (const v of documentedValues()) {
-      assert.ok(rows.has(v.path), `README.md's values table has no row for ${v.path}`);
+      assert.ok(rows.has(v.path), `helm/forkpool/README.md's values table has no row for ${v.path}`);
       const value = JSON.parse(v.defaultJson) as unknown;
       // Scalars and empty lists or maps exactly; larger defaults are summarised in words.
       const json = JSON.stringify(value);
       const shown = value === '' ? '""' : typeof value === 'string' ? value : json.length <= 2 || typeof value !== 'object' ? json : undefined;
-      if (shown !== undefined) assert.equal(rows.get(v.path), `\`${shown}\``, `README.md's default of ${v.path}`);
+      if (shown !== undefined) assert.equal(rows.get(v.path), `\`${shown}\``, `helm/forkpool/README.md's default of ${v.path}`);
     }
-    assert.equal(rows.size, documentedValues().length, 'README.md lists a value the chart does not have');
+    assert.equal(rows.size, documentedValues().length, 'helm/forkpool/README.md lists a value the chart does not have');
   });
 
   it('refuses bad values with the schema\'s message', async () => {
