@@ -1,6 +1,6 @@
 // What can go wrong in a CLI command, as values whose kind is the process's exit code.
 
-/** Exit codes of `forkpool`, documented in the README and in `forkpool --help`. */
+/** Exit codes of `forkpool`, documented in docs/cli.md and in `forkpool --help`. */
 export const EXIT = {
   ok: 0,
   /** the command ran and something failed (a job could not be retried, a worker could not start, ...) */

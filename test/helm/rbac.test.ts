@@ -1,6 +1,6 @@
 // The chart grants exactly the API calls the operator makes: the used set is read from the code of
 // operator/src/kube.ts (the client methods it calls and the paths it watches), the granted set from
-// the rendered (Cluster)Roles; any difference either way fails, as does a drift of operator/README.md's table.
+// the rendered (Cluster)Roles; any difference either way fails, as does a drift of docs/operator.md's table.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -110,9 +110,12 @@ describe('the chart\'s RBAC is exactly what the operator uses', () => {
     assert.deepEqual(sorted(new Set(declared)), sorted(used));
   });
 
-  it('matches the table in operator/README.md', () => {
-    const readme = readFileSync(join(root, 'operator/README.md'), 'utf8');
-    const section = readme.slice(readme.indexOf('## API access'));
+  it('matches the table in docs/operator.md', () => {
+    const doc = readFileSync(join(root, 'docs/operator.md'), 'utf8');
+    const start = doc.indexOf('\n## API access');
+    assert.ok(start >= 0, 'docs/operator.md has no "## API access" section');
+    const end = doc.indexOf('\n## ', start + 1);
+    const section = doc.slice(start, end < 0 ? undefined : end);
     const table = new Set<Permission>();
     for (const m of section.matchAll(/^\| `([^`]*)` \| `([^`]+)` \| ([^|]+) \|$/gm)) {
       const group = m[1] === '""' ? '' : m[1] ?? '';

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// forkpool-worker: a worker master configured by the environment (see README, "Worker configuration").
+// forkpool-worker: a worker master configured by the environment (see docs/worker.md).
 import { readConfig } from './config.ts';
 import { createLogger } from './logger.ts';
 import { Master } from './master.ts';

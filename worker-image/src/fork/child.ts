@@ -1,6 +1,6 @@
 // The forked child's side: undo what it must not share with the zygote and its siblings, run one
 // job, report the result on its own pipe, and leave with _exit. Everything here runs in a process
-// that fork() just made from the zygote; see README "fork safety" for the rules job code follows.
+// that fork() just made from the zygote; docs/fork-mode.md lists the rules job code follows.
 import { randomUUID, getRandomValues } from 'node:crypto';
 import { closeSync, readlinkSync, writeSync } from 'node:fs';
 import { constants } from 'node:os';
