@@ -35,7 +35,7 @@ writeFileSync(
   join(dir, 'SlowLoad.js'),
   '// Stands for an application that takes 200 ms to load.\nconst until = Date.now() + 200;\nwhile (Date.now() < until);\nexport function perform() {}\n',
 );
-// A fresh process per job: what spawn mode pays when a child runs one job (before its warm-up trick).
+// A fresh process per job, started when the job arrives: what a child per job costs without a spare started ahead.
 writeFileSync(join(dir, 'run-once.mjs'), 'const m = await import(process.argv[2]);\nawait m.perform();\n');
 
 /** CPU ms used so far by a process and by its reaped children, from /proc. */
