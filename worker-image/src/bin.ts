@@ -15,14 +15,28 @@ const log = createLogger(config.logLevel);
 process.title = 'forkpool-worker master';
 const master = new Master(config, log);
 
-const stop = (signal: string): void => {
-  log.info({ signal }, 'stop signal');
+const stop = (): void => {
   master.shutdown().then(() => process.exit(0), (err: Error) => {
     log.error({ err }, 'shutdown failed');
     process.exit(1);
   });
 };
-for (const s of ['SIGTERM', 'SIGINT', 'SIGQUIT'] as const) process.on(s, () => stop(s));
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGQUIT'] as const) {
+  process.on(signal, () => {
+    log.info({ signal }, 'stop signal');
+    stop();
+  });
+}
+// Started with an IPC channel (`forkpool up` does so), the channel closing means the process that supervises
+// this worker is gone, even SIGKILLed: rather than run on unsupervised, stop as on TERM (running jobs finish
+// within SHUTDOWN_TIMEOUT_SECONDS, then are handed back). Nothing is sent on the channel.
+if (process.channel) {
+  process.channel.unref();
+  process.once('disconnect', () => {
+    log.warn('the process that started this worker is gone: stopping');
+    stop();
+  });
+}
 process.on('SIGUSR1', () => master.killChildren());
 process.on('SIGUSR2', () => master.setPaused(true));
 process.on('SIGCONT', () => master.setPaused(false));
