@@ -236,15 +236,19 @@ export class LocalPool {
   }
 
   /**
-   * Stops polling and scheduling and SIGTERMs every worker: each finishes its running jobs and exits.
-   * Called again, it SIGTERMs them again, which makes them hand their jobs back to the queues now.
+   * Stops polling and scheduling and SIGTERMs every worker not stopping yet: each finishes its running jobs
+   * and exits. Called again, it SIGTERMs them all again, a second signal, which makes them hand their jobs
+   * back to the queues now.
    */
   async stop(): Promise<void> {
+    const again = this.#stopping;
     this.#stopping = true;
     clearTimeout(this.#pollTimer);
     clearInterval(this.#schedulerTimer);
     await this.#ticking;
     for (const w of this.#workers.values()) {
+      // One scaled down already has its SIGTERM: another now would interrupt its jobs.
+      if (w.stopping && !again) continue;
       w.stopping = true;
       w.proc.kill('SIGTERM');
     }
