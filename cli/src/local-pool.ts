@@ -176,7 +176,10 @@ export class LocalPool {
         // The pod's grace period covers the job timeout; locally the master itself waits that long.
         SHUTDOWN_TIMEOUT_SECONDS: String(pool.spec.worker.jobTimeoutSeconds),
       },
-      stdio: ['ignore', this.#o.workerOutput, this.#o.workerOutput],
+      // A session of its own: a terminal's ^C reaches `up` alone, which turns it into one SIGTERM (see stop()).
+      // The IPC channel carries nothing; when it closes, `up` is gone (even SIGKILLed) and the worker stops.
+      detached: true,
+      stdio: ['ignore', this.#o.workerOutput, this.#o.workerOutput, 'ipc'],
     });
     const pid = proc.pid;
     if (pid === undefined) {

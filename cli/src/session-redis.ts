@@ -56,7 +56,8 @@ export async function startSessionRedis(binary: string, unreachableUrl: string):
   const wantedPort = Number(wanted.port || 6379);
   const port = local && (await portIsFree(wantedPort)) ? wantedPort : await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'forkpool-session-redis-'));
-  const proc = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  // A session of its own, as the workers: a terminal's ^C must not stop it while they finish their jobs.
+  const proc = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], { stdio: 'ignore', detached: true });
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   const url = `redis://127.0.0.1:${port}${wanted.pathname && wanted.pathname !== '/' ? wanted.pathname : ''}`;
   const stop = async (): Promise<void> => {

@@ -46,6 +46,27 @@ export function startCli(args: string[], env: Record<string, string> = {}, cwd?:
   return { proc, stdout: () => out, stderr: () => err, exited };
 }
 
+const shellQuote = (arg: string): string => `'${arg.replaceAll("'", `'\\''`)}'`;
+
+/**
+ * Starts `forkpool <args>` as from a shell in a terminal: in a pseudo-terminal of its own (util-linux
+ * `script`), where `ctrlC()` types ^C and the terminal's line discipline sends SIGINT to the foreground
+ * process group, as it does for a user. `output` is what the terminal showed (stdout and stderr, CRLF).
+ */
+export function startCliInTerminal(args: string[], env: Record<string, string> = {}): { proc: ChildProcess; output: () => string; ctrlC: () => void; exited: Promise<number | null> } {
+  const command = `exec ${[process.execPath, CLI, ...args].map(shellQuote).join(' ')}`;
+  const proc = spawn('script', ['-q', '-e', '-c', command, '/dev/null'], { env: { ...process.env, REDIS_URL: '', RESQUE_NAMESPACE: '', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  started.add(proc);
+  let out = '';
+  proc.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  proc.stderr.on('data', (c: Buffer) => (out += c.toString()));
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => {
+    started.delete(proc);
+    resolve(code);
+  }));
+  return { proc, output: () => out, ctrlC: () => proc.stdin.write('\x03'), exited };
+}
+
 interface FixtureKey {
   type: 'set' | 'list' | 'string' | 'hash' | 'zset';
   members?: string[] | Record<string, number>;

@@ -122,6 +122,11 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
     `${pool.spec.scaling.minReplicas}-${pool.spec.scaling.maxReplicas} workers, jobs from ${jobsDir}; worker logs in ${logFile}; Ctrl-C to stop`);
   local.start();
 
+  // The workers run in sessions of their own (LocalPool), so a terminal's ^C reaches this process alone. The
+  // first SIGINT or SIGTERM becomes one SIGTERM to each worker: no new jobs, running ones finish. The second
+  // becomes a second SIGTERM: unfinished jobs are handed back to their queues now. Should this process die
+  // without stopping them (SIGKILL, a closed terminal's SIGHUP), each worker sees its IPC channel close and
+  // stops as on the first SIGTERM.
   await new Promise<void>((done) => {
     let signals = 0;
     const onSignal = (signal: NodeJS.Signals): void => {
