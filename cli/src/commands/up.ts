@@ -42,6 +42,18 @@ const WORKER_BIN = fileURLToPath(new URL(`../../../worker-image/src/bin${extname
 
 const clock = (): string => new Date().toISOString().slice(11, 19);
 
+/** The status line's words for why the pool has its size (the reason codes are for --json and conditions). */
+const SIZE_WORDS: Record<Extract<PoolEvent, { type: 'status' }>['reason'], string> = {
+  FixedReplicas: 'fixed size (spec.replicas)',
+  RedisUnreachable: 'Redis cannot be read: size held',
+  ScaledUp: 'scaling up',
+  ScaledDown: 'scaling down',
+  ScaleDownDelayed: 'fewer needed: scaling down after scaleDownDelaySeconds unless demand rises',
+  AtMaxReplicas: 'more needed: capped at maxReplicas',
+  AtMinReplicas: 'held at minReplicas',
+  DemandMet: 'enough workers',
+};
+
 /** One line for people about an event; undefined for those not worth a line. */
 function describe(e: PoolEvent): string | undefined {
   switch (e.type) {
@@ -91,7 +103,7 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
   const onEvent = (e: PoolEvent): void => {
     if (e.type === 'status') {
       const line = `${name}: ${e.workers} worker${e.workers === 1 ? '' : 's'}${e.stopping ? ` (+${e.stopping} stopping)` : ''}, ` +
-        `${e.waiting ?? '?'} waiting, ${e.inFlight ?? '?'} in flight; ${e.reason}`;
+        `${e.waiting ?? '?'} waiting, ${e.inFlight ?? '?'} in flight; ${SIZE_WORDS[e.reason]}`;
       if (io.stderrIsTTY && !opts.json) io.status(line);
       const changed = line.replace(/, \d+ waiting, \d+ in flight/, '') !== lastStatus.replace(/, \d+ waiting, \d+ in flight/, '');
       if (changed && opts.json) io.out(JSON.stringify({ time: new Date().toISOString(), ...e }));
