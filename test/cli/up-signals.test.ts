@@ -6,8 +6,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import type { Redis } from 'ioredis';
-import { startRedis, type RedisServer } from '../helpers/redis.ts';
+import { Redis } from 'ioredis';
+import { freePort, startRedis, type RedisServer } from '../helpers/redis.ts';
 import { alive, eventually, JOBS_DIR, records, tempRecordFile } from '../helpers/worker.ts';
 import { killStarted, startCli, startCliInTerminal } from './helpers.ts';
 
@@ -40,13 +40,13 @@ after(async () => {
   await server.stop();
 });
 
-function poolFile(): string {
+function poolFile(url = server.url): string {
   const file = join(dir, `pool-${Math.random().toString(36).slice(2)}.yaml`);
   writeFileSync(file, `apiVersion: forkpool.io/v1alpha1
 kind: JobPool
 metadata: { name: demo }
 spec:
-  redis: { url: "${server.url}" }
+  redis: { url: "${url}" }
   queues: [work]
   template: { spec: { containers: [{ name: worker, image: example.com/jobs:1 }] } }
   scaling: { minReplicas: 1, maxReplicas: 1, pollIntervalSeconds: 1 }
@@ -56,8 +56,8 @@ spec:
 
 const sleepJob = (seconds: number, id: string): string => JSON.stringify({ class: 'Sleep', args: [seconds, id] });
 
-async function enqueue(payload: string): Promise<void> {
-  await redis.pipeline().sadd('resque:queues', 'work').rpush('resque:queue:work', payload).exec();
+async function enqueue(payload: string, to = redis): Promise<void> {
+  await to.pipeline().sadd('resque:queues', 'work').rpush('resque:queue:work', payload).exec();
 }
 
 /** The pids of the workers `up --json` reported started, in its output. */
@@ -116,6 +116,31 @@ describe('forkpool up in a terminal', () => {
     assert.deepEqual(await redis.lrange('resque:queue:work', 0, -1), [payload], 'the job is back in its queue, once');
     assert.equal(await redis.llen('resque:failed'), 0);
     assert.equal(await redis.scard('resque:workers'), 0);
+  });
+
+  it('on one ^C keeps the session\'s redis-server until the running job is done', terminal, async () => {
+    const port = await freePort();
+    const recordFile = tempRecordFile();
+    const logFile = join(dir, 'session.log');
+    const up = startCliInTerminal(['up', poolFile(`redis://127.0.0.1:${port}`), '--jobs', JOBS_DIR, '--json', '--log-file', logFile], { RECORD_FILE: recordFile });
+    await eventually('the session\'s redis-server', () => /for this session/.test(up.output()), 20_000);
+    const session = new Redis({ port, host: '127.0.0.1' });
+    session.on('error', () => undefined);
+    try {
+      await enqueue(sleepJob(2, 'session'), session);
+    } finally {
+      session.disconnect();
+    }
+    await eventually('the job started', () => records(recordFile).some((r) => r.id === 'session' && r.event === 'start'), 20_000);
+    for (const pid of startedWorkers(up.output())) workerPids.add(pid);
+
+    up.ctrlC();
+    assert.equal(await within(15_000, 'up exiting', up.exited), 0, up.output());
+    assert.deepEqual(records(recordFile).filter((r) => r.id === 'session').map((r) => r.event), ['start', 'end'], 'run once, to its end');
+    assert.match(up.output(), /stopped the session's redis-server/);
+    const workerLog = readFileSync(logFile, 'utf8');
+    assert.match(workerLog, /"msg":"job done"/);
+    assert.doesNotMatch(workerLog, /second stop signal|handed back|Redis unreachable/);
   });
 });
 
