@@ -20,7 +20,8 @@ masters as local processes with the environment the operator gives its pods, siz
 spec.scaling.pollIntervalSeconds by the operator's autoscaler from queue depth and jobs in flight
 (min/max, jobsPerReplica, scaleDownDelaySeconds, scale to zero), idle workers stopped first on a
 scale-down, and spec.schedules enqueued on time. Ctrl-C stops taking jobs, lets running ones finish
-and exits; a second Ctrl-C hands unfinished jobs back to their queues now.
+and exits; a second Ctrl-C hands unfinished jobs back to their queues now. Should forkpool up be
+killed, its workers stop as on the first Ctrl-C.
 
 The pool's spec.redis.url is used unless --redis is given (with urlFrom: --redis or $REDIS_URL).
 When that Redis cannot be reached and redis-server is on the PATH, one is started for the session.
