@@ -66,7 +66,7 @@ function startedWorkers(output: string): number[] {
     .filter((e) => e.type === 'worker-started').map((e) => e.pid ?? 0);
 }
 
-/** Resolves with the exit code, or rejects once `ms` passed. */
+/** Settles as `p` does, or rejects once `ms` passed. */
 async function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} not within ${ms} ms`)), ms); });
