@@ -1,10 +1,11 @@
 // forkpool up and its signals as a user meets them: ^C typed in a real terminal (a pseudo-terminal whose line
 // discipline signals the whole foreground process group), twice, and `up` itself killed.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { freePort, startRedis, type RedisServer } from '../helpers/redis.ts';
@@ -13,6 +14,7 @@ import { killStarted, startCli, startCliInTerminal } from './helpers.ts';
 
 let server: RedisServer;
 let redis: Redis;
+const WORKER_BIN = fileURLToPath(new URL('../../worker-image/src/bin.ts', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'forkpool-up-signals-test-'));
 /** Workers seen, SIGKILLed at the end should a test fail and leave one behind. */
 const workerPids = new Set<number>();
@@ -161,5 +163,26 @@ describe('forkpool up killed', () => {
     assert.equal(await redis.get('resque:stat:processed'), '1');
     assert.equal(await redis.llen('resque:failed'), 0);
     assert.equal(await redis.scard('resque:workers'), 0, 'the worker unregistered');
+  });
+
+  it('leaves a worker already stopping to finish its job, not to hand it back', async () => {
+    const recordFile = tempRecordFile();
+    // A worker as up starts it (an IPC channel to its parent), told to stop while its job runs, as on a scale-down.
+    const worker = spawn(process.execPath, [WORKER_BIN], {
+      env: { ...process.env, REDIS_URL: server.url, QUEUES: 'work', JOBS_DIR, PORT: '0', RECORD_FILE: recordFile },
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    });
+    workerPids.add(worker.pid ?? 0);
+    const exited = new Promise<number | null>((resolve) => worker.once('exit', (code) => resolve(code)));
+    await enqueue(sleepJob(2, 'draining'));
+    await eventually('the job started', () => records(recordFile).some((r) => r.id === 'draining' && r.event === 'start'), 20_000);
+    worker.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 200));
+    worker.disconnect(); // what the worker sees of a parent that died
+
+    assert.equal(await within(15_000, 'the worker exiting', exited), 0);
+    assert.deepEqual(records(recordFile).filter((r) => r.id === 'draining').map((r) => r.event), ['start', 'end'], 'run once, to its end');
+    assert.equal(await redis.get('resque:stat:processed'), '1');
+    assert.equal(await redis.llen('resque:queue:work'), 0, 'not handed back');
   });
 });

@@ -15,7 +15,9 @@ const log = createLogger(config.logLevel);
 process.title = 'forkpool-worker master';
 const master = new Master(config, log);
 
+let stopping = false;
 const stop = (): void => {
+  stopping = true;
   master.shutdown().then(() => process.exit(0), (err: Error) => {
     log.error({ err }, 'shutdown failed');
     process.exit(1);
@@ -28,13 +30,14 @@ for (const signal of ['SIGTERM', 'SIGINT', 'SIGQUIT'] as const) {
   });
 }
 // Started with an IPC channel (`forkpool up` does so), the channel closing means the process that supervises
-// this worker is gone, even SIGKILLed: rather than run on unsupervised, stop as on TERM (running jobs finish
-// within SHUTDOWN_TIMEOUT_SECONDS, then are handed back). Nothing is sent on the channel.
+// this worker is gone, even SIGKILLed: rather than run on unsupervised, stop as on a first TERM (running jobs
+// finish within SHUTDOWN_TIMEOUT_SECONDS, then are handed back); a stop under way goes on as it was. Nothing
+// is sent on the channel.
 if (process.channel) {
   process.channel.unref();
   process.once('disconnect', () => {
     log.warn('the process that started this worker is gone: stopping');
-    stop();
+    if (!stopping) stop();
   });
 }
 process.on('SIGUSR1', () => master.killChildren());
