@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
-import { eventually } from '../helpers/worker.ts';
+import { until } from '../helpers/wait.ts';
 import { killStarted, loadResqueFixture, startCli } from './helpers.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -25,7 +25,7 @@ const screenshots = join(dir, 'screenshots');
 /** Starts `forkpool dashboard` on a free port and returns its URL. */
 async function startDashboard(args: string[]): Promise<{ url: string; stop: () => Promise<number | null> }> {
   const d = startCli(['dashboard', '--redis', server.url, '--port', '0', '--json', '--sample', '1', ...args]);
-  const line = await eventually('the dashboard URL', () => d.stdout().split('\n')[0] || undefined, 20_000);
+  const line = await until('the dashboard URL', () => d.stdout().split('\n')[0] || undefined, 20_000);
   const { url } = JSON.parse(line) as { url: string };
   return { url, stop: async () => { d.proc.kill('SIGINT'); return d.exited; } };
 }
@@ -117,7 +117,7 @@ describe('forkpool dashboard in Chromium', () => {
     const before = Number(await waiting.innerText());
     assert.equal(before, await redis.llen('resque:queue:demo'));
     await failure.locator('button.retry').click();
-    await eventually('the queue to grow on the page', async () => Number(await waiting.innerText()) === before + 1);
+    await until('the queue to grow on the page', async () => Number(await waiting.innerText()) === before + 1);
     assert.equal(await redis.llen('resque:queue:demo'), before + 1);
     assert.equal(await redis.lindex('resque:queue:demo', -1), '{"class":"FailJob","args":[7,"x"]}');
     assert.match(await failure.innerText(), /retried \d{4}\/\d\d\/\d\d/);
@@ -130,9 +130,9 @@ describe('forkpool dashboard in Chromium', () => {
 
     // Remove one, then retry all: both failures go back on demo.
     await page.locator('#failed .failure[data-index="1"] button.remove').click();
-    await eventually('the failure removed', async () => (await redis.llen('resque:failed')) === 1);
+    await until('the failure removed', async () => (await redis.llen('resque:failed')) === 1);
     await page.locator('#retry-all').click();
-    await eventually('retry all', async () => (await redis.llen('resque:queue:demo')) === before + 2);
+    await until('retry all', async () => (await redis.llen('resque:queue:demo')) === before + 2);
     assert.deepEqual(errors, []);
     await page.close();
     assert.equal(await dash.stop(), 0);

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { freePort, startRedis, type RedisServer } from '../helpers/redis.ts';
-import { eventually, JOBS_DIR, records, tempRecordFile } from '../helpers/worker.ts';
+import { until } from '../helpers/wait.ts';
+import { JOBS_DIR, records, tempRecordFile } from '../helpers/worker.ts';
 import { killStarted, runCli, startCli } from './helpers.ts';
 
 let server: RedisServer;
@@ -44,7 +45,7 @@ describe('forkpool up', () => {
     const recordFile = tempRecordFile();
     const file = poolFile(server.url, '  schedules:\n    - { name: every-second, cron: "* * * * * *", queue: ticks, class: Record, args: [1] }\n');
     const up = startCli(['up', file, '--jobs', JOBS_DIR, '--json', '--log-file', join(dir, 'workers.log')], { RECORD_FILE: recordFile });
-    await eventually('the first status', () => events(up.stdout()).some((e) => e.type === 'status'), 20_000);
+    await until('the first status', () => events(up.stdout()).some((e) => e.type === 'status'), 20_000);
     assert.match(up.stderr(), /^forkpool up: pool demo on redis:\/\/127\.0\.0\.1:\d+ \(namespace resque\), queues work, 0-3 workers/m);
     assert.ok(!events(up.stdout()).some((e) => e.type === 'worker-started'), 'nothing waits: no worker');
 
@@ -52,12 +53,12 @@ describe('forkpool up', () => {
     const pipe = redis.pipeline().sadd('resque:queues', 'work').rpush('resque:queue:work', JSON.stringify({ class: 'Sleep', args: [8, 'long'] }));
     for (let i = 0; i < 5; i++) pipe.rpush('resque:queue:work', JSON.stringify({ class: 'Sleep', args: [0.2, `short-${i}`] }));
     await pipe.exec();
-    await eventually('a scale-up to 3', () => events(up.stdout()).some((e) => e.type === 'scale' && e.to === 3), 10_000);
-    await eventually('three workers started', () => events(up.stdout()).filter((e) => e.type === 'worker-started').length === 3);
+    await until('a scale-up to 3', () => events(up.stdout()).some((e) => e.type === 'scale' && e.to === 3), 10_000);
+    await until('three workers started', () => events(up.stdout()).filter((e) => e.type === 'worker-started').length === 3);
 
     // The short jobs done, only the long one in flight: after scaleDownDelaySeconds, 3 -> 1, the idle two stopped.
-    await eventually('a scale-down to 1', () => events(up.stdout()).some((e) => e.type === 'scale' && e.from === 3 && e.to === 1), 20_000);
-    await eventually('two workers stopping', () => events(up.stdout()).filter((e) => e.type === 'worker-stopping').length >= 2);
+    await until('a scale-down to 1', () => events(up.stdout()).some((e) => e.type === 'scale' && e.from === 3 && e.to === 1), 20_000);
+    await until('two workers stopping', () => events(up.stdout()).filter((e) => e.type === 'worker-stopping').length >= 2);
     const all = events(up.stdout());
     const stopping = all.filter((e) => e.type === 'worker-stopping');
     assert.equal(stopping.length, 2);
@@ -67,9 +68,9 @@ describe('forkpool up', () => {
     assert.ok(!records(recordFile).some((r) => r.id === 'long' && r.event === 'end'), 'the long job still runs');
 
     // The long job finishes; nothing waits, nothing runs: to zero.
-    await eventually('a scale-down to 0', () => events(up.stdout()).some((e) => e.type === 'scale' && e.from === 1 && e.to === 0), 20_000);
+    await until('a scale-down to 0', () => events(up.stdout()).some((e) => e.type === 'scale' && e.from === 1 && e.to === 0), 20_000);
     assert.deepEqual(records(recordFile).filter((r) => r.event === 'end').map((r) => r.id).sort(), ['long', 'short-0', 'short-1', 'short-2', 'short-3', 'short-4']);
-    await eventually('every worker gone', async () => events(up.stdout()).filter((e) => e.type === 'worker-exited').length === 3 && (await redis.scard('resque:workers')) === 0, 15_000);
+    await until('every worker gone', async () => events(up.stdout()).filter((e) => e.type === 'worker-exited').length === 3 && (await redis.scard('resque:workers')) === 0, 15_000);
     assert.ok(events(up.stdout()).filter((e) => e.type === 'worker-exited').every((e) => e.expected));
     assert.equal(await redis.llen('resque:failed'), 0);
 
@@ -86,7 +87,7 @@ describe('forkpool up', () => {
   it('starts a redis-server for the session when the pool\'s Redis is unreachable, and says so', async () => {
     const port = await freePort();
     const up = startCli(['up', poolFile(`redis://127.0.0.1:${port}/0`), '--jobs', JOBS_DIR, '--log-file', join(dir, 'session.log')]);
-    await eventually('the session note', () => /started .*redis-server at redis:\/\/127\.0\.0\.1:\d+\/0 for this session/.test(up.stderr()), 20_000);
+    await until('the session note', () => /started .*redis-server at redis:\/\/127\.0\.0\.1:\d+\/0 for this session/.test(up.stderr()), 20_000);
     assert.match(up.stderr(), new RegExp(`Redis at redis://127\\.0\\.0\\.1:${port}/0 is unreachable: started .*redis-server at redis://127\\.0\\.0\\.1:${port}/0`));
     await eventually('the status line', () => /demo: 0 workers, 0 waiting, 0 in flight; enough workers$/m.test(up.stderr()));
     const stats = await runCli(['stats', '--json', '--redis', `redis://127.0.0.1:${port}/0`]);

@@ -58,18 +58,6 @@ export function records(file: string): Record<string, unknown>[] {
   return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-/** Polls until `check` returns a value that is not undefined/false, or fails after the timeout. */
-export async function eventually<T>(what: string, check: () => T | Promise<T>, timeoutMs = 10_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  for (;;) {
-    last = await check();
-    if (last !== undefined && last !== null && last !== false) return last;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 /** Starts the worker with the given environment and waits for "worker started". */
 export async function startWorker(env: Record<string, string>, opts: { command?: string[]; waitStarted?: boolean; bin?: string } = {}): Promise<WorkerProcess> {
   const argv = [...(opts.command ?? []), process.execPath, opts.bin ?? BIN];

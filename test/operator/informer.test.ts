@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Watch } from '@kubernetes/client-node';
 import { Informer, type ListPage, type Meta } from '../../operator/src/informer.ts';
-import { eventually } from '../helpers/worker.ts';
+import { until } from '../helpers/wait.ts';
 
 type Obj = Meta & { metadata: { name: string; namespace: string; resourceVersion: string } };
 const obj = (name: string, rv: number): Obj => ({ metadata: { name, namespace: 'ns', resourceVersion: String(rv) } });
@@ -50,7 +50,7 @@ test('lists, then applies watch events to the cache and calls the handler', asyn
   const inf = new Informer<Obj>({ name: 't', list: l.list, watchPath: '/x', watch, onChange: (t, o) => events.push(`${t} ${o.metadata?.name}`) });
   inf.start();
   await inf.waitForSync();
-  await eventually('events', () => events.length === 4);
+  await until('events', () => events.length === 4);
   assert.deepEqual(events, ['ADDED a', 'ADDED b', 'MODIFIED a', 'DELETED b']);
   assert.deepEqual(inf.list().map((o) => o.metadata?.resourceVersion), ['3']);
   await inf.stop();
@@ -79,7 +79,7 @@ test('410 Gone lists again; a throwing handler does not stop the cache', async (
     onRestart: (reason) => restarts.push(reason),
   });
   inf.start();
-  await eventually('three lists', () => l.count() === 3);
+  await until('three lists', () => l.count() === 3);
   assert.deepEqual(restarts, ['gone', 'gone']);
   assert.equal(inf.get('ns/a')?.metadata?.resourceVersion, '20');
   assert.equal(watch.calls[1]?.['resourceVersion'], '20');
@@ -94,7 +94,7 @@ test('errors back off with jitter and list again', async () => {
   });
   const inf = new Informer<Obj>({ name: 't', list: l.list, watchPath: '/x', watch, baseBackoffMs: 40, onRestart: () => restarts.push(Date.now()) });
   inf.start();
-  await eventually('4 watches', () => watch.calls.length === 4, 5000);
+  await until('4 watches', () => watch.calls.length === 4, 5000);
   const gaps = restarts.slice(1).map((t, i) => t - (restarts[i] ?? 0));
   // 40 ms then 80 ms, each times 0.5..1.5.
   assert.ok(gaps[0]! >= 15 && gaps[1]! >= 35, `gaps ${gaps.join(',')}`);
@@ -108,7 +108,7 @@ test('a silent watch is restarted from its resourceVersion, without a list', asy
   const watch = fakeWatch(() => undefined);
   const inf = new Informer<Obj>({ name: 't', list: l.list, watchPath: '/x', watch, quietTimeoutMs: 50, onRestart: (r) => restarts.push(r) });
   inf.start();
-  await eventually('3 watches', () => watch.calls.length >= 3, 5000);
+  await until('3 watches', () => watch.calls.length >= 3, 5000);
   assert.equal(l.count(), 1);
   assert.ok(restarts.every((r) => r === 'quiet'));
   assert.equal(watch.calls[2]?.['resourceVersion'], '7');
@@ -124,7 +124,7 @@ test('client-node\'s inactivity TimeoutError counts as a quiet watch', async () 
   });
   const inf = new Informer<Obj>({ name: 't', list: l.list, watchPath: '/x', watch, onRestart: (r) => restarts.push(r) });
   inf.start();
-  await eventually('2 watches', () => watch.calls.length === 2);
+  await until('2 watches', () => watch.calls.length === 2);
   assert.deepEqual(restarts, ['quiet']);
   assert.equal(l.count(), 1);
   await inf.stop();
@@ -146,8 +146,8 @@ test('re-lists periodically and drops what disappeared', async () => {
   inf.start();
   await inf.waitForSync();
   items = [obj('a', 2)];
-  await eventually('relist', () => l.count() >= 2, 5000);
-  await eventually('b dropped', () => deleted.includes('b'));
+  await until('relist', () => l.count() >= 2, 5000);
+  await until('b dropped', () => deleted.includes('b'));
   assert.equal(inf.get('ns/b'), undefined);
   await inf.stop();
 });
@@ -158,7 +158,7 @@ test('cached objects carry no managedFields', async () => {
   const watch = fakeWatch((n, _q, cb) => n === 1 && cb('ADDED', withFields('b', 2)));
   const inf = new Informer<Obj>({ name: 't', list: l.list, watchPath: '/x', watch });
   inf.start();
-  await eventually('b', () => inf.get('ns/b'));
+  await until('b', () => inf.get('ns/b'));
   inf.remember(withFields('c', 3));
   assert.ok(inf.list().every((o) => o.metadata?.managedFields === undefined));
   await inf.stop();

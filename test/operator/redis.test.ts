@@ -12,7 +12,7 @@ import { Scheduler, compileSchedule } from '../../operator/src/scheduler.ts';
 import { deletionCostPatches, jobsByPod, podOfWorker, DELETION_COST_ANNOTATION } from '../../operator/src/scale-down.ts';
 import type { Schedule } from '../../operator/src/jobpool.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
-import { eventually } from '../helpers/worker.ts';
+import { until } from '../helpers/wait.ts';
 
 const log = pino({ level: 'silent' });
 let server: RedisServer;
@@ -37,7 +37,7 @@ test('one pipelined round trip per Redis server per tick, whatever the number of
     poller.upsert(`ns/p${i}`, { url: server.url, namespace: 'resque', queues: [`q${i}`, 'shared'], intervalMs: 200 });
   }
   poller.setRunning(true);
-  await eventually('all sampled', () => samples.size === 50 && [...samples.values()].every((s) => s.queues !== undefined));
+  await until('all sampled', () => samples.size === 50 && [...samples.values()].every((s) => s.queues !== undefined));
   poller.setRunning(false);
   // Each pool: its own LLEN and HMGET; the shared queue's LLEN is sent once.
   assert.ok(trips.includes(50 * 2 + 1), `commands per trip: ${trips.join(',')}`);
@@ -53,7 +53,7 @@ test('an unreachable Redis gives error samples, not zero depths', async () => {
   const poller = new RedisPoller({ log, onSample: (_k, s) => samples.push(s), commandTimeoutMs: 200 });
   poller.upsert('ns/p', { url: 'redis://127.0.0.1:1', namespace: 'resque', queues: ['q'], intervalMs: 100 });
   poller.setRunning(true);
-  await eventually('samples', () => samples.length >= 2);
+  await until('samples', () => samples.length >= 2);
   await poller.stop();
   assert.ok(samples.every((s) => s.queues === undefined && typeof s.error === 'string' && s.error.length > 0));
 });

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WorkQueue } from '../../operator/src/workqueue.ts';
-import { eventually } from '../helpers/worker.ts';
+import { until } from '../helpers/wait.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -45,7 +45,7 @@ test('a key added while it is handled runs once more afterwards, never twice at 
   await sleep(5);
   q.add('k');
   q.add('k');
-  await eventually('two runs', () => calls === 2 && running === 0);
+  await until('two runs', () => calls === 2 && running === 0);
   assert.equal(maxRunning, 1);
 });
 
@@ -60,7 +60,7 @@ test('errors are retried with growing delays, success forgets them', async () =>
     { concurrency: 1, baseDelayMs: 20, maxDelayMs: 1000 },
   );
   q.add('k');
-  await eventually('4 attempts', () => times.length === 4, 5000);
+  await until('4 attempts', () => times.length === 4, 5000);
   const gaps = times.slice(1).map((t, i) => t - (times[i] ?? 0));
   assert.ok(gaps[0]! >= 14 && gaps[1]! >= 30 && gaps[2]! >= 60, `gaps ${gaps.join(',')}`);
   q.stop();
@@ -76,6 +76,6 @@ test('requeueAfter brings a key back', async () => {
     { concurrency: 1, baseDelayMs: 10, maxDelayMs: 100 },
   );
   q.add('k');
-  await eventually('second call', () => calls === 2);
+  await until('second call', () => calls === 2);
   q.stop();
 });

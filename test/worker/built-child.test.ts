@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { eventually, records, tempRecordFile, workerSuite } from '../helpers/worker.ts';
+import { until } from '../helpers/wait.ts';
+import { records, tempRecordFile, workerSuite } from '../helpers/worker.ts';
 
 const BUILT_BIN = fileURLToPath(new URL('../../dist/worker-image/src/bin.js', import.meta.url));
 
@@ -29,11 +30,11 @@ describe('worker: the built spawn-mode child (child.cjs)', () => {
     const file = tempRecordFile();
     await t.start({ JOBS_DIR: jobsFolder(), RECORD_FILE: file, JOBS_PER_CHILD: jobsPerChild }, { bin: BUILT_BIN });
     for (const job of ['Esm', 'Cjs', 'Tla', 'Bad']) await t.client.enqueue('q', job, job.toLowerCase());
-    await eventually('three jobs ran', () => records(file).length === 3);
+    await until('three jobs ran', () => records(file).length === 3);
     const ran = records(file).sort((a, b) => String(a.job).localeCompare(String(b.job)));
     assert.deepEqual(ran.map((r) => [r.job, r.args]), [['Cjs', ['cjs']], ['Esm', ['esm']], ['Tla', ['tla']]]);
     for (const r of ran) assert.match(String(r.entry), /dist\/worker-image\/src\/child\.cjs$/);
-    const [failure] = await eventually('the bad module recorded', async () => {
+    const [failure] = await until('the bad module recorded', async () => {
       const f = await t.client.failed.list();
       return f.length === 1 ? f : undefined;
     });

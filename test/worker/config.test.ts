@@ -4,7 +4,8 @@ import { after, before, describe, it } from 'node:test';
 import { readConfig } from '../../worker-image/src/config.ts';
 import { createClient, type ForkpoolClient } from '../../queue/src/index.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
-import { eventually, startWorker, stopWorker } from '../helpers/worker.ts';
+import { until } from '../helpers/wait.ts';
+import { startWorker, stopWorker } from '../helpers/worker.ts';
 
 describe('worker configuration', () => {
   it('has Resque-like defaults', () => {
@@ -64,7 +65,7 @@ describe('worker health and metrics', () => {
     assert.equal((await fetch(`${base}/readyz`)).status, 200);
     await client.enqueue('m', 'Noop');
     await client.enqueue('m', 'Fail', 1);
-    await eventually('2 processed', async () => (await client.stats()).processed === 2);
+    await until('2 processed', async () => (await client.stats()).processed === 2);
     const text = await (await fetch(`${base}/metrics`)).text();
     assert.match(text, /forkpool_jobs_processed_total\{queue="m",class="Noop"\} 1/);
     assert.match(text, /forkpool_jobs_failed_total\{queue="m",class="Fail",exception="PaymentDeclined"\} 1/);
@@ -79,13 +80,13 @@ describe('worker health and metrics', () => {
     const started = await w.waitForLog((l) => l.msg === 'worker started');
     const base = `http://127.0.0.1:${Number(started.port)}`;
     await server.kill();
-    await eventually('not ready', async () => (await fetch(`${base}/readyz`)).status === 503);
+    await until('not ready', async () => (await fetch(`${base}/readyz`)).status === 503);
     await w.waitForLog((l) => l.msg === 'Redis unreachable; retrying with backoff');
     assert.equal((await fetch(`${base}/healthz`)).status, 200, 'alive, so Kubernetes does not restart it');
     await server.start();
-    await eventually('ready again', async () => (await fetch(`${base}/readyz`)).status === 200, 15_000);
+    await until('ready again', async () => (await fetch(`${base}/readyz`)).status === 200, 15_000);
     await client.enqueue('r', 'Noop');
-    await eventually('job after reconnect', async () => (await client.stats()).processed === 1, 10_000);
+    await until('job after reconnect', async () => (await client.stats()).processed === 1, 10_000);
     await stopWorker(w);
   });
 });

@@ -4,7 +4,8 @@
 // left in its queue, never lost.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { eventually, records, tempRecordFile, workerSuite } from '../helpers/worker.ts';
+import { until } from '../helpers/wait.ts';
+import { records, tempRecordFile, workerSuite } from '../helpers/worker.ts';
 
 describe('worker: waiting for jobs when idle', () => {
   const t = workerSuite('spawn');
@@ -16,20 +17,20 @@ describe('worker: waiting for jobs when idle', () => {
   it('one queue: each slot waits inside Redis, and every job is taken once, shown as running since it started', async () => {
     const file = tempRecordFile();
     await t.start({ RECORD_FILE: file, QUEUES: 'q', CONCURRENCY: '2' });
-    await eventually('both slots waiting in BLMOVE', async () => (await waiting()).length === 2);
+    await until('both slots waiting in BLMOVE', async () => (await waiting()).length === 2);
     for (let i = 0; i < 20; i++) {
       await t.client.enqueue('q', 'Record', i);
-      await eventually(`job ${i} ran`, () => records(file).length === i + 1);
+      await until(`job ${i} ran`, () => records(file).length === i + 1);
     }
     assert.deepEqual(records(file).map((r) => (r.args as number[])[0]), Array.from({ length: 20 }, (_, i) => i));
-    await eventually('all recorded as processed', async () => (await t.client.stats()).processed === 20);
+    await until('all recorded as processed', async () => (await t.client.stats()).processed === 20);
     assert.equal(await t.redis.llen('resque:queue:q'), 0, 'the waits left nothing behind in the queue');
     assert.deepEqual(await t.redis.hgetall('resque:forkpool:running'), {});
 
     // run_at comes from Redis's clock when the job is taken, not from when the slot began to wait.
     await new Promise((r) => setTimeout(r, 2500));
     await t.client.enqueue('q', 'Sleep', 1, 'shown');
-    const [worker] = await eventually('the job shown as running', async () => {
+    const [worker] = await until('the job shown as running', async () => {
       const ws = await t.client.workers();
       return ws.some((w) => w.job) ? ws : undefined;
     });
@@ -44,27 +45,27 @@ describe('worker: waiting for jobs when idle', () => {
     await new Promise((r) => setTimeout(r, 300));
     assert.deepEqual(await waiting(), []);
     await t.client.enqueue('low', 'Record', 'low');
-    await eventually('job ran', () => records(file).length === 1);
+    await until('job ran', () => records(file).length === 1);
   });
 
   it('a waiting connection that is killed is reopened, and the next job is still taken once', async () => {
     const file = tempRecordFile();
     await t.start({ RECORD_FILE: file, QUEUES: 'q' });
-    await eventually('slot waiting in BLMOVE', async () => (await waiting()).length === 1);
+    await until('slot waiting in BLMOVE', async () => (await waiting()).length === 1);
     const id = /(?:^|\s)id=(\d+)/.exec((await waiting())[0] ?? '')?.[1];
     await t.redis.call('CLIENT', 'KILL', 'ID', String(id));
     await t.client.enqueue('q', 'Record', 'after the kill');
-    await eventually('job ran', () => records(file).length === 1);
-    await eventually('waiting in BLMOVE again', async () => (await waiting()).length === 1, 15_000);
+    await until('job ran', () => records(file).length === 1);
+    await until('waiting in BLMOVE again', async () => (await waiting()).length === 1, 15_000);
     await t.client.enqueue('q', 'Record', 'next');
-    await eventually('next job ran', () => records(file).length === 2);
-    await eventually('both recorded as processed', async () => (await t.client.stats()).processed === 2);
+    await until('next job ran', () => records(file).length === 2);
+    await until('both recorded as processed', async () => (await t.client.stats()).processed === 2);
     assert.deepEqual((await t.client.workers()).map((w) => w.inFlight), [0]);
   });
 
   it('TERM ends the waits at once: an idle worker exits without sitting out a wait', async () => {
     const w = await t.start({ QUEUES: 'q', CONCURRENCY: '2' });
-    await eventually('both slots waiting in BLMOVE', async () => (await waiting()).length === 2);
+    await until('both slots waiting in BLMOVE', async () => (await waiting()).length === 2);
     await new Promise((r) => setTimeout(r, 1000)); // well into a 5 s wait
     const t0 = Date.now();
     w.kill('SIGTERM');
@@ -76,7 +77,7 @@ describe('worker: waiting for jobs when idle', () => {
     for (let i = 0; i < 8; i++) {
       const file = tempRecordFile();
       const w = await t.start({ RECORD_FILE: file, QUEUES: 'q', CONCURRENCY: '2' });
-      await eventually('both slots waiting in BLMOVE', async () => (await waiting()).length === 2);
+      await until('both slots waiting in BLMOVE', async () => (await waiting()).length === 2);
       // The TERM lands before, during or after the take, by a few hundred microseconds either way.
       const enqueued = t.client.enqueue('q', 'Record', i);
       if (i % 2) await enqueued;

@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { eventually, records, stopWorker, tempRecordFile, workerSuite } from '../helpers/worker.ts';
+import { until } from '../helpers/wait.ts';
+import { records, stopWorker, tempRecordFile, workerSuite } from '../helpers/worker.ts';
 
 // The same behaviour in both isolation modes.
 for (const isolation of ['spawn', 'fork'] as const) describe(`worker: running jobs (ISOLATION=${isolation})`, () => {
@@ -15,7 +16,7 @@ for (const isolation of ['spawn', 'fork'] as const) describe(`worker: running jo
     await t.client.enqueue('default', 'Record', 42, 'hello', { nested: [1, 2] });
     await t.client.enqueue('default', 'Reports::Daily', 'monday');
     await t.client.enqueue('default', 'Noop');
-    await eventually('3 processed', async () => (await t.client.stats()).processed === 3);
+    await until('3 processed', async () => (await t.client.stats()).processed === 3);
     const rec = records(file);
     assert.deepEqual(rec[0]?.args, [42, 'hello', { nested: [1, 2] }]);
     assert.notEqual(rec[0]?.pid, w.pid, 'job code never runs in the master');
@@ -33,7 +34,7 @@ for (const isolation of ['spawn', 'fork'] as const) describe(`worker: running jo
     const fixture = JSON.parse(readFileSync(new URL('../fixtures/resque-3.0.0-redis.json', import.meta.url), 'utf8')) as { activejob_6_1: Record<string, { items: string[] }> };
     await t.redis.sadd('resque:queues', 'mailers');
     await t.redis.rpush('resque:queue:mailers', ...(fixture.activejob_6_1['resque:queue:mailers']?.items ?? []));
-    await eventually('hello job ran', () => records(file).length === 1);
+    await until('hello job ran', () => records(file).length === 1);
     assert.deepEqual(records(file)[0], { event: 'hello', args: ['world', { count: 2, _aj_ruby2_keywords: ['count'] }] });
   });
 
@@ -42,7 +43,7 @@ for (const isolation of ['spawn', 'fork'] as const) describe(`worker: running jo
     for (let i = 0; i < 3; i++) await t.client.enqueue('low', 'Record', `low-${i}`);
     for (let i = 0; i < 3; i++) await t.client.enqueue('high', 'Record', `high-${i}`);
     await t.start({ QUEUES: 'high,low', RECORD_FILE: file, JOBS_PER_CHILD: '100' });
-    await eventually('6 done', () => records(file).length === 6);
+    await until('6 done', () => records(file).length === 6);
     assert.deepEqual(records(file).map((r) => (r.args as string[])[0]), ['high-0', 'high-1', 'high-2', 'low-0', 'low-1', 'low-2']);
   });
 
@@ -50,7 +51,7 @@ for (const isolation of ['spawn', 'fork'] as const) describe(`worker: running jo
     const file = tempRecordFile();
     await t.start({ QUEUES: '*', RECORD_FILE: file });
     await t.client.enqueue('brand-new', 'Record', 'x');
-    await eventually('job from a new queue ran', () => records(file).length === 1);
+    await until('job from a new queue ran', () => records(file).length === 1);
   });
 
   it('records every bad input as a failure with a clear message and keeps working', async () => {
@@ -63,7 +64,7 @@ for (const isolation of ['spawn', 'fork'] as const) describe(`worker: running jo
     await t.client.enqueue('q', 'NoPerform');
     await t.client.enqueue('q', 'Fail', 7, 'x');
     await t.client.enqueue('q', 'Record', 'still alive');
-    await eventually('all 9 processed', async () => (await t.client.stats()).processed === 9);
+    await until('all 9 processed', async () => (await t.client.stats()).processed === 9);
     const failures = (await t.client.failed.list()).map((f) => f.record);
     assert.deepEqual(failures.map((f) => f?.exception), [
       'Forkpool::MalformedPayload', 'Forkpool::MalformedPayload', 'Forkpool::MalformedPayload', 'Forkpool::MalformedPayload',
@@ -92,7 +93,7 @@ for (const isolation of ['spawn', 'fork'] as const) describe(`worker: running jo
     await t.start({ QUEUES: 'q', RECORD_FILE: file, CONCURRENCY: '2' });
     await t.client.enqueue('q', 'Sleep', 0.5, 'a');
     await t.client.enqueue('q', 'Sleep', 0.5, 'b');
-    await eventually('both ended', () => records(file).filter((r) => r.event === 'end').length === 2);
+    await until('both ended', () => records(file).filter((r) => r.event === 'end').length === 2);
     assert.deepEqual(records(file).map((r) => r.event), ['start', 'start', 'end', 'end']);
   });
 
@@ -100,7 +101,7 @@ for (const isolation of ['spawn', 'fork'] as const) describe(`worker: running jo
     const fresh = tempRecordFile();
     const w1 = await t.start({ QUEUES: 'fresh', RECORD_FILE: fresh });
     for (let i = 0; i < 4; i++) await t.client.enqueue('fresh', 'Pid', i);
-    await eventually('4 fresh jobs', () => records(fresh).length === 4);
+    await until('4 fresh jobs', () => records(fresh).length === 4);
     assert.equal(new Set(records(fresh).map((r) => r.pid)).size, 4);
     assert.deepEqual(records(fresh).map((r) => r.runs), [1, 1, 1, 1]);
     await stopWorker(w1);
@@ -108,7 +109,7 @@ for (const isolation of ['spawn', 'fork'] as const) describe(`worker: running jo
     const reuse = tempRecordFile();
     await t.start({ QUEUES: 'reuse', RECORD_FILE: reuse, JOBS_PER_CHILD: '3' });
     for (let i = 0; i < 7; i++) await t.client.enqueue('reuse', 'Pid', i);
-    await eventually('7 reused jobs', () => records(reuse).length === 7);
+    await until('7 reused jobs', () => records(reuse).length === 7);
     if (isolation === 'fork') {
       assert.deepEqual(records(reuse).map((r) => r.runs), [1, 1, 1, 1, 1, 1, 1], 'fork mode forks a fresh child for every job');
       return;
@@ -123,11 +124,11 @@ for (const isolation of ['spawn', 'fork'] as const) describe(`worker: running jo
   it('what a job writes to stdout all comes out, more than a pipe holds, though its child ends at once', async () => {
     const w = await t.start({ QUEUES: 'loud' });
     await t.client.enqueue('loud', 'Loud', 16, 32 * 1024);
-    await eventually('1 processed', async () => (await t.client.stats()).processed === 1);
+    await until('1 processed', async () => (await t.client.stats()).processed === 1);
     // The master's log lines share the stream: one may land inside a long line of the job's (a write that big
     // is not atomic), so what is counted is the job's markers and bytes, wherever they fall.
     const out = (): string => w.logs.filter((l) => l.level === undefined).map((l) => String(l.msg)).join('\n');
-    await eventually('all 16 lines', () => (out().match(/x/g) ?? []).length === 16 * 32 * 1024);
+    await until('all 16 lines', () => (out().match(/x/g) ?? []).length === 16 * 32 * 1024);
     assert.deepEqual([...out().matchAll(/loud (\d+) /g)].map((m) => Number(m[1])), Array.from({ length: 16 }, (_, i) => i));
   });
 
@@ -141,7 +142,7 @@ for (const isolation of ['spawn', 'fork'] as const) describe(`worker: running jo
       await t.client.enqueue('hooks', 'Pid', 2);
       await t.client.enqueue('hooks', 'ExitHook', 3);
       await t.client.enqueue('hooks', 'Pid', 4);
-      await eventually('4 jobs ran, 2 exit hooks', () => records(file).length === 6);
+      await until('4 jobs ran, 2 exit hooks', () => records(file).length === 6);
       const rec = records(file);
       const ran = (id: number) => rec.find((r) => r.id === id && r.event !== 'exit-hook');
       const hooks = rec.filter((r) => r.event === 'exit-hook');
@@ -161,8 +162,8 @@ for (const isolation of ['spawn', 'fork'] as const) describe(`worker: running jo
     await t.start({ QUEUES: 'q', RECORD_FILE: file, RETRY_ATTEMPTS: '2', RETRY_BACKOFF_SECONDS: '1' });
     await t.client.enqueue('q', 'Flaky', 'ok-third-time', 3);
     await t.client.enqueue('q', 'Flaky', 'never', 10);
-    await eventually('3 attempts each', () => records(file).length === 6, 20_000);
-    await eventually('final failure recorded', async () => (await t.client.failed.count()) === 1);
+    await until('3 attempts each', () => records(file).length === 6, 20_000);
+    await until('final failure recorded', async () => (await t.client.failed.count()) === 1);
     const attempts = (id: string): unknown[] => records(file).filter((r) => r.event === `flaky-${id}`).map((r) => r.attempt);
     assert.deepEqual(attempts('ok-third-time'), [1, 2, 3]);
     assert.deepEqual(attempts('never'), [1, 2, 3]);
@@ -178,7 +179,7 @@ for (const isolation of ['spawn', 'fork'] as const) describe(`worker: running jo
     const before = Date.now();
     await t.client.enqueueIn(2, 'later', 'Record', 'delayed');
     await t.client.enqueueIn(3600, 'later', 'Record', 'not yet');
-    await eventually('delayed job ran', () => records(file).length === 1, 10_000);
+    await until('delayed job ran', () => records(file).length === 1, 10_000);
     assert.ok(Date.now() - before >= 1000, 'not before it was due');
     assert.deepEqual(records(file)[0]?.args, ['delayed']);
     assert.equal(await t.client.delayed.count(), 1);
@@ -188,7 +189,7 @@ for (const isolation of ['spawn', 'fork'] as const) describe(`worker: running jo
     const file = tempRecordFile();
     const w = await t.start({ QUEUES: 'slow', RECORD_FILE: file });
     await t.client.enqueue('slow', 'Sleep', 1, 'visible');
-    await eventually('job started', () => records(file).length === 1);
+    await until('job started', () => records(file).length === 1);
     const [info] = await t.client.workers();
     assert.equal(info?.pid, w.pid);
     assert.deepEqual(info?.queues, ['slow']);

@@ -6,7 +6,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { loadForkAddon } from '../../worker-image/src/fork/addon.ts';
 import { nodeLaunch, posixSpawnLauncher, type Launcher } from '../../worker-image/src/launch.ts';
-import { eventually, records, tempRecordFile, workerSuite } from '../helpers/worker.ts';
+import { until } from '../helpers/wait.ts';
+import { records, tempRecordFile, workerSuite } from '../helpers/worker.ts';
 
 const addon = loadForkAddon();
 if (!addon.ok) throw new Error(`fork.node must be built for these tests: ${addon.reason}`);
@@ -51,7 +52,7 @@ for (const [how, launch] of launchers) describe(`starting a job child (${how})`,
     const ended = await child.ended;
     assert.equal(ended.code, null);
     assert.match(ended.error?.message ?? '', /ENOENT|no such file/i);
-    await eventually('its results pipe ends', () => new Promise<boolean>((resolve) => {
+    await until('its results pipe ends', () => new Promise<boolean>((resolve) => {
       child.results.once('end', () => resolve(true)).resume();
       if (child.results.readableEnded) resolve(true);
     }));
@@ -72,6 +73,6 @@ describe('worker: spawn mode without fork.node', () => {
     const w = await t.start({ RECORD_FILE: file, FORKPOOL_FORK_ADDON: '/nonexistent/fork.node' });
     await w.waitForLog((l) => l.msg === 'job children start with Node\'s spawn, not posix_spawn' && /not built/.test(String(l.reason)));
     await t.client.enqueue('q', 'Record', 'via child_process');
-    await eventually('job ran', () => records(file).length === 1);
+    await until('job ran', () => records(file).length === 1);
   });
 });

@@ -2,7 +2,8 @@
 // and the master carries on.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { alive, eventually, records, tempRecordFile, workerSuite } from '../helpers/worker.ts';
+import { until } from '../helpers/wait.ts';
+import { alive, records, tempRecordFile, workerSuite } from '../helpers/worker.ts';
 
 // The same behaviour in both isolation modes.
 for (const isolation of ['spawn', 'fork'] as const) describe(`worker: limits and crashes (ISOLATION=${isolation})`, () => {
@@ -13,7 +14,7 @@ for (const isolation of ['spawn', 'fork'] as const) describe(`worker: limits and
     await t.start({ RECORD_FILE: file, JOB_TIMEOUT_SECONDS: '1' });
     await t.client.enqueue('q', 'Busy', 30, 'stuck');
     await t.client.enqueue('q', 'Record', 'next');
-    await eventually('next job ran', () => records(file).some((r) => r.pid && !r.event), 10_000);
+    await until('next job ran', () => records(file).some((r) => r.pid && !r.event), 10_000);
     const [f] = await t.client.failed.list();
     assert.equal(f?.record?.exception, 'Forkpool::JobTimeout');
     assert.match(f?.record?.error ?? '', /ran longer than 1 s \(JOB_TIMEOUT_SECONDS\); child pid \d+ was killed/);
@@ -24,7 +25,7 @@ for (const isolation of ['spawn', 'fork'] as const) describe(`worker: limits and
   it('kills a child over MAX_CHILD_MEMORY_MB and records it', async () => {
     await t.start({ MAX_CHILD_MEMORY_MB: '150' });
     await t.client.enqueue('q', 'Hog', 400);
-    await eventually('failure recorded', async () => (await t.client.failed.count()) === 1);
+    await until('failure recorded', async () => (await t.client.failed.count()) === 1);
     const [f] = await t.client.failed.list();
     assert.equal(f?.record?.exception, 'Forkpool::MemoryLimitExceeded');
     assert.match(f?.record?.error ?? '', /used \d+ MiB, over the 150 MiB cap \(MAX_CHILD_MEMORY_MB\)/);
@@ -35,10 +36,10 @@ for (const isolation of ['spawn', 'fork'] as const) describe(`worker: limits and
     await t.start({ RECORD_FILE: file });
     await t.client.enqueue('q', 'Suicide', 'SIGKILL');
     await t.client.enqueue('q', 'Sleep', 30, 'killed-from-outside');
-    await eventually('first failure', async () => (await t.client.failed.count()) === 1);
-    const started = await eventually('sleep started', () => records(file).find((r) => r.id === 'killed-from-outside'));
+    await until('first failure', async () => (await t.client.failed.count()) === 1);
+    const started = await until('sleep started', () => records(file).find((r) => r.id === 'killed-from-outside'));
     process.kill(Number(started.pid), 'SIGSEGV');
-    await eventually('second failure', async () => (await t.client.failed.count()) === 2);
+    await until('second failure', async () => (await t.client.failed.count()) === 2);
     const list = await t.client.failed.list();
     assert.equal(list[0]?.record?.exception, 'Resque::DirtyExit');
     assert.match(list[0]?.record?.error ?? '', /^Child process received unhandled signal pid \d+ SIGKILL \(signal 9\)$/);
@@ -51,9 +52,9 @@ for (const isolation of ['spawn', 'fork'] as const) describe(`worker: limits and
     const w = await t.start({ RECORD_FILE: file });
     await t.client.enqueue('q', 'Sleep', 30, 'usr1');
     await t.client.enqueue('q', 'Record', 'after');
-    await eventually('sleep started', () => records(file).find((r) => r.id === 'usr1'));
+    await until('sleep started', () => records(file).find((r) => r.id === 'usr1'));
     w.kill('SIGUSR1');
-    await eventually('next job ran', () => records(file).some((r) => Array.isArray(r.args)));
+    await until('next job ran', () => records(file).some((r) => Array.isArray(r.args)));
     const [f] = await t.client.failed.list();
     assert.equal(f?.record?.exception, 'Resque::DirtyExit');
     assert.match(f?.record?.error ?? '', /SIGKILL/);
@@ -69,6 +70,6 @@ for (const isolation of ['spawn', 'fork'] as const) describe(`worker: limits and
     assert.equal(records(file).length, 0, 'nothing ran while paused');
     assert.equal(await t.redis.llen('resque:queue:q'), 1);
     w.kill('SIGCONT');
-    await eventually('job ran after CONT', () => records(file).length === 1);
+    await until('job ran after CONT', () => records(file).length === 1);
   });
 });

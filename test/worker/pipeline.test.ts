@@ -3,7 +3,8 @@
 // order, a crash or a timeout charged to the job that caused it, the jobs sent after it run on a new child.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { eventually, records, stopWorker, tempRecordFile, workerSuite } from '../helpers/worker.ts';
+import { until } from '../helpers/wait.ts';
+import { records, stopWorker, tempRecordFile, workerSuite } from '../helpers/worker.ts';
 
 describe('worker: jobs sent ahead to a reused child (ISOLATION=spawn, JOBS_PER_CHILD=100)', () => {
   const t = workerSuite('spawn', {});
@@ -26,10 +27,10 @@ describe('worker: jobs sent ahead to a reused child (ISOLATION=spawn, JOBS_PER_C
     await t.client.enqueue('p', 'Sleep', 30, 'usr1');
     await enqueueRecords(20);
     const w = await t.start({ QUEUES: 'p', RECORD_FILE: file, JOBS_PER_CHILD: '100', JOB_TIMEOUT_SECONDS: '2' });
-    await eventually('the sleeping job started', () => records(file).some((r) => r.id === 'usr1'), 20_000);
+    await until('the sleeping job started', () => records(file).some((r) => r.id === 'usr1'), 20_000);
     w.kill('SIGUSR1');
-    await eventually('every Record job ran', () => records(file).filter((r) => Array.isArray(r.args)).length >= ids.length, 20_000);
-    await eventually('three failures', async () => (await t.client.failed.count()) === 3);
+    await until('every Record job ran', () => records(file).filter((r) => Array.isArray(r.args)).length >= ids.length, 20_000);
+    await until('three failures', async () => (await t.client.failed.count()) === 3);
 
     const ran = records(file).filter((r) => Array.isArray(r.args));
     assert.deepEqual(ran.map((r) => (r.args as number[])[0]), ids, 'each ran once, in queue order');
@@ -52,7 +53,7 @@ describe('worker: jobs sent ahead to a reused child (ISOLATION=spawn, JOBS_PER_C
     const total = 300;
     for (let i = 0; i < total; i++) await t.client.enqueue('p', 'Record', i);
     const w = await t.start({ QUEUES: 'p', RECORD_FILE: file, JOBS_PER_CHILD: '100' });
-    await eventually('some jobs ran', () => records(file).length >= 20);
+    await until('some jobs ran', () => records(file).length >= 20);
     await stopWorker(w);
     const ran = records(file).map((r) => (r.args as number[])[0]);
     const left = (await t.client.queueSizes(['p'])).p ?? -1;
@@ -68,8 +69,8 @@ describe('worker: jobs sent ahead to a reused child (ISOLATION=spawn, JOBS_PER_C
     for (let i = 0; i < 30; i++) await t.client.enqueue('p', 'Sleep', 0.2, `s${i}`);
     const w = await t.start({ QUEUES: 'p', RECORD_FILE: file, JOBS_PER_CHILD: '100' });
     let most = 0;
-    const until = Date.now() + 2000;
-    while (Date.now() < until) {
+    const stopAt = Date.now() + 2000;
+    while (Date.now() < stopAt) {
       most = Math.max(most, (await t.client.stats()).inFlight);
       await new Promise((r) => setTimeout(r, 20));
     }

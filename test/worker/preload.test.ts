@@ -7,7 +7,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { eventually, records, tempRecordFile, workerSuite } from '../helpers/worker.ts';
+import { until } from '../helpers/wait.ts';
+import { records, tempRecordFile, workerSuite } from '../helpers/worker.ts';
 
 /** Modules that record, in RECORD_FILE, when a process loads them and when they run. */
 function jobsFolder(names: string[]): string {
@@ -33,7 +34,7 @@ describe('worker: the modules a fresh child loads (ISOLATION=spawn)', () => {
     await t.client.enqueue('q', 'Missing', 5); // no module: a failure, and nothing for the next child to load
     await t.client.enqueue('q', 'Rare', 6);
     await t.client.enqueue('q', 'Often', 7);
-    await eventually('6 jobs ran', () => records(file).filter((r) => r.ran).length === 6);
+    await until('6 jobs ran', () => records(file).filter((r) => r.ran).length === 6);
     const rec = records(file);
     const loadedBy = (pid: unknown): string[] => rec.filter((r) => r.loaded && r.pid === pid).map((r) => String(r.loaded)).sort();
     const ran = rec.filter((r) => r.ran);

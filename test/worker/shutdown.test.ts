@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { alive, eventually, records, tempRecordFile, workerSuite } from '../helpers/worker.ts';
+import { until } from '../helpers/wait.ts';
+import { alive, records, tempRecordFile, workerSuite } from '../helpers/worker.ts';
 
 /** Direct children of a process and their states, from /proc. */
 function children(pid: number): { pid: number; state: string }[] {
@@ -21,7 +22,7 @@ for (const isolation of ['spawn', 'fork'] as const) describe(`worker: shutdown a
     const w = await t.start({ RECORD_FILE: file });
     await t.client.enqueue('q', 'Sleep', 1, 'running');
     await t.client.enqueue('q', 'Record', 'waiting');
-    await eventually('job started', () => records(file).length === 1);
+    await until('job started', () => records(file).length === 1);
     w.kill('SIGTERM');
     assert.deepEqual(await w.exited, { code: 0, signal: null });
     assert.deepEqual(records(file).map((r) => r.event), ['start', 'end']);
@@ -36,7 +37,7 @@ for (const isolation of ['spawn', 'fork'] as const) describe(`worker: shutdown a
     const w = await t.start({ RECORD_FILE: file, SHUTDOWN_TIMEOUT_SECONDS: '1' });
     await t.client.enqueue('q', 'Sleep', 30, 'long');
     await t.client.enqueue('q', 'Record', 'next');
-    const started = await eventually('job started', () => records(file).find((r) => r.event === 'start'));
+    const started = await until('job started', () => records(file).find((r) => r.event === 'start'));
     const t0 = Date.now();
     w.kill('SIGTERM');
     assert.deepEqual(await w.exited, { code: 0, signal: null });
@@ -54,7 +55,7 @@ for (const isolation of ['spawn', 'fork'] as const) describe(`worker: shutdown a
     const w = await t.start({ RECORD_FILE: file, SHUTDOWN_TIMEOUT_SECONDS: '120', CONCURRENCY: '2' });
     await t.client.enqueue('q', 'Sleep', 30, 'a');
     await t.client.enqueue('q', 'Busy', 30, 'b');
-    await eventually('both started', () => records(file).length === 2);
+    await until('both started', () => records(file).length === 2);
     w.kill('SIGTERM');
     await w.waitForLog((l) => l.msg === 'stopping: no new jobs; waiting for running ones');
     w.kill('SIGTERM');
@@ -67,20 +68,20 @@ for (const isolation of ['spawn', 'fork'] as const) describe(`worker: shutdown a
     const file = tempRecordFile();
     const a = await t.start({ RECORD_FILE: file });
     await t.client.enqueue('q', 'Sleep', 2, 'survivor');
-    const first = await eventually('job started under A', () => records(file).find((r) => r.event === 'start'));
+    const first = await until('job started under A', () => records(file).find((r) => r.event === 'start'));
     a.kill('SIGKILL');
     await a.exited;
-    await eventually('orphaned child exits with its master', () => !alive(first.pid), 5000);
+    await until('orphaned child exits with its master', () => !alive(first.pid), 5000);
     assert.equal(await t.redis.llen('resque:queue:q'), 0, 'the job is held in flight, not in the queue');
     const [dead] = await t.client.workers();
     assert.equal(dead?.inFlight, 1, `the job is in the dead worker's in-flight hash: ${JSON.stringify(await t.redis.keys('*'))}`);
 
     const b = await t.start({ RECORD_FILE: file });
-    await eventually('job ran to the end under B', () => records(file).some((r) => r.event === 'end'), 15_000);
+    await until('job ran to the end under B', () => records(file).some((r) => r.event === 'end'), 15_000);
     const rec = records(file);
     assert.deepEqual(rec.map((r) => r.event), ['start', 'start', 'end']);
     assert.notEqual(rec[1]?.pid, first.pid);
-    await eventually('the job is recorded as processed once', async () => (await t.client.stats()).processed === 1);
+    await until('the job is recorded as processed once', async () => (await t.client.stats()).processed === 1);
     assert.deepEqual((await t.client.workers()).map((w) => w.pid), [b.pid], 'the dead worker was unregistered');
   });
 
@@ -99,13 +100,13 @@ for (const isolation of ['spawn', 'fork'] as const) describe(`worker: shutdown a
     const file = tempRecordFile();
     const ns = process.getuid?.() === 0 ? ['unshare', '--pid', '--fork', '--mount-proc'] : ['unshare', '--user', '--map-root-user', '--pid', '--fork', '--mount-proc'];
     const w = await t.start({ RECORD_FILE: file, QUEUES: 'pid1' }, { command: ns });
-    const [info] = await eventually('registered', async () => { const l = await t.client.workers(); return l.length > 0 ? l : undefined; });
+    const [info] = await until('registered', async () => { const l = await t.client.workers(); return l.length > 0 ? l : undefined; });
     assert.equal(info?.pid, 1, 'the master is PID 1 in its namespace');
     for (let i = 0; i < 5; i++) await t.client.enqueue('pid1', 'Pid', i);
-    await eventually('5 jobs ran', () => records(file).length === 5);
+    await until('5 jobs ran', () => records(file).length === 5);
     const master = children(w.pid)[0];
     assert.ok(master, 'unshare runs the master as its child');
-    await eventually('no zombie children', () => children(master.pid).every((c) => !c.state.startsWith('Z')));
+    await until('no zombie children', () => children(master.pid).every((c) => !c.state.startsWith('Z')));
     assert.match(readFileSync(`/proc/${master.pid}/status`, 'utf8'), /^NSpid:\s+\d+\s+1$/m, 'PID 1 inside, a normal pid outside');
     process.kill(master.pid, 'SIGTERM');
     assert.equal((await w.exited).code, 0);
