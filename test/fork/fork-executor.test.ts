@@ -6,7 +6,8 @@ import { pino } from 'pino';
 import type { Executor } from '../../worker-image/src/executor.ts';
 import { ForkExecutors } from '../../worker-image/src/fork/fork-executor.ts';
 import { readFileSync } from 'node:fs';
-import { childrenOf, isAlive, JOBS_DIR, parentOf, requireForkAddon, tempDir, waitFor } from './helpers.ts';
+import { childrenOf, isAlive, JOBS_DIR, parentOf, requireForkAddon, tempDir } from './helpers.ts';
+import { until } from '../helpers/wait.ts';
 
 describe('fork mode: executors for the master', () => {
   let forks: ForkExecutors;
@@ -60,13 +61,7 @@ describe('fork mode: executors for the master', () => {
   it('starts a new zygote when the zygote dies, and the next job runs', async () => {
     const pidFile = tmp.file('sleep-pid');
     const running = a.run({ className: 'Sleep', args: [60_000, pidFile] });
-    await waitFor('the job child', () => {
-      try {
-        return readFileSync(pidFile, 'utf8').length > 0;
-      } catch {
-        return false;
-      }
-    });
+    await until('the job child', () => readFileSync(pidFile, 'utf8').length > 0, 5000);
     process.kill(parentOf(Number(readFileSync(pidFile, 'utf8'))), 'SIGKILL');
     assert.equal((await running).outcome.kind, 'crashed');
     const next = await b.run({ className: 'Add', args: [tmp.file('after'), 2, 2] });

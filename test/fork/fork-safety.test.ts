@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { Zygote } from '../../worker-image/src/fork/zygote.ts';
-import { fdLinks, readJson, startTestZygote, tempDir, waitFor } from './helpers.ts';
+import { fdLinks, readJson, startTestZygote, tempDir } from './helpers.ts';
+import { until } from '../helpers/wait.ts';
 
 interface Observation {
   pid: number;
@@ -49,7 +50,7 @@ describe('fork mode: fork safety', () => {
     await sibling.started;
     const out = tmp.file('observe-fds');
     const job = zygote.run('Observe', [out, 400]);
-    await waitFor('the observation', () => existsSync(out) && readFileSync(out, 'utf8').length > 0);
+    await until('the observation', () => existsSync(out) && readFileSync(out, 'utf8').length > 0, 5000);
     const zygoteFds = fdLinks(zygote.pid);
     const { fds } = readJson<Observation>(out);
     assert.equal((await job.done).status, 'ok');

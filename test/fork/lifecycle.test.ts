@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import type { Zygote } from '../../worker-image/src/fork/zygote.ts';
-import { childrenOf, fdLinks, isAlive, startTestZygote, tempDir, waitFor } from './helpers.ts';
+import { childrenOf, fdLinks, isAlive, startTestZygote, tempDir } from './helpers.ts';
+import { until } from '../helpers/wait.ts';
 
 describe('fork mode: lifecycle', () => {
   let zygote: Zygote;
@@ -86,7 +87,7 @@ describe('fork mode: lifecycle', () => {
     const outcome = await job.done;
     assert.equal(outcome.status, 'lost');
     assert.match(outcome.status === 'lost' ? outcome.reason : '', /zygote exited \(signal SIGKILL\)/);
-    await waitFor('the orphaned child to die', () => !isAlive(pid));
+    await until('the orphaned child to die', () => !isAlive(pid), 5000);
     assert.equal((await doomed.run('Noop', []).done).status, 'lost');
   });
 
@@ -108,7 +109,7 @@ describe('fork mode: lifecycle', () => {
     const { zygotePid, childPid } = JSON.parse(line ?? '{}') as { zygotePid: number; childPid: number };
     assert.ok(isAlive(zygotePid) && isAlive(childPid));
     master.kill('SIGKILL');
-    await waitFor('the zygote to die with its master', () => !isAlive(zygotePid));
-    await waitFor('the job child to die with its zygote', () => !isAlive(childPid));
+    await until('the zygote to die with its master', () => !isAlive(zygotePid), 5000);
+    await until('the job child to die with its zygote', () => !isAlive(childPid), 5000);
   });
 });
