@@ -10,22 +10,8 @@ import {
   RbacAuthorizationV1Api,
   type V1CustomResourceDefinition,
 } from '@kubernetes/client-node';
+import { until } from '../helpers/wait.ts';
 import { startCluster, type Cluster } from './cluster.ts';
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Retries `check` until it stops throwing; the last failure is the test's failure. */
-async function eventually<T>(check: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await sleep(250);
-    }
-  }
-}
 
 /** The HTTP status and the API server's message of a failed client-node call. */
 function apiError(err: unknown): { code: number; message: string } {
@@ -82,7 +68,7 @@ describe('test control plane', { timeout: 300_000 }, () => {
       },
     });
 
-    const pods = await eventually(async () => {
+    const pods = await until('2 pods Running on the fake nodes', async () => {
       const list = await core.listNamespacedPod({ namespace, labelSelector: 'app=hello' });
       assert.equal(list.items.length, 2);
       for (const pod of list.items) {
@@ -90,25 +76,27 @@ describe('test control plane', { timeout: 300_000 }, () => {
         assert.ok(cluster.nodeNames.includes(pod.spec?.nodeName ?? ''), `pod ${pod.metadata?.name} is on node ${pod.spec?.nodeName}`);
       }
       return list.items;
-    });
+    }, 60_000);
     const owner = pods[0]?.metadata?.ownerReferences?.[0];
     assert.equal(owner?.kind, 'ReplicaSet');
     const replicaSets = await apps.listNamespacedReplicaSet({ namespace });
     assert.deepEqual(replicaSets.items.map((rs) => rs.metadata?.ownerReferences?.[0]?.name), ['hello']);
-    await eventually(async () => {
+    await until('the Deployment with 2 ready replicas', async () => {
       const deployment = await apps.readNamespacedDeployment({ name: 'hello', namespace });
       assert.equal(deployment.status?.readyReplicas, 2);
-    });
+      return true;
+    }, 60_000);
     const shown = await cluster.kubectl(['get', 'pods', '-n', namespace]);
     assert.equal(shown.code, 0, shown.stderr);
     assert.equal(shown.stdout.match(/\bRunning\b/g)?.length, 2, shown.stdout);
 
     await apps.deleteNamespacedDeployment({ name: 'hello', namespace });
-    await eventually(async () => {
+    await until('the ReplicaSet and its pods collected', async () => {
       const [rs, left] = await Promise.all([apps.listNamespacedReplicaSet({ namespace }), core.listNamespacedPod({ namespace })]);
       assert.deepEqual(rs.items.map((r) => r.metadata?.name), []);
       assert.deepEqual(left.items.map((p) => p.metadata?.name), []);
-    });
+      return true;
+    }, 60_000);
   });
 
   it('serves a CRD with a structural schema, a CEL rule, and the status and scale subresources', async () => {
@@ -156,15 +144,16 @@ describe('test control plane', { timeout: 300_000 }, () => {
     };
     const extensions = cluster.kubeConfig().makeApiClient(ApiextensionsV1Api);
     await extensions.createCustomResourceDefinition({ body: crd });
-    await eventually(async () => {
+    await until('the CRD Established', async () => {
       const stored = await extensions.readCustomResourceDefinition({ name: crd.metadata?.name ?? '' });
       assert.ok(stored.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True'), 'CRD not Established');
-    });
+      return true;
+    }, 60_000);
 
     const custom = cluster.kubeConfig().makeApiClient(CustomObjectsApi);
     const widget = (name: string, spec: object): object => ({ apiVersion: 'test.forkpool.io/v1', kind: 'Widget', metadata: { name }, spec });
     const target = { group: 'test.forkpool.io', version: 'v1', namespace: 'default', plural: 'widgets' };
-    await eventually(() => custom.createNamespacedCustomObject({ ...target, body: widget('good', { replicas: 1, minReplicas: 1, maxReplicas: 3 }) }), 30_000);
+    await until('a Widget created', () => custom.createNamespacedCustomObject({ ...target, body: widget('good', { replicas: 1, minReplicas: 1, maxReplicas: 3 }) }), 30_000);
 
     const refused = await rejection(custom.createNamespacedCustomObject({ ...target, body: widget('bad', { minReplicas: 5, maxReplicas: 2 }) }));
     assert.equal(refused.code, 422);
@@ -176,7 +165,7 @@ describe('test control plane', { timeout: 300_000 }, () => {
     assert.equal(good.spec.replicas, 3);
 
     // The OpenAPI document is published a moment after the CRD is established.
-    const explained = await eventually(async () => {
+    const explained = await until('kubectl explain of the CRD', async () => {
       const result = await cluster.kubectl(['explain', 'widgets.spec.maxReplicas']);
       assert.equal(result.code, 0, result.stderr);
       return result.stdout;
@@ -211,7 +200,7 @@ describe('test control plane', { timeout: 300_000 }, () => {
         subjects: [{ kind: 'ServiceAccount', name: 'robot', namespace }],
       },
     });
-    await eventually(() => robotCore.listNamespacedPod({ namespace }), 10_000);
+    await until('the ServiceAccount allowed to list pods', () => robotCore.listNamespacedPod({ namespace }), 10_000);
     const kubectlAllowed = await cluster.kubectl(['get', 'pods', '-n', namespace], robot.kubeconfigPath);
     assert.equal(kubectlAllowed.code, 0, kubectlAllowed.stderr);
 
@@ -223,7 +212,7 @@ describe('test control plane', { timeout: 300_000 }, () => {
   it('keeps its data and controllers across an API server restart', async () => {
     await core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'survivor' }, data: { kept: 'yes' } } });
     await cluster.restartApiServer();
-    const read = await eventually(() => core.readNamespacedConfigMap({ name: 'survivor', namespace: 'default' }), 30_000);
+    const read = await until('the ConfigMap read after the restart', () => core.readNamespacedConfigMap({ name: 'survivor', namespace: 'default' }), 30_000);
     assert.equal(read.data?.['kept'], 'yes');
 
     // The controller manager, scheduler and kwok reconnect on their own.
@@ -236,9 +225,10 @@ describe('test control plane', { timeout: 300_000 }, () => {
         spec: { replicas: 1, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name: 'c', image: 'example.com/c:1' }] } } },
       },
     });
-    await eventually(async () => {
+    await until('a pod of the new Deployment Running', async () => {
       const list = await core.listNamespacedPod({ namespace: 'default', labelSelector: 'app=after-restart' });
       assert.deepEqual(list.items.map((p) => p.status?.phase), ['Running']);
-    });
+      return true;
+    }, 60_000);
   });
 });
