@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuMs } from '../helpers/proc.ts';
 import { startRedis } from '../helpers/redis.ts';
+import { until } from '../helpers/wait.ts';
 import { tempRecordFile } from '../helpers/worker.ts';
 import { launcher } from '../../worker-image/src/launch.ts';
 
@@ -91,7 +92,7 @@ async function runWorker(env: Record<string, string>): Promise<Worker> {
     resolve();
   }));
   const pid = proc.pid ?? 0;
-  while (!(await redis.smembers(`${ns}:workers`)).some((id) => id.split(':')[1] === String(pid))) await sleep(10);
+  await until('the worker registered', async () => (await redis.smembers(`${ns}:workers`)).some((id) => id.split(':')[1] === String(pid)), 30_000, 10);
   return { pid, stop: async () => { proc.kill('SIGTERM'); await exited; } };
 }
 
@@ -106,7 +107,7 @@ async function burst(n: number, className: string, upTo: number): Promise<number
     await redis.pipeline().sadd(`${ns}:queues`, 'bench').rpush(`${ns}:queue:bench`, ...Array.from({ length: Math.min(1000, n - i) }, () => payload)).exec();
   }
   // Polled every 10 ms: the harness should not take CPU from the worker it measures on a small machine.
-  while (Number(await redis.get(`${ns}:stat:processed`)) < upTo) await sleep(10);
+  await until(`${upTo} jobs processed`, async () => Number(await redis.get(`${ns}:stat:processed`)) >= upTo, 600_000, 10);
   return performance.now() - t0;
 }
 
