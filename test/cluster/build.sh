@@ -29,7 +29,10 @@ kwok_build_flags=(-trimpath -buildvcs=false "-ldflags=-s -w")
 if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then
   export PATH="$PATH:/usr/local/go/bin"
 fi
-command -v go >/dev/null || { echo "build.sh needs Go (1.26 or newer) on the PATH" >&2; exit 1; }
+command -v go >/dev/null || {
+  echo "build.sh needs Go 1.26 or newer (on the PATH or in /usr/local/go/bin) to build the test control plane: https://go.dev/dl/" >&2
+  exit 1
+}
 
 mkdir -p bin
 exec 9>bin/.build.lock
@@ -50,24 +53,45 @@ if [ -f bin/.stamp ] && [ "$(cat bin/.stamp)" = "$stamp" ] &&
 fi
 rm -f bin/.stamp
 
+# go -v names each package as it is compiled, one path a line: the names go to a log with go's other output
+# (a cold build compiles thousands), a line every 30 s says how far it is, and a failed step shows what
+# else go said: its errors.
+log=bin/.build.log
+: >"$log"
+started=$SECONDS
+echo "building the test control plane into test/cluster/bin: about 20 min the first time on 2 cores (Go's caches empty), seconds once built"
+(
+  exec 9>&- # the ticker must not hold the build lock
+  while sleep 30 >/dev/null; do
+    elapsed=$((SECONDS - started))
+    echo "  building the test control plane (first build ~20 min): $((elapsed / 60)) min $((elapsed % 60)) s elapsed," \
+      "$(grep -c '^go: downloading' "$log") modules downloaded, $(grep -c '^[^ ]*$' "$log") packages compiled"
+  done
+) &
+progress=$!
+trap 'kill "$progress" 2>/dev/null' EXIT
+
 step() {
-  local started=$SECONDS
-  echo "building $1..."
+  local name=$1 step_started=$SECONDS
+  echo "building $name..."
   shift
-  "$@"
-  echo "  done in $((SECONDS - started)) s"
+  if ! "$@" 2>>"$log"; then
+    echo "building $name failed; what go said, without the package names (all of it: test/cluster/$log):" >&2
+    grep -v -e '^[^ ]*$' -e '^go: downloading' "$log" | tail -n 40 >&2
+    exit 1
+  fi
+  echo "  done in $((SECONDS - step_started)) s"
 }
 
-started=$SECONDS
 # Two cores are shared with whoever else works on this machine: stay polite.
 step "kube (Kubernetes $KUBERNETES_VERSION control plane, etcd, kubectl)" \
-  nice -n 10 go build "${build_flags[@]}" -o bin/kube.new .
+  nice -n 10 go build -v "${build_flags[@]}" -o bin/kube.new .
 mv -f bin/kube.new bin/kube
 ln -sfn kube bin/kubectl
 step "kwok $KWOK_VERSION" \
-  env GOBIN="$PWD/bin" nice -n 10 go install "${kwok_build_flags[@]}" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+  env GOBIN="$PWD/bin" nice -n 10 go install -v "${kwok_build_flags[@]}" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
 step "helm $HELM_VERSION" \
-  env GOBIN="$PWD/bin" nice -n 10 go install "${helm_build_flags[@]}" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  env GOBIN="$PWD/bin" nice -n 10 go install -v "${helm_build_flags[@]}" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 
 echo "$stamp" > bin/.stamp
 echo "test/cluster/bin built in $((SECONDS - started)) s"
