@@ -1,4 +1,5 @@
-// npm run demo: the whole product on this machine. Builds (or reuses) the test control plane, starts a
+// npm run demo: the whole product on this machine. Checks the machine has what it needs (setup.ts: redis-server,
+// Go; missing Debian packages are installed when it may), builds (or reuses) the test control plane, starts a
 // cluster, a Redis and the operator installed by `helm install` of the chart (test/e2e/env.ts: the operator
 // runs locally as the chart's ServiceAccount, worker pods run as local processes through the pod runner),
 // applies examples/jobpool.yaml pointed at that Redis, enqueues waves of jobs and shows the pool: queue
@@ -12,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient, type ForkpoolClient } from '../queue/src/index.ts';
 import { examplePoolFile, root, sleep, startE2e, type E2eEnv } from '../test/e2e/env.ts';
+import { setUp } from './setup.ts';
 import { timelineSvg, type TimelineSample } from './timeline-svg.ts';
 
 const interactive = process.stdout.isTTY === true && process.env['CI'] !== 'true';
@@ -56,8 +58,9 @@ process.once('SIGTERM', () => {
   stopping = true;
 });
 
+setUp('demo');
 try {
-  say('building the test control plane (a no-op when built): bash test/cluster/build.sh');
+  say('the test control plane: bash test/cluster/build.sh (about 20 min the first time, a no-op once built)');
   execFileSync('bash', [join(root, 'test/cluster/build.sh')], { stdio: ['ignore', 'inherit', 'inherit'] });
   say('starting the cluster and redis-server, helm install of the chart, the operator as its ServiceAccount...');
   env = await startE2e();

@@ -1,6 +1,9 @@
-// The one test command: lint, type-check, build, then every test file, on the Node that npm put first on the PATH.
+// The test command, on the Node that npm put first on the PATH.
+//   npm test                          set-up, lint, type-check, build, the test control plane, every test file
+//   node scripts/test.ts FILE...      set-up, build, then those files
 import { execFileSync } from 'node:child_process';
 import { globSync } from 'node:fs';
+import { setUp } from './setup.ts';
 
 console.log(`node ${process.version} (${process.execPath})`);
 const run = (cmd: string, args: string[]): void => {
@@ -8,6 +11,7 @@ const run = (cmd: string, args: string[]): void => {
   execFileSync(cmd, args, { stdio: 'inherit' });
 };
 const only = process.argv.slice(2);
+setUp(only.length === 0 ? 'test' : 'test-files');
 if (only.length === 0) {
   run('eslint', ['.']);
   run('tsc', ['-p', 'tsconfig.json', '--noEmit']);
@@ -17,6 +21,6 @@ run('node', ['scripts/build.ts']);
 // The operator, chart and end-to-end tests run on the test control plane: built on first use, then a no-op.
 if (only.length === 0) run('bash', ['test/cluster/build.sh']);
 const files = only.length > 0 ? only : globSync('test/**/*.test.ts').sort();
-// One file at a time, as verified on the 2-core machine: several files start clusters and worker fleets,
-// and a bigger CI machine must not run them side by side.
+// One file at a time: several files start clusters and worker fleets, and their timings assume they have the
+// machine to themselves, whatever its size.
 run(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files]);
