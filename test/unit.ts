@@ -1,0 +1,51 @@
+// The unit tests: test files that start no process (no Redis, no cluster, no worker, no browser), so that
+// `npm run test:unit` runs them all in seconds. `npm test` runs them with every other file.
+//
+// A list rather than a naming convention: a test file keeps the name of the module it tests and its place
+// beside that module's other tests, and whether it is a unit test is decided by what it imports, which
+// unit.test.ts checks both ways with whyNotUnit(): a file listed here imports nothing that starts a process,
+// and a file not listed does.
+import { readFileSync } from 'node:fs';
+import { dirname, relative, resolve } from 'node:path';
+
+export const root = resolve(import.meta.dirname, '..');
+
+/** Paths from the repository's root. */
+export const unitTestFiles: readonly string[] = [
+  'test/fork/protocol.test.ts',
+  'test/helpers/wait.test.ts',
+  'test/operator/autoscaler.test.ts',
+  'test/operator/desired-deployment.test.ts',
+  'test/operator/informer.test.ts',
+  'test/operator/jobpool.test.ts',
+  'test/operator/status.test.ts',
+  'test/operator/workqueue.test.ts',
+  'test/scripts/setup.test.ts',
+  'test/scripts/timeline-svg.test.ts',
+  'test/unit.test.ts',
+];
+
+/** Modules through which a test starts processes: Node's child processes, and the browser the dashboard test drives. */
+const processStarters = new Set(['node:child_process', 'child_process', 'playwright-core']);
+
+// Imports and re-exports at the start of a line (not type-only ones: they load nothing), and side-effect
+// imports. The tests import nothing with import().
+const importPattern = /^\s*(?:import|export)(?!\s+type\b)\b[^;]*?\bfrom\s+'([^']+)'|^\s*import\s+'([^']+)'/gm;
+
+/**
+ * Why a test file cannot be a unit test: "a.ts imports node:child_process", through the chain of relative
+ * imports from `file` (an absolute path); undefined when nothing it imports starts a process.
+ */
+export function whyNotUnit(file: string, seen = new Set<string>()): string | undefined {
+  if (seen.has(file)) return undefined;
+  seen.add(file);
+  for (const m of readFileSync(file, 'utf8').matchAll(importPattern)) {
+    const spec = m[1] ?? m[2] ?? '';
+    if (processStarters.has(spec)) return `${relative(root, file)} imports ${spec}`;
+    if (spec.startsWith('.')) {
+      const why = whyNotUnit(resolve(dirname(file), spec), seen);
+      if (why !== undefined) return why;
+    }
+  }
+  return undefined;
+}
