@@ -10,7 +10,8 @@ import { LocalPool } from '../../cli/src/local-pool.ts';
 import { jobPoolSchema } from '../../operator/src/jobpool.ts';
 import { keys } from '../../queue/src/keys.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
-import { alive, eventually } from '../helpers/worker.ts';
+import { until } from '../helpers/wait.ts';
+import { alive } from '../helpers/worker.ts';
 
 let server: RedisServer;
 let redis: Redis;
@@ -71,7 +72,7 @@ it('on a first stop, SIGTERMs only the workers not stopping yet; on a second, ev
   const started = events.filter((e) => e.type === 'worker-started').map((e) => e.pid ?? 0);
   assert.equal(started.length, 2);
   for (const pid of started) pids.add(pid);
-  await eventually('the workers ready for signals', () => started.every((pid) => lines().includes(`${pid} ready`)));
+  await until('the workers ready for signals', () => started.every((pid) => lines().includes(`${pid} ready`)));
   await redis.del(k.queue('work'));
   for (const pid of started) await redis.hset(k.inflight(`${hostname()}:${pid}:work`), 'slot', 'job');
   await redis.hset(k.running, 'work', '1');
@@ -81,10 +82,10 @@ it('on a first stop, SIGTERMs only the workers not stopping yet; on a second, ev
   const [scaledDown] = stopping.map((e) => e.pid ?? 0);
   const [kept] = started.filter((pid) => pid !== scaledDown);
   assert.ok(scaledDown !== undefined && kept !== undefined);
-  await eventually('the scaled-down worker\'s SIGTERM', () => terms()[scaledDown] === 1);
+  await until('the scaled-down worker\'s SIGTERM', () => terms()[scaledDown] === 1);
 
   const stopped = local.stop();
-  await eventually('the kept worker\'s SIGTERM', () => terms()[kept] === 1);
+  await until('the kept worker\'s SIGTERM', () => terms()[kept] === 1);
   await new Promise((r) => setTimeout(r, 300));
   assert.deepEqual(terms(), { [scaledDown]: 1, [kept]: 1 }, 'one SIGTERM each: no worker is told "now"');
 

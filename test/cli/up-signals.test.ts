@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { freePort, startRedis, type RedisServer } from '../helpers/redis.ts';
-import { alive, eventually, JOBS_DIR, records, tempRecordFile } from '../helpers/worker.ts';
+import { until } from '../helpers/wait.ts';
+import { alive, JOBS_DIR, records, tempRecordFile } from '../helpers/worker.ts';
 import { killStarted, startCli, startCliInTerminal } from './helpers.ts';
 
 let server: RedisServer;
@@ -85,7 +86,7 @@ describe('forkpool up in a terminal', () => {
     const logFile = join(dir, 'once.log');
     const up = startCliInTerminal(['up', poolFile(), '--jobs', JOBS_DIR, '--json', '--log-file', logFile], { RECORD_FILE: recordFile });
     await enqueue(sleepJob(2, 'ctrl-c'));
-    await eventually('the job started', () => records(recordFile).some((r) => r.id === 'ctrl-c' && r.event === 'start'), 20_000);
+    await until('the job started', () => records(recordFile).some((r) => r.id === 'ctrl-c' && r.event === 'start'), 20_000);
     for (const pid of startedWorkers(up.output())) workerPids.add(pid);
 
     up.ctrlC();
@@ -106,11 +107,11 @@ describe('forkpool up in a terminal', () => {
     const up = startCliInTerminal(['up', poolFile(), '--jobs', JOBS_DIR, '--json', '--log-file', join(dir, 'twice.log')], { RECORD_FILE: recordFile });
     const payload = sleepJob(60, 'long');
     await enqueue(payload);
-    await eventually('the job started', () => records(recordFile).some((r) => r.id === 'long' && r.event === 'start'), 20_000);
+    await until('the job started', () => records(recordFile).some((r) => r.id === 'long' && r.event === 'start'), 20_000);
     for (const pid of startedWorkers(up.output())) workerPids.add(pid);
 
     up.ctrlC();
-    await eventually('the first ^C taken', () => /SIGINT: stopping/.test(up.output()));
+    await until('the first ^C taken', () => /SIGINT: stopping/.test(up.output()));
     up.ctrlC();
     assert.equal(await within(10_000, 'up exiting', up.exited), 0, up.output());
     assert.match(up.output(), /SIGINT: handing unfinished jobs back to their queues/);
@@ -125,7 +126,7 @@ describe('forkpool up in a terminal', () => {
     const recordFile = tempRecordFile();
     const logFile = join(dir, 'session.log');
     const up = startCliInTerminal(['up', poolFile(`redis://127.0.0.1:${port}`), '--jobs', JOBS_DIR, '--json', '--log-file', logFile], { RECORD_FILE: recordFile });
-    await eventually('the session\'s redis-server', () => /for this session/.test(up.output()), 20_000);
+    await until('the session\'s redis-server', () => /for this session/.test(up.output()), 20_000);
     const session = new Redis({ port, host: '127.0.0.1' });
     session.on('error', () => undefined);
     try {
@@ -133,7 +134,7 @@ describe('forkpool up in a terminal', () => {
     } finally {
       session.disconnect();
     }
-    await eventually('the job started', () => records(recordFile).some((r) => r.id === 'session' && r.event === 'start'), 20_000);
+    await until('the job started', () => records(recordFile).some((r) => r.id === 'session' && r.event === 'start'), 20_000);
     for (const pid of startedWorkers(up.output())) workerPids.add(pid);
 
     up.ctrlC();
@@ -151,14 +152,14 @@ describe('forkpool up killed', () => {
     const recordFile = tempRecordFile();
     const up = startCli(['up', poolFile(), '--jobs', JOBS_DIR, '--json', '--log-file', join(dir, 'killed.log')], { RECORD_FILE: recordFile });
     await enqueue(sleepJob(2, 'orphaned'));
-    await eventually('the job started', () => records(recordFile).some((r) => r.id === 'orphaned' && r.event === 'start'), 20_000);
+    await until('the job started', () => records(recordFile).some((r) => r.id === 'orphaned' && r.event === 'start'), 20_000);
     const pids = startedWorkers(up.stdout());
     assert.equal(pids.length, 1);
     for (const pid of pids) workerPids.add(pid);
 
     up.proc.kill('SIGKILL');
     await up.exited;
-    await eventually('the worker gone', () => pids.every((pid) => !alive(pid)), 15_000);
+    await until('the worker gone', () => pids.every((pid) => !alive(pid)), 15_000);
     assert.deepEqual(records(recordFile).filter((r) => r.id === 'orphaned').map((r) => r.event), ['start', 'end'], 'run once, to its end');
     assert.equal(await redis.get('resque:stat:processed'), '1');
     assert.equal(await redis.llen('resque:failed'), 0);
@@ -175,7 +176,7 @@ describe('forkpool up killed', () => {
     workerPids.add(worker.pid ?? 0);
     const exited = new Promise<number | null>((resolve) => worker.once('exit', (code) => resolve(code)));
     await enqueue(sleepJob(2, 'draining'));
-    await eventually('the job started', () => records(recordFile).some((r) => r.id === 'draining' && r.event === 'start'), 20_000);
+    await until('the job started', () => records(recordFile).some((r) => r.id === 'draining' && r.event === 'start'), 20_000);
     worker.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 200));
     worker.disconnect(); // what the worker sees of a parent that died

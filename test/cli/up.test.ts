@@ -89,7 +89,7 @@ describe('forkpool up', () => {
     const up = startCli(['up', poolFile(`redis://127.0.0.1:${port}/0`), '--jobs', JOBS_DIR, '--log-file', join(dir, 'session.log')]);
     await until('the session note', () => /started .*redis-server at redis:\/\/127\.0\.0\.1:\d+\/0 for this session/.test(up.stderr()), 20_000);
     assert.match(up.stderr(), new RegExp(`Redis at redis://127\\.0\\.0\\.1:${port}/0 is unreachable: started .*redis-server at redis://127\\.0\\.0\\.1:${port}/0`));
-    await eventually('the status line', () => /demo: 0 workers, 0 waiting, 0 in flight; enough workers$/m.test(up.stderr()));
+    await until('the status line', () => /demo: 0 workers, 0 waiting, 0 in flight; enough workers$/m.test(up.stderr()));
     const stats = await runCli(['stats', '--json', '--redis', `redis://127.0.0.1:${port}/0`]);
     assert.equal(stats.code, 0, stats.stderr);
     up.proc.kill('SIGINT');
