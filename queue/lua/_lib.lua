@@ -1,6 +1,6 @@
--- Shared helpers, prepended to every script below by queue/src/scripts.ts (Redis cannot include files).
--- Key names are derived from the namespace inside the scripts, as Resque derives them; like Resque,
--- forkpool targets a single Redis (or a primary with replicas), not Redis Cluster.
+-- Shared helpers, prepended to every script of this folder by queue/src/scripts.ts (Redis cannot include
+-- files). Scripts touch only the keys they are given in KEYS, named by queue/src/keys.ts: key names live
+-- in one place, and a script's keys are known before it runs, as Redis Cluster requires.
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -34,30 +34,44 @@ local function iso_utc(s)
     math.floor(secs / 3600), math.floor(secs % 3600 / 60), secs % 60)
 end
 
+-- The queues a script was given: names from ARGV[first_arg] on, and their lists from KEYS[first_key] on,
+-- as many of each. Returns them in order ({name, key} each) and by name.
+local function queue_lists(first_key, first_arg)
+  local list, by_name = {}, {}
+  for i = first_arg, #ARGV do
+    local q = { name = ARGV[i], key = KEYS[first_key + i - first_arg] }
+    list[#list + 1] = q
+    by_name[q.name] = q.key
+  end
+  if first_key + #list - 1 ~= #KEYS then
+    error('queue names (ARGV[' .. first_arg .. '...]) and queue keys (KEYS[' .. first_key .. '...]) differ in number')
+  end
+  return list, by_name
+end
+
 -- Take the first job of the first non-empty queue, in priority order, into the worker's in-flight hash.
 -- With min_left > 0 it is a take-ahead (a job to start when the running one ends): it happens only when
 -- more than min_left jobs wait in that queue, so that a worker never holds a job an idle one could run.
 -- A take under a field that already holds a job returns that job: a take sent twice (ioredis re-sends what
 -- was unanswered when a connection dropped; a slot retries its idle take) never writes over a job it holds.
 -- run_at '' means now by Redis's clock: a take that waited in Redis cannot know beforehand when it runs.
-local function take(ns, worker, field, run_at, queues, min_left)
-  local held = redis.call('HGET', ns .. ':forkpool:inflight:' .. worker, field)
+-- k: the keys it writes (inflight, running, worker), queues: from queue_lists.
+local function take(k, field, run_at, queues, min_left)
+  local held = redis.call('HGET', k.inflight, field)
   if held then
     local e = cjson.decode(held)
     return { e.queue, e.payload }
   end
   if run_at == '' then run_at = iso_utc(tonumber(redis.call('TIME')[1])) end
   for _, q in ipairs(queues) do
-    local key = ns .. ':queue:' .. q
-    local waiting = redis.call('LLEN', key)
+    local waiting = redis.call('LLEN', q.key)
     if waiting > 0 then
       if waiting <= min_left then return false end
-      local payload = redis.call('LPOP', key)
-      redis.call('HSET', ns .. ':forkpool:inflight:' .. worker, field,
-        cjson.encode({ queue = q, payload = payload, taken_at = now_ms() }))
-      redis.call('HINCRBY', ns .. ':forkpool:running', q, 1)
-      redis.call('SET', ns .. ':worker:' .. worker, running_job(q, payload, run_at))
-      return { q, payload }
+      local payload = redis.call('LPOP', q.key)
+      redis.call('HSET', k.inflight, field, cjson.encode({ queue = q.name, payload = payload, taken_at = now_ms() }))
+      redis.call('HINCRBY', k.running, q.name, 1)
+      redis.call('SET', k.worker, running_job(q.name, payload, run_at))
+      return { q.name, payload }
     end
   end
   return false

@@ -1,47 +1,69 @@
--- Finish a job a worker holds and, in the same round trip, take the next one.
--- ARGV: namespace, worker id, field of the finished job, outcome ('ok' | 'failed' | 'retry'), record,
---       retry timestamp (s), run_at for the next job, field for the next job, min_left for it (see take),
---       queue names in priority order (none: take nothing)...
--- 'failed': record is the failure JSON, appended to `failed`; 'retry': record is the payload scheduled
--- in resque-scheduler's delayed set at the retry timestamp.
--- Returns {held, queue, payload}: held is 0 when the slot no longer held the job (it was handed back
--- after a lost heartbeat, so it will run again and this finish is not counted).
-local ns, worker, slot, outcome, record, retry_ts, run_at = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-local inflight = ns .. ':forkpool:inflight:' .. worker
-local entry = redis.call('HGET', inflight, slot)
+--[[
+  Finish a job a worker holds and, in the same round trip, take the next one.
+
+  Input:
+    KEYS[1]     inflight(worker)              the jobs the worker holds
+    KEYS[2]     running                       jobs held in flight, per queue
+    KEYS[3]     worker(worker)                the job the worker shows running (Resque's)
+    KEYS[4]     stat(processed)               Resque's counters: all workers' ...
+    KEYS[5]     workerStat(processed, worker) ... and this worker's
+    KEYS[6]     stat(failed)
+    KEYS[7]     workerStat(failed, worker)
+    KEYS[8]     failed                        failure records
+    KEYS[9]     delayedSchedule               resque-scheduler's timestamps of delayed jobs
+    KEYS[10]    delayed(retry_ts)             the delayed jobs due at the retry time (touched for 'retry' only)
+    KEYS[11]    timestamps(record)            the retry's entry in resque-scheduler's index (for 'retry' only)
+    KEYS[12...] queue(name)                   the queue lists, one per name in ARGV[8...], in the same order
+
+    ARGV[1]     field                         the slot of the finished job
+    ARGV[2]     outcome                       'ok' | 'failed' | 'retry'
+    ARGV[3]     record                        'failed': the failure JSON, appended to `failed`;
+                                              'retry': the payload scheduled at the retry time
+    ARGV[4]     retry_ts                      the retry time, in s
+    ARGV[5]     run_at                        for the next job (see reserve.lua)
+    ARGV[6]     next field                    the slot to take the next job under
+    ARGV[7]     min_left                      for the next job (see take in _lib.lua)
+    ARGV[8...]  queue names in priority order (none: take nothing)
+
+  Output:
+    {held, queue, payload}, or {held} when nothing was taken. held is 0 when the slot no longer held the job
+    (it was handed back after a lost heartbeat, so it will run again and this finish is not counted).
+]]
+local k = { inflight = KEYS[1], running = KEYS[2], worker = KEYS[3] }
+local slot, outcome, record, retry_ts, run_at = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local queues = queue_lists(12, 8)
+local entry = redis.call('HGET', k.inflight, slot)
 local held = 0
 if entry then
   held = 1
   local e = cjson.decode(entry)
-  redis.call('HDEL', inflight, slot)
-  if redis.call('HINCRBY', ns .. ':forkpool:running', e.queue, -1) <= 0 then
-    redis.call('HDEL', ns .. ':forkpool:running', e.queue)
+  redis.call('HDEL', k.inflight, slot)
+  if redis.call('HINCRBY', k.running, e.queue, -1) <= 0 then
+    redis.call('HDEL', k.running, e.queue)
   end
-  redis.call('INCR', ns .. ':stat:processed')
-  redis.call('INCR', ns .. ':stat:processed:' .. worker)
+  redis.call('INCR', KEYS[4])
+  redis.call('INCR', KEYS[5])
   if outcome == 'failed' then
-    redis.call('RPUSH', ns .. ':failed', record)
-    redis.call('INCR', ns .. ':stat:failed')
-    redis.call('INCR', ns .. ':stat:failed:' .. worker)
+    redis.call('RPUSH', KEYS[8], record)
+    redis.call('INCR', KEYS[6])
+    redis.call('INCR', KEYS[7])
   elseif outcome == 'retry' then
-    redis.call('RPUSH', ns .. ':delayed:' .. retry_ts, record)
-    redis.call('SADD', ns .. ':timestamps:' .. record, 'delayed:' .. retry_ts)
-    redis.call('ZADD', ns .. ':delayed_queue_schedule', retry_ts, retry_ts)
+    redis.call('RPUSH', KEYS[10], record)
+    redis.call('SADD', KEYS[11], 'delayed:' .. retry_ts)
+    redis.call('ZADD', KEYS[9], retry_ts, retry_ts)
   end
 end
 
-local queues = {}
-for i = 10, #ARGV do queues[#queues + 1] = ARGV[i] end
 local next_job = false
-if #queues > 0 then next_job = take(ns, worker, ARGV[8], run_at, queues, tonumber(ARGV[9])) end
+if #queues > 0 then next_job = take(k, ARGV[6], run_at, queues, tonumber(ARGV[7])) end
 if not next_job then
   -- Resque shows one running job per worker: show another held job, or none.
-  local others = redis.call('HVALS', inflight)
+  local others = redis.call('HVALS', k.inflight)
   if #others > 0 then
     local o = cjson.decode(others[1])
-    redis.call('SET', ns .. ':worker:' .. worker, running_job(o.queue, o.payload, run_at))
+    redis.call('SET', k.worker, running_job(o.queue, o.payload, run_at))
   else
-    redis.call('DEL', ns .. ':worker:' .. worker)
+    redis.call('DEL', k.worker)
   end
   return { held }
 end

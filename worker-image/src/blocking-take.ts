@@ -6,6 +6,7 @@
 // BLMOVE waits on one list: this serves workers of a single named queue; the others use the waker.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis, type RedisOptions } from 'ioredis';
+import type { ScriptCall } from '../../queue/src/scripts.ts';
 
 /** How long one wait lasts in Redis before the slot sends a new one. */
 export const WAIT_SECONDS = 5;
@@ -50,14 +51,14 @@ export class BlockingTake {
   }
 
   /**
-   * Waits up to WAIT_SECONDS for the queue to hold a job, then runs the take script (`sha`, `args`: the
-   * reserve script's) and returns its reply. Throws when the take may not have run (connection lost, or the
+   * Waits up to WAIT_SECONDS for the queue to hold a job, then runs the take script (`take`: the reserve
+   * script's call) and returns its reply. Throws when the take may not have run (connection lost, or the
    * server refused a command): the caller takes again under the same field.
    */
-  async take(sha: string, args: readonly (string | number)[]): Promise<unknown> {
+  async take(take: ScriptCall): Promise<unknown> {
     const exec = this.conn.pipeline()
       .blmove(this.queueKey, this.queueKey, 'LEFT', 'LEFT', WAIT_SECONDS)
-      .evalsha(sha, 0, ...args)
+      .evalsha(take.script.sha, take.keys.length, ...take.keys, ...take.argv)
       .exec();
     const dead = setTimeout(() => this.conn.disconnect(true), DEAD_AFTER_MS);
     this.pending = exec;

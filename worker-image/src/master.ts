@@ -377,7 +377,7 @@ export class Master {
   private async takeIdle(field: string, blocking: BlockingTake | undefined): Promise<{ taken: Taken | undefined; waited: boolean }> {
     if (blocking?.usable) {
       try {
-        const res = await blocking.take(scripts.reserve.sha, [this.keys.namespace, this.id, field, '', 0, ...this.config.queues]);
+        const res = await blocking.take(scripts.reserve.call([this.keys.namespace, this.id, field, '', 0, ...this.config.queues]));
         return { taken: asTaken(res, field), waited: true };
       } catch (err) {
         if (blocking.unsupported) this.log.info('this Redis has no BLMOVE (6.2+): idle slots wait for change notifications instead');
