@@ -77,37 +77,45 @@ local function take(k, field, run_at, queues, min_left)
   return false
 end
 
--- Put the worker's in-flight jobs (all, or those under the given fields) back at the head of their queues.
-local function hand_back(ns, worker, slots)
-  local inflight = ns .. ':forkpool:inflight:' .. worker
+-- Put a worker's in-flight jobs (all, or those under the given fields) back at the head of their queues.
+-- k: the keys it writes (inflight, running, queues), lists: queue name -> list key (from queue_lists).
+-- Returns the number handed back, or nil and the names of the queues held jobs belong to that have no list
+-- in `lists`: then nothing is written, and the caller calls again with them (it could not know them before
+-- reading the in-flight hash).
+local function hand_back(k, lists, slots)
   local entries
   if #slots == 0 then
-    entries = redis.call('HGETALL', inflight)
+    entries = redis.call('HGETALL', k.inflight)
   else
     entries = {}
     for _, slot in ipairs(slots) do
-      local v = redis.call('HGET', inflight, slot)
+      local v = redis.call('HGET', k.inflight, slot)
       if v then table.insert(entries, slot); table.insert(entries, v) end
     end
   end
-  -- The job taken first goes back last, so it ends up first at the head of its queue.
-  local held = {}
+  local held, missing, seen = {}, {}, {}
   for i = 1, #entries, 2 do
     local e = cjson.decode(entries[i + 1])
     e.field = entries[i]
     table.insert(held, e)
+    if not lists[e.queue] and not seen[e.queue] then
+      seen[e.queue] = true
+      table.insert(missing, e.queue)
+    end
   end
+  if #missing > 0 then return nil, missing end
+  -- The job taken first goes back last, so it ends up first at the head of its queue.
   table.sort(held, function(a, b)
     if a.taken_at ~= b.taken_at then return a.taken_at > b.taken_at end
     return a.field > b.field
   end)
   for _, e in ipairs(held) do
-    redis.call('LPUSH', ns .. ':queue:' .. e.queue, e.payload)
-    redis.call('SADD', ns .. ':queues', e.queue)
-    if redis.call('HINCRBY', ns .. ':forkpool:running', e.queue, -1) <= 0 then
-      redis.call('HDEL', ns .. ':forkpool:running', e.queue)
+    redis.call('LPUSH', lists[e.queue], e.payload)
+    redis.call('SADD', k.queues, e.queue)
+    if redis.call('HINCRBY', k.running, e.queue, -1) <= 0 then
+      redis.call('HDEL', k.running, e.queue)
     end
-    redis.call('HDEL', inflight, e.field)
+    redis.call('HDEL', k.inflight, e.field)
   end
   return #held
 end

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
+import { ForkpoolError } from './errors.ts';
 import { keys as keyNames, type Keys } from './keys.ts';
 
 /** A key or an argument as Redis takes it (a Buffer passes bytes that are not UTF-8 unchanged). */
@@ -126,12 +127,81 @@ const heartbeat = singleCall('heartbeat', (k, [worker = '', beat = '', started =
   argv: [worker, beat, started],
 }));
 
+/**
+ * Runs a hand-back call until it has been given the list of every queue the jobs it hands back belong to.
+ * Those are read from the in-flight hash, which only the script can read atomically with the hand-back: a
+ * call that lacks some writes nothing and names them, and the next call passes them too. Between two calls
+ * the hash may change (the worker's other slots take and finish; another worker hands back the same dead
+ * worker): each call reads it anew and either hands back every job it reads or none, so no job is lost or
+ * handed back twice, and a queue passed that is no longer needed is left untouched.
+ */
+async function withHeldQueues(what: string, run: (queues: readonly string[]) => Promise<unknown>): Promise<unknown> {
+  const queues: string[] = [];
+  for (;;) {
+    const res = await run(queues);
+    if (!Array.isArray(res)) return res;
+    const added = res.map(String).filter((q) => !queues.includes(q));
+    // Only a queue name whose bytes do not survive a round trip as a string could come back again.
+    if (added.length === 0) throw new ForkpoolError('malformed', `${what}: held jobs name queues that cannot be passed back: ${JSON.stringify(res)}`);
+    queues.push(...added);
+  }
+}
+
+const handBackScript = new Script('hand-back');
+
+/**
+ * Puts a live worker's in-flight jobs back at the head of their queues.
+ * args: namespace, worker id, fields... (none: every held job). Resolves to the number handed back.
+ */
+const handBack: Transition = {
+  script: handBackScript,
+  run(redis, args) {
+    const { k, rest: [worker = '', ...fields] } = parse(args);
+    return withHeldQueues(`hand back the jobs of ${worker}`, (queues) => handBackScript.eval(
+      redis,
+      [k.inflight(worker), k.running, k.queues, k.worker(worker), ...queues.map((q) => k.queue(q))],
+      [fields.length, ...fields, ...queues],
+    ));
+  },
+};
+
+const requeueDeadScript = new Script('requeue-dead');
+
+/**
+ * Hands back the jobs of every worker whose heartbeat is older than the timeout and unregisters it.
+ * args: namespace, timeout in ms. Resolves to a flat list [worker, jobs handed back, ...].
+ */
+const requeueDead: Transition = {
+  script: requeueDeadScript,
+  async run(redis, args) {
+    const { k, rest: [timeout = ''] } = parse(args);
+    // Redis's clock, as the heartbeats are; the script checks each worker again by it.
+    const [s = 0, us = 0] = await redis.time();
+    const expired = await redis.zrangebyscore(k.alive, '-inf', Number(s) * 1000 + Math.floor(Number(us) / 1000) - Number(timeout));
+    const out: (string | number)[] = [];
+    for (const worker of expired) {
+      const n = await withHeldQueues(`requeue the jobs of ${worker}`, (queues) => requeueDeadScript.eval(
+        redis,
+        [
+          k.alive, k.workers, k.heartbeats, k.worker(worker), k.workerStarted(worker),
+          k.workerStat('processed', worker), k.workerStat('failed', worker),
+          k.inflight(worker), k.running, k.queues, ...queues.map((q) => k.queue(q)),
+        ],
+        [worker, timeout, ...queues],
+      ));
+      // null: it beat since it was listed, or another worker handed it back first.
+      if (n !== null) out.push(worker, Number(n));
+    }
+    return out;
+  },
+};
+
 /** Every transition, its script loaded once per process. */
 export const scripts = {
   reserve,
   finish,
-  handBack: namespaced('hand-back'),
+  handBack,
   heartbeat,
-  requeueDead: namespaced('requeue-dead'),
+  requeueDead,
   moveDue: namespaced('move-due'),
 } as const;
