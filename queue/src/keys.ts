@@ -28,8 +28,9 @@ export interface Keys {
   readonly delayedSchedule: string;
   /** resque-scheduler: list of jobs due at one timestamp */
   delayed(timestamp: number | string): string;
-  /** resque-scheduler: set of `delayed:<ts>` entries holding one payload */
+  /** resque-scheduler: set of `delayed:<ts>` entries holding one payload (given as a Buffer, its exact bytes) */
   timestamps(payload: string): string;
+  timestamps(payload: Buffer): Buffer;
   /** forkpool: hash slot -> `{"queue","payload","taken_at"}` of the jobs a worker holds */
   inflight(id: string): string;
   /** the prefix of every in-flight hash, for scans */
@@ -46,6 +47,12 @@ export interface Keys {
 export function keys(namespace: string = DEFAULT_NAMESPACE): Keys {
   const ns = namespace;
   const own = `${ns}:forkpool`;
+  const timestampsPrefix = `${ns}:timestamps:`;
+  function timestamps(payload: string): string;
+  function timestamps(payload: Buffer): Buffer;
+  function timestamps(payload: string | Buffer): string | Buffer {
+    return typeof payload === 'string' ? `${timestampsPrefix}${payload}` : Buffer.concat([Buffer.from(timestampsPrefix), payload]);
+  }
   return {
     namespace: ns,
     queues: `${ns}:queues`,
@@ -59,7 +66,7 @@ export function keys(namespace: string = DEFAULT_NAMESPACE): Keys {
     failed: `${ns}:failed`,
     delayedSchedule: `${ns}:delayed_queue_schedule`,
     delayed: (timestamp) => `${ns}:delayed:${timestamp}`,
-    timestamps: (payload) => `${ns}:timestamps:${payload}`,
+    timestamps,
     inflight: (id) => `${own}:inflight:${id}`,
     inflightPrefix: `${own}:inflight:`,
     alive: `${own}:alive`,

@@ -3,7 +3,7 @@
 // file's header says which key each KEYS[i] is. Callers pass ARGV-style arguments, the namespace first.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import { ForkpoolError } from './errors.ts';
 import { keys as keyNames, type Keys } from './keys.ts';
 
@@ -85,12 +85,6 @@ function singleCall(name: string, build: (k: Keys, args: string[]) => Omit<Scrip
       return script.eval(redis, c.keys, c.argv);
     },
   };
-}
-
-/** A script not yet given its keys: it derives them from the namespace in ARGV[1]. */
-function namespaced(name: string): Transition {
-  const script = new Script(name);
-  return { script, run: (redis, args) => script.eval(redis, [], args) };
 }
 
 /**
@@ -196,6 +190,71 @@ const requeueDead: Transition = {
   },
 };
 
+/** The replies of a pipeline, or its first error. */
+async function replies(pipe: ChainableCommander): Promise<unknown[]> {
+  const res = (await pipe.exec()) ?? [];
+  return res.map(([err, value]) => {
+    if (err) throw err;
+    return value;
+  });
+}
+
+/** The queue a delayed item names, or '' when it names none (it then becomes a failure record). */
+function delayedQueue(item: Buffer): string {
+  try {
+    const job: unknown = JSON.parse(item.toString());
+    if (typeof job === 'object' && job !== null && 'queue' in job && typeof job.queue === 'string') return job.queue;
+  } catch {
+    // not JSON: it names no queue
+  }
+  return '';
+}
+
+const moveDueScript = new Script('move-due');
+
+/**
+ * Moves due delayed jobs to their queues, at most `limit` per call (see move-due.lua).
+ * args: namespace, limit, failed_at (Resque's format), mover id. Resolves to the number moved.
+ */
+const moveDue: Transition = {
+  script: moveDueScript,
+  async run(redis, args) {
+    const { k, rest: [limitArg = '', failedAt = '', mover = ''] } = parse(args);
+    const limit = Number(limitArg);
+    for (;;) {
+      // Due by Redis's clock, as resque-scheduler's are.
+      const [now = 0] = await redis.time();
+      const due = await redis.zrangebyscore(k.delayedSchedule, '-inf', Number(now), 'LIMIT', 0, limit);
+      if (due.length === 0) return 0;
+      const lengths = await replies(due.reduce((p, ts) => p.llen(k.delayed(ts)), redis.pipeline()));
+      let left = limit;
+      const counts = lengths.map((n) => {
+        const take = Math.min(Number(n), left);
+        left -= take;
+        return take;
+      });
+      // Items as bytes: they go back to Redis as they were read, as keys (their index entries) and to compare.
+      const heads = await replies(due.reduce((p, ts, i) => (counts[i] ? p.lrangeBuffer(k.delayed(ts), 0, (counts[i] ?? 0) - 1) : p), redis.pipeline()));
+      const keys: (string | Buffer)[] = [k.delayedSchedule, k.queues, k.stat('failed')];
+      const argv: ScriptArg[] = [failedAt, mover];
+      let read = 0;
+      due.forEach((ts, i) => {
+        const items = counts[i] ? (heads[read++] as Buffer[]) : [];
+        keys.push(k.delayed(ts));
+        argv.push(ts, items.length);
+        for (const item of items) {
+          const queue = delayedQueue(item);
+          keys.push(k.timestamps(item), queue ? k.queue(queue) : k.failed);
+          argv.push(item, queue);
+        }
+      });
+      const moved = Number(await moveDueScript.eval(redis, keys, argv));
+      // -1: a list changed since it was read (another mover got there first); read again.
+      if (moved >= 0) return moved;
+    }
+  },
+};
+
 /** Every transition, its script loaded once per process. */
 export const scripts = {
   reserve,
@@ -203,5 +262,5 @@ export const scripts = {
   handBack,
   heartbeat,
   requeueDead,
-  moveDue: namespaced('move-due'),
+  moveDue,
 } as const;
