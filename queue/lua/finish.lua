@@ -2,28 +2,28 @@
   Finish a job a worker holds and, in the same round trip, take the next one.
 
   Input:
-    KEYS[1]     inflight(worker)              the jobs the worker holds
-    KEYS[2]     running                       jobs held in flight, per queue
-    KEYS[3]     worker(worker)                the job the worker shows running (Resque's)
-    KEYS[4]     stat(processed)               Resque's counters: all workers' ...
-    KEYS[5]     workerStat(processed, worker) ... and this worker's
-    KEYS[6]     stat(failed)
-    KEYS[7]     workerStat(failed, worker)
-    KEYS[8]     failed                        failure records
-    KEYS[9]     delayedSchedule               resque-scheduler's timestamps of delayed jobs
-    KEYS[10]    delayed(retry_ts)             the delayed jobs due at the retry time (touched for 'retry' only)
-    KEYS[11]    timestamps(record)            the retry's entry in resque-scheduler's index (for 'retry' only)
-    KEYS[12...] queue(name)                   the queue lists, one per name in ARGV[8...], in the same order
+    KEYS[1]      inflight(worker)                  the jobs the worker holds
+    KEYS[2]      running                           jobs held in flight, per queue
+    KEYS[3]      worker(worker)                    the job the worker shows running (Resque's)
+    KEYS[4]      stat('processed')                 Resque's counters, of all workers
+    KEYS[5]      workerStat('processed', worker)   and of this one
+    KEYS[6]      stat('failed')
+    KEYS[7]      workerStat('failed', worker)
+    KEYS[8]      failed                            failure records
+    KEYS[9]      delayedSchedule                   resque-scheduler's timestamps of delayed jobs
+    KEYS[10]     delayed(retry_ts)                 the delayed jobs due at the retry time ('retry' only)
+    KEYS[11]     timestamps(record)                the retry's entry in resque-scheduler's index ('retry' only)
+    KEYS[12...]  queue(name)                       the queue lists, one per name in ARGV[8...], in the same order
 
-    ARGV[1]     field                         the slot of the finished job
-    ARGV[2]     outcome                       'ok' | 'failed' | 'retry'
-    ARGV[3]     record                        'failed': the failure JSON, appended to `failed`;
-                                              'retry': the payload scheduled at the retry time
-    ARGV[4]     retry_ts                      the retry time, in s
-    ARGV[5]     run_at                        for the next job (see reserve.lua)
-    ARGV[6]     next field                    the slot to take the next job under
-    ARGV[7]     min_left                      for the next job (see take in _lib.lua)
-    ARGV[8...]  queue names in priority order (none: take nothing)
+    ARGV[1]      field                             the slot of the finished job
+    ARGV[2]      outcome                           'ok' | 'failed' | 'retry'
+    ARGV[3]      record                            'failed': the failure JSON, appended to `failed`;
+                                                   'retry': the payload scheduled at the retry time
+    ARGV[4]      retry_ts                          the retry time, in s
+    ARGV[5]      run_at                            for the next job (see reserve.lua)
+    ARGV[6]      next field                        the slot to take the next job under
+    ARGV[7]      min_left                          for the next job (see take in _lib.lua)
+    ARGV[8...]   queue names                       in priority order (none: take nothing)
 
   Output:
     {held, queue, payload}, or {held} when nothing was taken. held is 0 when the slot no longer held the job

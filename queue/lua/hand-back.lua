@@ -2,15 +2,15 @@
   Put a live worker's in-flight jobs back at the head of their queues (shutdown past the grace period).
 
   Input:
-    KEYS[1]    inflight(worker)   the jobs the worker holds
-    KEYS[2]    running            jobs held in flight, per queue
-    KEYS[3]    queues             queue names (Resque's)
-    KEYS[4]    worker(worker)     the job the worker shows running (Resque's)
-    KEYS[5...] queue(name)        the lists of the held jobs' queues, one per name in ARGV[n + 2...]
+    KEYS[1]         inflight(worker)   the jobs the worker holds
+    KEYS[2]         running            jobs held in flight, per queue
+    KEYS[3]         queues             queue names (Resque's)
+    KEYS[4]         worker(worker)     the job the worker shows running (Resque's)
+    KEYS[5...]      queue(name)        the lists of the held jobs' queues, one per name in ARGV[n + 2...]
 
-    ARGV[1]    n                  how many fields follow (0: every held job)
-    ARGV[2...] the fields to hand back, n of them
-    ARGV[n + 2...] queue names
+    ARGV[1]         n                  how many fields follow (0: every held job)
+    ARGV[2...]      fields             the slots to hand back, n of them
+    ARGV[n + 2...]  queue names
 
   Output:
     the number of jobs handed back, or, when a held job's queue is not among the names (the caller cannot

@@ -4,14 +4,14 @@
   Redis that lost its data (restarted without persistence) sees the worker again within one interval.
 
   Input:
-    KEYS[1]    alive                  worker -> last heartbeat in ms (forkpool's)
-    KEYS[2]    workers                registered workers (Resque's)
-    KEYS[3]    workerStarted(worker)  when the worker started (Resque's)
-    KEYS[4]    heartbeats             worker -> last heartbeat (Resque's)
+    KEYS[1]  alive                   worker -> last heartbeat in ms (forkpool's)
+    KEYS[2]  workers                 registered workers (Resque's)
+    KEYS[3]  workerStarted(worker)   when the worker started (Resque's)
+    KEYS[4]  heartbeats              worker -> last heartbeat (Resque's)
 
-    ARGV[1]    worker                 the worker id
-    ARGV[2]    heartbeat time, as Resque writes it (ISO 8601)
-    ARGV[3]    start time, as Resque writes it
+    ARGV[1]  worker                  the worker id
+    ARGV[2]  heartbeat               as Resque writes it (ISO 8601)
+    ARGV[3]  started                 the start time, as Resque writes it
 
   Output:
     the server time in ms

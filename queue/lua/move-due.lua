@@ -7,23 +7,23 @@
   mover, resque-scheduler's too, or a removal got there first) and the caller reads again.
 
   Input:
-    KEYS[1]    delayedSchedule    timestamps of delayed jobs (resque-scheduler's)
-    KEYS[2]    queues             queue names (Resque's)
-    KEYS[3]    stat(failed)
-    KEYS[4...] per due timestamp, in ARGV's order:
-                 delayed(ts)        its delayed jobs
-               then per item to move from it:
-                 timestamps(item)   the item's entry in resque-scheduler's index
-                 queue(name)        where it goes: its queue; `failed` when it names none
+    KEYS[1]     delayedSchedule          timestamps of delayed jobs (resque-scheduler's)
+    KEYS[2]     queues                   queue names (Resque's)
+    KEYS[3]     stat('failed')
+    KEYS[4...]  per due timestamp, in ARGV's order:
+                delayed(ts)              its delayed jobs
+                then per item to move from it:
+                timestamps(item)         the item's entry in resque-scheduler's index
+                queue(name) or failed    where it goes: its queue, or the failure records when it names none
 
-    ARGV[1]    failed_at          for failure records (Resque's format)
-    ARGV[2]    mover              for failure records: who moved the item
-    ARGV[3...] per due timestamp:
-                 ts
-                 n                  how many of its first items to move
-               then per item, n times:
-                 item               the item's bytes, as read
-                 name               its queue, '' when it names none
+    ARGV[1]     failed_at                for failure records (Resque's format)
+    ARGV[2]     mover                    for failure records: who moved the item
+    ARGV[3...]  per due timestamp:
+                ts
+                n                        how many of its first items to move
+                then per item, n times:
+                item                     the item's bytes, as read
+                name                     its queue, '' when it names none
 
   Output:
     the number moved, or -1 when a list no longer starts with the items given (nothing moved)

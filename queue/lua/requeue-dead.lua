@@ -5,21 +5,21 @@
   another worker has already handed back, is left alone, and each held job goes back exactly once.
 
   Input:
-    KEYS[1]     alive                          worker -> last heartbeat in ms (forkpool's)
-    KEYS[2]     workers                        registered workers (Resque's)
-    KEYS[3]     heartbeats                     worker -> last heartbeat (Resque's)
-    KEYS[4]     worker(worker)                 the job the worker shows running (Resque's)
-    KEYS[5]     workerStarted(worker)          when the worker started (Resque's)
-    KEYS[6]     workerStat(processed, worker)  the worker's counters (Resque's)
-    KEYS[7]     workerStat(failed, worker)
-    KEYS[8]     inflight(worker)               the jobs the worker holds
-    KEYS[9]     running                        jobs held in flight, per queue
-    KEYS[10]    queues                         queue names (Resque's)
-    KEYS[11...] queue(name)                    the lists of the held jobs' queues, one per name in ARGV[3...]
+    KEYS[1]      alive                             worker -> last heartbeat in ms (forkpool's)
+    KEYS[2]      workers                           registered workers (Resque's)
+    KEYS[3]      heartbeats                        worker -> last heartbeat (Resque's)
+    KEYS[4]      worker(worker)                    the job the worker shows running (Resque's)
+    KEYS[5]      workerStarted(worker)             when the worker started (Resque's)
+    KEYS[6]      workerStat('processed', worker)   the worker's counters (Resque's)
+    KEYS[7]      workerStat('failed', worker)
+    KEYS[8]      inflight(worker)                  the jobs the worker holds
+    KEYS[9]      running                           jobs held in flight, per queue
+    KEYS[10]     queues                            queue names (Resque's)
+    KEYS[11...]  queue(name)                       the lists of the held jobs' queues, one per name in ARGV[3...]
 
-    ARGV[1]     worker                         the worker id
-    ARGV[2]     timeout                        in ms
-    ARGV[3...]  queue names
+    ARGV[1]      worker                            the worker id
+    ARGV[2]      timeout                           in ms
+    ARGV[3...]   queue names
 
   Output:
     the number of jobs handed back; nil when the worker's heartbeat has not expired (or it is unregistered
