@@ -8,4 +8,4 @@ export {
   JobPayload, FailureRecord, RunningJob, ACTIVE_JOB_WRAPPER,
   type RunnableJob, type FailureInput, type ParseResult,
 } from './payload.ts';
-export { scripts, Script } from './scripts.ts';
+export { scripts, Script, type ScriptCall, type Transition } from './scripts.ts';
