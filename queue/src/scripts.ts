@@ -104,9 +104,9 @@ const reserve = singleCall('reserve', (k, [worker = '', field = '', runAt = '', 
 const finish = singleCall('finish', (k, [worker = '', field = '', outcome = '', record = '', retryTs = '', runAt = '', nextField = '', minLeft = '', ...queues]) => ({
   keys: [
     k.inflight(worker), k.running, k.worker(worker),
-    k.stat('processed'), k.workerStat('processed', worker), k.stat('failed'), k.workerStat('failed', worker), k.failed,
-    // Only a retry touches these two; any other outcome passes names of the namespace it leaves alone.
-    k.delayedSchedule, k.delayed(retryTs), k.timestamps(outcome === 'retry' ? record : ''),
+    k.stat('processed'), k.workerStat('processed', worker), k.stat('failed'), k.workerStat('failed', worker), k.failed, k.delayedSchedule,
+    // A retry's delayed list and index entry; for another outcome, names the script leaves alone.
+    k.delayed(retryTs), k.timestamps(outcome === 'retry' ? record : ''),
     ...queues.map((q) => k.queue(q)),
   ],
   argv: [field, outcome, record, retryTs, runAt, nextField, minLeft, ...queues],
