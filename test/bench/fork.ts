@@ -10,20 +10,20 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { cpuMs } from '../helpers/proc.ts';
-import type * as AddonModule from '../../worker-image/src/fork/addon.ts';
+import type * as AddonModule from '../../worker-image/src/process-addon.ts';
 import type * as ZygoteModule from '../../worker-image/src/fork/zygote.ts';
 
 // The built zygote, as the worker runs it: from the sources, Node would strip their types in the zygote,
 // and the type stripper (a WebAssembly module) would then be copied by every fork.
-const built = (file: string): string => new URL(`../../dist/worker-image/src/fork/${file}`, import.meta.url).href;
-if (!existsSync(new URL(built('zygote.js')))) throw new Error('run `npm run build` first (npm run bench:fork does)');
-const { loadForkAddon } = (await import(built('addon.js'))) as typeof AddonModule;
-const { startZygote } = (await import(built('zygote.js'))) as typeof ZygoteModule;
+const built = (file: string): string => new URL(`../../dist/worker-image/src/${file}`, import.meta.url).href;
+if (!existsSync(new URL(built('fork/zygote.js')))) throw new Error('run `npm run build` first (npm run bench:fork does)');
+const { loadProcessAddon } = (await import(built('process-addon.js'))) as typeof AddonModule;
+const { startZygote } = (await import(built('fork/zygote.js'))) as typeof ZygoteModule;
 type Zygote = ZygoteModule.Zygote;
 
 const JOBS = Number(process.env.FORK_BENCH_JOBS ?? 500);
 
-const addon = loadForkAddon();
+const addon = loadProcessAddon();
 if (!addon.ok) {
   console.error(`fork mode is unavailable: ${addon.reason}`);
   process.exit(1);

@@ -37,7 +37,7 @@ const childrenOf = (pid: number): number[] => {
 };
 const hwmKb = (pid: number): number => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
 
-// The ceiling's processes are started the way the worker starts its children (posix_spawn when fork.node
+// The ceiling's processes are started the way the worker starts its children (posix_spawn when process.node
 // is built): the ratio is then the worker's own overhead. Node's spawn fork()s this process first, which
 // costs more (and more the bigger the parent): that figure is printed beside it.
 const launch = launcher();

@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import type { Executor } from '../../worker-image/src/executor.ts';
 import { ForkExecutors } from '../../worker-image/src/fork/fork-executor.ts';
 import { readFileSync } from 'node:fs';
-import { childrenOf, isAlive, JOBS_DIR, parentOf, requireForkAddon, tempDir } from './helpers.ts';
+import { childrenOf, isAlive, JOBS_DIR, parentOf, requireProcessAddon, tempDir } from './helpers.ts';
 import { until } from '../helpers/wait.ts';
 
 describe('fork mode: executors for the master', () => {
@@ -16,7 +16,7 @@ describe('fork mode: executors for the master', () => {
   const tmp = tempDir();
   const starts: number[] = [];
   before(async () => {
-    requireForkAddon();
+    requireProcessAddon();
     forks = await ForkExecutors.start({
       jobsDir: JOBS_DIR,
       limits: { timeoutMs: 2000, maxMemoryMb: 200 },

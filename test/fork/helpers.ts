@@ -3,21 +3,21 @@ import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadForkAddon } from '../../worker-image/src/fork/addon.ts';
+import { loadProcessAddon } from '../../worker-image/src/process-addon.ts';
 import { startZygote, type StartZygoteOptions, type Zygote } from '../../worker-image/src/fork/zygote.ts';
 
 export const JOBS_DIR = fileURLToPath(new URL('./jobs', import.meta.url));
 
 /** Fails (never skips) when the addon is missing: fork mode would silently go untested. */
-export function requireForkAddon(): void {
-  const load = loadForkAddon();
+export function requireProcessAddon(): void {
+  const load = loadProcessAddon();
   if (!load.ok) {
     throw new Error(`fork mode is unavailable, so its tests cannot run: ${load.reason}`);
   }
 }
 
 export async function startTestZygote(options: Partial<StartZygoteOptions> = {}): Promise<Zygote> {
-  requireForkAddon();
+  requireProcessAddon();
   return startZygote({ jobsDir: JOBS_DIR, ...options });
 }
 

@@ -39,20 +39,20 @@ describe('fork mode: start-up', () => {
 
   it('says why fork mode is unavailable when the addon cannot be loaded', () => {
     const script = [
-      "import { loadForkAddon } from './worker-image/src/fork/addon.ts';",
+      "import { loadProcessAddon } from './worker-image/src/process-addon.ts';",
       "import { ForkExecutors } from './worker-image/src/fork/fork-executor.ts';",
-      'console.log(JSON.stringify(loadForkAddon()));',
+      'console.log(JSON.stringify(loadProcessAddon()));',
       "await ForkExecutors.start({ jobsDir: '.', limits: { timeoutMs: 1, maxMemoryMb: 0 }, log: console }).catch((e) => console.log(e.message));",
     ].join('\n');
     const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
       cwd: new URL('../..', import.meta.url),
-      env: { ...process.env, FORKPOOL_FORK_ADDON: '/nonexistent/fork.node' },
+      env: { ...process.env, FORKPOOL_PROCESS_ADDON: '/nonexistent/process.node' },
       encoding: 'utf8',
     }).split('\n');
     assert.deepEqual(JSON.parse(out[0] ?? ''), {
       ok: false,
-      reason: 'fork.node is not built (looked at /nonexistent/fork.node); build it with "node worker-image/native/build.ts"',
+      reason: 'process.node is not built (looked at /nonexistent/process.node); build it with "node worker-image/native/build.ts"',
     });
-    assert.match(out[1] ?? '', /^fork mode is unavailable: fork\.node is not built/);
+    assert.match(out[1] ?? '', /^fork mode is unavailable: process\.node is not built/);
   });
 });

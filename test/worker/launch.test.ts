@@ -1,16 +1,16 @@
-// Starting spawn-mode children, both ways (posix_spawn through fork.node, and Node's spawn when the addon is
-// missing), with real processes: the pipes on fds 3 and 4, exit codes and signals, start failures, and no
+// Starting spawn-mode children, both ways (posix_spawn through process.node, and Node's spawn when the addon
+// is missing), with real processes: the pipes on fds 3 and 4, exit codes and signals, start failures, and no
 // child left unreaped.
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { loadForkAddon } from '../../worker-image/src/fork/addon.ts';
+import { loadProcessAddon } from '../../worker-image/src/process-addon.ts';
 import { nodeLaunch, posixSpawnLauncher, type Launcher } from '../../worker-image/src/launch.ts';
 import { until } from '../helpers/wait.ts';
 import { records, tempRecordFile, workerSuite } from '../helpers/worker.ts';
 
-const addon = loadForkAddon();
-if (!addon.ok) throw new Error(`fork.node must be built for these tests: ${addon.reason}`);
+const addon = loadProcessAddon();
+if (!addon.ok) throw new Error(`process.node must be built for these tests: ${addon.reason}`);
 const launchers: [string, Launcher][] = [['posix_spawn', posixSpawnLauncher(addon.addon)], ['child_process', nodeLaunch]];
 
 /** A child that echoes each line from fd 3 to fd 4, upper-cased, and exits with the code it is sent. */
@@ -66,11 +66,11 @@ for (const [how, launch] of launchers) describe(`starting a job child (${how})`,
   });
 });
 
-describe('worker: spawn mode without fork.node', () => {
+describe('worker: spawn mode without process.node', () => {
   const t = workerSuite('spawn', { QUEUES: 'q' });
   it('starts its children with Node\'s spawn, says so, and runs jobs as usual', async () => {
     const file = tempRecordFile();
-    const w = await t.start({ RECORD_FILE: file, FORKPOOL_FORK_ADDON: '/nonexistent/fork.node' });
+    const w = await t.start({ RECORD_FILE: file, FORKPOOL_PROCESS_ADDON: '/nonexistent/process.node' });
     await w.waitForLog((l) => l.msg === 'job children start with Node\'s spawn, not posix_spawn' && /not built/.test(String(l.reason)));
     await t.client.enqueue('q', 'Record', 'via child_process');
     await until('job ran', () => records(file).length === 1);

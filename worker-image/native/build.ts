@@ -1,4 +1,4 @@
-// Builds fork.node, the native addon of fork mode (and of spawn mode's posix_spawn), with the system C
+// Builds process.node, the native addon of fork mode (and of spawn mode's posix_spawn), with the system C
 // compiler against Node's headers found on this machine: no node-gyp, no download. When it cannot build,
 // it says why and exits 0, so that installing never fails: the worker then runs in spawn mode and says so
 // at start.
@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 
 const here = import.meta.dirname;
-const output = join(here, 'build', 'fork.node');
+const output = join(here, 'build', 'process.node');
 
 function headerDirs(): string[] {
   const fromEnv = process.env.NODE_API_HEADERS;
@@ -23,7 +23,7 @@ function headerDirs(): string[] {
 
 function skip(reason: string): never {
   rmSync(output, { force: true });
-  process.stdout.write(`fork.node not built: ${reason}\nFork mode (ISOLATION=fork) is unavailable: the worker will use spawn mode, starting its children with Node's spawn (not posix_spawn).\n`);
+  process.stdout.write(`process.node not built: ${reason}\nFork mode (ISOLATION=fork) is unavailable: the worker will use spawn mode, starting its children with Node's spawn (not posix_spawn).\n`);
   process.exit(0);
 }
 
@@ -34,7 +34,7 @@ if (include === undefined) skip(`no Node headers (node_api.h and uv.h) in ${dirs
 const cc = process.env.CC ?? 'cc';
 mkdirSync(dirname(output), { recursive: true });
 // Unresolved napi_* and uv_* symbols are left for the node binary that loads the addon to provide.
-const args = ['-std=gnu11', '-O2', '-Wall', '-Wextra', '-shared', '-fPIC', '-I', include, '-o', output, join(here, 'fork.c')];
+const args = ['-std=gnu11', '-O2', '-Wall', '-Wextra', '-shared', '-fPIC', '-I', include, '-o', output, join(here, 'process.c')];
 try {
   execFileSync(cc, args, { stdio: ['ignore', 'inherit', 'inherit'] });
 } catch (err) {
@@ -45,4 +45,4 @@ try {
 } catch (err) {
   skip(`built ${output} but Node ${process.version} cannot load it: ${err instanceof Error ? err.message : String(err)}`);
 }
-process.stdout.write(`fork.node built: ${output} (headers ${include}, ${cc})\n`);
+process.stdout.write(`process.node built: ${output} (headers ${include}, ${cc})\n`);

@@ -1,7 +1,7 @@
 // Starting a spawn-mode child: `node child.js` with fd 3 (jobs in) and fd 4 (results out) piped to the
 // master. Node's child_process.spawn (libuv) fork()s the master to exec the child, copying the page tables
 // of its ~90 MB only for exec to drop them: ~1.5-2.3 ms of the master's CPU per child, measured, a few % of
-// a no-op job's whole cost with JOBS_PER_CHILD=1, with the event loop blocked meanwhile. fork.node's
+// a no-op job's whole cost with JOBS_PER_CHILD=1, with the event loop blocked meanwhile. process.node's
 // posix_spawn runs the child in the master's memory until exec instead (~0.2 ms of CPU), on the thread
 // pool; the master reaps these children itself, on SIGCHLD. Without the addon (not built, not Linux),
 // Node's spawn is used.
@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { closeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
-import { loadForkAddon, type ForkAddon } from './fork/addon.ts';
+import { loadProcessAddon, type ProcessAddon } from './process-addon.ts';
 import { signalName } from './outcome.ts';
 
 /** How a child ended: its exit code or the signal that killed it; `error` when it never started. */
@@ -38,7 +38,7 @@ export type Launcher = (file: string, args: readonly string[], env: NodeJS.Proce
 /** The fastest way to start children here: posix_spawn, or Node's spawn and why not posix_spawn. The
  * launchers themselves are exported for the tests, which run both. */
 export function launcher(): { launch: Launcher; how: 'posix_spawn' } | { launch: Launcher; how: 'child_process'; why: string } {
-  const load = loadForkAddon();
+  const load = loadProcessAddon();
   return load.ok ? { launch: posixSpawnLauncher(load.addon), how: 'posix_spawn' } : { launch: nodeLaunch, how: 'child_process', why: load.reason };
 }
 
@@ -57,12 +57,12 @@ export const nodeLaunch: Launcher = (file, args, env) => {
   };
 };
 
-export function posixSpawnLauncher(addon: ForkAddon): Launcher {
+export function posixSpawnLauncher(addon: ProcessAddon): Launcher {
   /** children not yet reaped, and what to call when they are */
   const live = new Map<number, (e: Ended) => void>();
   const reap = (): void => {
     for (const [pid, done] of live) {
-      let status: ReturnType<ForkAddon['waitpid']>;
+      let status: ReturnType<ProcessAddon['waitpid']>;
       try {
         status = addon.waitpid(pid);
       } catch {

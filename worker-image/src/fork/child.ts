@@ -4,7 +4,7 @@
 import { randomUUID, getRandomValues } from 'node:crypto';
 import { closeSync, readlinkSync, writeSync } from 'node:fs';
 import { constants } from 'node:os';
-import type { ForkAddon } from './addon.ts';
+import type { ProcessAddon } from '../process-addon.ts';
 import type { JobModules } from './job-modules.ts';
 import { toJobError, type ChildReport, type JobResult, type RunCommand } from './protocol.ts';
 import type { TimerTracker } from './timers.ts';
@@ -20,7 +20,7 @@ export interface ForkedChild {
 }
 
 export interface ChildDeps {
-  addon: ForkAddon;
+  addon: ProcessAddon;
   jobs: JobModules;
   timers: TimerTracker;
 }

@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import { MEMORY_SAMPLE_MS, type Executor, type JobToRun, type Limits, type RunResult } from '../executor.ts';
 import type { Outcome } from '../outcome.ts';
-import { loadForkAddon } from './addon.ts';
+import { loadProcessAddon } from '../process-addon.ts';
 import { startZygote, ZygoteStartError, type ForkedJob, type ForkOutcome, type Zygote } from './zygote.ts';
 
 const MiB = 1024 * 1024;
@@ -39,7 +39,7 @@ export class ForkExecutors {
    * not built, hooks module broken, beforeFork threw): the master then logs it and uses spawn mode.
    */
   static async start(options: ForkExecutorsOptions): Promise<ForkExecutors> {
-    const addon = loadForkAddon();
+    const addon = loadProcessAddon();
     if (!addon.ok) throw new ZygoteStartError(`fork mode is unavailable: ${addon.reason}`);
     const zygote = await startZygote({ jobsDir: options.jobsDir, logger: options.log, memoryCheckMs: MEMORY_SAMPLE_MS });
     options.log.info({ zygotePid: zygote.pid, jobs: zygote.jobs.length, addon: addon.path }, 'fork mode: zygote ready');

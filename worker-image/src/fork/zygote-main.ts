@@ -6,7 +6,7 @@
 // --single-threaded matters: a forked child has only the thread that called fork(), and V8 would
 // otherwise hand GC and compilation work to threads the child does not have, and wait forever.
 import { closeSync, readSync, writeSync } from 'node:fs';
-import { loadForkAddon, type ForkAddon } from './addon.ts';
+import { loadProcessAddon, type ProcessAddon } from '../process-addon.ts';
 import { makeForkSafe, runForkedJob, warmUpForChildren, type ForkedChild } from './child.ts';
 import { loadJobModules } from './job-modules.ts';
 import {
@@ -59,7 +59,7 @@ function readAvailable(fd: number, buf: Buffer): Buffer | 'eof' | 'none' {
 }
 
 /** In a spare child: blocks until the zygote writes its one command (or closes the pipe: then it exits). */
-function waitForCommand(addon: ForkAddon, fd: number): RunCommand {
+function waitForCommand(addon: ProcessAddon, fd: number): RunCommand {
   const lines = new LineSplitter();
   const buf = Buffer.alloc(64 * 1024);
   for (;;) {
@@ -93,7 +93,7 @@ interface Spare {
 }
 
 class Server {
-  readonly #addon: ForkAddon;
+  readonly #addon: ProcessAddon;
   readonly #running = new Map<number, Running>();
   /** Forking costs milliseconds: a spare forked while the zygote is idle takes the next job at once. */
   #spare: Spare | null = null;
@@ -103,7 +103,7 @@ class Server {
   /** Makes a just-forked child safe (closing the given zygote descriptors), before it waits or runs. */
   readonly #prepareChild: (inheritedFds: readonly number[]) => void;
 
-  constructor(addon: ForkAddon, prepareChild: (inheritedFds: readonly number[]) => void) {
+  constructor(addon: ProcessAddon, prepareChild: (inheritedFds: readonly number[]) => void) {
     this.#addon = addon;
     this.#prepareChild = prepareChild;
   }
@@ -297,7 +297,7 @@ async function main(): Promise<void> {
     return process.exit(1);
   };
   if (jobsDir === undefined) return fatal(new Error('usage: zygote-main JOBS_DIR'));
-  const load = loadForkAddon();
+  const load = loadProcessAddon();
   if (!load.ok) return fatal(new Error(load.reason));
   const { addon } = load;
   if (!Number.isInteger(masterPid) || !addon.dieWithParent(masterPid)) return fatal(new Error('the master is gone'));

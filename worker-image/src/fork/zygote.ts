@@ -372,7 +372,7 @@ class RunningZygote implements Zygote {
 /**
  * Starts a zygote for `jobsDir` and resolves once its job modules are loaded and beforeFork has
  * run. Rejects with a ZygoteStartError (kind 'ZygoteStartError') when it cannot serve; check
- * loadForkAddon() first to fall back to spawn mode when fork mode is unavailable.
+ * loadProcessAddon() first to fall back to spawn mode when fork mode is unavailable.
  */
 export async function startZygote(options: StartZygoteOptions): Promise<Zygote> {
   const child = spawn(process.execPath, [...ZYGOTE_FLAGS, ...(options.execArgv ?? []), ZYGOTE_MAIN, options.jobsDir], {

@@ -1,5 +1,5 @@
-// fork.node: the few system calls fork mode needs and Node does not offer, and posix_spawn for
-// spawn mode.
+// process.node: the few process system calls fork mode needs and Node does not offer, and posix_spawn
+// for spawn mode.
 //
 // The zygote (a Node process started with --single-threaded) calls fork() to make a copy-on-write
 // child per job. Everything else about fork safety is done in JavaScript (src/fork/child.ts); this

@@ -1,11 +1,12 @@
-// Loads fork.node, the native half of fork mode (worker-image/native/fork.c), without throwing:
-// a worker that cannot load it says why and runs in spawn mode instead.
+// Loads process.node (worker-image/native/process.c), the native addon behind fork mode and spawn mode's
+// posix_spawn, without throwing: a worker that cannot load it says why and runs in spawn mode, starting
+// its children with Node's spawn.
 import { closeSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
-/** The addon's exports; see fork.c for why each exists. Errors are thrown with errno codes. */
-export interface ForkAddon {
+/** The addon's exports; see process.c for why each exists. Errors are thrown with errno codes. */
+export interface ProcessAddon {
   /** fork(2) after marking V8's memory inheritable: the child's pid in the parent, 0 in the child
    * (with every signal blocked, and its libuv loop made its own). */
   fork(): number;
@@ -28,40 +29,40 @@ export interface ForkAddon {
   spawn(file: string, argv: readonly string[], env: readonly string[], fds: readonly number[]): Promise<number>;
 }
 
-/** The addon, or why fork mode is unavailable here. */
-export type AddonLoad = { ok: true; addon: ForkAddon; path: string } | { ok: false; reason: string };
+/** The addon, or why it is unavailable here. */
+export type ProcessAddonLoad = { ok: true; addon: ProcessAddon; path: string } | { ok: false; reason: string };
 
-/** Environment variable naming the fork.node to load, for layouts other than this repository's. */
-export const ADDON_PATH_ENV = 'FORKPOOL_FORK_ADDON';
+/** Environment variable naming the process.node to load, for layouts other than this repository's. */
+export const ADDON_PATH_ENV = 'FORKPOOL_PROCESS_ADDON';
 
 const ADDON_EXPORTS = ['fork', 'unblockSignals', 'exit', 'dieWithParent', 'pipe', 'pidfdOpen', 'poll', 'waitpid', 'spawn'] as const;
 
-// Source tree: worker-image/src/fork/addon.ts; compiled: dist/worker-image/src/fork/addon.js.
+// Source tree: worker-image/src/process-addon.ts; compiled: dist/worker-image/src/process-addon.js.
 function candidatePaths(): string[] {
   const fromEnv = process.env[ADDON_PATH_ENV];
   if (fromEnv !== undefined && fromEnv !== '') return [fromEnv];
   return [
-    fileURLToPath(new URL('../../native/build/fork.node', import.meta.url)),
-    fileURLToPath(new URL('../../../../worker-image/native/build/fork.node', import.meta.url)),
+    fileURLToPath(new URL('../native/build/process.node', import.meta.url)),
+    fileURLToPath(new URL('../../../worker-image/native/build/process.node', import.meta.url)),
   ];
 }
 
-let cached: AddonLoad | undefined;
+let cached: ProcessAddonLoad | undefined;
 
 /** Loads the addon once per process; never throws. */
-export function loadForkAddon(): AddonLoad {
+export function loadProcessAddon(): ProcessAddonLoad {
   cached ??= load();
   return cached;
 }
 
-function load(): AddonLoad {
-  if (process.platform !== 'linux') return { ok: false, reason: `fork mode needs Linux, this is ${process.platform}` };
+function load(): ProcessAddonLoad {
+  if (process.platform !== 'linux') return { ok: false, reason: `process.node needs Linux, this is ${process.platform}` };
   const candidates = candidatePaths();
   const path = candidates.find((p) => existsSync(p));
   if (path === undefined) {
     return {
       ok: false,
-      reason: `fork.node is not built (looked at ${candidates.join(', ')}); build it with "node worker-image/native/build.ts"`,
+      reason: `process.node is not built (looked at ${candidates.join(', ')}); build it with "node worker-image/native/build.ts"`,
     };
   }
   let loaded: unknown;
@@ -72,7 +73,7 @@ function load(): AddonLoad {
   }
   const missing = ADDON_EXPORTS.filter((name) => typeof (loaded as Record<string, unknown>)[name] !== 'function');
   if (missing.length > 0) return { ok: false, reason: `${path} lacks ${missing.join(', ')}: rebuild it` };
-  const addon = loaded as ForkAddon;
+  const addon = loaded as ProcessAddon;
   try {
     closeSync(addon.pidfdOpen(process.pid));
   } catch (err) {
