@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const CHILD = fileURLToPath(new URL('../../dist/worker-image/src/child.cjs', import.meta.url));
+const CHILD = fileURLToPath(new URL('../../dist/worker-image/src/spawn-child.cjs', import.meta.url));
 if (!existsSync(CHILD)) throw new Error('run `npm run build` first (npm run bench:child does)');
 const JOBS_DIR = fileURLToPath(new URL('./jobs/', import.meta.url));
 const rounds = process.env.BENCH_QUICK === '1' ? 40 : 300;
@@ -29,7 +29,7 @@ try {
     ['an empty .cjs file, ending by itself', [node, file('empty.cjs', '')]],
     ['an empty .cjs file calling process.exit()', [node, file('exit.cjs', 'process.exit(0);\n')]],
     ['an empty .cjs file sending itself SIGKILL', [node, file('kill.cjs', "process.kill(process.pid, 'SIGKILL');\n")]],
-    ['the child (child.cjs), a no-op ES-module job', [`FORKPOOL_JOBS_DIR=${JOBS_DIR}`, 'FORKPOOL_JOBS_PER_CHILD=1', node, CHILD]],
+    ['the child (spawn-child.cjs), a no-op ES-module job', [`FORKPOOL_JOBS_DIR=${JOBS_DIR}`, 'FORKPOOL_JOBS_PER_CHILD=1', node, CHILD]],
     ['the child, a no-op CommonJS job', [`FORKPOOL_JOBS_DIR=${join(dir, 'cjs-jobs')}`, 'FORKPOOL_JOBS_PER_CHILD=1', node, CHILD]],
   ];
   console.log(`node ${process.version}: CPU per process (user + system), ${rounds} paired rounds; ± is two standard errors`);

@@ -1,5 +1,5 @@
 // Each fork-safety rule, checked in a forked child: what a child inherits from the zygote and must
-// not keep or share (see worker-image/src/fork/child.ts).
+// not keep or share (see worker-image/src/fork/forked-child.ts).
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';

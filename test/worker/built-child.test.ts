@@ -1,6 +1,6 @@
-// The built worker (dist/, as the image runs it) starts its spawn-mode children from child.cjs, the CommonJS
-// build of child.ts (scripts/build.ts): ES, CommonJS and top-level-await job modules all run there, and a
-// module that fails to load is still a failure record. `npm test` builds dist/ before the tests.
+// The built worker (dist/, as the image runs it) starts its spawn-mode children from spawn-child.cjs, the
+// CommonJS build of spawn-child.ts (scripts/build.ts): ES, CommonJS and top-level-await job modules all run
+// there, and a module that fails to load is still a failure record. `npm test` builds dist/ before the tests.
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,7 +23,7 @@ function jobsFolder(): string {
   return dir;
 }
 
-describe('worker: the built spawn-mode child (child.cjs)', () => {
+describe('worker: the built spawn-mode child (spawn-child.cjs)', () => {
   const t = workerSuite('spawn', { QUEUES: 'q' });
 
   for (const jobsPerChild of ['1', '5']) it(`runs ES, CommonJS and top-level-await modules, and records one that fails to load (JOBS_PER_CHILD=${jobsPerChild})`, async () => {
@@ -33,7 +33,7 @@ describe('worker: the built spawn-mode child (child.cjs)', () => {
     await until('three jobs ran', () => records(file).length === 3);
     const ran = records(file).sort((a, b) => String(a.job).localeCompare(String(b.job)));
     assert.deepEqual(ran.map((r) => [r.job, r.args]), [['Cjs', ['cjs']], ['Esm', ['esm']], ['Tla', ['tla']]]);
-    for (const r of ran) assert.match(String(r.entry), /dist\/worker-image\/src\/child\.cjs$/);
+    for (const r of ran) assert.match(String(r.entry), /dist\/worker-image\/src\/spawn-child\.cjs$/);
     const [failure] = await until('the bad module recorded', async () => {
       const f = await t.client.failed.list();
       return f.length === 1 ? f : undefined;

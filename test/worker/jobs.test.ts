@@ -132,7 +132,7 @@ for (const isolation of ['spawn', 'fork'] as const) describe(`worker: running jo
     assert.deepEqual([...out().matchAll(/loud (\d+) /g)].map((m) => Number(m[1])), Array.from({ length: 16 }, (_, i) => i));
   });
 
-  // A spawn-mode child ends without Node's teardown after its last job (child.ts), unless a job asked to be
+  // A spawn-mode child ends without Node's teardown after its last job (spawn-child.ts), unless a job asked to be
   // told: its 'exit' listeners run. Fork-mode children leave with _exit, as Resque's do with exit!.
   if (isolation === 'spawn') it('runs a job\'s process \'exit\' listeners when its child ends, and ends other children as cleanly', async () => {
     for (const jobsPerChild of ['1', '2']) {

@@ -2,7 +2,7 @@
 // for spawn mode.
 //
 // The zygote (a Node process started with --single-threaded) calls fork() to make a copy-on-write
-// child per job. Everything else about fork safety is done in JavaScript (src/fork/child.ts); this
+// child per job. Everything else about fork safety is done in JavaScript (src/fork/forked-child.ts); this
 // file only does what JavaScript cannot. Built with the system C compiler against Node's headers
 // by build.ts; N-API is ABI-stable, so headers from any Node >= 18 work for the Node that loads it.
 #define _GNU_SOURCE
@@ -156,7 +156,7 @@ static void mark_all_mappings_doforks(void) {
 static sigset_t mask_before_fork;
 
 // fork() -> pid in the parent, 0 in the child. The child starts with every signal blocked: until
-// src/fork/child.ts has removed the zygote's signal handlers, a signal (the master's SIGTERM) would
+// src/fork/forked-child.ts has removed the zygote's signal handlers, a signal (the master's SIGTERM) would
 // run them and be lost. It calls unblockSignals() then, and what arrived meanwhile is delivered.
 static napi_value Fork(napi_env env, napi_callback_info info) {
   (void)info;
@@ -183,7 +183,7 @@ static napi_value Fork(napi_env env, napi_callback_info info) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != parent) _exit(70);
   // libuv's epoll instance is shared with the parent after fork; this gives the child its own and
-  // re-registers the inherited watchers in it (src/fork/child.ts then closes the ones it must not keep).
+  // re-registers the inherited watchers in it (src/fork/forked-child.ts then closes the ones it must not keep).
   int err = uv_loop_fork(loop);
   if (err != 0) {
     fprintf(stderr, "forkpool: uv_loop_fork failed in child: %s\n", uv_strerror(err));

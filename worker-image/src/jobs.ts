@@ -47,7 +47,7 @@ export type Perform = (...args: unknown[]) => unknown;
 /** A loaded job module's `perform`, or the error that stops it from running. */
 export type Loaded = { perform: Perform } | { error: { name: string; message: string; stack: string[] } };
 
-// CommonJS's `require`, in the build's CommonJS child (child.cjs); undefined in an ES module.
+// CommonJS's `require`, in the build's CommonJS child (spawn-child.cjs); undefined in an ES module.
 const cjsRequire = typeof require === 'function' ? require : undefined;
 
 /**

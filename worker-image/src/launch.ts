@@ -1,4 +1,4 @@
-// Starting a spawn-mode child: `node child.js` with fd 3 (jobs in) and fd 4 (results out) piped to the
+// Starting a spawn-mode child: `node spawn-child.js` with fd 3 (jobs in) and fd 4 (results out) piped to the
 // master. Node's child_process.spawn (libuv) fork()s the master to exec the child, copying the page tables
 // of its ~90 MB only for exec to drop them: ~1.5-2.3 ms of the master's CPU per child, measured, a few % of
 // a no-op job's whole cost with JOBS_PER_CHILD=1, with the event loop blocked meanwhile. process.node's

@@ -1,6 +1,6 @@
 // How a job ended, and the failure record each ending becomes (Resque's exception names where Resque has one).
 import { constants } from 'node:os';
-import type { JobError } from './protocol.ts';
+import type { JobError } from './child-protocol.ts';
 
 export type Outcome =
   | { kind: 'ok' }

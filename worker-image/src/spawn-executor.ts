@@ -1,4 +1,4 @@
-// Spawn mode: each child is a fresh `node` running child.ts. A spare child is started as soon as the
+// Spawn mode: each child is a fresh `node` running spawn-child.ts. A spare child is started as soon as the
 // current one is given its last job, so a new process is warm (modules loaded) when the next job arrives.
 // With JOBS_PER_CHILD > 1 the executor accepts up to PIPELINE_DEPTH jobs at once and sends them ahead to
 // the child, which runs them one after another: under a backlog a child goes from one job to the next
@@ -8,15 +8,15 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
-import { LineSplitter, parseJsonLine } from './fork/protocol.ts';
-import { ChildMessage } from './protocol.ts';
+import { LineSplitter, parseJsonLine } from './fork/zygote-protocol.ts';
+import { ChildMessage } from './child-protocol.ts';
 import { MEMORY_SAMPLE_MS, type Executor, type JobToRun, type Limits, type RunResult } from './executor.ts';
 import type { Outcome } from './outcome.ts';
 import type { Ended, Launched, Launcher } from './launch.ts';
 import { isClassName } from './jobs.ts';
 
-// The build's CommonJS child when there is one (see scripts/build.ts), else child.ts/.js beside this file.
-const childEntry = [new URL('./child.cjs', import.meta.url), new URL(`./child${extname(fileURLToPath(import.meta.url))}`, import.meta.url)]
+// The build's CommonJS child when there is one (see scripts/build.ts), else spawn-child.ts/.js beside this file.
+const childEntry = [new URL('./spawn-child.cjs', import.meta.url), new URL(`./spawn-child${extname(fileURLToPath(import.meta.url))}`, import.meta.url)]
   .map((u) => fileURLToPath(u)).find((p) => existsSync(p)) as string;
 
 /** Jobs a reused child may be sent at once: the running one and those it starts next. */
@@ -87,7 +87,7 @@ class Child {
     this.jobsLeft = jobsPerChild;
     this.limits = limits;
     this.events = events;
-    // fd 3: jobs to the child, fd 4: its results (see child.ts)
+    // fd 3: jobs to the child, fd 4: its results (see spawn-child.ts)
     this.proc = launch(process.execPath, [childEntry], env);
     this.jobs = this.proc.jobs;
     // A write to a child that just died fails; its exit is what reports it.

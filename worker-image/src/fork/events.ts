@@ -1,4 +1,4 @@
-// What the master reads from the zygote (see protocol.ts), validated with zod in the master. The zygote
+// What the master reads from the zygote (see zygote-protocol.ts), validated with zod in the master. The zygote
 // does not load this file: zod would add to the memory every fork copies.
 import { z } from 'zod';
 

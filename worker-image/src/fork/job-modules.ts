@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { classNameFor, findJobModule, HOOKS_MODULE, JOB_EXTENSIONS, listJobModules, loadJob, type Loaded } from '../jobs.ts';
-import type { JobError } from './protocol.ts';
+import type { JobError } from './zygote-protocol.ts';
 
 /**
  * The optional hooks module, `JOBS_DIR/forkpool.hooks.js` (or `.mjs`, `.cjs`). Both hooks may be

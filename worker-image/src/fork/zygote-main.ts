@@ -7,7 +7,7 @@
 // otherwise hand GC and compilation work to threads the child does not have, and wait forever.
 import { closeSync, readSync, writeSync } from 'node:fs';
 import { loadProcessAddon, type ProcessAddon } from '../process-addon.ts';
-import { makeForkSafe, runForkedJob, warmUpForChildren, type ForkedChild } from './child.ts';
+import { makeForkSafe, runForkedJob, warmUpForChildren, type ForkedChild } from './forked-child.ts';
 import { loadJobModules } from './job-modules.ts';
 import {
   CHANNEL_FD,
@@ -18,7 +18,7 @@ import {
   toJobError,
   type RunCommand,
   type ZygoteEvent,
-} from './protocol.ts';
+} from './zygote-protocol.ts';
 import { trackTimers } from './timers.ts';
 import { signalName } from '../outcome.ts';
 

@@ -1,6 +1,6 @@
-// The messages between the master and a job child, JSON lines over the child's pipes (see child.ts). The
-// child side stays dependency-free (its start-up is on the job's critical path); the master validates what
-// it receives.
+// The messages between the master and a spawn-mode child, JSON lines over the child's pipes (see
+// spawn-child.ts). The child side stays dependency-free (its start-up is on the job's critical path); the
+// master validates what it receives.
 import { z } from 'zod';
 
 /** master -> child: run one job. */

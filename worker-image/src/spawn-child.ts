@@ -15,7 +15,7 @@
 // thrown away by the kernel. When a job has registered `process.on('exit')` listeners the child exits the
 // usual way, so that they run.
 import { classNameFor, findJobModule, listJobModules, loadJob, stackLines, type Loaded } from './jobs.ts';
-import type { ChildMessage, RunMessage } from './protocol.ts';
+import type { ChildMessage, RunMessage } from './child-protocol.ts';
 import { watchStdio } from './stdio.ts';
 
 // Node's modules through process.getBuiltinModule, not `import`: see jobs.ts.
@@ -61,8 +61,9 @@ function send(msg: ChildMessage): void {
 
 /**
  * Queues the jobs in a chunk read from the master (lines split on the byte 0x0a, which UTF-8 never uses inside
- * a character). What the master writes is well-formed; anything else is skipped. The twin of fork/protocol.ts's
- * LineSplitter, kept here: one more module to load costs a fresh child ~0.9 ms (measured, 150 starts).
+ * a character). What the master writes is well-formed; anything else is skipped. The twin of
+ * fork/zygote-protocol.ts's LineSplitter, kept here: one more module to load costs a fresh child ~0.9 ms
+ * (measured, 150 starts).
  */
 function received(chunk: Buffer): void {
   pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
@@ -140,7 +141,7 @@ setInterval(() => {
 }, 1000).unref();
 
 /** Loads the jobs, warms up, says "ready", then takes jobs. A function, not top-level `await`: the build also
- * ships this file as CommonJS (child.cjs: see scripts/build.ts), which cannot await at the top. */
+ * ships this file as CommonJS (spawn-child.cjs: see scripts/build.ts), which cannot await at the top. */
 async function main(): Promise<void> {
   // Date.now, not performance.now: the latter costs a fresh process a few ms of module loading.
   const started = Date.now();

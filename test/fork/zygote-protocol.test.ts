@@ -1,7 +1,7 @@
 // The two messages the zygote reads, checked by hand there (no zod in the process every fork copies).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseChildReport, parseCommand } from '../../worker-image/src/fork/protocol.ts';
+import { parseChildReport, parseCommand } from '../../worker-image/src/fork/zygote-protocol.ts';
 
 describe('fork protocol: what the zygote reads', () => {
   it('takes a well-formed run command and nothing else, saying why', () => {

@@ -6,7 +6,7 @@ import { closeSync, readlinkSync, writeSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { ProcessAddon } from '../process-addon.ts';
 import type { JobModules } from './job-modules.ts';
-import { toJobError, type ChildReport, type JobResult, type RunCommand } from './protocol.ts';
+import { toJobError, type ChildReport, type JobResult, type RunCommand } from './zygote-protocol.ts';
 import type { TimerTracker } from './timers.ts';
 import { watchStdio } from '../stdio.ts';
 

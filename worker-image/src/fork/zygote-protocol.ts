@@ -111,7 +111,7 @@ export class LineSplitter {
   }
 }
 
-/** Turns anything thrown into a JobError, named as spawn mode names it (../child.ts). */
+/** Turns anything thrown into a JobError, named as spawn mode names it (../spawn-child.ts). */
 export function toJobError(thrown: unknown): JobError {
   const e = thrown instanceof Error ? thrown : new Error(typeof thrown === 'string' ? thrown : JSON.stringify(thrown));
   const name = e.name !== 'Error' ? e.name : ((e.constructor as { name?: string } | undefined)?.name ?? 'Error');
