@@ -9,10 +9,9 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import {
   encodeFailure, formatFailedAt, formatHeartbeat, formatRunAt, formatStarted, keys, parseJob, scripts, type Keys,
-  type ParseResult, type RunnableJob,
 } from '../../queue/src/index.ts';
 import type { WorkerConfig } from './config.ts';
-import type { Executor, RunResult } from './executor.ts';
+import type { Executor } from './executor.ts';
 import { startHttp } from './http.ts';
 import { createMetrics, type WorkerMetrics } from './metrics.ts';
 import { describeFailure, isRetryable } from './outcome.ts';
@@ -20,20 +19,8 @@ import { BlockingTake } from './blocking-take.ts';
 import { ForkExecutors } from './fork/fork-executor.ts';
 import { SpawnExecutor } from './spawn-executor.ts';
 import { launcher, type Launcher } from './launch.ts';
+import { Slot, type Ran, type Taken } from './slot.ts';
 import { Waker } from './waker.ts';
-
-/** A job a slot holds: taken atomically into this worker's in-flight hash. */
-interface Taken {
-  readonly queue: string;
-  readonly raw: string;
-  /** its field in the in-flight hash */
-  readonly field: string;
-}
-
-/** A job's run: its parsed payload and how it ended. */
-interface Ran extends RunResult {
-  readonly parsed: ParseResult<RunnableJob>;
-}
 
 type Finish = { kind: 'ok' } | { kind: 'failed'; record: string } | { kind: 'retry'; record: string; at: number };
 
@@ -45,12 +32,6 @@ const SHUTDOWN_REDIS_GRACE_MS = 5000;
  * under a backlog it saves a round trip per job; with few jobs it never holds one an idle worker could run.
  */
 const TAKE_AHEAD_MIN_BACKLOG = 8;
-/**
- * An executor that accepts several jobs at once (a reused child) is given as many as end within about this
- * long, by the slot's recent job durations: short jobs flow without a pause, while a job sent ahead of long
- * ones never waits long behind them when another worker could have run it.
- */
-const SEND_AHEAD_MS = 5;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 /** The take script's reply: {queue, payload} or nil. */
 const asTaken = (res: unknown, field: string): Taken | undefined =>
@@ -119,10 +100,13 @@ export class Master {
     if (config.delayedPollMs > 0) this.every(config.delayedPollMs, () => this.moveDue());
     await this.requeueDead();
     const forks = config.isolation === 'fork' ? await this.startForkMode() : undefined;
-    for (let slot = 0; slot < config.concurrency; slot++) {
+    for (let i = 0; i < config.concurrency; i++) {
       const exec = forks ? forks.executor() : this.createSpawnExecutor();
       this.executors.push(exec);
-      this.slots.push(this.slotLoop(String(slot), exec, this.blocking[slot]));
+      const slot = new Slot({
+        name: String(i), exec, blocking: this.blocking[i], stopped: this.stop.signal, run: (taken) => this.runJob(exec, taken),
+      });
+      this.slots.push(this.slotLoop(slot));
     }
     const address = this.server.address();
     this.log.info({
@@ -230,101 +214,85 @@ export class Master {
   }
 
   /**
-   * One slot. Its jobs run in children through the executor, up to `exec.depth` given at once (run one after
-   * another); under a backlog one more is taken ahead, to start the moment there is room. When a job ends,
-   * recording it shares one round trip with taking the next. Every job held is in this worker's in-flight
-   * hash under its own field, so nothing is only in memory.
+   * One slot's loop, read as Resque's worker loop: take a job, run it in a child, wait for it to end, record
+   * how it ended. Up to `exec.depth` jobs are given to the executor at once (run one after another); under a
+   * backlog one more is taken ahead, to start the moment there is room; recording a job shares one round trip
+   * with taking the next. Every job held is in this worker's in-flight hash under its own field, so nothing
+   * is only in memory.
    */
-  private async slotLoop(slot: string, exec: Executor, blocking: BlockingTake | undefined): Promise<void> {
-    exec.prepare();
-    let seq = 0;
-    const field = (): string => `${slot}.${seq++}`;
-    /**
-     * The field idle takes use, kept until a job comes under it: a take that failed or was cut short may
-     * have taken a job in Redis, and the next take under the same field returns it.
-     */
-    let idleField: string | undefined;
-    const canTake = (): boolean => !this.stop.signal.aborted && !this.paused;
-    /** recent job durations (moving average, ms); unknown until the first job ends */
-    let typicalMs = Infinity;
-    const limit = (): number => Math.max(1, Math.min(exec.depth, Math.floor(SEND_AHEAD_MS / typicalMs))) + 1;
-    /** given to the executor, in the order they run and end */
-    const running: { taken: Taken; ran: Promise<Ran> }[] = [];
-    /** taken, waiting for room in the executor */
-    const waiting: Taken[] = [];
-    /** round trips in flight that may bring a job (a take-ahead, or a finish that also takes) */
-    let taking = 0;
-    /** every round trip in flight: the slot ends only after them */
-    const inFlight = new Set<Promise<void>>();
-    let landed: (() => void) | undefined;
-    const held = (): number => running.length + waiting.length + taking;
-    const startJobs = (): void => {
-      while (running.length < exec.depth && waiting.length > 0 && !this.stop.signal.aborted) {
-        const taken = waiting.shift() as Taken;
-        running.push({ taken, ran: this.runJob(exec, taken) });
-      }
-    };
-    const track = (roundTrip: Promise<Taken | undefined>, takes: boolean): void => {
-      if (takes) taking++;
-      const done = roundTrip.then((taken) => {
-        if (takes) taking--;
-        if (taken) {
-          waiting.push(taken);
-          startJobs();
-        }
-        inFlight.delete(done);
-        landed?.();
-      });
-      inFlight.add(done);
-    };
+  private async slotLoop(slot: Slot): Promise<void> {
+    slot.exec.prepare();
     for (;;) {
       // Taken but not started: they go back rather than delay the shutdown.
-      if (this.stop.signal.aborted && waiting.length > 0) await this.handBack(waiting.splice(0));
-      if (running.length === 0) {
-        if (taking > 0) {
-          await new Promise<void>((resolve) => { landed = resolve; });
-          landed = undefined;
-          continue;
-        }
-        if (this.stop.signal.aborted) break;
-        const mark = this.waker.mark;
-        if (!canTake()) {
-          await this.waker.wait(mark, this.stop.signal);
-          continue;
-        }
-        idleField ??= field();
-        const { taken, waited } = await this.takeIdle(idleField, blocking);
-        if (taken) {
-          idleField = undefined;
-          if (canTake()) {
-            waiting.push(taken);
-            startJobs();
-          } else {
-            await this.handBack([taken]); // paused or stopped while it waited
-          }
-        } else if (!waited) {
-          await this.waker.wait(mark, this.stop.signal);
-        }
+      if (this.stopping) await this.handBackUnstarted(slot);
+      if (!slot.busy) {
+        if (slot.taking) await slot.nextLanding(); // a job may be on its way
+        else if (this.stopping) break;
+        else await this.takeWhenIdle(slot); // take a job and run it
         continue;
       }
-      if (canTake() && held() < limit()) track(this.retrying('take a job', () => this.reserve(field(), true)), true);
-      const head = running[0] as (typeof running)[number];
-      const ran = await head.ran;
-      running.shift();
-      startJobs();
-      if (ran.outcome.kind === 'interrupted') {
-        await this.handBack([head.taken]);
-        this.log.warn({ queue: head.taken.queue, slot }, 'job interrupted by shutdown and handed back to the head of its queue');
-        continue;
-      }
-      typicalMs = typicalMs === Infinity ? ran.durationMs : 0.8 * typicalMs + 0.2 * ran.durationMs;
-      const finish = this.settle(slot, head.taken, ran) as Finish;
-      const nextField = canTake() && held() < limit() ? field() : undefined;
-      const ahead = held() > 0;
-      track(this.retrying('record a finished job', () => this.finish(head.taken, finish, nextField, ahead)), nextField !== undefined);
+      this.takeAhead(slot);
+      const { taken, ran } = await slot.nextEnded(); // wait for the first job to end
+      if (ran.outcome.kind === 'interrupted') await this.handBackInterrupted(slot, taken);
+      else this.recordAndTakeNext(slot, taken, ran); // record how it ended
     }
-    while (inFlight.size > 0) await Promise.all(inFlight);
-    if (waiting.length > 0) await this.handBack(waiting.splice(0));
+    await slot.roundTripsLanded();
+    await this.handBackUnstarted(slot);
+  }
+
+  /** Nothing runs: waits while paused, else takes a job (waiting for one when it can) and starts it. */
+  private async takeWhenIdle(slot: Slot): Promise<void> {
+    const mark = this.waker.mark;
+    if (!this.canTake()) {
+      await this.waker.wait(mark, this.stop.signal);
+      return;
+    }
+    const { taken, waited } = await this.reserveIdle(slot.idleField(), slot.blocking);
+    if (taken) {
+      slot.idleFieldUsed();
+      if (this.canTake()) slot.add(taken);
+      else await this.handBack([taken]); // paused or stopped while it waited
+    } else if (!waited) {
+      await this.waker.wait(mark, this.stop.signal);
+    }
+  }
+
+  /**
+   * While jobs run, one more is taken when the slot has room for it, to start the moment the executor has;
+   * the take script takes it only under a backlog (TAKE_AHEAD_MIN_BACKLOG).
+   */
+  private takeAhead(slot: Slot): void {
+    if (this.canTake() && slot.hasRoom()) slot.track(this.retrying('take a job', () => this.reserve(slot.nextField(), true)), true);
+  }
+
+  /** Records how a job ended; the same round trip takes the next job when the slot has room for one. */
+  private recordAndTakeNext(slot: Slot, taken: Taken, ran: Ran): void {
+    slot.noteDuration(ran.durationMs);
+    const finish = this.settle(slot.name, taken, ran) as Finish;
+    const nextField = this.canTake() && slot.hasRoom() ? slot.nextField() : undefined;
+    const ahead = slot.held > 0;
+    slot.track(this.retrying('record a finished job', () => this.finish(taken, finish, nextField, ahead)), nextField !== undefined);
+  }
+
+  /** A job the second stop signal (or the shutdown timeout) cut short goes back to the head of its queue. */
+  private async handBackInterrupted(slot: Slot, taken: Taken): Promise<void> {
+    await this.handBack([taken]);
+    this.log.warn({ queue: taken.queue, slot: slot.name }, 'job interrupted by shutdown and handed back to the head of its queue');
+  }
+
+  /** Jobs the slot took but has not started go back to their queues. */
+  private async handBackUnstarted(slot: Slot): Promise<void> {
+    const unstarted = slot.unstarted();
+    if (unstarted.length > 0) await this.handBack(unstarted);
+  }
+
+  /** A stop signal came: no new jobs. */
+  private get stopping(): boolean {
+    return this.stop.signal.aborted;
+  }
+
+  private canTake(): boolean {
+    return !this.stopping && !this.paused;
   }
 
   private async handBack(jobs: readonly Taken[]): Promise<void> {
@@ -374,7 +342,7 @@ export class Master {
    * An idle slot's take: waiting in Redis for the queue when it can (see blocking-take.ts), else at once.
    * `waited`: it waited for a job already, so the slot need not wait for a change notification.
    */
-  private async takeIdle(field: string, blocking: BlockingTake | undefined): Promise<{ taken: Taken | undefined; waited: boolean }> {
+  private async reserveIdle(field: string, blocking: BlockingTake | undefined): Promise<{ taken: Taken | undefined; waited: boolean }> {
     if (blocking?.usable) {
       try {
         const res = await blocking.take(scripts.reserve.call([this.keys.namespace, this.id, field, '', 0, ...this.config.queues]));
