@@ -14,40 +14,40 @@ export const WAIT_SECONDS = 5;
 const DEAD_AFTER_MS = WAIT_SECONDS * 1000 + 3000;
 
 export class BlockingTake {
-  private readonly conn: Redis;
-  private readonly queueKey: string;
-  private clientId: number | undefined;
-  private pending: Promise<unknown> | undefined;
-  private noBlmove = false;
+  readonly #conn: Redis;
+  readonly #queueKey: string;
+  #clientId: number | undefined;
+  #pending: Promise<unknown> | undefined;
+  #noBlmove = false;
 
   /** `queueKey`: the full key of the one queue the worker takes from. */
   constructor(redisUrl: string, options: RedisOptions, queueKey: string) {
     // Fail fast rather than queue or re-send: an unanswered take is taken again under the same field
     // (which then returns the job if this one got it), and meanwhile the slot waits the waker's way.
-    this.conn = new Redis(redisUrl, {
+    this.#conn = new Redis(redisUrl, {
       ...options, lazyConnect: true, enableOfflineQueue: false, autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 0,
     });
-    this.queueKey = queueKey;
-    this.conn.on('ready', () => {
-      this.clientId = undefined;
-      this.conn.client('ID').then((id) => { this.clientId = id; }, () => undefined);
+    this.#queueKey = queueKey;
+    this.#conn.on('ready', () => {
+      this.#clientId = undefined;
+      this.#conn.client('ID').then((id) => { this.#clientId = id; }, () => undefined);
     });
   }
 
   /** Registers an error listener and connects (retrying with the options' strategy, as the others do). */
   async connect(onError: (err: Error) => void): Promise<void> {
-    this.conn.on('error', onError);
-    await this.conn.connect();
+    this.#conn.on('error', onError);
+    await this.#conn.connect();
   }
 
   /** Whether a take can wait here now: connected, and the server knows BLMOVE (Redis 6.2+). */
   get usable(): boolean {
-    return !this.noBlmove && this.conn.status === 'ready' && this.clientId !== undefined;
+    return !this.#noBlmove && this.#conn.status === 'ready' && this.#clientId !== undefined;
   }
 
   /** Whether the server refused BLMOVE (older than Redis 6.2): the slot never waits here again. */
   get unsupported(): boolean {
-    return this.noBlmove;
+    return this.#noBlmove;
   }
 
   /**
@@ -56,24 +56,24 @@ export class BlockingTake {
    * server refused a command): the caller takes again under the same field.
    */
   async take(take: ScriptCall): Promise<unknown> {
-    const exec = this.conn.pipeline()
-      .blmove(this.queueKey, this.queueKey, 'LEFT', 'LEFT', WAIT_SECONDS)
+    const exec = this.#conn.pipeline()
+      .blmove(this.#queueKey, this.#queueKey, 'LEFT', 'LEFT', WAIT_SECONDS)
       .evalsha(take.script.sha, take.keys.length, ...take.keys, ...take.argv)
       .exec();
-    const dead = setTimeout(() => this.conn.disconnect(true), DEAD_AFTER_MS);
-    this.pending = exec;
+    const dead = setTimeout(() => this.#conn.disconnect(true), DEAD_AFTER_MS);
+    this.#pending = exec;
     try {
       const replies = await exec;
       const [wait, script] = replies ?? [];
       if (wait?.[0]) {
-        if (/unknown command/i.test(wait[0].message)) this.noBlmove = true;
+        if (/unknown command/i.test(wait[0].message)) this.#noBlmove = true;
         throw wait[0];
       }
       if (!script || script[0]) throw script?.[0] ?? new Error('no reply to the take script');
       return script[1];
     } finally {
       clearTimeout(dead);
-      this.pending = undefined;
+      this.#pending = undefined;
     }
   }
 
@@ -83,14 +83,14 @@ export class BlockingTake {
    * wait may not have reached Redis yet when this is called.
    */
   async interrupt(main: Redis): Promise<void> {
-    while (this.pending) {
-      const pending = this.pending.catch(() => undefined);
-      if (this.clientId !== undefined) await main.call('CLIENT', 'UNBLOCK', this.clientId).catch(() => 0);
+    while (this.#pending) {
+      const pending = this.#pending.catch(() => undefined);
+      if (this.#clientId !== undefined) await main.call('CLIENT', 'UNBLOCK', this.#clientId).catch(() => 0);
       await Promise.race([pending, sleep(10)]);
     }
   }
 
   async close(): Promise<void> {
-    await this.conn.quit().catch(() => this.conn.disconnect());
+    await this.#conn.quit().catch(() => this.#conn.disconnect());
   }
 }

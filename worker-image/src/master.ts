@@ -39,77 +39,77 @@ const asTaken = (res: unknown, field: string): Taken | undefined =>
 
 export class Master {
   readonly id: string;
-  private readonly config: WorkerConfig;
-  private readonly log: Logger;
-  private readonly keys: Keys;
-  private readonly redis: Redis;
-  private readonly sub: Redis;
-  private readonly waker: Waker;
-  private readonly metrics: WorkerMetrics;
-  private readonly executors: Executor[] = [];
+  readonly #config: WorkerConfig;
+  readonly #log: Logger;
+  readonly #keys: Keys;
+  readonly #redis: Redis;
+  readonly #sub: Redis;
+  readonly #waker: Waker;
+  readonly #metrics: WorkerMetrics;
+  readonly #executors: Executor[] = [];
   /** one per slot when the worker takes from a single named queue (see blocking-take.ts) */
-  private readonly blocking: BlockingTake[] = [];
-  private readonly stop = new AbortController();
-  private readonly timers: NodeJS.Timeout[] = [];
-  private slots: Promise<void>[] = [];
-  private server: Server | undefined;
-  private paused = false;
-  private stoppingNow = false;
-  private knownQueues: string[] = [];
-  private knownQueuesAt = 0;
-  private finished: Promise<void> | undefined;
-  private readonly onRedisError: (err: Error) => void;
+  readonly #blocking: BlockingTake[] = [];
+  readonly #stop = new AbortController();
+  readonly #timers: NodeJS.Timeout[] = [];
+  #slots: Promise<void>[] = [];
+  #server: Server | undefined;
+  #paused = false;
+  #stoppingNow = false;
+  #knownQueues: string[] = [];
+  #knownQueuesAt = 0;
+  #finished: Promise<void> | undefined;
+  readonly #onRedisError: (err: Error) => void;
   /** how spawn-mode children are started, chosen once */
-  private launch: Launcher | undefined;
+  #launch: Launcher | undefined;
 
   constructor(config: WorkerConfig, log: Logger) {
-    this.config = config;
+    this.#config = config;
     this.id = `${config.hostname}:${process.pid}:${config.queues.join(',')}`;
-    this.log = log.child({ worker: this.id });
-    this.keys = keys(config.namespace);
+    this.#log = log.child({ worker: this.id });
+    this.#keys = keys(config.namespace);
     const retryStrategy = (times: number): number => Math.min(100 * 2 ** Math.min(times, 6), REDIS_RETRY_MAX_MS) + Math.floor(Math.random() * 100);
     const opts = { maxRetriesPerRequest: null, retryStrategy, lazyConnect: true };
-    this.redis = new Redis(config.redisUrl, { ...opts, connectionName: `forkpool-worker:${this.id}` });
-    this.sub = new Redis(config.redisUrl, opts);
+    this.#redis = new Redis(config.redisUrl, { ...opts, connectionName: `forkpool-worker:${this.id}` });
+    this.#sub = new Redis(config.redisUrl, opts);
     let lastError = 0;
-    this.onRedisError = (err: Error): void => {
-      if (Date.now() - lastError > 5000) this.log.error({ err: err.message }, 'Redis unreachable; retrying with backoff');
+    this.#onRedisError = (err: Error): void => {
+      if (Date.now() - lastError > 5000) this.#log.error({ err: err.message }, 'Redis unreachable; retrying with backoff');
       lastError = Date.now();
     };
-    for (const conn of [this.redis, this.sub]) conn.on('error', this.onRedisError);
-    this.redis.on('ready', () => { if (lastError) this.log.info('Redis reachable again'); });
+    for (const conn of [this.#redis, this.#sub]) conn.on('error', this.#onRedisError);
+    this.#redis.on('ready', () => { if (lastError) this.#log.info('Redis reachable again'); });
     const [only] = config.queues;
     if (config.queues.length === 1 && only !== undefined && only !== '*') {
       for (let slot = 0; slot < config.concurrency; slot++) {
-        this.blocking.push(new BlockingTake(config.redisUrl, { ...opts, connectionName: `forkpool-wait:${slot}:${this.id}` }, this.keys.queue(only)));
+        this.#blocking.push(new BlockingTake(config.redisUrl, { ...opts, connectionName: `forkpool-wait:${slot}:${this.id}` }, this.#keys.queue(only)));
       }
     }
-    this.waker = new Waker(this.redis, this.sub, this.keys.queue(''), this.log);
-    this.metrics = createMetrics();
+    this.#waker = new Waker(this.#redis, this.#sub, this.#keys.queue(''), this.#log);
+    this.#metrics = createMetrics();
   }
 
   /** Connects, registers, starts the slots and the periodic duties. Resolves once jobs are being taken. */
   async start(): Promise<void> {
-    const { config } = this;
-    this.server = await startHttp(config.port, this.metrics.registry, () => this.redis.status === 'ready' && !this.stop.signal.aborted);
-    await Promise.all([this.redis.connect(), this.sub.connect(), ...this.blocking.map((b) => b.connect(this.onRedisError))]);
-    await this.heartbeat();
-    await this.waker.start();
-    this.every(config.heartbeatIntervalMs, () => this.heartbeat());
-    this.every(config.heartbeatIntervalMs, () => this.requeueDead());
-    if (config.delayedPollMs > 0) this.every(config.delayedPollMs, () => this.moveDue());
-    await this.requeueDead();
-    const forks = config.isolation === 'fork' ? await this.startForkMode() : undefined;
+    const config = this.#config;
+    this.#server = await startHttp(config.port, this.#metrics.registry, () => this.#redis.status === 'ready' && !this.#stop.signal.aborted);
+    await Promise.all([this.#redis.connect(), this.#sub.connect(), ...this.#blocking.map((b) => b.connect(this.#onRedisError))]);
+    await this.#heartbeat();
+    await this.#waker.start();
+    this.#every(config.heartbeatIntervalMs, () => this.#heartbeat());
+    this.#every(config.heartbeatIntervalMs, () => this.#requeueDead());
+    if (config.delayedPollMs > 0) this.#every(config.delayedPollMs, () => this.#moveDue());
+    await this.#requeueDead();
+    const forks = config.isolation === 'fork' ? await this.#startForkMode() : undefined;
     for (let i = 0; i < config.concurrency; i++) {
-      const exec = forks ? forks.executor() : this.createSpawnExecutor();
-      this.executors.push(exec);
+      const exec = forks ? forks.executor() : this.#createSpawnExecutor();
+      this.#executors.push(exec);
       const slot = new Slot({
-        name: String(i), exec, blocking: this.blocking[i], stopped: this.stop.signal, run: (taken) => this.runJob(exec, taken),
+        name: String(i), exec, blocking: this.#blocking[i], stopped: this.#stop.signal, run: (taken) => this.#runJob(exec, taken),
       });
-      this.slots.push(this.slotLoop(slot));
+      this.#slots.push(this.#slotLoop(slot));
     }
-    const address = this.server.address();
-    this.log.info({
+    const address = this.#server.address();
+    this.#log.info({
       queues: config.queues, concurrency: config.concurrency, jobsPerChild: forks ? 1 : config.jobsPerChild, isolation: forks ? 'fork' : 'spawn',
       jobsDir: config.jobsDir, port: typeof address === 'object' && address ? address.port : config.port,
     }, 'worker started');
@@ -117,99 +117,99 @@ export class Master {
 
   /** TERM/INT/QUIT: the first stops taking jobs and drains; the second (or the timeout) hands jobs back now. */
   shutdown(): Promise<void> {
-    if (this.finished) {
-      this.log.warn('second stop signal: handing running jobs back now');
-      this.interruptRunning();
-      return this.finished;
+    if (this.#finished) {
+      this.#log.warn('second stop signal: handing running jobs back now');
+      this.#interruptRunning();
+      return this.#finished;
     }
-    this.log.info({ timeoutMs: this.config.shutdownTimeoutMs }, 'stopping: no new jobs; waiting for running ones');
-    this.stop.abort();
-    this.wakeIdle();
+    this.#log.info({ timeoutMs: this.#config.shutdownTimeoutMs }, 'stopping: no new jobs; waiting for running ones');
+    this.#stop.abort();
+    this.#wakeIdle();
     const deadline = setTimeout(() => {
-      this.log.warn('shutdown timeout reached: handing running jobs back');
-      this.interruptRunning();
-    }, this.config.shutdownTimeoutMs);
+      this.#log.warn('shutdown timeout reached: handing running jobs back');
+      this.#interruptRunning();
+    }, this.#config.shutdownTimeoutMs);
     const drained = (async () => {
-      await Promise.all(this.slots);
+      await Promise.all(this.#slots);
       clearTimeout(deadline);
-      for (const t of this.timers) clearInterval(t);
-      await Promise.all(this.executors.map((e) => e.close()));
-      const handedBack = Number(await scripts.handBack.run(this.redis, [this.keys.namespace, this.id]));
-      if (handedBack > 0) this.log.warn({ handedBack }, 'jobs handed back to their queues');
-      await this.unregister();
-      await Promise.all([this.redis.quit(), this.sub.quit(), ...this.blocking.map((b) => b.close())]).catch(() => undefined);
-      await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
-      this.log.info('worker stopped');
+      for (const t of this.#timers) clearInterval(t);
+      await Promise.all(this.#executors.map((e) => e.close()));
+      const handedBack = Number(await scripts.handBack.run(this.#redis, [this.#keys.namespace, this.id]));
+      if (handedBack > 0) this.#log.warn({ handedBack }, 'jobs handed back to their queues');
+      await this.#unregister();
+      await Promise.all([this.#redis.quit(), this.#sub.quit(), ...this.#blocking.map((b) => b.close())]).catch(() => undefined);
+      await new Promise<void>((resolve) => this.#server?.close(() => resolve()) ?? resolve());
+      this.#log.info('worker stopped');
     })();
     // Without Redis nothing can be handed back; the jobs stay in flight and another worker recovers them once
     // this worker's heartbeat expires. Exit rather than hang.
     let giveUp: NodeJS.Timeout | undefined;
     const unreachable = new Promise<void>((resolve) => {
       giveUp = setTimeout(() => {
-        this.log.error('Redis unreachable at shutdown: exiting; in-flight jobs will be recovered when the heartbeat expires');
+        this.#log.error('Redis unreachable at shutdown: exiting; in-flight jobs will be recovered when the heartbeat expires');
         resolve();
-      }, this.config.shutdownTimeoutMs + SHUTDOWN_REDIS_GRACE_MS);
+      }, this.#config.shutdownTimeoutMs + SHUTDOWN_REDIS_GRACE_MS);
     });
-    this.finished = Promise.race([drained, unreachable]).finally(() => clearTimeout(giveUp));
-    return this.finished;
+    this.#finished = Promise.race([drained, unreachable]).finally(() => clearTimeout(giveUp));
+    return this.#finished;
   }
 
   /** USR1: kill the children running jobs; the jobs fail as Resque's DirtyExit. */
   killChildren(): void {
-    this.log.warn('USR1: killing running children');
-    for (const e of this.executors) e.killRunning('kill');
+    this.#log.warn('USR1: killing running children');
+    for (const e of this.#executors) e.killRunning('kill');
   }
 
   /** USR2 / CONT. */
   setPaused(paused: boolean): void {
-    if (this.paused === paused) return;
-    this.paused = paused;
-    this.log.info(paused ? 'paused: not taking new jobs' : 'resumed');
-    this.wakeIdle();
+    if (this.#paused === paused) return;
+    this.#paused = paused;
+    this.#log.info(paused ? 'paused: not taking new jobs' : 'resumed');
+    this.#wakeIdle();
   }
 
   /** Idle slots look again at what they may do (pause, resume, stop). */
-  private wakeIdle(): void {
-    this.waker.wake();
-    for (const b of this.blocking) void b.interrupt(this.redis);
+  #wakeIdle(): void {
+    this.#waker.wake();
+    for (const b of this.#blocking) void b.interrupt(this.#redis);
   }
 
-  private interruptRunning(): void {
-    this.stoppingNow = true;
-    for (const e of this.executors) e.killRunning('interrupt');
+  #interruptRunning(): void {
+    this.#stoppingNow = true;
+    for (const e of this.#executors) e.killRunning('interrupt');
   }
 
   /** Fork mode, or undefined (with the reason logged) when it cannot run here: the worker then spawns. */
-  private async startForkMode(): Promise<ForkExecutors | undefined> {
-    const { config } = this;
-    if (config.jobsPerChild !== 1) this.log.warn({ jobsPerChild: config.jobsPerChild }, 'JOBS_PER_CHILD is ignored in fork mode: every job gets a fresh fork');
+  async #startForkMode(): Promise<ForkExecutors | undefined> {
+    const config = this.#config;
+    if (config.jobsPerChild !== 1) this.#log.warn({ jobsPerChild: config.jobsPerChild }, 'JOBS_PER_CHILD is ignored in fork mode: every job gets a fresh fork');
     try {
       return await ForkExecutors.start({
         jobsDir: config.jobsDir,
         limits: { timeoutMs: config.jobTimeoutMs, maxMemoryMb: config.maxChildMemoryMb },
-        log: this.log,
-        onChildStart: (ms) => this.metrics.childStart.observe(ms / 1000),
+        log: this.#log,
+        onChildStart: (ms) => this.#metrics.childStart.observe(ms / 1000),
       });
     } catch (err) {
-      this.log.error({ err: (err as Error).message }, 'ISOLATION=fork cannot run here; falling back to spawn mode');
+      this.#log.error({ err: (err as Error).message }, 'ISOLATION=fork cannot run here; falling back to spawn mode');
       return undefined;
     }
   }
 
-  private createSpawnExecutor(): Executor {
-    const { config } = this;
-    if (!this.launch) {
+  #createSpawnExecutor(): Executor {
+    const config = this.#config;
+    if (!this.#launch) {
       const l = launcher();
-      if (l.how === 'child_process') this.log.info({ reason: l.why }, 'job children start with Node\'s spawn, not posix_spawn');
-      this.launch = l.launch;
+      if (l.how === 'child_process') this.#log.info({ reason: l.why }, 'job children start with Node\'s spawn, not posix_spawn');
+      this.#launch = l.launch;
     }
     return new SpawnExecutor({
-      launch: this.launch,
+      launch: this.#launch,
       jobsDir: config.jobsDir,
       jobsPerChild: config.jobsPerChild,
       limits: { timeoutMs: config.jobTimeoutMs, maxMemoryMb: config.maxChildMemoryMb },
-      log: this.log,
-      onChildStart: (ms) => this.metrics.childStart.observe(ms / 1000),
+      log: this.#log,
+      onChildStart: (ms) => this.#metrics.childStart.observe(ms / 1000),
     });
   }
 
@@ -220,40 +220,40 @@ export class Master {
    * with taking the next. Every job held is in this worker's in-flight hash under its own field, so nothing
    * is only in memory.
    */
-  private async slotLoop(slot: Slot): Promise<void> {
+  async #slotLoop(slot: Slot): Promise<void> {
     slot.exec.prepare();
     for (;;) {
       // Taken but not started: they go back rather than delay the shutdown.
-      if (this.stopping) await this.handBackUnstarted(slot);
+      if (this.#stopping) await this.#handBackUnstarted(slot);
       if (!slot.busy) {
         if (slot.taking) await slot.nextLanding(); // a job may be on its way
-        else if (this.stopping) break;
-        else await this.takeWhenIdle(slot); // take a job and run it
+        else if (this.#stopping) break;
+        else await this.#takeWhenIdle(slot); // take a job and run it
         continue;
       }
-      this.takeAhead(slot);
+      this.#takeAhead(slot);
       const { taken, ran } = await slot.nextEnded(); // wait for the first job to end
-      if (ran.outcome.kind === 'interrupted') await this.handBackInterrupted(slot, taken);
-      else this.recordAndTakeNext(slot, taken, ran); // record how it ended
+      if (ran.outcome.kind === 'interrupted') await this.#handBackInterrupted(slot, taken);
+      else this.#recordAndTakeNext(slot, taken, ran); // record how it ended
     }
     await slot.roundTripsLanded();
-    await this.handBackUnstarted(slot);
+    await this.#handBackUnstarted(slot);
   }
 
   /** Nothing runs: waits while paused, else takes a job (waiting for one when it can) and starts it. */
-  private async takeWhenIdle(slot: Slot): Promise<void> {
-    const mark = this.waker.mark;
-    if (!this.canTake()) {
-      await this.waker.wait(mark, this.stop.signal);
+  async #takeWhenIdle(slot: Slot): Promise<void> {
+    const mark = this.#waker.mark;
+    if (!this.#canTake()) {
+      await this.#waker.wait(mark, this.#stop.signal);
       return;
     }
-    const { taken, waited } = await this.reserveIdle(slot.idleField(), slot.blocking);
+    const { taken, waited } = await this.#reserveIdle(slot.idleField(), slot.blocking);
     if (taken) {
       slot.idleFieldUsed();
-      if (this.canTake()) slot.add(taken);
-      else await this.handBack([taken]); // paused or stopped while it waited
+      if (this.#canTake()) slot.add(taken);
+      else await this.#handBack([taken]); // paused or stopped while it waited
     } else if (!waited) {
-      await this.waker.wait(mark, this.stop.signal);
+      await this.#waker.wait(mark, this.#stop.signal);
     }
   }
 
@@ -261,80 +261,80 @@ export class Master {
    * While jobs run, one more is taken when the slot has room for it, to start the moment the executor has;
    * the take script takes it only under a backlog (TAKE_AHEAD_MIN_BACKLOG).
    */
-  private takeAhead(slot: Slot): void {
-    if (this.canTake() && slot.hasRoom()) slot.track(this.retrying('take a job', () => this.reserve(slot.nextField(), true)), true);
+  #takeAhead(slot: Slot): void {
+    if (this.#canTake() && slot.hasRoom()) slot.track(this.#retrying('take a job', () => this.#reserve(slot.nextField(), true)), true);
   }
 
   /** Records how a job ended; the same round trip takes the next job when the slot has room for one. */
-  private recordAndTakeNext(slot: Slot, taken: Taken, ran: Ran): void {
+  #recordAndTakeNext(slot: Slot, taken: Taken, ran: Ran): void {
     slot.noteDuration(ran.durationMs);
-    const finish = this.settle(slot.name, taken, ran) as Finish;
-    const nextField = this.canTake() && slot.hasRoom() ? slot.nextField() : undefined;
+    const finish = this.#settle(slot.name, taken, ran) as Finish;
+    const nextField = this.#canTake() && slot.hasRoom() ? slot.nextField() : undefined;
     const ahead = slot.held > 0;
-    slot.track(this.retrying('record a finished job', () => this.finish(taken, finish, nextField, ahead)), nextField !== undefined);
+    slot.track(this.#retrying('record a finished job', () => this.#finish(taken, finish, nextField, ahead)), nextField !== undefined);
   }
 
   /** A job the second stop signal (or the shutdown timeout) cut short goes back to the head of its queue. */
-  private async handBackInterrupted(slot: Slot, taken: Taken): Promise<void> {
-    await this.handBack([taken]);
-    this.log.warn({ queue: taken.queue, slot: slot.name }, 'job interrupted by shutdown and handed back to the head of its queue');
+  async #handBackInterrupted(slot: Slot, taken: Taken): Promise<void> {
+    await this.#handBack([taken]);
+    this.#log.warn({ queue: taken.queue, slot: slot.name }, 'job interrupted by shutdown and handed back to the head of its queue');
   }
 
   /** Jobs the slot took but has not started go back to their queues. */
-  private async handBackUnstarted(slot: Slot): Promise<void> {
+  async #handBackUnstarted(slot: Slot): Promise<void> {
     const unstarted = slot.unstarted();
-    if (unstarted.length > 0) await this.handBack(unstarted);
+    if (unstarted.length > 0) await this.#handBack(unstarted);
   }
 
   /** A stop signal came: no new jobs. */
-  private get stopping(): boolean {
-    return this.stop.signal.aborted;
+  get #stopping(): boolean {
+    return this.#stop.signal.aborted;
   }
 
-  private canTake(): boolean {
-    return !this.stopping && !this.paused;
+  #canTake(): boolean {
+    return !this.#stopping && !this.#paused;
   }
 
-  private async handBack(jobs: readonly Taken[]): Promise<void> {
-    await this.retrying('hand a job back', () => scripts.handBack.run(this.redis, [this.keys.namespace, this.id, ...jobs.map((j) => j.field)]));
+  async #handBack(jobs: readonly Taken[]): Promise<void> {
+    await this.#retrying('hand a job back', () => scripts.handBack.run(this.#redis, [this.#keys.namespace, this.id, ...jobs.map((j) => j.field)]));
   }
 
   /** Runs a taken job in a child (a malformed one never reaches a child). */
-  private async runJob(exec: Executor, taken: Taken): Promise<Ran> {
+  async #runJob(exec: Executor, taken: Taken): Promise<Ran> {
     const parsed = parseJob(taken.raw);
     if (!parsed.ok) {
       return { parsed, outcome: { kind: 'error', error: { name: 'Forkpool::MalformedPayload', message: parsed.reason, stack: [] } }, pid: undefined, durationMs: 0 };
     }
     const job = parsed.value;
-    if (job.enqueuedAt) this.metrics.queueWait.observe({ queue: taken.queue }, Math.max(0, Date.now() - job.enqueuedAt.getTime()) / 1000);
-    if (this.stoppingNow) return { parsed, outcome: { kind: 'interrupted' }, pid: undefined, durationMs: 0 };
+    if (job.enqueuedAt) this.#metrics.queueWait.observe({ queue: taken.queue }, Math.max(0, Date.now() - job.enqueuedAt.getTime()) / 1000);
+    if (this.#stoppingNow) return { parsed, outcome: { kind: 'interrupted' }, pid: undefined, durationMs: 0 };
     return { parsed, ...(await exec.run({ className: job.className, args: job.args })) };
   }
 
   /** Logs, counts and turns how a job ended into what the finish script records (nothing when interrupted). */
-  private settle(slot: string, taken: Taken, ran: Ran): Finish | undefined {
+  #settle(slot: string, taken: Taken, ran: Ran): Finish | undefined {
     const { parsed, outcome, pid, durationMs } = ran;
     if (outcome.kind === 'interrupted') return undefined;
     const className = parsed.ok ? parsed.value.className : '(unreadable)';
     const labels = { queue: taken.queue, class: className };
     const fields = { queue: taken.queue, class: className, slot, childPid: pid, jobId: parsed.ok ? parsed.value.jobId : undefined, ms: Math.round(durationMs) };
-    this.metrics.processed.inc(labels);
-    this.metrics.duration.observe(labels, durationMs / 1000);
+    this.#metrics.processed.inc(labels);
+    this.#metrics.duration.observe(labels, durationMs / 1000);
     if (outcome.kind === 'ok') {
-      this.log.info(fields, 'job done');
+      this.#log.info(fields, 'job done');
       return { kind: 'ok' };
     }
     const failure = describeFailure(outcome);
     const attempt = parsed.ok ? parsed.value.attempt : 0;
-    if (parsed.ok && isRetryable(outcome) && attempt < this.config.retryAttempts) {
-      const delay = this.config.retryBackoffSeconds * 2 ** attempt;
-      this.log.warn({ ...fields, exception: failure.exception, error: failure.error, attempt: attempt + 1, inSeconds: delay }, 'job failed; retrying later');
-      this.metrics.retried.inc(labels);
+    if (parsed.ok && isRetryable(outcome) && attempt < this.#config.retryAttempts) {
+      const delay = this.#config.retryBackoffSeconds * 2 ** attempt;
+      this.#log.warn({ ...fields, exception: failure.exception, error: failure.error, attempt: attempt + 1, inSeconds: delay }, 'job failed; retrying later');
+      this.#metrics.retried.inc(labels);
       const record = JSON.stringify({ ...parsed.value.payload, queue: taken.queue, forkpool_attempt: attempt + 1 });
       return { kind: 'retry', record, at: Math.floor(Date.now() / 1000) + delay };
     }
-    this.log.warn({ ...fields, exception: failure.exception, error: failure.error }, 'job failed');
-    this.metrics.failed.inc({ ...labels, exception: failure.exception });
+    this.#log.warn({ ...fields, exception: failure.exception, error: failure.error }, 'job failed');
+    this.#metrics.failed.inc({ ...labels, exception: failure.exception });
     return { kind: 'failed', record: encodeFailure({ at: new Date(), raw: taken.raw, ...failure, worker: this.id, queue: taken.queue }) };
   }
 
@@ -342,80 +342,80 @@ export class Master {
    * An idle slot's take: waiting in Redis for the queue when it can (see blocking-take.ts), else at once.
    * `waited`: it waited for a job already, so the slot need not wait for a change notification.
    */
-  private async reserveIdle(field: string, blocking: BlockingTake | undefined): Promise<{ taken: Taken | undefined; waited: boolean }> {
+  async #reserveIdle(field: string, blocking: BlockingTake | undefined): Promise<{ taken: Taken | undefined; waited: boolean }> {
     if (blocking?.usable) {
       try {
-        const res = await blocking.take(scripts.reserve.call([this.keys.namespace, this.id, field, '', 0, ...this.config.queues]));
+        const res = await blocking.take(scripts.reserve.call([this.#keys.namespace, this.id, field, '', 0, ...this.#config.queues]));
         return { taken: asTaken(res, field), waited: true };
       } catch (err) {
-        if (blocking.unsupported) this.log.info('this Redis has no BLMOVE (6.2+): idle slots wait for change notifications instead');
-        else this.log.debug({ err: (err as Error).message }, 'a waiting take failed; taking at once');
+        if (blocking.unsupported) this.#log.info('this Redis has no BLMOVE (6.2+): idle slots wait for change notifications instead');
+        else this.#log.debug({ err: (err as Error).message }, 'a waiting take failed; taking at once');
       }
     }
-    return { taken: await this.retrying('take a job', () => this.reserve(field, false)), waited: false };
+    return { taken: await this.#retrying('take a job', () => this.#reserve(field, false)), waited: false };
   }
 
   /** Takes a job; `ahead`: one to start when the running one ends, only taken under a backlog. */
-  private async reserve(field: string, ahead: boolean): Promise<Taken | undefined> {
-    const queues = await this.queueNames(!ahead);
+  async #reserve(field: string, ahead: boolean): Promise<Taken | undefined> {
+    const queues = await this.#queueNames(!ahead);
     if (queues.length === 0) return undefined;
-    const res = await scripts.reserve.run(this.redis, [
-      this.keys.namespace, this.id, field, formatRunAt(new Date()), ahead ? TAKE_AHEAD_MIN_BACKLOG : 0, ...queues,
+    const res = await scripts.reserve.run(this.#redis, [
+      this.#keys.namespace, this.id, field, formatRunAt(new Date()), ahead ? TAKE_AHEAD_MIN_BACKLOG : 0, ...queues,
     ]);
     return asTaken(res, field);
   }
 
   /** Records how a job ended and, when `nextField` is given, takes the next job under it (ahead: see reserve). */
-  private async finish(taken: Taken, finish: Finish, nextField: string | undefined, ahead: boolean): Promise<Taken | undefined> {
-    const queues = nextField ? await this.queueNames(false) : [];
+  async #finish(taken: Taken, finish: Finish, nextField: string | undefined, ahead: boolean): Promise<Taken | undefined> {
+    const queues = nextField ? await this.#queueNames(false) : [];
     const record = finish.kind === 'ok' ? '' : finish.record;
     const at = finish.kind === 'retry' ? String(finish.at) : '';
-    const res = (await scripts.finish.run(this.redis, [
-      this.keys.namespace, this.id, taken.field, finish.kind, record, at, formatRunAt(new Date()), nextField ?? '',
+    const res = (await scripts.finish.run(this.#redis, [
+      this.#keys.namespace, this.id, taken.field, finish.kind, record, at, formatRunAt(new Date()), nextField ?? '',
       ahead ? TAKE_AHEAD_MIN_BACKLOG : 0, ...queues,
     ])) as [number, string?, string?];
     if (res[0] === 0) {
-      this.log.warn({ queue: taken.queue, field: taken.field }, 'the job was handed back while it ran (heartbeat lost); it will run again');
+      this.#log.warn({ queue: taken.queue, field: taken.field }, 'the job was handed back while it ran (heartbeat lost); it will run again');
     }
     return res.length === 3 && nextField ? asTaken(res.slice(1), nextField) : undefined;
   }
 
   /** The queues to take from, in priority order; `*` is every known queue, alphabetically, refreshed when idle. */
-  private async queueNames(idle: boolean): Promise<string[]> {
-    if (this.config.queues[0] !== '*') return [...this.config.queues];
-    if (idle || Date.now() - this.knownQueuesAt > 5000) {
-      this.knownQueues = (await this.redis.smembers(this.keys.queues)).sort();
-      this.knownQueuesAt = Date.now();
+  async #queueNames(idle: boolean): Promise<string[]> {
+    if (this.#config.queues[0] !== '*') return [...this.#config.queues];
+    if (idle || Date.now() - this.#knownQueuesAt > 5000) {
+      this.#knownQueues = (await this.#redis.smembers(this.#keys.queues)).sort();
+      this.#knownQueuesAt = Date.now();
     }
-    return this.knownQueues;
+    return this.#knownQueues;
   }
 
-  private async heartbeat(): Promise<void> {
+  async #heartbeat(): Promise<void> {
     const now = new Date();
-    await scripts.heartbeat.run(this.redis, [this.keys.namespace, this.id, formatHeartbeat(now), formatStarted(now)]);
+    await scripts.heartbeat.run(this.#redis, [this.#keys.namespace, this.id, formatHeartbeat(now), formatStarted(now)]);
   }
 
-  private async requeueDead(): Promise<void> {
-    const res = (await scripts.requeueDead.run(this.redis, [this.keys.namespace, this.config.heartbeatTimeoutMs])) as (string | number)[];
+  async #requeueDead(): Promise<void> {
+    const res = (await scripts.requeueDead.run(this.#redis, [this.#keys.namespace, this.#config.heartbeatTimeoutMs])) as (string | number)[];
     for (let i = 0; i < res.length; i += 2) {
-      this.log.warn({ deadWorker: res[i], jobs: res[i + 1] }, 'worker heartbeat expired: its in-flight jobs are back at the head of their queues');
+      this.#log.warn({ deadWorker: res[i], jobs: res[i + 1] }, 'worker heartbeat expired: its in-flight jobs are back at the head of their queues');
     }
   }
 
-  private async moveDue(): Promise<void> {
+  async #moveDue(): Promise<void> {
     const limit = 1000;
     let moved = 0;
     for (;;) {
-      const n = Number(await scripts.moveDue.run(this.redis, [this.keys.namespace, limit, formatFailedAt(new Date()), this.id]));
+      const n = Number(await scripts.moveDue.run(this.#redis, [this.#keys.namespace, limit, formatFailedAt(new Date()), this.id]));
       moved += n;
       if (n < limit) break;
     }
-    if (moved > 0) this.log.debug({ moved }, 'due delayed jobs moved to their queues');
+    if (moved > 0) this.#log.debug({ moved }, 'due delayed jobs moved to their queues');
   }
 
-  private async unregister(): Promise<void> {
-    const k = this.keys;
-    await this.redis.multi()
+  async #unregister(): Promise<void> {
+    const k = this.#keys;
+    await this.#redis.multi()
       .srem(k.workers, this.id)
       .zrem(k.alive, this.id)
       .hdel(k.heartbeats, this.id)
@@ -424,22 +424,22 @@ export class Master {
   }
 
   /** Runs a periodic duty; an error is logged and the next tick tries again. */
-  private every(ms: number, duty: () => Promise<void>): void {
+  #every(ms: number, duty: () => Promise<void>): void {
     let busy = false;
-    this.timers.push(setInterval(() => {
+    this.#timers.push(setInterval(() => {
       if (busy) return;
       busy = true;
-      duty().catch((err: Error) => this.log.error({ err: err.message }, 'periodic duty failed')).finally(() => { busy = false; });
+      duty().catch((err: Error) => this.#log.error({ err: err.message }, 'periodic duty failed')).finally(() => { busy = false; });
     }, ms));
   }
 
   /** Redis calls on the job path are retried with backoff until they succeed: a job's result is never dropped. */
-  private async retrying<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  async #retrying<T>(what: string, fn: () => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await fn();
       } catch (err) {
-        this.log.error({ err: (err as Error).message, attempt }, `cannot ${what}; retrying`);
+        this.#log.error({ err: (err as Error).message, attempt }, `cannot ${what}; retrying`);
         await sleep(Math.min(100 * 2 ** attempt, REDIS_RETRY_MAX_MS));
       }
     }

@@ -60,8 +60,8 @@ interface ChildEvents {
 
 /** One spawned child: the jobs sent to it, run in order, the first one under the timeout and memory cap. */
 class Child {
-  private readonly proc: Launched;
-  private readonly jobs: Writable;
+  readonly #proc: Launched;
+  readonly #jobs: Writable;
   /** how it ended, once it has */
   end: Ended | undefined;
   readonly spawnedAt = performance.now();
@@ -74,38 +74,38 @@ class Child {
   killedFor: Outcome | undefined;
   /** sent and not ended, in the order the child runs them: the first is running */
   readonly sent: Assigned[] = [];
-  private readonly limits: Limits;
-  private readonly events: ChildEvents;
-  private headStartedAt = 0;
-  private closed: () => void = () => undefined;
+  readonly #limits: Limits;
+  readonly #events: ChildEvents;
+  #headStartedAt = 0;
+  #closed: () => void = () => undefined;
   /** resolves once the child is gone and its end accounted for */
-  readonly gone = new Promise<void>((resolve) => { this.closed = resolve; });
-  private timer: NodeJS.Timeout | undefined;
-  private sampler: NodeJS.Timeout | undefined;
+  readonly gone = new Promise<void>((resolve) => { this.#closed = resolve; });
+  #timer: NodeJS.Timeout | undefined;
+  #sampler: NodeJS.Timeout | undefined;
 
   constructor(launch: Launcher, env: NodeJS.ProcessEnv, jobsPerChild: number, limits: Limits, log: Logger, events: ChildEvents) {
     this.jobsLeft = jobsPerChild;
-    this.limits = limits;
-    this.events = events;
+    this.#limits = limits;
+    this.#events = events;
     // fd 3: jobs to the child, fd 4: its results (see spawn-child.ts)
-    this.proc = launch(process.execPath, [childEntry], env);
-    this.jobs = this.proc.jobs;
+    this.#proc = launch(process.execPath, [childEntry], env);
+    this.#jobs = this.#proc.jobs;
     // A write to a child that just died fails; its exit is what reports it.
-    this.jobs.on('error', () => undefined);
-    const { results } = this.proc;
+    this.#jobs.on('error', () => undefined);
+    const { results } = this.#proc;
     this.ready = new Promise((resolve, reject) => {
       const lines = new LineSplitter();
       results.on('data', (chunk: Buffer) => {
         for (const line of lines.push(chunk)) {
           const msg = ChildMessage.safeParse(parseJsonLine(line));
           if (!msg.success) {
-            log.warn({ childPid: this.proc.pid, message: line.slice(0, 200) }, 'child sent a message the master does not understand');
+            log.warn({ childPid: this.#proc.pid, message: line.slice(0, 200) }, 'child sent a message the master does not understand');
           } else if (msg.data.t === 'ready') {
             this.isReady = true;
             resolve(performance.now() - this.spawnedAt);
           } else {
-            this.endHead(msg.data.ok ? { kind: 'ok' } : { kind: 'error', error: msg.data.error ?? { name: 'Error', message: 'job failed without an error', stack: [] } });
-            this.events.settled();
+            this.#endHead(msg.data.ok ? { kind: 'ok' } : { kind: 'error', error: msg.data.error ?? { name: 'Error', message: 'job failed without an error', stack: [] } });
+            this.#events.settled();
           }
         }
       });
@@ -113,7 +113,7 @@ class Child {
       // its exit if a process it started still holds the pipe open.
       let ended = false;
       results.once('end', () => { ended = true; });
-      void this.proc.ended.then((end) => {
+      void this.#proc.ended.then((end) => {
         this.end = end;
         if (end.error) {
           reject(new Error(`cannot start a job child: ${end.error.message}`));
@@ -129,51 +129,51 @@ class Child {
       const gone = ({ code, signal }: Ended): void => {
         if (this.exited) return;
         this.exited = true;
-        reject(new Error(`job child pid ${this.proc.pid} exited during start-up (${signal ?? `exit ${code}`})`));
-        if (this.sent.length > 0) this.endHead(this.killedFor ?? { kind: 'crashed', pid: this.pid, signal, code });
-        this.events.exited(this, this.sent.splice(0));
-        this.closed();
+        reject(new Error(`job child pid ${this.#proc.pid} exited during start-up (${signal ?? `exit ${code}`})`));
+        if (this.sent.length > 0) this.#endHead(this.killedFor ?? { kind: 'crashed', pid: this.pid, signal, code });
+        this.#events.exited(this, this.sent.splice(0));
+        this.#closed();
       };
     });
     this.ready.catch(() => undefined);
   }
 
   get pid(): number {
-    return this.proc.pid ?? 0;
+    return this.#proc.pid ?? 0;
   }
 
   send(a: Assigned): void {
     this.jobsLeft--;
     this.sent.push(a);
-    this.jobs.write(JSON.stringify({ t: 'run', className: a.job.className, args: a.job.args }) + '\n');
-    if (this.sent.length === 1) this.startHead();
+    this.#jobs.write(JSON.stringify({ t: 'run', className: a.job.className, args: a.job.args }) + '\n');
+    if (this.sent.length === 1) this.#startHead();
   }
 
   kill(reason: Outcome | undefined): void {
     if (this.exited) return;
     this.killedFor ??= reason;
-    this.proc.kill();
+    this.#proc.kill();
   }
 
   /** The first job sent is running: its limits start now (for one sent ahead, when the one before ended). */
-  private startHead(): void {
-    this.headStartedAt = performance.now();
-    const { timeoutMs, maxMemoryMb } = this.limits;
-    this.timer = setTimeout(() => this.kill({ kind: 'timeout', pid: this.pid, limitMs: timeoutMs }), timeoutMs);
+  #startHead(): void {
+    this.#headStartedAt = performance.now();
+    const { timeoutMs, maxMemoryMb } = this.#limits;
+    this.#timer = setTimeout(() => this.kill({ kind: 'timeout', pid: this.pid, limitMs: timeoutMs }), timeoutMs);
     if (maxMemoryMb > 0) {
-      this.sampler = setInterval(() => {
+      this.#sampler = setInterval(() => {
         const rss = residentMb(this.pid);
         if (rss !== undefined && rss > maxMemoryMb) this.kill({ kind: 'memory', pid: this.pid, rssMb: rss, limitMb: maxMemoryMb });
       }, MEMORY_SAMPLE_MS);
     }
   }
 
-  private endHead(outcome: Outcome): void {
-    clearTimeout(this.timer);
-    clearInterval(this.sampler);
+  #endHead(outcome: Outcome): void {
+    clearTimeout(this.#timer);
+    clearInterval(this.#sampler);
     const head = this.sent.shift();
-    head?.resolve({ outcome, pid: this.pid, durationMs: performance.now() - this.headStartedAt });
-    if (this.sent.length > 0 && !this.exited) this.startHead();
+    head?.resolve({ outcome, pid: this.pid, durationMs: performance.now() - this.#headStartedAt });
+    if (this.sent.length > 0 && !this.exited) this.#startHead();
   }
 }
 
@@ -181,60 +181,60 @@ const interrupted: RunResult = { outcome: { kind: 'interrupted' }, pid: undefine
 
 export class SpawnExecutor implements Executor {
   readonly depth: number;
-  private readonly jobsPerChild: number;
+  readonly #jobsPerChild: number;
   /** the children's environment, built once (reading process.env costs ~50 us per spawn) */
-  private readonly childEnv: NodeJS.ProcessEnv;
+  readonly #childEnv: NodeJS.ProcessEnv;
   /** the classes of the jobs run last, the latest last (see PRELOAD_CLASSES) */
-  private readonly recentClasses: string[] = [];
+  readonly #recentClasses: string[] = [];
   /** childEnv with FORKPOOL_PRELOAD for the recent classes, kept while they are the same */
-  private preloadEnv: { classes: string; env: NodeJS.ProcessEnv } | undefined;
-  private readonly launch: Launcher;
-  private readonly limits: Limits;
-  private readonly log: Logger;
-  private readonly onChildStart: (ms: number) => void;
-  private readonly events: ChildEvents;
+  #preloadEnv: { classes: string; env: NodeJS.ProcessEnv } | undefined;
+  readonly #launch: Launcher;
+  readonly #limits: Limits;
+  readonly #log: Logger;
+  readonly #onChildStart: (ms: number) => void;
+  readonly #events: ChildEvents;
   /** the child jobs are sent to, while it has some left or runs some */
-  private active: Child | undefined;
+  #active: Child | undefined;
   /** a started child that has not been sent a job yet */
-  private warm: Child | undefined;
+  #warm: Child | undefined;
   /** jobs waiting for a child: the active one is not ready yet, or will exit after its last job */
-  private readonly backlog: Assigned[] = [];
-  private waitingFor: Child | undefined;
+  readonly #backlog: Assigned[] = [];
+  #waitingFor: Child | undefined;
 
   constructor(opts: { jobsDir: string; jobsPerChild: number; limits: Limits; log: Logger; onChildStart: (ms: number) => void; launch: Launcher }) {
-    this.jobsPerChild = opts.jobsPerChild;
-    this.childEnv = { ...process.env, FORKPOOL_JOBS_DIR: opts.jobsDir, FORKPOOL_JOBS_PER_CHILD: String(opts.jobsPerChild), FORKPOOL_PRELOAD: undefined };
-    this.launch = opts.launch;
+    this.#jobsPerChild = opts.jobsPerChild;
+    this.#childEnv = { ...process.env, FORKPOOL_JOBS_DIR: opts.jobsDir, FORKPOOL_JOBS_PER_CHILD: String(opts.jobsPerChild), FORKPOOL_PRELOAD: undefined };
+    this.#launch = opts.launch;
     this.depth = opts.jobsPerChild > 1 ? PIPELINE_DEPTH : 1;
-    this.limits = opts.limits;
-    this.log = opts.log;
-    this.onChildStart = opts.onChildStart;
-    this.events = { settled: () => this.pump(), exited: (child, unstarted) => this.childExited(child, unstarted) };
+    this.#limits = opts.limits;
+    this.#log = opts.log;
+    this.#onChildStart = opts.onChildStart;
+    this.#events = { settled: () => this.#pump(), exited: (child, unstarted) => this.#childExited(child, unstarted) };
   }
 
   prepare(): void {
-    if (!this.warm || this.warm.exited) this.warm = this.spawnChild();
+    if (!this.#warm || this.#warm.exited) this.#warm = this.#spawnChild();
   }
 
   run(job: JobToRun): Promise<RunResult> {
-    this.ranClass(job.className);
+    this.#ranClass(job.className);
     return new Promise((resolve) => {
-      this.backlog.push({ job, resolve });
-      this.pump();
+      this.#backlog.push({ job, resolve });
+      this.#pump();
     });
   }
 
   killRunning(mode: 'interrupt' | 'kill'): void {
     if (mode === 'interrupt') {
-      for (const a of this.backlog.splice(0)) a.resolve(interrupted);
+      for (const a of this.#backlog.splice(0)) a.resolve(interrupted);
     }
-    this.active?.kill(mode === 'interrupt' ? { kind: 'interrupted' } : undefined);
+    this.#active?.kill(mode === 'interrupt' ? { kind: 'interrupted' } : undefined);
   }
 
   async close(): Promise<void> {
-    for (const a of this.backlog.splice(0)) a.resolve(interrupted);
-    const children = [this.warm, this.active].filter((c): c is Child => c !== undefined && !c.exited);
-    this.warm = undefined;
+    for (const a of this.#backlog.splice(0)) a.resolve(interrupted);
+    const children = [this.#warm, this.#active].filter((c): c is Child => c !== undefined && !c.exited);
+    this.#warm = undefined;
     await Promise.all(children.map((c) => {
       c.kill({ kind: 'interrupted' });
       return c.gone;
@@ -242,71 +242,71 @@ export class SpawnExecutor implements Executor {
   }
 
   /** Sends waiting jobs to the active child while it can take them; moves on to the spare when it cannot. */
-  private pump(): void {
-    while (this.backlog.length > 0) {
-      let child = this.active;
+  #pump(): void {
+    while (this.#backlog.length > 0) {
+      let child = this.#active;
       if (child && (child.exited || child.jobsLeft === 0)) {
         // It exits after its last job; the next job waits for that rather than run beside it.
         if (!child.exited && child.sent.length > 0) return;
-        child = this.active = undefined;
+        child = this.#active = undefined;
       }
       if (!child) {
         this.prepare();
-        child = this.active = this.warm as Child;
-        this.warm = undefined;
+        child = this.#active = this.#warm as Child;
+        this.#warm = undefined;
       }
       if (!child.isReady) {
-        if (this.waitingFor !== child) {
-          this.waitingFor = child;
-          child.ready.then(() => this.pump(), () => undefined);
+        if (this.#waitingFor !== child) {
+          this.#waitingFor = child;
+          child.ready.then(() => this.#pump(), () => undefined);
         }
         return;
       }
-      child.send(this.backlog.shift() as Assigned);
+      child.send(this.#backlog.shift() as Assigned);
       // The spare is spawned after the job is sent: spawning blocks the master for a few ms.
       if (child.jobsLeft < SPARE_LEAD_JOBS) this.prepare();
     }
   }
 
-  private childExited(child: Child, unstarted: Assigned[]): void {
-    if (this.warm === child) this.warm = undefined;
-    if (this.active === child) {
-      this.active = undefined;
-      if (!child.isReady && this.backlog.length > 0) {
+  #childExited(child: Child, unstarted: Assigned[]): void {
+    if (this.#warm === child) this.#warm = undefined;
+    if (this.#active === child) {
+      this.#active = undefined;
+      if (!child.isReady && this.#backlog.length > 0) {
         // It died before it could take a job: a broken environment, reported as a crash of that child.
         const { code = null, signal = null, error } = child.end ?? {};
-        this.log.error({ childPid: child.pid, code, signal, err: error?.message }, 'job child failed to start');
-        (this.backlog.shift() as Assigned).resolve({
+        this.#log.error({ childPid: child.pid, code, signal, err: error?.message }, 'job child failed to start');
+        (this.#backlog.shift() as Assigned).resolve({
           outcome: { kind: 'crashed', pid: child.pid, signal, code }, pid: child.pid, durationMs: 0,
         });
       }
     }
     // Jobs it was sent but never began run on the next child, unless the worker is stopping now.
     if (child.killedFor?.kind === 'interrupted') for (const a of unstarted) a.resolve(interrupted);
-    else this.backlog.unshift(...unstarted);
-    this.pump();
+    else this.#backlog.unshift(...unstarted);
+    this.#pump();
   }
 
   /** Notes a job's class; when the set of recent classes changes, so does the environment of new children. */
-  private ranClass(className: string): void {
-    const recent = this.recentClasses;
+  #ranClass(className: string): void {
+    const recent = this.#recentClasses;
     if (recent.at(-1) === className || !isClassName(className)) return;
     const i = recent.indexOf(className);
     if (i >= 0) recent.splice(i, 1);
     recent.push(className);
     if (recent.length > PRELOAD_CLASSES) recent.shift();
     const classes = [...recent].sort().join(',');
-    if (this.preloadEnv?.classes !== classes) this.preloadEnv = { classes, env: { ...this.childEnv, FORKPOOL_PRELOAD: classes } };
+    if (this.#preloadEnv?.classes !== classes) this.#preloadEnv = { classes, env: { ...this.#childEnv, FORKPOOL_PRELOAD: classes } };
   }
 
   /** The environment of a new child: which modules it loads first (see PRELOAD_CLASSES). */
-  private envForChild(): NodeJS.ProcessEnv {
-    return this.preloadEnv?.env ?? this.childEnv;
+  #envForChild(): NodeJS.ProcessEnv {
+    return this.#preloadEnv?.env ?? this.#childEnv;
   }
 
-  private spawnChild(): Child {
-    const child = new Child(this.launch, this.envForChild(), this.jobsPerChild, this.limits, this.log, this.events);
-    child.ready.then((ms) => this.onChildStart(ms), () => undefined);
+  #spawnChild(): Child {
+    const child = new Child(this.#launch, this.#envForChild(), this.#jobsPerChild, this.#limits, this.#log, this.#events);
+    child.ready.then((ms) => this.#onChildStart(ms), () => undefined);
     return child;
   }
 }

@@ -12,75 +12,75 @@ export const FALLBACK_POLL_MS = 100;
 export const RECHECK_MS = 1000;
 
 export class Waker {
-  private readonly cmd: Redis;
-  private readonly sub: Redis;
-  private readonly prefix: string;
-  private readonly log: Logger;
-  private readonly name = `forkpool-wake-${randomUUID()}`;
-  private waiters = new Set<() => void>();
-  private generation = 0;
-  private tracking = false;
+  readonly #cmd: Redis;
+  readonly #sub: Redis;
+  readonly #prefix: string;
+  readonly #log: Logger;
+  readonly #name = `forkpool-wake-${randomUUID()}`;
+  #waiters = new Set<() => void>();
+  #generation = 0;
+  #tracking = false;
 
   /** `cmd` runs the scripts (its own pops do not wake it: NOLOOP); `sub` is a dedicated connection. */
   constructor(cmd: Redis, sub: Redis, queuePrefix: string, log: Logger) {
-    this.cmd = cmd;
-    this.sub = sub;
-    this.prefix = queuePrefix;
-    this.log = log;
+    this.#cmd = cmd;
+    this.#sub = sub;
+    this.#prefix = queuePrefix;
+    this.#log = log;
   }
 
   async start(): Promise<void> {
-    this.sub.on('message', () => this.wake());
-    this.sub.on('ready', () => void this.track());
-    this.cmd.on('ready', () => void this.track());
-    await this.sub.client('SETNAME', this.name);
-    await this.sub.subscribe('__redis__:invalidate');
-    await this.track();
+    this.#sub.on('message', () => this.wake());
+    this.#sub.on('ready', () => void this.#track());
+    this.#cmd.on('ready', () => void this.#track());
+    await this.#sub.client('SETNAME', this.#name);
+    await this.#sub.subscribe('__redis__:invalidate');
+    await this.#track();
   }
 
   /** A counter that changes whenever a queue may have changed; read it before a take, pass it to `wait`. */
   get mark(): number {
-    return this.generation;
+    return this.#generation;
   }
 
   /** Resolves when a queue changes after `mark` was read, or after the re-check interval. */
   wait(mark: number, signal?: AbortSignal): Promise<void> {
-    if (mark !== this.generation || signal?.aborted) return Promise.resolve();
+    if (mark !== this.#generation || signal?.aborted) return Promise.resolve();
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
-        this.waiters.delete(done);
+        this.#waiters.delete(done);
         signal?.removeEventListener('abort', done);
         resolve();
       };
-      const timer = setTimeout(done, this.tracking ? RECHECK_MS : FALLBACK_POLL_MS);
-      this.waiters.add(done);
+      const timer = setTimeout(done, this.#tracking ? RECHECK_MS : FALLBACK_POLL_MS);
+      this.#waiters.add(done);
       signal?.addEventListener('abort', done, { once: true });
     });
   }
 
   /** Wakes every waiting slot (also used by the master for pause/resume and shutdown). */
   wake(): void {
-    this.generation++;
-    for (const w of [...this.waiters]) w();
+    this.#generation++;
+    for (const w of [...this.#waiters]) w();
   }
 
-  private async track(): Promise<void> {
+  async #track(): Promise<void> {
     try {
       // In subscriber mode the subscriber cannot ask its own id; find it by name from the command connection.
-      const list = String(await this.cmd.call('CLIENT', 'LIST', 'TYPE', 'pubsub'));
-      const line = list.split('\n').find((l) => l.includes(` name=${this.name} `));
+      const list = String(await this.#cmd.call('CLIENT', 'LIST', 'TYPE', 'pubsub'));
+      const line = list.split('\n').find((l) => l.includes(` name=${this.#name} `));
       const id = /(?:^|\s)id=(\d+)/.exec(line ?? '')?.[1];
       if (!id) throw new Error('subscriber connection not found in CLIENT LIST');
-      await this.cmd.call('CLIENT', 'TRACKING', 'OFF');
-      await this.cmd.call('CLIENT', 'TRACKING', 'ON', 'REDIRECT', id, 'BCAST', 'PREFIX', this.prefix, 'NOLOOP');
-      if (!this.tracking) this.log.debug('queue change notifications on');
-      this.tracking = true;
+      await this.#cmd.call('CLIENT', 'TRACKING', 'OFF');
+      await this.#cmd.call('CLIENT', 'TRACKING', 'ON', 'REDIRECT', id, 'BCAST', 'PREFIX', this.#prefix, 'NOLOOP');
+      if (!this.#tracking) this.#log.debug('queue change notifications on');
+      this.#tracking = true;
     } catch (err) {
-      if (this.tracking || this.generation === 0) {
-        this.log.warn({ err }, `Redis refused CLIENT TRACKING; idle workers will poll every ${FALLBACK_POLL_MS} ms`);
+      if (this.#tracking || this.#generation === 0) {
+        this.#log.warn({ err }, `Redis refused CLIENT TRACKING; idle workers will poll every ${FALLBACK_POLL_MS} ms`);
       }
-      this.tracking = false;
+      this.#tracking = false;
     }
     this.wake();
   }
