@@ -121,8 +121,8 @@ export class ZygoteStartError extends Error {
 // which a child inherits mapped instead of faulting the binary in again (measured: ~20% less CPU per job).
 // --no-lazy: V8 compiles every function of a module when it loads, in the zygote, once, instead of at its
 // first call, which would be in every child: the child's side of fork mode and the job modules' functions
-// (measured: zygote and children 3.5 -> 2.9 ms of CPU per no-op job, ~50 fewer page faults, 370-397 ->
-// 415-435 jobs/s at CONCURRENCY=2). It costs the zygote's start a compile of all it loads. And
+// (measured: ~0.6 ms less CPU per no-op job across zygote and children, ~50 fewer page faults, ~10% more
+// jobs/s at CONCURRENCY=2). It costs the zygote's start a compile of all it loads. And
 // --no-flush-bytecode, or V8 would drop the bytecode of functions the zygote itself never runs.
 const ZYGOTE_FLAGS = ['--single-threaded', '--use-largepages=silent', '--no-lazy', '--no-flush-bytecode'];
 const ZYGOTE_MAIN = fileURLToPath(new URL(`./zygote-main${extname(import.meta.filename)}`, import.meta.url));
