@@ -51,7 +51,7 @@ export class Master {
   readonly #blocking: BlockingTake[] = [];
   readonly #stop = new AbortController();
   readonly #timers: NodeJS.Timeout[] = [];
-  #slots: Promise<void>[] = [];
+  readonly #slotLoops: Promise<void>[] = [];
   #server: Server | undefined;
   #paused = false;
   #stoppingNow = false;
@@ -106,7 +106,7 @@ export class Master {
       const slot = new Slot({
         name: String(i), exec, blocking: this.#blocking[i], stopped: this.#stop.signal, run: (taken) => this.#runJob(exec, taken),
       });
-      this.#slots.push(this.#slotLoop(slot));
+      this.#slotLoops.push(this.#slotLoop(slot));
     }
     const address = this.#server.address();
     this.#log.info({
@@ -130,7 +130,7 @@ export class Master {
       this.#interruptRunning();
     }, this.#config.shutdownTimeoutMs);
     const drained = (async () => {
-      await Promise.all(this.#slots);
+      await Promise.all(this.#slotLoops);
       clearTimeout(deadline);
       for (const t of this.#timers) clearInterval(t);
       await Promise.all(this.#executors.map((e) => e.close()));
