@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { needsGo, planSetup, REQUIREMENTS, type Machine, type Purpose } from './setup-plan.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const forkAddon = join(root, 'worker-image/native/build/fork.node');
+const forkAddon = join(root, 'worker-image/native/build/process.node');
 
 function onPath(cmd: string): boolean {
   for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {

@@ -12,7 +12,7 @@ export const root = resolve(import.meta.dirname, '..');
 
 /** Paths from the repository's root. */
 export const unitTestFiles: readonly string[] = [
-  'test/fork/protocol.test.ts',
+  'test/fork/zygote-protocol.test.ts',
   'test/helpers/wait.test.ts',
   'test/operator/autoscaler.test.ts',
   'test/operator/desired-deployment.test.ts',
