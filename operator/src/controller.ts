@@ -1,18 +1,19 @@
-// Reconcile of one JobPool: read the world (caches, the latest queue sample), decide, converge
-// (Deployment by server-side apply, pod deletion costs before a scale-down), report (status, Event).
+// Reconcile of one JobPool, in phases: observe (caches, the latest queue sample), decide (a pure
+// function), protect busy pods (deletion costs before a scale-down), apply (the Deployment by
+// server-side apply), report (Event, status, metrics).
 import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
 import type { Cron } from 'croner';
 import type { Logger } from 'pino';
 import { decideReplicas, type ScaleDecision } from './autoscaler.ts';
 import { desiredDeployment, needsApply, POOL_LABEL, poolSelector } from './desired-deployment.ts';
 import type { Informer } from './informer.ts';
-import { GROUP, KIND, VERSION, parseJobPool, type JobPool, type Schedule } from './jobpool.ts';
+import { GROUP, KIND, VERSION, parseJobPool, type JobPool, type JobPoolStatus, type Schedule } from './jobpool.ts';
 import { apiMessage, type KubeApi, type RawJobPool } from './kube.ts';
 import type { Metrics } from './metrics.ts';
 import type { RedisPoller, Sample } from './redis-poller.ts';
 import { deletionCostPatches, jobsByPod, DELETION_COST_ANNOTATION } from './scale-down.ts';
 import { compileSchedule, type Scheduler } from './scheduler.ts';
-import { computeStatus, deepEqual, statusNeedsWrite } from './status.ts';
+import { computeStatus, deepEqual, statusNeedsWrite, type Observed as StatusObservation } from './status.ts';
 import type { Outcome } from './workqueue.ts';
 
 /** Depth-only status changes are written at most this often (the metrics endpoint has them live). */
@@ -45,6 +46,59 @@ interface PoolState {
 const TIME_DRIVEN: ReadonlySet<string> = new Set(['ScaleDownDelayed']);
 /** Decisions after which demand was at least the current size (so the scale-down delay restarts). */
 const DEMAND_HIGH: ReadonlySet<string> = new Set(['DemandMet', 'AtMaxReplicas', 'AtMinReplicas', 'ScaledUp', 'ScaledDown']);
+
+/** What one reconcile read of one pool: the parsed object, what its spec resolved to, its Deployment, its latest sample. */
+interface Observation {
+  key: string;
+  pool: JobPool;
+  state: PoolState;
+  live: V1Deployment | undefined;
+  /** The live Deployment's spec.replicas (0 when it does not exist yet). */
+  current: number;
+  sample: Sample | undefined;
+}
+
+/**
+ * The size a pool should have, from its spec, its current size and its latest sample. The decision is
+ * as of the sample's time, so a reconcile woken by anything else repeats it exactly; `now` counts only
+ * before the first sample.
+ */
+function decideSize(spec: JobPool['spec'], current: number, sample: Sample | undefined, demandHighAt: number | undefined, now: number): ScaleDecision {
+  const { scaling } = spec;
+  const decided = decideReplicas({
+    waiting: sample?.queues?.reduce((n, q) => n + q.waiting, 0),
+    inFlight: sample?.queues?.reduce((n, q) => n + q.inFlight, 0),
+    current,
+    minReplicas: scaling.minReplicas,
+    maxReplicas: scaling.maxReplicas,
+    jobsPerReplica: scaling.jobsPerReplica,
+    scaleDownDelaySeconds: scaling.scaleDownDelaySeconds,
+    fixedReplicas: spec.replicas,
+    demandHighAt,
+    now: sample?.at ?? now,
+  });
+  // Before the first reading the size only follows the bounds; that is not a Redis failure.
+  return sample === undefined && decided.reason === 'RedisUnreachable'
+    ? { ...decided, reason: current < decided.desired ? 'AtMinReplicas' : 'DemandMet', message: `queues not read yet: ${decided.desired} replicas to start with` }
+    : decided;
+}
+
+/** Keeps what the next decision starts from (the scale-down delay) and what recordSample compares a new sample with. */
+function rememberDecision(st: PoolState, decision: ScaleDecision, sample: Sample | undefined): void {
+  st.demandHighAt = decision.demandHighAt;
+  st.lastReason = sample === undefined ? undefined : decision.reason;
+}
+
+/** The Deployment's part of the status; up to date once its controller has seen the spec and it has `desired` replicas. */
+function deploymentStatus(dep: V1Deployment | undefined, desired: number): StatusObservation['deployment'] {
+  if (dep === undefined) return undefined;
+  return {
+    replicas: dep.status?.replicas ?? 0,
+    readyReplicas: dep.status?.readyReplicas ?? 0,
+    updatedReplicas: dep.status?.updatedReplicas ?? 0,
+    upToDate: (dep.status?.observedGeneration ?? 0) >= (dep.metadata?.generation ?? 0) && dep.spec?.replicas === desired,
+  };
+}
 
 export interface ControllerDeps {
   api: KubeApi;
@@ -91,85 +145,92 @@ export class PoolController {
     this.#parsed.clear();
   }
 
+  /**
+   * Converges one pool from what is true now, whatever woke it: observe (spec, Deployment, latest
+   * sample), decide, protect busy pods, apply the size, report (Event, status, metrics).
+   */
   async reconcile(key: string): Promise<Outcome | undefined> {
-    const { pools, poller, scheduler } = this.#d;
     const log = this.#d.log.child({ pool: key });
-    const raw = pools.get(key);
+    const raw = this.#d.pools.get(key);
     if (raw === undefined) {
       // Deleted: the garbage collector removes the Deployment through its owner reference.
-      this.#state.delete(key);
-      this.#parsed.delete(key);
-      poller.remove(key);
-      scheduler.removePool(key);
-      this.#dropMetrics(key);
+      this.#forget(key);
       return undefined;
     }
     const parsed = this.#parse(key, raw);
     if (!parsed.ok) {
-      poller.remove(key);
-      scheduler.removePool(key);
+      this.#stopPolling(key);
       await this.#writeInvalid(raw, parsed.error, log);
       return { requeueAfterMs: SPEC_ERROR_RETRY_MS };
     }
-    const pool = parsed.pool;
-    const st = await this.#resolve(key, pool, log);
-    if (st.url !== undefined) {
+    const seen = await this.#observe(key, parsed.pool, log);
+    const decision = decideSize(seen.pool.spec, seen.current, seen.sample, seen.state.demandHighAt, Date.now());
+    // Deletion costs go on the pods before the smaller size: the ReplicaSet chooses which pods to delete the moment it sees fewer replicas.
+    if (seen.live !== undefined && decision.desired < seen.current && seen.state.url !== undefined) {
+      await this.#protectBusyPods(seen.pool, seen.state.url, log);
+    }
+    await this.#apply(seen, decision.desired, log);
+    rememberDecision(seen.state, decision, seen.sample);
+    await this.#report(seen, decision, log);
+    return seen.state.specError !== undefined ? { requeueAfterMs: SPEC_ERROR_RETRY_MS } : undefined;
+  }
+
+  /** Drops everything about a deleted pool: its state, its polling and schedules, its metrics. */
+  #forget(key: string): void {
+    this.#state.delete(key);
+    this.#parsed.delete(key);
+    this.#stopPolling(key);
+    this.#dropMetrics(key);
+  }
+
+  /** Stops reading a pool's queues and firing its schedules. */
+  #stopPolling(key: string): void {
+    this.#d.poller.remove(key);
+    this.#d.scheduler.removePool(key);
+  }
+
+  /**
+   * Reads the world for one pool: what its spec resolves to, its Deployment, its latest sample. It also
+   * keeps the pool's queues polled and its schedules fired, on the Redis the spec names now.
+   */
+  async #observe(key: string, pool: JobPool, log: Logger): Promise<Observation> {
+    const { poller, scheduler } = this.#d;
+    const state = await this.#resolve(key, pool, log);
+    if (state.url !== undefined) {
       poller.upsert(key, {
-        url: st.url,
+        url: state.url,
         namespace: pool.spec.redis.namespace,
         queues: pool.spec.queues,
         intervalMs: pool.spec.scaling.pollIntervalSeconds * 1000,
       });
-      scheduler.setPool(key, poller.client(st.url), pool.spec.redis.namespace, st.schedules);
+      scheduler.setPool(key, poller.client(state.url), pool.spec.redis.namespace, state.schedules);
     } else {
-      poller.remove(key);
-      scheduler.removePool(key);
+      this.#stopPolling(key);
     }
-
     const live = this.#d.deployments.get(key);
-    const current = live?.spec?.replicas ?? 0;
-    const sample = st.sample;
-    const waiting = sample?.queues?.reduce((n, q) => n + q.waiting, 0);
-    const inFlight = sample?.queues?.reduce((n, q) => n + q.inFlight, 0);
-    const { scaling } = pool.spec;
-    // The decision is as of the sample's time, so a reconcile woken by anything else repeats it exactly.
-    const decided: ScaleDecision = decideReplicas({
-      waiting,
-      inFlight,
-      current,
-      minReplicas: scaling.minReplicas,
-      maxReplicas: scaling.maxReplicas,
-      jobsPerReplica: scaling.jobsPerReplica,
-      scaleDownDelaySeconds: scaling.scaleDownDelaySeconds,
-      fixedReplicas: pool.spec.replicas,
-      demandHighAt: st.demandHighAt,
-      now: sample?.at ?? Date.now(),
-    });
-    // Before the first reading the size only follows the bounds; that is not a Redis failure.
-    const decision: ScaleDecision =
-      sample === undefined && decided.reason === 'RedisUnreachable'
-        ? { ...decided, reason: current < decided.desired ? 'AtMinReplicas' : 'DemandMet', message: `queues not read yet: ${decided.desired} replicas to start with` }
-        : decided;
-    const desired = decision.desired;
+    return { key, pool, state, live, current: live?.spec?.replicas ?? 0, sample: state.sample };
+  }
 
-    if (live !== undefined && desired < current && st.url !== undefined) {
-      await this.#protectBusyPods(pool, st.url, log);
-    }
-    st.manifest ??= desiredDeployment(pool, 0);
+  /** Server-side applies the pool's Deployment at `desired` replicas when the live one differs from it. */
+  async #apply(seen: Observation, desired: number, log: Logger): Promise<void> {
+    const st = seen.state;
+    st.manifest ??= desiredDeployment(seen.pool, 0);
     const manifest: V1Deployment = { ...st.manifest, spec: { ...st.manifest.spec, replicas: desired } as V1Deployment['spec'] };
-    if (needsApply(manifest, live)) {
+    if (needsApply(manifest, seen.live)) {
       const applied = await this.#d.api.applyDeployment(manifest);
       this.#d.deployments.remember(applied);
       log.debug({ replicas: desired }, 'applied the Deployment');
     }
-    st.demandHighAt = decision.demandHighAt;
-    st.lastReason = sample === undefined ? undefined : decision.reason;
+  }
+
+  /** Tells what the reconcile did: an Event when the size changed, the status when it differs, the metrics. */
+  async #report(seen: Observation, decision: ScaleDecision, log: Logger): Promise<void> {
+    const { pool, state: st, current, sample } = seen;
+    const desired = decision.desired;
     if (desired !== current) {
       st.lastScaleTime = new Date().toISOString();
       await this.#scaleEvent(pool, current, desired, decision, log);
     }
-
-    const dep = this.#d.deployments.get(key);
     const status = computeStatus(
       {
         generation: pool.metadata.generation,
@@ -178,31 +239,27 @@ export class PoolController {
         queues: sample?.queues,
         redisError: sample?.error,
         decision: sample === undefined ? undefined : decision,
-        deployment:
-          dep === undefined
-            ? undefined
-            : {
-                replicas: dep.status?.replicas ?? 0,
-                readyReplicas: dep.status?.readyReplicas ?? 0,
-                updatedReplicas: dep.status?.updatedReplicas ?? 0,
-                upToDate: (dep.status?.observedGeneration ?? 0) >= (dep.metadata?.generation ?? 0) && dep.spec?.replicas === desired,
-              },
+        deployment: deploymentStatus(this.#d.deployments.get(seen.key), desired),
         lastScaleTime: st.lastScaleTime,
         now: new Date().toISOString(),
       },
       pool.status,
     );
+    await this.#writeStatus(pool, st, status);
+    this.#setMetrics(pool, status.queueDepth, status.inFlight, desired, status.replicas, status.readyReplicas);
+  }
+
+  /** Writes the status when it differs from the stored one (a change of queue depth alone, at most every STATUS_METRICS_INTERVAL_MS). */
+  async #writeStatus(pool: JobPool, st: PoolState, status: JobPoolStatus): Promise<void> {
     const now = Date.now();
     if (statusNeedsWrite(pool.status, status, st.lastStatusWrite, now, STATUS_METRICS_INTERVAL_MS)) {
       const written = await this.#d.api.patchJobPoolStatus(pool.metadata.namespace, pool.metadata.name, status);
-      pools.remember(written);
+      this.#d.pools.remember(written);
       st.lastStatusWrite = now;
       st.statusDeferred = false;
     } else {
       st.statusDeferred = !deepEqual(pool.status, status);
     }
-    this.#setMetrics(pool, status.queueDepth, status.inFlight, desired, status.replicas, status.readyReplicas);
-    return st.specError !== undefined ? { requeueAfterMs: SPEC_ERROR_RETRY_MS } : undefined;
   }
 
   #parse(key: string, raw: RawJobPool): ReturnType<typeof parseJobPool> {
