@@ -1,5 +1,6 @@
-// Wires the operator together: caches, work queue, poller, scheduler, leader election, HTTP endpoints.
-import { createServer } from 'node:http';
+// Wires the operator together, one named step each: work queue, caches, poller, scheduler, controller,
+// leader election, HTTP endpoints, shutdown.
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { KubeConfig, V1Deployment, V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
@@ -10,9 +11,9 @@ import { Informer, objectKey } from './informer.ts';
 import { KubeApi, apiMessage, type RawJobPool } from './kube.ts';
 import { DEFAULT_TIMINGS, LeaderElector } from './leader-election.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
-import { RedisPoller } from './redis-poller.ts';
+import { RedisPoller, type Sample } from './redis-poller.ts';
 import { Scheduler } from './scheduler.ts';
-import { WorkQueue } from './workqueue.ts';
+import { WorkQueue, type Outcome } from './workqueue.ts';
 
 export interface OperatorOptions {
   config: OperatorConfig;
@@ -36,33 +37,110 @@ export interface RunningOperator {
 
 const SCHEDULER_TICK_MS = 1000;
 
+/** The three caches the controller reads. */
+interface Caches {
+  pools: Informer<RawJobPool>;
+  deployments: Informer<V1Deployment>;
+  pods: Informer<V1Pod>;
+}
+
+/** Whether this replica acts (it leads) and whether it is stopping; read by the queue, the caches' handlers and /readyz. */
+interface RunState {
+  leading: boolean;
+  stopping: boolean;
+}
+
 /** Starts the operator; it acts once it leads (at once without leader election). */
 export async function startOperator(options: OperatorOptions): Promise<RunningOperator> {
   const { config, log } = options;
   const api = new KubeApi(options.kubeConfig);
   const metrics = createMetrics();
-  const paths = KubeApi.paths(config.watchNamespace);
-  const ns = config.watchNamespace;
-  let leading = false;
-  let stopping = false;
+  const state: RunState = { leading: false, stopping: false };
 
+  // The caches feed the queue, whose handler is the controller, which reads the caches: the queue comes
+  // first and finds the controller when it first calls it.
+  const queue = createWorkQueue((key) => (state.leading ? controller.reconcile(key) : Promise.resolve(undefined)), metrics, log);
+  const enqueue = (key: string): void => {
+    if (state.leading) queue.add(key);
+  };
+  const caches = createCaches(api, config.watchNamespace, options.informer ?? {}, enqueue, metrics, log);
+  // A sample that only repeats what the controller concluded wakes no reconcile.
+  const onSample = (key: string, sample: Sample): void => {
+    if (controller.recordSample(key, sample)) enqueue(key);
+  };
+  const poller = createPoller(onSample, metrics, log);
+  const scheduler = createScheduler(config.identity, metrics, log);
+  const controller = new PoolController({ api, ...caches, poller, scheduler, metrics, log, identity: config.identity });
+
+  const { startLeading, stopLeading } = leadership(state, { caches, queue, poller, scheduler, controller, metrics });
+  const elector = createElector(api, config, options.leaseTimings ?? DEFAULT_TIMINGS, log, startLeading, () => {
+    stopLeading();
+    if (options.onLostLeadership !== undefined) options.onLostLeadership();
+    else void running.stop();
+  });
+
+  const server = await serveHttp(config.port, caches, metrics, state);
+  const port = (server.address() as AddressInfo).port;
+
+  caches.pools.start();
+  caches.deployments.start();
+  caches.pods.start();
+  if (elector !== undefined) elector.start();
+  else startLeading();
+  log.info({ watchNamespace: config.watchNamespace || '(all)', leaderElection: config.leaderElection, identity: config.identity, port }, 'forkpool-operator started');
+
+  const running: RunningOperator = {
+    metrics,
+    port,
+    isLeader: () => state.leading,
+    async stop() {
+      if (state.stopping) return;
+      state.stopping = true;
+      stopLeading();
+      await shutdown({ queue, elector, caches, poller, server, log });
+    },
+  };
+  return running;
+}
+
+/** The work queue of pool keys: eight reconciles at once, retried with backoff after an error. */
+function createWorkQueue(reconcile: (key: string) => Promise<Outcome | undefined>, metrics: Metrics, log: Logger): WorkQueue {
+  return new WorkQueue(reconcile, {
+    concurrency: 8,
+    baseDelayMs: 500,
+    maxDelayMs: 60_000,
+    onDone: (key, ms, error) => {
+      metrics.reconcileDuration.observe(ms / 1000);
+      if (error !== undefined) {
+        metrics.reconcileErrors.inc();
+        log.warn({ pool: key, err: apiMessage(error) }, 'reconcile failed; retrying with backoff');
+      }
+    },
+  });
+}
+
+/**
+ * The caches of JobPools, of the Deployments the operator manages and of pool pods, in `namespace`
+ * (all when empty). Changes of pools and Deployments enqueue their pool; pods are only read.
+ */
+function createCaches(
+  api: KubeApi,
+  namespace: string,
+  tuning: NonNullable<OperatorOptions['informer']>,
+  enqueue: (key: string) => void,
+  metrics: Metrics,
+  log: Logger,
+): Caches {
+  const paths = KubeApi.paths(namespace);
   const onRestart = (resource: string) => (reason: string, error: unknown) => {
     metrics.watchRestarts.inc({ resource, reason });
     const fields = { resource, reason, err: error === undefined ? undefined : apiMessage(error) };
     if (reason === 'error') log.warn(fields, 'watch failed; listing again after a backoff');
     else log.debug(fields, 'watch restarted');
   };
-  const tuning = options.informer ?? {};
-
-  // eslint-disable-next-line prefer-const -- the queue's handler needs the controller, built after the caches.
-  let queue: WorkQueue;
-  const enqueue = (key: string): void => {
-    if (leading) queue.add(key);
-  };
-
   const pools = new Informer<RawJobPool>({
     name: 'jobpools',
-    list: (limit, cont) => api.listJobPools(ns, limit, cont),
+    list: (limit, cont) => api.listJobPools(namespace, limit, cont),
     watchPath: paths.jobPools,
     watch: api.watch,
     ...tuning,
@@ -74,7 +152,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   });
   const deployments = new Informer<V1Deployment>({
     name: 'deployments',
-    list: (limit, cont) => api.listDeployments(ns, `${MANAGED_BY_LABEL}=${FIELD_MANAGER}`, limit, cont),
+    list: (limit, cont) => api.listDeployments(namespace, `${MANAGED_BY_LABEL}=${FIELD_MANAGER}`, limit, cont),
     watchPath: paths.deployments,
     labelSelector: `${MANAGED_BY_LABEL}=${FIELD_MANAGER}`,
     watch: api.watch,
@@ -87,90 +165,116 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   });
   const pods = new Informer<V1Pod>({
     name: 'pods',
-    list: (limit, cont) => api.listPods(ns, POOL_LABEL, limit, cont),
+    list: (limit, cont) => api.listPods(namespace, POOL_LABEL, limit, cont),
     watchPath: paths.pods,
     labelSelector: POOL_LABEL,
     watch: api.watch,
     ...tuning,
     onRestart: onRestart('pods'),
   });
+  return { pools, deployments, pods };
+}
 
-  const poller = new RedisPoller({
+/** The queue-depth poller; every sample goes to `onSample`, every round trip to the metrics. */
+function createPoller(onSample: (key: string, sample: Sample) => void, metrics: Metrics, log: Logger): RedisPoller {
+  return new RedisPoller({
     log,
-    onSample: (key, sample) => {
-      if (controller.recordSample(key, sample)) enqueue(key);
-    },
+    onSample,
     onRoundTrip: (ms, _commands, error) => {
       metrics.redisRoundTrip.observe(ms / 1000);
       if (error !== undefined) metrics.redisPollErrors.inc();
     },
   });
-  const scheduler = new Scheduler({
+}
+
+/** The scheduler of cron schedules and delayed jobs, counted in the metrics. */
+function createScheduler(identity: string, metrics: Metrics, log: Logger): Scheduler {
+  return new Scheduler({
     log,
-    identity: config.identity,
+    identity,
     onFired: () => metrics.scheduledJobs.inc(),
     onMoved: (n) => metrics.delayedMoved.inc(n),
   });
-  const controller = new PoolController({ api, pools, deployments, pods, poller, scheduler, metrics, log, identity: config.identity });
-  queue = new WorkQueue((key) => (leading ? controller.reconcile(key) : Promise.resolve(undefined)), {
-    concurrency: 8,
-    baseDelayMs: 500,
-    maxDelayMs: 60_000,
-    onDone: (key, ms, error) => {
-      metrics.reconcileDuration.observe(ms / 1000);
-      if (error !== undefined) {
-        metrics.reconcileErrors.inc();
-        log.warn({ pool: key, err: apiMessage(error) }, 'reconcile failed; retrying with backoff');
-      }
-    },
-  });
+}
 
-  let schedulerTimer: NodeJS.Timeout | undefined;
-  let schedulerBusy = false;
-  const startLeading = (): void => {
-    leading = true;
-    metrics.leader.set(1);
-    void Promise.all([pools.waitForSync(), deployments.waitForSync(), pods.waitForSync()]).then(() => {
-      if (!leading) return;
-      poller.setRunning(true);
-      for (const p of pools.list()) queue.add(objectKey(p));
-      schedulerTimer = setInterval(() => {
-        if (schedulerBusy) return;
-        schedulerBusy = true;
-        void scheduler.tick().finally(() => (schedulerBusy = false));
+/** Runs the scheduler every SCHEDULER_TICK_MS while started, never two ticks at once (also across a stop and a start). */
+function schedulerTicks(scheduler: Scheduler): { start(): void; stop(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  let busy = false;
+  return {
+    start() {
+      timer = setInterval(() => {
+        if (busy) return;
+        busy = true;
+        void scheduler.tick().finally(() => (busy = false));
       }, SCHEDULER_TICK_MS);
-    });
+    },
+    stop() {
+      clearInterval(timer);
+    },
   };
-  const stopLeading = (): void => {
-    leading = false;
-    metrics.leader.set(0);
-    clearInterval(schedulerTimer);
-    poller.setRunning(false);
-    controller.forgetAll();
+}
+
+/**
+ * What taking and losing the lead do. Taking it: once the caches are synced, poll Redis, reconcile
+ * every pool and fire schedules. Losing it: stop all that and forget every pool's state.
+ */
+function leadership(
+  state: RunState,
+  parts: { caches: Caches; queue: WorkQueue; poller: RedisPoller; scheduler: Scheduler; controller: PoolController; metrics: Metrics },
+): { startLeading: () => void; stopLeading: () => void } {
+  const { caches, queue, poller, controller, metrics } = parts;
+  const ticks = schedulerTicks(parts.scheduler);
+  return {
+    startLeading: () => {
+      state.leading = true;
+      metrics.leader.set(1);
+      void Promise.all([caches.pools.waitForSync(), caches.deployments.waitForSync(), caches.pods.waitForSync()]).then(() => {
+        if (!state.leading) return;
+        poller.setRunning(true);
+        for (const p of caches.pools.list()) queue.add(objectKey(p));
+        ticks.start();
+      });
+    },
+    stopLeading: () => {
+      state.leading = false;
+      metrics.leader.set(0);
+      ticks.stop();
+      poller.setRunning(false);
+      controller.forgetAll();
+    },
   };
+}
 
-  const elector = config.leaderElection
-    ? new LeaderElector(api, {
-        namespace: config.leaseNamespace,
-        name: config.leaseName,
-        identity: config.identity,
-        ...(options.leaseTimings ?? DEFAULT_TIMINGS),
-        log,
-        onStartedLeading: startLeading,
-        onStoppedLeading: () => {
-          stopLeading();
-          if (options.onLostLeadership !== undefined) options.onLostLeadership();
-          else void running.stop();
-        },
-      })
-    : undefined;
+/** The Lease elector when leader election is on (else the operator leads at once). */
+function createElector(
+  api: KubeApi,
+  config: OperatorConfig,
+  timings: NonNullable<OperatorOptions['leaseTimings']>,
+  log: Logger,
+  onStartedLeading: () => void,
+  onStoppedLeading: () => void,
+): LeaderElector | undefined {
+  if (!config.leaderElection) return undefined;
+  return new LeaderElector(api, {
+    namespace: config.leaseNamespace,
+    name: config.leaseName,
+    identity: config.identity,
+    ...timings,
+    log,
+    onStartedLeading,
+    onStoppedLeading,
+  });
+}
 
+/** Serves /healthz, /readyz (caches synced and not stopping) and /metrics on `port` (0: any); resolves once listening. */
+async function serveHttp(port: number, caches: Caches, metrics: Metrics, state: RunState): Promise<Server> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
     } else if (path === '/readyz') {
-      const ready = pools.synced && deployments.synced && pods.synced && !stopping;
+      const ready = caches.pools.synced && caches.deployments.synced && caches.pods.synced && !state.stopping;
       res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ok\n' : 'caches not synced\n');
     } else if (path === '/metrics') {
       metrics.registry.metrics().then(
@@ -183,34 +287,23 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(config.port, () => resolve());
+    server.listen(port, () => resolve());
   });
-  const port = (server.address() as AddressInfo).port;
+  return server;
+}
 
-  pools.start();
-  deployments.start();
-  pods.start();
-  if (elector !== undefined) elector.start();
-  else startLeading();
-  log.info({ watchNamespace: ns || '(all)', leaderElection: config.leaderElection, identity: config.identity, port }, 'forkpool-operator started');
-
-  const running: RunningOperator = {
-    metrics,
-    port,
-    isLeader: () => leading,
-    async stop() {
-      if (stopping) return;
-      stopping = true;
-      stopLeading();
-      queue.stop();
-      await queue.idle();
-      await elector?.stop();
-      await Promise.all([pools.stop(), deployments.stop(), pods.stop()]);
-      await poller.stop();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
-      log.info('forkpool-operator stopped');
-    },
-  };
-  return running;
+/**
+ * Stops after leadership was given up: no new reconciles and the running ones finish, the Lease is
+ * released, then the watches, the Redis connections and the HTTP endpoints close.
+ */
+async function shutdown(parts: { queue: WorkQueue; elector: LeaderElector | undefined; caches: Caches; poller: RedisPoller; server: Server; log: Logger }): Promise<void> {
+  const { queue, elector, caches, poller, server, log } = parts;
+  queue.stop();
+  await queue.idle();
+  await elector?.stop();
+  await Promise.all([caches.pools.stop(), caches.deployments.stop(), caches.pods.stop()]);
+  await poller.stop();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeAllConnections();
+  log.info('forkpool-operator stopped');
 }
