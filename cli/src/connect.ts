@@ -1,17 +1,13 @@
 // Opens the command's Redis connection and tells "unreachable" apart from everything else.
 import { Redis } from 'ioredis';
 import { createClient, type ForkpoolClient } from '../../queue/src/client.ts';
+import { redactUrl } from '../../queue/src/redis-url.ts';
 import { CliError } from './errors.ts';
 
 export interface Connection {
   readonly client: ForkpoolClient;
   readonly redis: Redis;
   close(): Promise<void>;
-}
-
-/** The URL without its password, for messages. */
-export function redactUrl(url: string): string {
-  return url.replace(/^(rediss?:\/\/)([^@/]*)@/, (_m, scheme: string, auth: string) => `${scheme}${auth.includes(':') ? `${auth.split(':')[0]}:***` : '***'}@`);
 }
 
 /**

@@ -3,6 +3,7 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { keys } from '../../queue/src/keys.ts';
+import { redactUrl } from '../../queue/src/redis-url.ts';
 import type { QueueStatus } from './jobpool.ts';
 
 export interface PollTarget {
@@ -17,17 +18,6 @@ export interface Sample {
   at: number;
   queues: QueueStatus[] | undefined;
   error: string | undefined;
-}
-
-/** A URL fit for logs: the password replaced. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password !== '') u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparseable URL)';
-  }
 }
 
 interface Group {

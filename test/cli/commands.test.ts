@@ -66,11 +66,11 @@ describe('forkpool (usage and exit codes)', () => {
     assert.match(r.stderr, /cannot reach Redis at redis:\/\/127\.0\.0\.1:1: connect ECONNREFUSED/);
   });
 
-  it('hides the password of a Redis URL in messages', async () => {
+  it('hides the user name and password of a Redis URL in messages', async () => {
     const r = await runCli(['stats', '--redis', 'redis://user:s3cret@127.0.0.1:1/0']);
     assert.equal(r.code, 3);
     assert.doesNotMatch(r.stderr, /s3cret/);
-    assert.match(r.stderr, /redis:\/\/user:\*\*\*@127\.0\.0\.1:1\/0/);
+    assert.match(r.stderr, /redis:\/\/\*\*\*:\*\*\*@127\.0\.0\.1:1\/0/);
   });
 });
 
