@@ -161,7 +161,7 @@ export class RedisPoller {
     void this.#tick(group);
   }
 
-  /** Polls the due pools of one Redis server in one pipeline. Exposed for tests and benchmarks. */
+  /** Polls the due pools of one Redis server in one pipeline. */
   async #tick(group: Group): Promise<void> {
     if (group.busy) return;
     group.busy = true;
