@@ -23,7 +23,7 @@ after(async () => {
   await server.stop();
 });
 
-function poolFile(url: string, extra = ''): string {
+function poolFile(url: string, extra = '', scaleDownDelaySeconds = 2): string {
   const file = join(dir, `pool-${Math.random().toString(36).slice(2)}.yaml`);
   writeFileSync(file, `apiVersion: forkpool.io/v1alpha1
 kind: JobPool
@@ -32,7 +32,7 @@ spec:
   redis: { url: "${url}" }
   queues: [work]
   template: { spec: { containers: [{ name: worker, image: example.com/jobs:1 }] } }
-  scaling: { minReplicas: 0, maxReplicas: 3, jobsPerReplica: 2, pollIntervalSeconds: 1, scaleDownDelaySeconds: 2 }
+  scaling: { minReplicas: 0, maxReplicas: 3, jobsPerReplica: 2, pollIntervalSeconds: 1, scaleDownDelaySeconds: ${scaleDownDelaySeconds} }
 ${extra}`);
   return file;
 }
@@ -43,14 +43,16 @@ const events = (stdout: string): Event[] => stdout.split('\n').filter(Boolean).m
 describe('forkpool up', () => {
   it('scales up on a burst, stops idle workers first after the delay, goes to zero, fires a cron schedule, and drains on Ctrl-C', async () => {
     const recordFile = tempRecordFile();
-    const file = poolFile(server.url, '  schedules:\n    - { name: every-second, cron: "* * * * * *", queue: ticks, class: Record, args: [1] }\n');
+    // A scale-down delay long enough for the short jobs to end on a loaded machine (their children may take a
+    // second each to start): the scale-down to 1 comes when only the long job is left.
+    const file = poolFile(server.url, '  schedules:\n    - { name: every-second, cron: "* * * * * *", queue: ticks, class: Record, args: [1] }\n', 5);
     const up = startCli(['up', file, '--jobs', JOBS_DIR, '--json', '--log-file', join(dir, 'workers.log')], { RECORD_FILE: recordFile });
     await until('the first status', () => events(up.stdout()).some((e) => e.type === 'status'), 20_000);
     assert.match(up.stderr(), /^forkpool up: pool demo on redis:\/\/127\.0\.0\.1:\d+ \(namespace resque\), queues work, 0-3 workers/m);
     assert.ok(!events(up.stdout()).some((e) => e.type === 'worker-started'), 'nothing waits: no worker');
 
     // One long job first, taken by the first worker up, then a burst of short ones: 6 jobs / 2 per worker = 3 workers.
-    const pipe = redis.pipeline().sadd('resque:queues', 'work').rpush('resque:queue:work', JSON.stringify({ class: 'Sleep', args: [8, 'long'] }));
+    const pipe = redis.pipeline().sadd('resque:queues', 'work').rpush('resque:queue:work', JSON.stringify({ class: 'Sleep', args: [14, 'long'] }));
     for (let i = 0; i < 5; i++) pipe.rpush('resque:queue:work', JSON.stringify({ class: 'Sleep', args: [0.2, `short-${i}`] }));
     await pipe.exec();
     await until('a scale-up to 3', () => events(up.stdout()).some((e) => e.type === 'scale' && e.to === 3), 10_000);
@@ -68,7 +70,7 @@ describe('forkpool up', () => {
     assert.ok(!records(recordFile).some((r) => r.id === 'long' && r.event === 'end'), 'the long job still runs');
 
     // The long job finishes; nothing waits, nothing runs: to zero.
-    await until('a scale-down to 0', () => events(up.stdout()).some((e) => e.type === 'scale' && e.from === 1 && e.to === 0), 20_000);
+    await until('a scale-down to 0', () => events(up.stdout()).some((e) => e.type === 'scale' && e.from === 1 && e.to === 0), 30_000);
     assert.deepEqual(records(recordFile).filter((r) => r.event === 'end').map((r) => r.id).sort(), ['long', 'short-0', 'short-1', 'short-2', 'short-3', 'short-4']);
     await until('every worker gone', async () => events(up.stdout()).filter((e) => e.type === 'worker-exited').length === 3 && (await redis.scard('resque:workers')) === 0, 15_000);
     assert.ok(events(up.stdout()).filter((e) => e.type === 'worker-exited').every((e) => e.expected));
