@@ -24,6 +24,7 @@ export const unitTestFiles: readonly string[] = [
   'test/scripts/setup.test.ts',
   'test/scripts/timeline-svg.test.ts',
   'test/unit.test.ts',
+  'test/worker/line-splitter.test.ts',
 ];
 
 /** Modules through which a test starts processes: Node's child processes, and the browser the dashboard test drives. */

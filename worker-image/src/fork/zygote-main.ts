@@ -9,9 +9,9 @@ import { closeSync, readSync, writeSync } from 'node:fs';
 import { loadProcessAddon, type ProcessAddon } from '../process-addon.ts';
 import { makeForkSafe, runForkedJob, warmUpForChildren, type ForkedChild } from './forked-child.ts';
 import { loadJobModules } from './job-modules.ts';
+import { LineSplitter } from '../line-splitter.ts';
 import {
   CHANNEL_FD,
-  LineSplitter,
   parseChildReport,
   parseCommand,
   MASTER_PID_ENV,

@@ -6,7 +6,6 @@
 //
 // This half is what the zygote loads, and every fork copies the zygote's memory: it checks the two
 // messages the zygote reads by hand rather than load zod there (zod adds ~15 MB to a process, measured).
-import { StringDecoder } from 'node:string_decoder';
 import { stackLines } from '../jobs.ts';
 
 /** The command channel's descriptor in the zygote (the master's stdio[3]). */
@@ -96,19 +95,6 @@ export function parseChildReport(line: string): Parsed<ChildReport> {
   if (r.ok === true) return { ok: true, value: { type: 'result', result: { ok: true }, rssBytes: rss as number } };
   if (r.ok === false && isJobError(r.error)) return { ok: true, value: { type: 'result', result: { ok: false, error: r.error }, rssBytes: rss as number } };
   return { ok: false, reason: 'result must be {ok: true} or {ok: false, error: {name, message, stack}}' };
-}
-
-/** Splits a byte stream into lines; keeps the unfinished tail for the next chunk. */
-export class LineSplitter {
-  #tail = '';
-  readonly #decoder = new StringDecoder('utf8');
-
-  push(chunk: Buffer): string[] {
-    const text = this.#tail + this.#decoder.write(chunk);
-    const lines = text.split('\n');
-    this.#tail = lines.pop() ?? '';
-    return lines.filter((line) => line.length > 0);
-  }
 }
 
 /** Turns anything thrown into a JobError, named as spawn mode names it (../spawn-child.ts). */

@@ -13,7 +13,8 @@ import { extname } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { ZygoteEventSchema } from './events.ts';
-import { CHANNEL_FD, LineSplitter, MASTER_PID_ENV, parseJsonLine, type JobError, type JobResult, type ZygoteEvent } from './zygote-protocol.ts';
+import { LineSplitter } from '../line-splitter.ts';
+import { CHANNEL_FD, MASTER_PID_ENV, parseJsonLine, type JobError, type JobResult, type ZygoteEvent } from './zygote-protocol.ts';
 
 /** The part of a pino logger fork mode uses. */
 export interface ForkLogger {
