@@ -1,9 +1,9 @@
 // The queue client: what an application (or the CLI, the operator, the dashboard) does with a Resque Redis.
 import { Redis } from 'ioredis';
-import { ForkpoolError } from './errors.ts';
+import { ForkpoolError, PayloadTooLargeError } from './errors.ts';
 import { keys as keyNames, DEFAULT_NAMESPACE, type Keys } from './keys.ts';
 import {
-  encodeDelayed, encodePayload, FailureRecord, formatFailedAt, JobPayload, RunningJob,
+  DEFAULT_MAX_PAYLOAD_BYTES, encodeDelayed, encodePayload, FailureRecord, formatFailedAt, JobPayload, RunningJob,
 } from './payload.ts';
 
 export interface ClientOptions {
@@ -13,6 +13,11 @@ export interface ClientOptions {
   readonly namespace?: string;
   /** an existing connection to use instead of opening one (it is not closed by `close()`) */
   readonly redis?: Redis;
+  /**
+   * the largest payload to enqueue, in bytes of UTF-8 (default 16 MiB, as the worker's MAX_PAYLOAD_BYTES):
+   * a larger one is refused with a PayloadTooLargeError
+   */
+  readonly maxPayloadBytes?: number;
 }
 
 /** One item of the failed list, with its index; `record` is absent when the item is unreadable. */
@@ -67,9 +72,9 @@ export interface Stats {
 export interface ForkpoolClient {
   readonly keys: Keys;
   readonly redis: Redis;
-  /** Appends a job to a queue exactly as `Resque.enqueue` does. */
+  /** Appends a job to a queue exactly as `Resque.enqueue` does. A payload over `maxPayloadBytes` throws a PayloadTooLargeError. */
   enqueue(queue: string, className: string, ...args: unknown[]): Promise<void>;
-  /** Schedules a job for a time, in resque-scheduler's delayed format. */
+  /** Schedules a job for a time, in resque-scheduler's delayed format (and limit, as `enqueue`). */
   enqueueAt(at: Date, queue: string, className: string, ...args: unknown[]): Promise<void>;
   /** Schedules a job in `seconds` from now. */
   enqueueIn(seconds: number, queue: string, className: string, ...args: unknown[]): Promise<void>;
@@ -154,18 +159,28 @@ const toInt = (v: string | null | undefined): number => (v ? Number.parseInt(v, 
 
 /** Creates a client. It connects lazily on first use. */
 export function createClient(options: ClientOptions = {}): ForkpoolClient {
+  const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+  if (!Number.isInteger(maxPayloadBytes) || maxPayloadBytes < 1) {
+    throw new ForkpoolError('invalid-argument', `maxPayloadBytes must be a positive integer, got ${JSON.stringify(maxPayloadBytes)}`);
+  }
   const ownConnection = !options.redis;
   const redis = options.redis ?? new Redis(options.url ?? 'redis://127.0.0.1:6379', { lazyConnect: true, maxRetriesPerRequest: 3 });
   // Commands reject with the connection error; the event would only repeat it on stderr.
   if (ownConnection) redis.on('error', () => undefined);
   const k = keyNames(options.namespace ?? DEFAULT_NAMESPACE);
+  /** The item, unless it is over the limit: then nothing is written. */
+  const sized = (what: string, item: string): string => {
+    const bytes = Buffer.byteLength(item);
+    if (bytes > maxPayloadBytes) throw new PayloadTooLargeError(what, bytes, maxPayloadBytes);
+    return item;
+  };
 
   const enqueueAt = async (at: Date, queue: string, className: string, ...args: unknown[]): Promise<void> => {
     checkName('queue', queue);
     checkName('class name', className);
     if (!(at instanceof Date) || Number.isNaN(at.getTime())) throw new ForkpoolError('invalid-argument', 'enqueueAt needs a valid Date');
     const ts = Math.floor(at.getTime() / 1000);
-    const item = encodeDelayed(className, args, queue);
+    const item = sized(`enqueueAt ${className} on ${queue}`, encodeDelayed(className, args, queue));
     await redis.multi()
       .rpush(k.delayed(ts), item)
       .sadd(k.timestamps(item), `delayed:${ts}`)
@@ -179,7 +194,8 @@ export function createClient(options: ClientOptions = {}): ForkpoolClient {
     async enqueue(queue, className, ...args) {
       checkName('queue', queue);
       checkName('class name', className);
-      await redis.multi().sadd(k.queues, queue).rpush(k.queue(queue), encodePayload(className, args)).exec();
+      const item = sized(`enqueue ${className} on ${queue}`, encodePayload(className, args));
+      await redis.multi().sadd(k.queues, queue).rpush(k.queue(queue), item).exec();
     },
     enqueueAt,
     async enqueueIn(seconds, queue, className, ...args) {
@@ -221,11 +237,12 @@ export function createClient(options: ClientOptions = {}): ForkpoolClient {
         if (!item.record || !payload.success || !item.record.queue) {
           throw new ForkpoolError('malformed', `failure ${index} cannot be retried: ${item.problem ?? 'its payload or queue is unreadable'}`);
         }
+        const again = sized(`failed.retry ${index}`, encodePayload(payload.data.class, payload.data.args));
         const updated = JSON.stringify({ ...(JSON.parse(raw) as object), retried_at: formatFailedAt(new Date()) });
         await redis.multi()
           .lset(k.failed, index, updated)
           .sadd(k.queues, item.record.queue)
-          .rpush(k.queue(item.record.queue), encodePayload(payload.data.class, payload.data.args))
+          .rpush(k.queue(item.record.queue), again)
           .exec();
       },
       async remove(index) {

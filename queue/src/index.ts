@@ -1,11 +1,11 @@
 // forkpool's public API: the Resque-compatible queue client and the protocol it speaks.
 export { createClient } from './client.ts';
 export type { ClientOptions, ForkpoolClient, FailedItem, QueuedItem, DelayedItem, WorkerInfo, Stats } from './client.ts';
-export { ForkpoolError, type ForkpoolErrorKind } from './errors.ts';
+export { ForkpoolError, PayloadTooLargeError, type ForkpoolErrorKind } from './errors.ts';
 export { keys, DEFAULT_NAMESPACE, type Keys } from './keys.ts';
 export {
   parseJob, encodePayload, encodeDelayed, encodeFailure, formatFailedAt, formatRunAt, formatStarted, formatHeartbeat,
-  JobPayload, FailureRecord, RunningJob, ACTIVE_JOB_WRAPPER,
-  type RunnableJob, type FailureInput, type ParseResult,
+  JobPayload, FailureRecord, RunningJob, ACTIVE_JOB_WRAPPER, DEFAULT_MAX_PAYLOAD_BYTES,
+  type RunnableJob, type FailureInput, type ParseResult, type Unrunnable,
 } from './payload.ts';
 export { scripts, Script, type ScriptCall, type Transition } from './scripts.ts';

@@ -32,29 +32,56 @@ export interface RunnableJob {
   readonly payload: JobPayload;
 }
 
-export type ParseResult<T> = { ok: true; value: T } | { ok: false; reason: string };
+/** Why a queue item cannot run: its failure record's exception and error. */
+export interface Unrunnable {
+  readonly ok: false;
+  readonly exception: 'Forkpool::MalformedPayload' | 'Forkpool::PayloadTooLarge';
+  readonly reason: string;
+  /** whether the item is known to be JSON text (see FailureInput.json) */
+  readonly json: boolean;
+}
 
-/** Parses a raw queue item into the job to run; never throws, a bad item gives the reason. */
-export function parseJob(raw: string): ParseResult<RunnableJob> {
+export type ParseResult<T> = { ok: true; value: T } | Unrunnable;
+
+/** The default largest payload, in bytes: what the client enqueues and the worker runs (MAX_PAYLOAD_BYTES). */
+export const DEFAULT_MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
+
+const malformed = (reason: string, json: boolean): Unrunnable => ({ ok: false, exception: 'Forkpool::MalformedPayload', reason, json });
+
+/**
+ * Parses a raw queue item into the job to run; never throws, a bad item gives the reason. An item over
+ * `maxBytes` is refused before it is parsed: parsing tens of MB would hold the worker for seconds and could
+ * exhaust its memory.
+ */
+export function parseJob(raw: string, maxBytes = DEFAULT_MAX_PAYLOAD_BYTES): ParseResult<RunnableJob> {
+  const bytes = Buffer.byteLength(raw);
+  if (bytes > maxBytes) {
+    return {
+      ok: false,
+      exception: 'Forkpool::PayloadTooLarge',
+      reason: `payload is ${bytes} bytes, over the limit of ${maxBytes} bytes (MAX_PAYLOAD_BYTES); it was not run: ${truncate(raw)}`,
+      json: false,
+    };
+  }
   let data: unknown;
   try {
     data = JSON.parse(raw);
   } catch (err) {
-    return { ok: false, reason: `payload is not valid JSON (${(err as Error).message}): ${truncate(raw)}` };
+    return malformed(`payload is not valid JSON (${(err as Error).message}): ${truncate(raw)}`, false);
   }
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
-    return { ok: false, reason: `payload is not a JSON object: ${truncate(raw)}` };
+    return malformed(`payload is not a JSON object: ${truncate(raw)}`, true);
   }
-  if (!('class' in data)) return { ok: false, reason: `payload has no "class": ${truncate(raw)}` };
+  if (!('class' in data)) return malformed(`payload has no "class": ${truncate(raw)}`, true);
   const parsed = JobPayload.safeParse(data);
-  if (!parsed.success) return { ok: false, reason: `payload is malformed: ${describe(parsed.error)}` };
+  if (!parsed.success) return malformed(`payload is malformed: ${describe(parsed.error)}`, true);
   const payload = parsed.data;
   const attempt = typeof payload.forkpool_attempt === 'number' ? payload.forkpool_attempt : 0;
   if (payload.class !== ACTIVE_JOB_WRAPPER) {
     return { ok: true, value: { className: payload.class, args: payload.args, jobId: undefined, enqueuedAt: undefined, attempt, payload } };
   }
   const job = ActiveJobData.safeParse(payload.args[0]);
-  if (!job.success) return { ok: false, reason: `ActiveJob payload is malformed: ${describe(job.error)}` };
+  if (!job.success) return malformed(`ActiveJob payload is malformed: ${describe(job.error)}`, true);
   const enqueuedAt = job.data.enqueued_at ? new Date(job.data.enqueued_at) : undefined;
   return {
     ok: true,
@@ -104,6 +131,11 @@ export interface FailureInput {
   readonly at: Date;
   /** the raw item as it was in the queue */
   readonly raw: string;
+  /**
+   * Whether `raw` is JSON text, when the caller knows: true embeds it in the record as it is, false as a
+   * string (without reading it: an item too large to parse). Unset, it is checked.
+   */
+  readonly json?: boolean;
   readonly exception: string;
   readonly error: string;
   readonly backtrace: readonly string[];
@@ -115,7 +147,7 @@ export interface FailureInput {
 export function encodeFailure(f: FailureInput): string {
   let payload: unknown = f.raw;
   try {
-    payload = JSON.parse(f.raw);
+    if (f.json !== false) payload = JSON.parse(f.raw);
   } catch {
     // kept as the raw string: the record must say exactly what was in the queue
   }

@@ -18,6 +18,7 @@ describe('worker configuration', () => {
     assert.equal(c.isolation, 'spawn');
     assert.equal(c.jobTimeoutMs, 300_000);
     assert.equal(c.maxChildMemoryMb, 0);
+    assert.equal(c.maxPayloadBytes, 16 * 1024 * 1024);
   });
 
   const bad: [string, Record<string, string>, RegExp][] = [
@@ -28,6 +29,7 @@ describe('worker configuration', () => {
     ['REDIS_URL=localhost', { REDIS_URL: 'localhost:6379' }, /REDIS_URL must start with redis:\/\//],
     ['QUEUES=" , "', { QUEUES: ' , ' }, /QUEUES must be a comma list/],
     ['LOG_LEVEL=loud', { LOG_LEVEL: 'loud' }, /LOG_LEVEL must be one of/],
+    ['MAX_PAYLOAD_BYTES=0', { MAX_PAYLOAD_BYTES: '0' }, /MAX_PAYLOAD_BYTES must be an integer >= 1, got "0"/],
     ['heartbeat timeout <= interval', { HEARTBEAT_INTERVAL_SECONDS: '10', HEARTBEAT_TIMEOUT_SECONDS: '5' }, /HEARTBEAT_TIMEOUT_SECONDS \(5\) must be greater/],
   ];
   for (const [name, env, message] of bad) {

@@ -2,6 +2,7 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_MAX_PAYLOAD_BYTES } from '../../queue/src/payload.ts';
 
 const int = (name: string, def: number, min: number): z.ZodType<number> =>
   z.string().optional().transform((v, ctx) => {
@@ -33,6 +34,7 @@ const Env = z.object({
   ISOLATION: z.enum(['spawn', 'fork'], { message: 'ISOLATION must be spawn or fork' }).default('spawn'),
   JOB_TIMEOUT_SECONDS: int('JOB_TIMEOUT_SECONDS', 300, 1),
   MAX_CHILD_MEMORY_MB: int('MAX_CHILD_MEMORY_MB', 0, 0),
+  MAX_PAYLOAD_BYTES: int('MAX_PAYLOAD_BYTES', DEFAULT_MAX_PAYLOAD_BYTES, 1),
   RETRY_ATTEMPTS: int('RETRY_ATTEMPTS', 0, 0),
   RETRY_BACKOFF_SECONDS: int('RETRY_BACKOFF_SECONDS', 15, 0),
   SHUTDOWN_TIMEOUT_SECONDS: int('SHUTDOWN_TIMEOUT_SECONDS', 25, 0),
@@ -59,6 +61,8 @@ export interface WorkerConfig {
   readonly jobTimeoutMs: number;
   /** 0: no cap */
   readonly maxChildMemoryMb: number;
+  /** a job whose payload is larger (bytes of UTF-8) fails as Forkpool::PayloadTooLarge without being parsed */
+  readonly maxPayloadBytes: number;
   readonly retryAttempts: number;
   readonly retryBackoffSeconds: number;
   readonly shutdownTimeoutMs: number;
@@ -92,6 +96,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
     isolation: e.ISOLATION,
     jobTimeoutMs: e.JOB_TIMEOUT_SECONDS * 1000,
     maxChildMemoryMb: e.MAX_CHILD_MEMORY_MB,
+    maxPayloadBytes: e.MAX_PAYLOAD_BYTES,
     retryAttempts: e.RETRY_ATTEMPTS,
     retryBackoffSeconds: e.RETRY_BACKOFF_SECONDS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_SECONDS * 1000,

@@ -299,11 +299,11 @@ export class Master {
     await this.#retrying('hand a job back', () => scripts.handBack.run(this.#redis, [this.#keys.namespace, this.id, ...jobs.map((j) => j.field)]));
   }
 
-  /** Runs a taken job in a child (a malformed one never reaches a child). */
+  /** Runs a taken job in a child (a malformed or oversize one never reaches a child). */
   async #runJob(exec: Executor, taken: Taken): Promise<Ran> {
-    const parsed = parseJob(taken.raw);
+    const parsed = parseJob(taken.raw, this.#config.maxPayloadBytes);
     if (!parsed.ok) {
-      return { parsed, outcome: { kind: 'error', error: { name: 'Forkpool::MalformedPayload', message: parsed.reason, stack: [] } }, pid: undefined, durationMs: 0 };
+      return { parsed, outcome: { kind: 'error', error: { name: parsed.exception, message: parsed.reason, stack: [] } }, pid: undefined, durationMs: 0 };
     }
     const job = parsed.value;
     if (job.enqueuedAt) this.#metrics.queueWait.observe({ queue: taken.queue }, Math.max(0, Date.now() - job.enqueuedAt.getTime()) / 1000);
@@ -335,7 +335,7 @@ export class Master {
     }
     this.#log.warn({ ...fields, exception: failure.exception, error: failure.error }, 'job failed');
     this.#metrics.failed.inc({ ...labels, exception: failure.exception });
-    return { kind: 'failed', record: encodeFailure({ at: new Date(), raw: taken.raw, ...failure, worker: this.id, queue: taken.queue }) };
+    return { kind: 'failed', record: encodeFailure({ at: new Date(), raw: taken.raw, json: parsed.ok || parsed.json, ...failure, worker: this.id, queue: taken.queue }) };
   }
 
   /**

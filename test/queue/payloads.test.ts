@@ -1,0 +1,83 @@
+// Payloads at the client's edges: the size limit (MAX_PAYLOAD_BYTES), refused before anything is written.
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import type { Redis } from 'ioredis';
+import { createClient, DEFAULT_MAX_PAYLOAD_BYTES, ForkpoolError, PayloadTooLargeError, type ForkpoolClient } from '../../queue/src/index.ts';
+import { startRedis, type RedisServer } from '../helpers/redis.ts';
+
+describe('client: the payload size limit', () => {
+  let server: RedisServer;
+  let redis: Redis;
+  let client: ForkpoolClient;
+  before(async () => {
+    server = await startRedis();
+    redis = server.connect();
+    client = createClient({ url: server.url });
+  });
+  after(async () => {
+    await client.close();
+    await server.stop();
+  });
+  beforeEach(async () => { await redis.flushdb(); });
+
+  /** Asserts that `call` is refused for a payload of `bytes` over `limit`, with a message saying how to raise it. */
+  async function refused(call: Promise<unknown>, bytes: number, limit: number): Promise<void> {
+    await assert.rejects(call, (err: unknown) => {
+      assert.ok(err instanceof PayloadTooLargeError);
+      assert.ok(err instanceof ForkpoolError);
+      assert.deepEqual([err.kind, err.bytes, err.limit], ['payload-too-large', bytes, limit]);
+      assert.match(err.message, new RegExp(`the payload is ${bytes} bytes, over the limit of ${limit} bytes`));
+      assert.match(err.message, /maxPayloadBytes/);
+      assert.match(err.message, /MAX_PAYLOAD_BYTES/);
+      return true;
+    });
+  }
+
+  it('refuses a payload over 16 MiB by default, and takes one of exactly 16 MiB', async () => {
+    assert.equal(DEFAULT_MAX_PAYLOAD_BYTES, 16 * 1024 * 1024);
+    const overhead = '{"class":"Big","args":[""]}'.length;
+    await client.enqueue('q', 'Big', 'x'.repeat(DEFAULT_MAX_PAYLOAD_BYTES - overhead));
+    await refused(client.enqueue('q', 'Big', 'x'.repeat(DEFAULT_MAX_PAYLOAD_BYTES - overhead + 1)), DEFAULT_MAX_PAYLOAD_BYTES + 1, DEFAULT_MAX_PAYLOAD_BYTES);
+    assert.equal(await redis.llen('resque:queue:q'), 1);
+  });
+
+  it('counts bytes of UTF-8 against the limit the client was given, and writes nothing for a payload over it', async () => {
+    const small = createClient({ url: server.url, maxPayloadBytes: 100 });
+    try {
+      const arg = 'é'.repeat(40); // 40 characters, 80 bytes
+      const bytes = Buffer.byteLength(JSON.stringify({ class: 'Job', args: [arg] }));
+      assert.equal(bytes, 107);
+      await refused(small.enqueue('q', 'Job', arg), bytes, 100);
+      // A delayed item carries its queue too.
+      await refused(small.enqueueAt(new Date(Date.now() + 60_000), 'q', 'Job', arg), bytes + ',"queue":"q"'.length, 100);
+      await refused(small.enqueueIn(60, 'q', 'Job', arg), bytes + ',"queue":"q"'.length, 100);
+      assert.deepEqual(await redis.keys('*'), [], 'nothing written');
+      await small.enqueue('q', 'Job', 'é'.repeat(36)); // 99 bytes
+      assert.equal(await redis.llen('resque:queue:q'), 1);
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('refuses to retry a failure whose payload is over the limit, and leaves the failure as it was', async () => {
+    const small = createClient({ url: server.url, maxPayloadBytes: 100 });
+    try {
+      const failure = JSON.stringify({
+        failed_at: '2026/11/27 07:12:13 UTC', payload: { class: 'Job', args: ['x'.repeat(100)] }, exception: 'E', error: 'e',
+        backtrace: [], worker: 'w:1:q', queue: 'q',
+      });
+      await redis.rpush('resque:failed', failure);
+      await refused(small.failed.retry(0), '{"class":"Job","args":[""]}'.length + 100, 100);
+      assert.deepEqual(await redis.lrange('resque:failed', 0, -1), [failure]);
+      assert.equal(await redis.exists('resque:queue:q'), 0);
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('takes only a positive whole number of bytes as the limit', () => {
+    for (const maxPayloadBytes of [0, -1, 1.5, Number.NaN]) {
+      assert.throws(() => createClient({ maxPayloadBytes }), /maxPayloadBytes must be a positive integer/);
+    }
+  });
+});
