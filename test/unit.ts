@@ -20,6 +20,7 @@ export const unitTestFiles: readonly string[] = [
   'test/operator/jobpool.test.ts',
   'test/operator/status.test.ts',
   'test/operator/workqueue.test.ts',
+  'test/queue/json-text.test.ts',
   'test/queue/redis-url.test.ts',
   'test/scripts/setup.test.ts',
   'test/scripts/timeline-svg.test.ts',

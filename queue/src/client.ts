@@ -5,6 +5,7 @@ import { keys as keyNames, DEFAULT_NAMESPACE, type Keys } from './keys.ts';
 import {
   DEFAULT_MAX_PAYLOAD_BYTES, encodeDelayed, encodePayload, FailureRecord, formatFailedAt, JobPayload, RunningJob,
 } from './payload.ts';
+import { memberText, withMembers } from './json-text.ts';
 
 export interface ClientOptions {
   /** Redis URL, e.g. `redis://127.0.0.1:6379/0` (default) */
@@ -145,6 +146,27 @@ function readFailure(raw: string, index: number): FailedItem {
     : { index, raw, record: undefined, problem: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') };
 }
 
+/**
+ * What Resque::Failure.requeue enqueues for a failure: its payload's `{"class","args"}`, their text as recorded
+ * (numbers keep their digits). A payload recorded as a string (one too large to run) is the payload's text.
+ * Undefined when the failure holds no job payload.
+ */
+function requeuedPayload(failureRaw: string, payload: unknown): string | undefined {
+  const recordedAsText = typeof payload === 'string';
+  const text = recordedAsText ? payload : memberText(failureRaw, 'payload');
+  if (text === undefined || !JobPayload.safeParse(recordedAsText ? jsonOrUndefined(text) : payload).success) return undefined;
+  // JobPayload found an object with a class in it, so its text has one.
+  return `{"class":${memberText(text, 'class') ?? ''},"args":${memberText(text, 'args') ?? '[]'}}`;
+}
+
+function jsonOrUndefined(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
 function parseRunning(raw: string | null): RunningJob | undefined {
   if (!raw) return undefined;
   try {
@@ -233,12 +255,12 @@ export function createClient(options: ClientOptions = {}): ForkpoolClient {
         const raw = await redis.lindex(k.failed, index);
         if (raw === null) throw new ForkpoolError('not-found', `no failure at index ${index}`);
         const item = readFailure(raw, index);
-        const payload = JobPayload.safeParse(item.record?.payload);
-        if (!item.record || !payload.success || !item.record.queue) {
+        const payload = item.record && requeuedPayload(raw, item.record.payload);
+        if (!item.record || payload === undefined || !item.record.queue) {
           throw new ForkpoolError('malformed', `failure ${index} cannot be retried: ${item.problem ?? 'its payload or queue is unreadable'}`);
         }
-        const again = sized(`failed.retry ${index}`, encodePayload(payload.data.class, payload.data.args));
-        const updated = JSON.stringify({ ...(JSON.parse(raw) as object), retried_at: formatFailedAt(new Date()) });
+        const again = sized(`failed.retry ${index}`, payload);
+        const updated = withMembers(raw, { retried_at: formatFailedAt(new Date()) });
         await redis.multi()
           .lset(k.failed, index, updated)
           .sadd(k.queues, item.record.queue)

@@ -143,23 +143,24 @@ export interface FailureInput {
   readonly queue: string | null;
 }
 
-/** Encodes a failure record with Resque's fields in Resque's order; an unparseable payload is kept as a string. */
+/**
+ * Encodes a failure record with Resque's fields in Resque's order. The payload is embedded as the text it was in
+ * the queue, byte for byte (its numbers as written); one that is not JSON is kept as a string.
+ */
 export function encodeFailure(f: FailureInput): string {
-  let payload: unknown = f.raw;
+  const payload = (f.json ?? isJson(f.raw)) ? f.raw : JSON.stringify(f.raw);
+  const head = JSON.stringify({ failed_at: formatFailedAt(f.at) });
+  const tail = JSON.stringify({ exception: f.exception, error: f.error, backtrace: f.backtrace, worker: f.worker, queue: f.queue });
+  return `${head.slice(0, -1)},"payload":${payload},${tail.slice(1)}`;
+}
+
+function isJson(text: string): boolean {
   try {
-    if (f.json !== false) payload = JSON.parse(f.raw);
+    JSON.parse(text);
+    return true;
   } catch {
-    // kept as the raw string: the record must say exactly what was in the queue
+    return false;
   }
-  return JSON.stringify({
-    failed_at: formatFailedAt(f.at),
-    payload,
-    exception: f.exception,
-    error: f.error,
-    backtrace: f.backtrace,
-    worker: f.worker,
-    queue: f.queue,
-  });
 }
 
 const pad = (n: number): string => String(n).padStart(2, '0');

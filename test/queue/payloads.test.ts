@@ -1,9 +1,17 @@
-// Payloads at the client's edges: the size limit (MAX_PAYLOAD_BYTES), refused before anything is written.
+// Payloads at the client's edges: the size limit (MAX_PAYLOAD_BYTES), refused before anything is written, and a
+// payload's bytes kept as written through failure records and failed.retry.
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
-import { createClient, DEFAULT_MAX_PAYLOAD_BYTES, ForkpoolError, PayloadTooLargeError, type ForkpoolClient } from '../../queue/src/index.ts';
+import {
+  createClient, DEFAULT_MAX_PAYLOAD_BYTES, encodeFailure, ForkpoolError, PayloadTooLargeError, type ForkpoolClient,
+} from '../../queue/src/index.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
+
+/** Node's JSON.rawJSON (not in TypeScript's library yet): a number's text, written by JSON.stringify as it is. */
+const rawJSON = (text: string): unknown => (JSON as unknown as { rawJSON: (text: string) => unknown }).rawJSON(text);
+/** A record's payload, parsed. */
+const payloadOf = (record: string): unknown => (JSON.parse(record) as { payload: unknown }).payload;
 
 describe('client: the payload size limit', () => {
   let server: RedisServer;
@@ -79,5 +87,57 @@ describe('client: the payload size limit', () => {
     for (const maxPayloadBytes of [0, -1, 1.5, Number.NaN]) {
       assert.throws(() => createClient({ maxPayloadBytes }), /maxPayloadBytes must be a positive integer/);
     }
+  });
+});
+
+describe('client and records: a payload\'s bytes as written', () => {
+  let server: RedisServer;
+  let redis: Redis;
+  let client: ForkpoolClient;
+  before(async () => {
+    server = await startRedis();
+    redis = server.connect();
+    client = createClient({ url: server.url });
+  });
+  after(async () => {
+    await client.close();
+    await server.stop();
+  });
+  beforeEach(async () => { await redis.flushdb(); });
+
+  const failure = (payload: string, queue = 'q'): string => encodeFailure({
+    at: new Date('2026-11-27T07:12:13Z'), raw: payload, exception: 'E', error: 'e', backtrace: [], worker: 'w:1:q', queue,
+  });
+
+  it('enqueues numbers given as JSON.rawJSON as written', async () => {
+    await client.enqueue('q', 'Job', rawJSON('12345678901234567891'), rawJSON('1.0'));
+    assert.deepEqual(await redis.lrange('resque:queue:q', 0, -1), ['{"class":"Job","args":[12345678901234567891,1.0]}']);
+  });
+
+  it('embeds the payload in a failure record as the text it was, or as a string when it is not JSON', () => {
+    const payload = '{"class":"Job","args":[12345678901234567891,1.0,{"2":1,"a":2.50}]}';
+    assert.equal(failure(payload), `{"failed_at":"2026/11/27 07:12:13 UTC","payload":${payload},"exception":"E","error":"e","backtrace":[],"worker":"w:1:q","queue":"q"}`);
+    assert.equal(payloadOf(failure('{not json')), '{not json');
+    const unread = encodeFailure({ at: new Date(), raw: payload, json: false, exception: 'E', error: 'e', backtrace: [], worker: 'w', queue: 'q' });
+    assert.equal(payloadOf(unread), payload, 'json: false keeps it as a string, unread');
+  });
+
+  it('failed.retry enqueues the class and args as recorded, and leaves every other byte of the record', async () => {
+    const record = failure('{"class":"Job","args":[12345678901234567891,1.0,"\\u00e9"],"queue":"q","forkpool_attempt":2}');
+    await redis.rpush('resque:failed', record);
+    await client.failed.retry(0);
+    assert.deepEqual(await redis.lrange('resque:queue:q', 0, -1), ['{"class":"Job","args":[12345678901234567891,1.0,"\\u00e9"]}']);
+    const updated = (await redis.lindex('resque:failed', 0)) ?? '';
+    assert.equal(updated.replace(/,"retried_at":"[^"]+"\}$/, '}'), record);
+  });
+
+  it('failed.retry enqueues a payload recorded as a string (too large to run) once the limit allows it', async () => {
+    const payload = '{"class":"Job","args":[12345678901234567891]}';
+    await redis.rpush('resque:failed', encodeFailure({
+      at: new Date(), raw: payload, json: false, exception: 'Forkpool::PayloadTooLarge', error: 'too large', backtrace: [], worker: 'w', queue: 'q',
+    }), failure('"{not json"'));
+    await client.failed.retry(0);
+    assert.deepEqual(await redis.lrange('resque:queue:q', 0, -1), [payload]);
+    await assert.rejects(client.failed.retry(1), /failure 1 cannot be retried/);
   });
 });

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import {
   encodeFailure, formatFailedAt, formatHeartbeat, formatRunAt, formatStarted, keys, parseJob, scripts, type Keys,
 } from '../../queue/src/index.ts';
+import { withMembers } from '../../queue/src/json-text.ts';
 import type { WorkerConfig } from './config.ts';
 import type { Executor } from './executor.ts';
 import { startHttp } from './http.ts';
@@ -330,7 +331,7 @@ export class Master {
       const delay = this.#config.retryBackoffSeconds * 2 ** attempt;
       this.#log.warn({ ...fields, exception: failure.exception, error: failure.error, attempt: attempt + 1, inSeconds: delay }, 'job failed; retrying later');
       this.#metrics.retried.inc(labels);
-      const record = JSON.stringify({ ...parsed.value.payload, queue: taken.queue, forkpool_attempt: attempt + 1 });
+      const record = withMembers(taken.raw, { queue: taken.queue, forkpool_attempt: attempt + 1 }); // the payload's bytes, kept
       return { kind: 'retry', record, at: Math.floor(Date.now() / 1000) + delay };
     }
     this.#log.warn({ ...fields, exception: failure.exception, error: failure.error }, 'job failed');

@@ -1,10 +1,11 @@
-// Big lines between the master and its children: a job's error message or arguments of tens of MB reach the
-// other side whole, and the worker carries on.
+// Big and unusual payloads: a job's error message or arguments of tens of MB reach the other side whole, a
+// payload over MAX_PAYLOAD_BYTES is a failure without being read, and a payload's bytes (its numbers as written)
+// survive a retry, a failure record and failed.retry.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createClient } from '../../queue/src/index.ts';
 import { until } from '../helpers/wait.ts';
-import { records, tempRecordFile, workerSuite } from '../helpers/worker.ts';
+import { records, stopWorker, tempRecordFile, workerSuite } from '../helpers/worker.ts';
 
 const BIG = 20 * 1024 * 1024;
 
@@ -66,5 +67,40 @@ for (const isolation of ['spawn', 'fork'] as const) describe(`worker: payloads o
     // Never run, and not retried: it would fail the same way every time.
     assert.deepEqual(records(file).map((r) => r.args), [['after']]);
     assert.equal(await t.client.delayed.count(), 0);
+  });
+});
+
+describe('worker: a payload\'s bytes through retries, failure records and failed.retry', () => {
+  const t = workerSuite('spawn');
+
+  it('keeps the numbers as the enqueuer wrote them, and every other byte', async () => {
+    // As Ruby writes them: Ruby's JSON reads 12345678901234567891 and 1.0 back exactly; JavaScript's does not.
+    const payload = '{"class":"Fail","args":[12345678901234567891,1.0,1e400,-0.0,1E+2,"\\u00e9\\/",{"2":1,"a":2.50}]}';
+    await t.redis.sadd('resque:queues', 'q');
+    await t.redis.rpush('resque:queue:q', payload);
+    // This worker moves no delayed jobs (DELAYED_POLL_SECONDS=0), so the retry stays where it can be read.
+    const first = await t.start({ QUEUES: 'q', RETRY_ATTEMPTS: '1', RETRY_BACKOFF_SECONDS: '1', DELAYED_POLL_SECONDS: '0' });
+    const retry = `${payload.slice(0, -1)},"queue":"q","forkpool_attempt":1}`;
+    const [stamp] = await until('the retry is scheduled', async () => {
+      const stamps = await t.redis.zrange('resque:delayed_queue_schedule', 0, -1);
+      return stamps.length > 0 ? stamps : undefined;
+    });
+    assert.deepEqual(await t.redis.lrange(`resque:delayed:${stamp}`, 0, -1), [retry], 'the retry is the payload with queue and attempt added');
+    assert.equal(await t.redis.exists(`resque:timestamps:${retry}`), 1);
+    await stopWorker(first);
+
+    // The next worker moves it to its queue when it is due, and it fails for good.
+    const second = await t.start({ QUEUES: 'q', RETRY_ATTEMPTS: '1', RETRY_BACKOFF_SECONDS: '1' });
+    await until('the last failure is recorded', async () => (await t.client.failed.count()) === 1);
+    await stopWorker(second);
+    const failure = (await t.redis.lindex('resque:failed', 0)) ?? '';
+    assert.ok(failure.includes(`,"payload":${retry},"exception":"PaymentDeclined",`), `the failure record embeds the payload as it was: ${failure}`);
+    assert.deepEqual((JSON.parse(failure) as { payload: unknown }).payload, JSON.parse(retry));
+
+    // failed.retry enqueues its class and args, as Resque::Failure.requeue does, as they were written.
+    await t.client.failed.retry(0);
+    assert.deepEqual(await t.redis.lrange('resque:queue:q', 0, -1), [payload]);
+    const updated = await t.redis.lindex('resque:failed', 0);
+    assert.equal(updated?.replace(/,"retried_at":"[^"]+"\}$/, '}'), failure, 'the failure record keeps its bytes');
   });
 });
