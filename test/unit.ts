@@ -25,6 +25,7 @@ export const unitTestFiles: readonly string[] = [
   'test/scripts/setup.test.ts',
   'test/scripts/timeline-svg.test.ts',
   'test/unit.test.ts',
+  'test/worker/jobs-dir.test.ts',
   'test/worker/line-splitter.test.ts',
 ];
 

@@ -1,10 +1,38 @@
 // The worker runs what is enqueued, in priority order, with the right arguments, and records every bad input
 // as a failure without stopping.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { until } from '../helpers/wait.ts';
 import { records, stopWorker, tempRecordFile, workerSuite } from '../helpers/worker.ts';
+
+/**
+ * A jobs folder with one job inside (`Inside`, reached through a symlink as a ConfigMap volume's files are) and
+ * modules that must never load: a `_` helper, one under node_modules, and ones outside JOBS_DIR reached by
+ * symlinks or by `..` in a class name. Each of those writes `marker` when it loads.
+ */
+function trickyJobsFolder(): { jobsDir: string; marker: string } {
+  const top = mkdtempSync(join(tmpdir(), 'forkpool-tricky-'));
+  const marker = join(top, 'marker');
+  const jobsDir = join(top, 'jobs');
+  const outside = join(top, 'outside');
+  const evil = `import { appendFileSync } from 'node:fs';\nappendFileSync(${JSON.stringify(marker)}, import.meta.url + '\\n');\nexport function perform() {}\n`;
+  mkdirSync(join(jobsDir, 'node_modules', 'pkg'), { recursive: true });
+  mkdirSync(join(jobsDir, '..2026_01_01'));
+  mkdirSync(outside);
+  writeFileSync(join(jobsDir, '..2026_01_01', 'Inside.mjs'), 'export function perform() {}\n');
+  symlinkSync('..2026_01_01', join(jobsDir, '..data'));
+  symlinkSync(join('..data', 'Inside.mjs'), join(jobsDir, 'Inside.mjs'));
+  writeFileSync(join(jobsDir, '_helper.mjs'), evil);
+  writeFileSync(join(jobsDir, 'node_modules', 'pkg', 'Job.mjs'), evil);
+  writeFileSync(join(outside, 'Job.mjs'), evil);
+  writeFileSync(join(top, 'Top.mjs'), evil);
+  symlinkSync(join(outside, 'Job.mjs'), join(jobsDir, 'Link.mjs'));
+  symlinkSync(outside, join(jobsDir, 'Out'));
+  return { jobsDir, marker };
+}
 
 // The same behaviour in both isolation modes.
 for (const isolation of ['spawn', 'fork'] as const) describe(`worker: running jobs (ISOLATION=${isolation})`, () => {
@@ -86,6 +114,22 @@ for (const isolation of ['spawn', 'fork'] as const) describe(`worker: running jo
     assert.match(failures[7]?.failed_at ?? '', /^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d UTC$/);
     assert.equal((await t.client.stats()).failed, 8);
     assert.equal(records(file).length, 1, 'the good job after them ran');
+  });
+
+  it('runs only modules the listing of JOBS_DIR finds: no helper, no node_modules, nothing outside it', async () => {
+    const { jobsDir, marker } = trickyJobsFolder();
+    await t.start({ QUEUES: 'q', JOBS_DIR: jobsDir });
+    const tricks = ['_helper', 'node_modules::pkg::Job', 'Link', 'Out::Job', '..::Top', '../Top', 'Out::..::Top', '../../etc/passwd'];
+    await t.redis.sadd('resque:queues', 'q');
+    await t.redis.rpush('resque:queue:q', ...[...tricks, 'Inside'].map((c) => JSON.stringify({ class: c, args: [] })));
+    await until('all processed', async () => (await t.client.stats()).processed === tricks.length + 1);
+    const failures = (await t.client.failed.list()).map((f) => f.record);
+    assert.deepEqual(failures.map((f) => (f?.payload as { class: string }).class), tricks, 'the job inside, through a symlink that stays inside, ran');
+    for (const f of failures) {
+      assert.equal(f?.exception, 'Forkpool::UnknownJobClass');
+      assert.match(f?.error ?? '', /^no job module for class /);
+    }
+    assert.equal(existsSync(marker) ? readFileSync(marker, 'utf8') : '', '', 'no module outside the listing was loaded');
   });
 
   it('CONCURRENCY=2 runs two jobs at once', async () => {

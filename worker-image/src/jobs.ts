@@ -3,7 +3,7 @@
 // process.getBuiltinModule rather than `import`: in a fresh process, ES-module imports of built-ins cost
 // ~3 ms of CPU at start-up (measured in a child for one job, whose start-up and job take ~37 ms of CPU in
 // all; `node -e 0` takes ~35).
-const { existsSync, readdirSync } = process.getBuiltinModule('node:fs');
+const { readdirSync, realpathSync, statSync } = process.getBuiltinModule('node:fs');
 const nodePath = process.getBuiltinModule('node:path');
 const { pathToFileURL } = process.getBuiltinModule('node:url');
 
@@ -21,25 +21,84 @@ export function isClassName(name: string): boolean {
   return /^[A-Za-z_$][\w$]*(::[A-Za-z_$][\w$]*)*$/.test(name);
 }
 
-/** The module file for a class name, or undefined when there is none. */
-export function findJobModule(jobsDir: string, className: string): string | undefined {
-  if (!isClassName(className)) return undefined;
-  const base = nodePath.join(jobsDir, ...className.split('::'));
-  return JOB_EXTENSIONS.map((ext) => base + ext).find((p) => existsSync(p));
+// Which modules are jobs is decided by the rules below, the same for the listing of JOBS_DIR and for a class
+// looked up by name: a class name reaches exactly the module the listing finds for it, and nothing else.
+
+/** A file or folder name a job's path may have: not hidden (`.`), not a helper (`_`), not node_modules. */
+function isJobPathName(name: string): boolean {
+  return !name.startsWith('.') && !name.startsWith('_') && name !== 'node_modules';
 }
 
-/** Every job module under JOBS_DIR (skipping node_modules, dot- and underscore-files, and the hooks module). */
+/** A job module's file name: a job extension, and not the hooks module. */
+function isJobFileName(name: string): boolean {
+  return isJobPathName(name) && JOB_EXTENSIONS.some((ext) => name.endsWith(ext)) && !name.startsWith(`${HOOKS_MODULE}.`);
+}
+
+/** JOBS_DIR's real path, or undefined when it does not exist. */
+function realJobsDir(jobsDir: string): string | undefined {
+  try {
+    return realpathSync.native(jobsDir);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * What a path is, followed through symlinks, when it really is inside JOBS_DIR (`root`, its real path): a
+ * symlink that stays inside, as a ConfigMap volume's files are, is followed; one that leads out is not.
+ */
+function kindInside(root: string, path: string): { kind: 'file' | 'dir'; real: string } | undefined {
+  let real: string;
+  try {
+    real = realpathSync.native(path);
+  } catch {
+    return undefined;
+  }
+  if (!real.startsWith(root + nodePath.sep)) return undefined;
+  const stat = statSync(real, { throwIfNoEntry: false });
+  return stat?.isDirectory() ? { kind: 'dir', real } : stat?.isFile() ? { kind: 'file', real } : undefined;
+}
+
+/** The module file for a class name, or undefined when the listing of JOBS_DIR has none for it. */
+export function findJobModule(jobsDir: string, className: string): string | undefined {
+  if (!isClassName(className)) return undefined;
+  const names = className.split('::');
+  const root = realJobsDir(jobsDir);
+  if (root === undefined || !names.every(isJobPathName)) return undefined;
+  let dir = jobsDir;
+  const folders = [root];
+  for (const name of names.slice(0, -1)) {
+    dir = nodePath.join(dir, name);
+    const found = kindInside(root, dir);
+    if (found?.kind !== 'dir' || folders.includes(found.real)) return undefined; // not a folder, or a loop
+    folders.push(found.real);
+  }
+  const base = nodePath.join(dir, names.at(-1) ?? '');
+  return JOB_EXTENSIONS.map((ext) => base + ext).find((p) => isJobFileName(nodePath.basename(p)) && kindInside(root, p)?.kind === 'file');
+}
+
+/**
+ * Every job module under JOBS_DIR: files with a job extension whose path makes a class name, skipping names
+ * that start with `.` or `_`, node_modules, the hooks module, and anything a symlink leads to outside JOBS_DIR.
+ */
 export function listJobModules(jobsDir: string): string[] {
+  const root = realJobsDir(jobsDir);
+  if (root === undefined) return [];
   const out: string[] = [];
-  const walk = (dir: string): void => {
+  /** `folders`: the real paths of the folders it is in, so that a symlink back to one of them is a loop, not followed */
+  const walk = (dir: string, folders: readonly string[]): void => {
+    const real = folders.at(-1) ?? root;
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      if (entry.name.startsWith('.') || entry.name.startsWith('_') || entry.name === 'node_modules') continue;
+      if (!isJobPathName(entry.name)) continue;
       const path = nodePath.join(dir, entry.name);
-      if (entry.isDirectory()) walk(path);
-      else if (JOB_EXTENSIONS.some((ext) => entry.name.endsWith(ext)) && !entry.name.startsWith(`${HOOKS_MODULE}.`)) out.push(path);
+      const found = entry.isSymbolicLink()
+        ? kindInside(root, path)
+        : { kind: entry.isDirectory() ? 'dir' : entry.isFile() ? 'file' : undefined, real: nodePath.join(real, entry.name) };
+      if (found?.kind === 'dir' && !folders.includes(found.real)) walk(path, [...folders, found.real]);
+      else if (found?.kind === 'file' && isJobFileName(entry.name) && isClassName(classNameFor(nodePath.relative(jobsDir, path)))) out.push(path);
     }
   };
-  if (existsSync(jobsDir)) walk(jobsDir);
+  walk(jobsDir, [root]);
   return out.sort();
 }
 
