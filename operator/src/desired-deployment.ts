@@ -1,6 +1,6 @@
 // The worker Deployment a JobPool asks for, as a server-side-apply manifest. Pure.
 import { createHash } from 'node:crypto';
-import type { V1Container, V1Deployment, V1EnvVar, V1PodSpec, V1PodTemplateSpec } from '@kubernetes/client-node';
+import type { V1Container, V1Deployment, V1EnvVar, V1PodSecurityContext, V1PodSpec, V1PodTemplateSpec, V1SecurityContext } from '@kubernetes/client-node';
 import type { JobPool } from './jobpool.ts';
 import { GROUP, KIND, VERSION } from './jobpool.ts';
 
@@ -12,6 +12,10 @@ export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const SPEC_HASH_ANNOTATION = 'forkpool.io/spec-hash';
 /** Extra seconds of grace beyond the job timeout, for the master to hand back jobs and exit. */
 export const GRACE_MARGIN_SECONDS = 30;
+/** The worker image's user and group (worker-image/Dockerfile: `USER 1000:1000`). */
+export const WORKER_UID = 1000;
+/** The emptyDir mounted at /tmp in a worker container whose root filesystem is read-only. */
+export const TMP_VOLUME = 'forkpool-tmp';
 /** The env vars the operator sets on the worker container; they win over the template's. */
 export const WORKER_ENV_NAMES = [
   'REDIS_URL',
@@ -68,6 +72,37 @@ export function workerEnv(pool: JobPool): V1EnvVar[] {
   ];
 }
 
+/**
+ * The worker container's security context: each field the template sets (on the container, or on the
+ * pod for the fields a pod can set too) as it is, and the restricted Pod Security Standard's value for
+ * the others. Defaults the API server would refuse next to the template's fields are left out: a
+ * privileged container, or one that adds CAP_SYS_ADMIN, may escalate privileges; a user 0 gets no runAsNonRoot.
+ */
+export function workerSecurityContext(container: V1SecurityContext | undefined, pod: V1PodSecurityContext | undefined): V1SecurityContext {
+  const sc: V1SecurityContext = { ...container };
+  const user = sc.runAsUser ?? pod?.runAsUser;
+  if (user === undefined) sc.runAsUser = WORKER_UID;
+  if ((sc.runAsGroup ?? pod?.runAsGroup) === undefined) sc.runAsGroup = WORKER_UID;
+  if ((sc.runAsNonRoot ?? pod?.runAsNonRoot) === undefined && user !== 0) sc.runAsNonRoot = true;
+  if ((sc.seccompProfile ?? pod?.seccompProfile) === undefined) sc.seccompProfile = { type: 'RuntimeDefault' };
+  sc.readOnlyRootFilesystem ??= true;
+  if (sc.privileged !== true) {
+    const sysAdmin = (sc.capabilities?.add ?? []).some((c) => c === 'CAP_SYS_ADMIN' || c === 'SYS_ADMIN');
+    if (!sysAdmin) sc.allowPrivilegeEscalation ??= false;
+    if (sc.capabilities?.drop === undefined) sc.capabilities = { ...sc.capabilities, drop: ['ALL'] };
+  }
+  return sc;
+}
+
+/** Gives a container a writable /tmp (an emptyDir), unless the template mounts /tmp itself or names a volume as ours. */
+function mountTmp(podSpec: V1PodSpec, container: V1Container): void {
+  const mountsTmp = (container.volumeMounts ?? []).some((m) => m.mountPath.replace(/\/+$/, '') === '/tmp');
+  const nameTaken = (podSpec.volumes ?? []).some((v) => v.name === TMP_VOLUME);
+  if (mountsTmp || nameTaken) return;
+  podSpec.volumes = [...(podSpec.volumes ?? []), { name: TMP_VOLUME, emptyDir: {} }];
+  container.volumeMounts = [...(container.volumeMounts ?? []), { name: TMP_VOLUME, mountPath: '/tmp' }];
+}
+
 const asObj = (v: unknown): Obj => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Obj) : {});
 
 /** Stable JSON (sorted keys) so that the hash does not depend on key order. */
@@ -97,6 +132,9 @@ export function desiredDeployment(pool: JobPool, replicas: number): V1Deployment
   if (target !== undefined) {
     const userEnv = (target.env ?? []).filter((e) => !(WORKER_ENV_NAMES as readonly string[]).includes(e.name));
     target.env = [...userEnv, ...workerEnv(pool)];
+    // Hardened unless the template says otherwise, so that the pods pass the restricted Pod Security Standard.
+    target.securityContext = workerSecurityContext(target.securityContext, podSpec.securityContext);
+    if (target.securityContext.readOnlyRootFilesystem === true) mountTmp(podSpec, target);
   }
   const grace = spec.worker.jobTimeoutSeconds + GRACE_MARGIN_SECONDS;
   podSpec.terminationGracePeriodSeconds = Math.max(spec.template.spec.terminationGracePeriodSeconds ?? 0, grace);

@@ -68,6 +68,18 @@ const container = z
   .looseObject({
     name: z.string().min(1).meta({ description: 'Container name; the container named "worker", or else the first, gets the worker environment.' }),
     image: z.string().min(1).meta({ description: 'Image of the container; the worker\'s image is built FROM forkpool\'s worker image.' }),
+    securityContext: z
+      .looseObject({})
+      .optional()
+      .meta({
+        description:
+          'The container\'s security context (core/v1 SecurityContext). In the worker container, the operator sets each field left unset here ' +
+          '(and, for runAsUser, runAsGroup, runAsNonRoot and seccompProfile, in the pod\'s securityContext) to the restricted Pod Security Standard\'s value: ' +
+          'runAsNonRoot true, runAsUser and runAsGroup 1000 (the worker image\'s user), allowPrivilegeEscalation false, capabilities.drop [ALL], ' +
+          'seccompProfile RuntimeDefault, readOnlyRootFilesystem true (then with an emptyDir volume forkpool-tmp at /tmp, unless the template mounts /tmp ' +
+          'or has a volume of that name). ' +
+          'A field set here always wins; a privileged container or one adding CAP_SYS_ADMIN keeps privilege escalation and its capabilities.',
+      }),
   })
   .meta({ description: 'A container of the worker pod (core/v1 Container).' });
 
@@ -91,7 +103,11 @@ const template = z
       })
       .meta({ description: 'The worker pod\'s spec (core/v1 PodSpec).' }),
   })
-  .meta({ description: 'The pod template of the worker pods (core/v1 PodTemplateSpec), as in a Deployment.' });
+  .meta({
+    description:
+      'The pod template of the worker pods (core/v1 PodTemplateSpec), as in a Deployment. The worker container gets a hardened security context ' +
+      'where the template leaves it unset (see containers[].securityContext), so that the pods pass the restricted Pod Security Standard.',
+  });
 
 const worker = z
   .object({

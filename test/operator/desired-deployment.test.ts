@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { jobPoolSchema, type JobPool } from '../../operator/src/jobpool.ts';
 import type { V1Deployment } from '@kubernetes/client-node';
-import { desiredDeployment, isSubset, needsApply, SPEC_HASH_ANNOTATION } from '../../operator/src/desired-deployment.ts';
+import { desiredDeployment, isSubset, needsApply, SPEC_HASH_ANNOTATION, TMP_VOLUME } from '../../operator/src/desired-deployment.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -72,6 +72,92 @@ test('the container named worker gets the environment, sidecars do not', () => {
   assert.equal(podSpec(d).containers[0]!.env, undefined);
   assert.equal(envOf(d, 1)['QUEUES'], 'critical,mailers');
 });
+
+const restricted = {
+  runAsNonRoot: true,
+  runAsUser: 1000,
+  runAsGroup: 1000,
+  allowPrivilegeEscalation: false,
+  capabilities: { drop: ['ALL'] },
+  seccompProfile: { type: 'RuntimeDefault' },
+  readOnlyRootFilesystem: true,
+};
+const hardening: Record<string, { container?: Obj; pod?: Obj; want: Obj }> = {
+  'nothing set: the restricted standard\'s values': { want: restricted },
+  'the container\'s fields win, field by field': {
+    container: { runAsUser: 2000, readOnlyRootFilesystem: false, capabilities: { add: ['NET_BIND_SERVICE'] }, seccompProfile: { type: 'Localhost', localhostProfile: 'p.json' } },
+    want: { ...restricted, runAsUser: 2000, readOnlyRootFilesystem: false, capabilities: { add: ['NET_BIND_SERVICE'], drop: ['ALL'] }, seccompProfile: { type: 'Localhost', localhostProfile: 'p.json' } },
+  },
+  'a dropped-capability list of the template\'s stays as it is': { container: { capabilities: { drop: ['NET_RAW'] } }, want: { ...restricted, capabilities: { drop: ['NET_RAW'] } } },
+  'the pod\'s fields are not overridden by container defaults': {
+    pod: { runAsUser: 3000, runAsGroup: 3000, runAsNonRoot: true, seccompProfile: { type: 'Unconfined' } },
+    want: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, readOnlyRootFilesystem: true },
+  },
+  'user 0 from the template gets no runAsNonRoot': { pod: { runAsUser: 0 }, want: { ...restricted, runAsUser: undefined, runAsNonRoot: undefined } },
+  'an explicit runAsNonRoot false stays': { container: { runAsNonRoot: false }, want: { ...restricted, runAsNonRoot: false } },
+  'a privileged container keeps privilege escalation and its capabilities': {
+    container: { privileged: true },
+    want: { ...restricted, privileged: true, allowPrivilegeEscalation: undefined, capabilities: undefined },
+  },
+  'a container adding CAP_SYS_ADMIN keeps privilege escalation': {
+    container: { capabilities: { add: ['CAP_SYS_ADMIN'] } },
+    want: { ...restricted, allowPrivilegeEscalation: undefined, capabilities: { add: ['CAP_SYS_ADMIN'], drop: ['ALL'] } },
+  },
+};
+for (const [name, { container, pod, want }] of Object.entries(hardening)) {
+  test(`the worker container's security context: ${name}`, () => {
+    const spec: Obj = { containers: [{ name: 'worker', image: 'w:1', ...(container === undefined ? {} : { securityContext: container }) }] };
+    if (pod !== undefined) spec['securityContext'] = pod;
+    const d = desiredDeployment(pool({ template: { spec } }), 1);
+    const expected = Object.fromEntries(Object.entries(want).filter(([, v]) => v !== undefined));
+    assert.deepEqual(podSpec(d).containers[0]!.securityContext, expected);
+    assert.deepEqual(podSpec(d).securityContext, pod, 'the pod\'s security context is the template\'s');
+  });
+}
+
+test('only the worker container is hardened; sidecars and init containers keep what the template says', () => {
+  const p = pool({
+    template: { spec: { initContainers: [{ name: 'init', image: 'i:1' }], containers: [{ name: 'proxy', image: 'p:1' }, { name: 'worker', image: 'w:1' }] } },
+  });
+  const spec = podSpec(desiredDeployment(p, 1));
+  assert.equal(spec.containers[0]!.securityContext, undefined);
+  assert.equal(spec.initContainers![0]!.securityContext, undefined);
+  assert.deepEqual(spec.containers[1]!.securityContext, restricted);
+});
+
+const tmp: Record<string, { container?: Obj; volumes?: Obj[]; wantVolumes: unknown; wantMounts: unknown }> = {
+  'a read-only root filesystem gets an emptyDir at /tmp': {
+    wantVolumes: [{ name: TMP_VOLUME, emptyDir: {} }],
+    wantMounts: [{ name: TMP_VOLUME, mountPath: '/tmp' }],
+  },
+  'the template\'s own volumes and mounts stay, ours are added': {
+    container: { volumeMounts: [{ name: 'cfg', mountPath: '/etc/app' }] },
+    volumes: [{ name: 'cfg', configMap: { name: 'app' } }],
+    wantVolumes: [{ name: 'cfg', configMap: { name: 'app' } }, { name: TMP_VOLUME, emptyDir: {} }],
+    wantMounts: [{ name: 'cfg', mountPath: '/etc/app' }, { name: TMP_VOLUME, mountPath: '/tmp' }],
+  },
+  'a template that mounts /tmp keeps its own': {
+    container: { volumeMounts: [{ name: 'scratch', mountPath: '/tmp/' }] },
+    volumes: [{ name: 'scratch', emptyDir: { medium: 'Memory' } }],
+    wantVolumes: [{ name: 'scratch', emptyDir: { medium: 'Memory' } }],
+    wantMounts: [{ name: 'scratch', mountPath: '/tmp/' }],
+  },
+  'a template volume named as ours is left alone': {
+    volumes: [{ name: TMP_VOLUME, configMap: { name: 'x' } }],
+    wantVolumes: [{ name: TMP_VOLUME, configMap: { name: 'x' } }],
+    wantMounts: undefined,
+  },
+  'a writable root filesystem gets no /tmp volume': { container: { securityContext: { readOnlyRootFilesystem: false } }, wantVolumes: undefined, wantMounts: undefined },
+};
+for (const [name, { container, volumes, wantVolumes, wantMounts }] of Object.entries(tmp)) {
+  test(`/tmp: ${name}`, () => {
+    const spec: Obj = { containers: [{ name: 'worker', image: 'w:1', ...container }] };
+    if (volumes !== undefined) spec['volumes'] = volumes;
+    const d = desiredDeployment(pool({ template: { spec } }), 1);
+    assert.deepEqual(podSpec(d).volumes, wantVolumes);
+    assert.deepEqual(podSpec(d).containers[0]!.volumeMounts, wantMounts);
+  });
+}
 
 const grace: Record<string, { template: number | undefined; timeout: number; want: number }> = {
   'no grace period set': { template: undefined, timeout: 300, want: 330 },

@@ -100,8 +100,13 @@ export function operatorLog(env: Env, name: string): string {
   return readFileSync(join(env.logDir, `${name}.log`), 'utf8');
 }
 
-export async function createNamespace(env: Env, name: string): Promise<void> {
-  await env.core.createNamespace({ body: { metadata: { name } } });
+export async function createNamespace(env: Env, name: string, labels?: Record<string, string>): Promise<void> {
+  await env.core.createNamespace({ body: { metadata: { name, labels } } });
+}
+
+/** A namespace whose pods Pod Security Admission holds to the restricted standard, as security-minded clusters set. */
+export async function createRestrictedNamespace(env: Env, name: string): Promise<void> {
+  await createNamespace(env, name, { 'pod-security.kubernetes.io/enforce': 'restricted' });
 }
 
 export function poolSpec(redisUrl: string, overrides: Partial<JobPoolSpecInput> = {}): JobPoolSpecInput {
@@ -154,6 +159,12 @@ export async function livePods(env: Env, namespace: string, pool: string): Promi
 
 export async function eventMessages(env: Env, namespace: string, pool: string): Promise<string[]> {
   const list = await env.core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${pool},involvedObject.kind=JobPool` });
+  return list.items.map((e) => `${e.reason ?? ''}: ${e.message ?? ''}`);
+}
+
+/** The Warning Events on a pool, as `reason: message`. */
+export async function warnings(env: Env, namespace: string, pool: string): Promise<string[]> {
+  const list = await env.core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${pool},involvedObject.kind=JobPool,type=Warning` });
   return list.items.map((e) => `${e.reason ?? ''}: ${e.message ?? ''}`);
 }
 

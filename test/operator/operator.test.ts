@@ -1,20 +1,23 @@
 // The operator against a real control plane and a real Redis: validation, scaling up, down and to
-// zero, holding the size when Redis is down, field ownership, idle pods removed first, and an API
-// server restart underneath it. Worker pods run on simulated nodes; busy workers are simulated by
+// zero, holding the size when Redis is down, field ownership, idle pods removed first, worker pods
+// under the restricted Pod Security Standard, and an API server restart underneath it. Worker pods run on simulated nodes; busy workers are simulated by
 // writing the worker registry and in-flight keys into Redis as a worker would.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { Redis } from 'ioredis';
+import { parse } from 'yaml';
 import { keys } from '../../queue/src/keys.ts';
+import { find, render } from '../helm/chart.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 import type { RunningOperator } from '../../operator/src/operator.ts';
 import {
   condition,
   createNamespace,
   createPool,
+  createRestrictedNamespace,
   eventMessages,
   getDeployment,
   getPool,
@@ -25,6 +28,7 @@ import {
   sleep,
   startEnv,
   until,
+  warnings,
   type Env,
 } from './harness.ts';
 
@@ -241,6 +245,31 @@ describe('forkpool-operator on a real cluster', { timeout: 600_000 }, () => {
     const busyPod = remaining.find((p) => p.metadata?.name === busy);
     assert.equal(busyPod?.metadata?.annotations?.['controller.kubernetes.io/pod-deletion-cost'], '100');
     assert.ok([idleA, idleB].some((p) => !left.includes(p)));
+  });
+
+  it('runs the example JobPools\' pods (examples/jobpool.yaml, the chart\'s) in a namespace that enforces the restricted Pod Security Standard', async () => {
+    await createRestrictedNamespace(env, 'restricted');
+    const example = parse(readFileSync(new URL('../../examples/jobpool.yaml', import.meta.url), 'utf8')) as { metadata: Record<string, string>; spec: Record<string, Record<string, unknown>> };
+    example.metadata['namespace'] = 'restricted';
+    example.spec['redis'] = { ...example.spec['redis'], url: env.redis.url };
+    // One pod from the start, so that there is a pod to admit without any queued job.
+    example.spec['scaling'] = { ...example.spec['scaling'], minReplicas: 1 };
+    const chartPool = find(await render({ examplePool: { enabled: true, redisUrl: env.redis.url, minReplicas: 1 } }, { namespace: 'restricted' }), 'JobPool');
+    for (const [doc, name] of [[example, 'mailers'], [chartPool, 'example']] as const) {
+      const file = join(env.cluster.dir, `restricted-${name}.json`);
+      writeFileSync(file, JSON.stringify(doc));
+      const applied = await env.cluster.kubectl(['apply', '-f', file]);
+      assert.equal(applied.code, 0, applied.stderr);
+    }
+    for (const name of ['mailers', 'example']) {
+      await until(`${name}: an admitted worker pod`, async () => (await livePods(env, 'restricted', name)).length === 1, 60_000);
+      const pool = await until(`${name}: Ready`, async () => {
+        const p = await getPool(env, 'restricted', name);
+        return condition(p, 'Ready')?.status === 'True' ? p : undefined;
+      }, 60_000);
+      assert.equal(pool.status?.readyReplicas, 1);
+      assert.deepEqual(await warnings(env, 'restricted', name), []);
+    }
   });
 
   it('carries on after the API server restarts under it', async () => {
