@@ -1,6 +1,8 @@
 // Reconcile of one JobPool, in phases: observe (caches, the latest queue sample), decide (a pure
 // function), protect busy pods (deletion costs before a scale-down), apply (the Deployment by
-// server-side apply), report (Event, status, metrics).
+// server-side apply), report (Events, status, metrics). What fails on the way (a Secret that cannot be
+// read, pods the ReplicaSet cannot create) is reported like the rest: a Ready=False condition with the
+// API server's message and one Warning Event per distinct failure.
 import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
 import type { Cron } from 'croner';
 import type { Logger } from 'pino';
@@ -13,7 +15,7 @@ import type { Metrics } from './metrics.ts';
 import type { RedisPoller, Sample } from './redis-poller.ts';
 import { deletionCostPatches, jobsByPod, DELETION_COST_ANNOTATION } from './scale-down.ts';
 import { compileSchedule, type Scheduler } from './scheduler.ts';
-import { computeStatus, deepEqual, statusNeedsWrite, type Observed as StatusObservation } from './status.ts';
+import { computeStatus, deepEqual, failures, statusNeedsWrite, warningKey, type Failure, type Observed as StatusObservation } from './status.ts';
 import type { Outcome } from './workqueue.ts';
 
 /** Depth-only status changes are written at most this often (the metrics endpoint has them live). */
@@ -29,7 +31,7 @@ interface PoolState {
   resolvedGeneration: number;
   resolvedAt: number;
   url: string | undefined;
-  specError: { reason: string; message: string } | undefined;
+  specError: Failure | undefined;
   schedules: { schedule: Schedule; cron: Cron }[];
   sample: Sample | undefined;
   demandHighAt: number | undefined;
@@ -40,6 +42,8 @@ interface PoolState {
   /** The reason of the last decision, and whether a depth-only status change is waiting to be written. */
   lastReason: ScaleDecision['reason'] | undefined;
   statusDeferred: boolean;
+  /** warningKey of each failure recorded as a Warning Event while it lasts (one Event per distinct failure, not per reconcile). */
+  warned: ReadonlySet<string>;
 }
 
 /** Decisions that depend on the clock, not only on the sample: their pools are reconciled every tick. */
@@ -89,15 +93,27 @@ function rememberDecision(st: PoolState, decision: ScaleDecision, sample: Sample
   st.lastReason = sample === undefined ? undefined : decision.reason;
 }
 
-/** The Deployment's part of the status; up to date once its controller has seen the spec and it has `desired` replicas. */
+/**
+ * The Deployment's part of the status; up to date once its controller has seen the spec and it has
+ * `desired` replicas. Pods its ReplicaSet cannot create (refused by admission, over a quota) show in its
+ * ReplicaFailure condition.
+ */
 function deploymentStatus(dep: V1Deployment | undefined, desired: number): StatusObservation['deployment'] {
   if (dep === undefined) return undefined;
+  const replicaFailure = dep.status?.conditions?.find((c) => c.type === 'ReplicaFailure' && c.status === 'True');
   return {
     replicas: dep.status?.replicas ?? 0,
     readyReplicas: dep.status?.readyReplicas ?? 0,
     updatedReplicas: dep.status?.updatedReplicas ?? 0,
     upToDate: (dep.status?.observedGeneration ?? 0) >= (dep.metadata?.generation ?? 0) && dep.spec?.replicas === desired,
+    podsRefused: replicaFailure === undefined ? undefined : (replicaFailure.message ?? replicaFailure.reason ?? 'the ReplicaSet cannot create pods'),
   };
+}
+
+/** The failure a stored status already tells (so a new leader or a restarted operator does not record it again). */
+function storedWarning(status: JobPoolStatus | undefined): Set<string> {
+  const ready = status?.conditions?.find((c) => c.type === 'Ready');
+  return new Set(ready?.status === 'False' ? [warningKey(ready)] : []);
 }
 
 export interface ControllerDeps {
@@ -147,7 +163,7 @@ export class PoolController {
 
   /**
    * Converges one pool from what is true now, whatever woke it: observe (spec, Deployment, latest
-   * sample), decide, protect busy pods, apply the size, report (Event, status, metrics).
+   * sample), decide, protect busy pods, apply the size, report (Events, status, metrics).
    */
   async reconcile(key: string): Promise<Outcome | undefined> {
     const log = this.#d.log.child({ pool: key });
@@ -163,7 +179,7 @@ export class PoolController {
       await this.#writeInvalid(raw, parsed.error, log);
       return { requeueAfterMs: SPEC_ERROR_RETRY_MS };
     }
-    const seen = await this.#observe(key, parsed.pool, log);
+    const seen = await this.#observe(key, parsed.pool);
     const decision = decideSize(seen.pool.spec, seen.current, seen.sample, seen.state.demandHighAt, Date.now());
     // Deletion costs go on the pods before the smaller size: the ReplicaSet chooses which pods to delete the moment it sees fewer replicas.
     if (seen.live !== undefined && decision.desired < seen.current && seen.state.url !== undefined) {
@@ -193,9 +209,9 @@ export class PoolController {
    * Reads the world for one pool: what its spec resolves to, its Deployment, its latest sample. It also
    * keeps the pool's queues polled and its schedules fired, on the Redis the spec names now.
    */
-  async #observe(key: string, pool: JobPool, log: Logger): Promise<Observation> {
+  async #observe(key: string, pool: JobPool): Promise<Observation> {
     const { poller, scheduler } = this.#d;
-    const state = await this.#resolve(key, pool, log);
+    const state = await this.#resolve(key, pool);
     if (state.url !== undefined) {
       poller.upsert(key, {
         url: state.url,
@@ -223,7 +239,10 @@ export class PoolController {
     }
   }
 
-  /** Tells what the reconcile did: an Event when the size changed, the status when it differs, the metrics. */
+  /**
+   * Tells what the reconcile did: an Event when the size changed, a Warning Event for each new failure,
+   * the status when it differs, the metrics.
+   */
   async #report(seen: Observation, decision: ScaleDecision, log: Logger): Promise<void> {
     const { pool, state: st, current, sample } = seen;
     const desired = decision.desired;
@@ -231,20 +250,19 @@ export class PoolController {
       st.lastScaleTime = new Date().toISOString();
       await this.#scaleEvent(pool, current, desired, decision, log);
     }
-    const status = computeStatus(
-      {
-        generation: pool.metadata.generation,
-        selector: poolSelector(pool),
-        specError: st.specError,
-        queues: sample?.queues,
-        redisError: sample?.error,
-        decision: sample === undefined ? undefined : decision,
-        deployment: deploymentStatus(this.#d.deployments.get(seen.key), desired),
-        lastScaleTime: st.lastScaleTime,
-        now: new Date().toISOString(),
-      },
-      pool.status,
-    );
+    const observed: StatusObservation = {
+      generation: pool.metadata.generation,
+      selector: poolSelector(pool),
+      specError: st.specError,
+      queues: sample?.queues,
+      redisError: sample?.error,
+      decision: sample === undefined ? undefined : decision,
+      deployment: deploymentStatus(this.#d.deployments.get(seen.key), desired),
+      lastScaleTime: st.lastScaleTime,
+      now: new Date().toISOString(),
+    };
+    await this.#warn(pool, st, failures(observed), log);
+    const status = computeStatus(observed, pool.status);
     await this.#writeStatus(pool, st, status);
     this.#setMetrics(pool, status.queueDepth, status.inFlight, desired, status.replicas, status.readyReplicas);
   }
@@ -272,7 +290,7 @@ export class PoolController {
   }
 
   /** Derives the Redis URL and compiled schedules from the spec once per generation (and re-reads a Secret now and then). */
-  async #resolve(key: string, pool: JobPool, log: Logger): Promise<PoolState> {
+  async #resolve(key: string, pool: JobPool): Promise<PoolState> {
     let st = this.#state.get(key);
     if (st !== undefined && st.uid !== pool.metadata.uid) st = undefined;
     const now = Date.now();
@@ -294,17 +312,17 @@ export class PoolController {
       manifest: undefined,
       lastReason: undefined,
       statusDeferred: false,
+      warned: storedWarning(pool.status),
     };
     let url = pool.spec.redis.url;
     let specError: PoolState['specError'];
     const ref = pool.spec.redis.urlFrom?.secretKeyRef;
     if (ref !== undefined) {
-      url = await this.#d.api.readSecretKey(pool.metadata.namespace, ref.name, ref.key);
-      if (url === undefined) specError = { reason: 'SecretNotFound', message: `Secret ${ref.name} with key ${ref.key} (spec.redis.urlFrom) does not exist` };
-      else if (!/^rediss?:\/\//.test(url)) {
-        specError = { reason: 'InvalidRedisURL', message: `Secret ${ref.name} key ${ref.key} does not hold a redis:// or rediss:// URL` };
-        url = undefined;
-      }
+      const read = await this.#d.api.readSecretKey(pool.metadata.namespace, ref.name, ref.key);
+      url = undefined;
+      if (read === undefined) specError = { reason: 'SecretNotFound', message: `Secret ${ref.name} with key ${ref.key} (spec.redis.urlFrom) does not exist` };
+      else if (!/^rediss?:\/\//.test(read)) specError = { reason: 'InvalidRedisURL', message: `Secret ${ref.name} key ${ref.key} does not hold a redis:// or rediss:// URL` };
+      else url = read;
     }
     const schedules: PoolState['schedules'] = [];
     const scheduleErrors: string[] = [];
@@ -314,7 +332,6 @@ export class PoolController {
       else scheduleErrors.push(compiled.error);
     }
     if (specError === undefined && scheduleErrors.length > 0) specError = { reason: 'InvalidSchedule', message: scheduleErrors.join('; ') };
-    if (specError !== undefined) log.warn({ reason: specError.reason }, specError.message);
     if (url !== st.url) st.sample = undefined;
     Object.assign(st, { resolvedGeneration: pool.metadata.generation, resolvedAt: now, url, specError, schedules, manifest: undefined });
     this.#state.set(key, st);
@@ -348,17 +365,33 @@ export class PoolController {
         : `Scaled ${to > from ? 'up' : 'down'} from ${from} to ${to}: ${decision.message}`;
     log.info({ from, to, reason: decision.reason }, message);
     this.#d.metrics.scaleEvents.inc({ direction: to > from ? 'up' : 'down' });
+    await this.#event(pool.metadata, 'Normal', reason, message, log);
+  }
+
+  /** Records a Warning Event for each failure not recorded yet while it lasts; a failure that ends may be recorded again when it returns. */
+  async #warn(pool: JobPool, st: PoolState, now: Failure[], log: Logger): Promise<void> {
+    const warned = new Set<string>();
+    for (const failure of now) {
+      const key = warningKey(failure);
+      if (st.warned.has(key)) {
+        warned.add(key);
+        continue;
+      }
+      log.warn({ reason: failure.reason }, failure.message);
+      if (await this.#event(pool.metadata, 'Warning', failure.reason, failure.message, log)) warned.add(key);
+    }
+    st.warned = warned;
+  }
+
+  /** Records an Event on a pool; false when it could not be recorded. */
+  async #event(pool: { namespace: string; name: string; uid: string }, type: 'Normal' | 'Warning', reason: string, message: string, log: Logger): Promise<boolean> {
     try {
-      await this.#d.api.createEvent(
-        { namespace: pool.metadata.namespace, name: pool.metadata.name, uid: pool.metadata.uid, apiVersion: `${GROUP}/${VERSION}`, kind: KIND },
-        'Normal',
-        reason,
-        message,
-        this.#d.identity,
-      );
+      await this.#d.api.createEvent({ ...pool, apiVersion: `${GROUP}/${VERSION}`, kind: KIND }, type, reason, message, this.#d.identity);
+      return true;
     } catch (err) {
-      // An Event is a report, not part of converging: losing one must not undo or repeat the scaling.
-      log.warn({ err: apiMessage(err) }, 'could not record the scale Event');
+      // An Event is a report, not part of converging: losing one must not undo or repeat what it tells.
+      log.warn({ err: apiMessage(err), reason }, 'could not record an Event');
+      return false;
     }
   }
 

@@ -2,18 +2,33 @@
 import type { Condition, JobPoolStatus, QueueStatus } from './jobpool.ts';
 import type { ScaleDecision } from './autoscaler.ts';
 
+/** Something a user must act on: a reason in CamelCase and a message naming what to fix. */
+export interface Failure {
+  reason: string;
+  message: string;
+}
+
 /** What the operator observed of one pool. */
 export interface Observed {
   generation: number;
   selector: string;
-  /** The pool spec could not be used (bad cron, missing Secret, ...): why, for people. */
-  specError: { reason: string; message: string } | undefined;
+  /** The pool spec could not be used (bad cron, missing or unreadable Secret, ...): why, for people. */
+  specError: Failure | undefined;
   /** Per-queue depth, or undefined when Redis could not be read. */
   queues: QueueStatus[] | undefined;
   /** Why Redis could not be read. */
   redisError: string | undefined;
   decision: ScaleDecision | undefined;
-  deployment: { replicas: number; readyReplicas: number; updatedReplicas: number; upToDate: boolean } | undefined;
+  deployment:
+    | {
+        replicas: number;
+        readyReplicas: number;
+        updatedReplicas: number;
+        upToDate: boolean;
+        /** Why the ReplicaSet cannot create pods (the Deployment's ReplicaFailure condition), e.g. Pod Security Admission's refusal. */
+        podsRefused: string | undefined;
+      }
+    | undefined;
   lastScaleTime: string | undefined;
   now: string;
 }
@@ -25,6 +40,25 @@ function withTransition(core: ConditionCore, previous: Condition[] | undefined, 
   const old = previous?.find((c) => c.type === core.type);
   const lastTransitionTime = old !== undefined && old.status === core.status ? old.lastTransitionTime : now;
   return { ...core, observedGeneration: generation, lastTransitionTime };
+}
+
+/**
+ * What keeps a pool from working as asked, most severe first: the spec unusable, its pods refused. The
+ * first is the Ready condition's reason; each is recorded once as a Warning Event.
+ */
+export function failures(o: Observed): Failure[] {
+  const podsRefused = o.deployment?.podsRefused;
+  return [o.specError, podsRefused === undefined ? undefined : { reason: 'PodsRefused', message: podsRefused }].filter(
+    (f): f is Failure => f !== undefined,
+  );
+}
+
+/**
+ * What makes two Warnings the same: the reason and the message, without the generated pod name a
+ * ReplicaSet's refusal carries (`pods "pool-7d9c8-x2k4q" is forbidden: ...`), which changes on every retry of it.
+ */
+export function warningKey(f: Failure): string {
+  return `${f.reason}: ${f.message.replace(/^pods "[^"]*"/, 'pods')}`;
 }
 
 /** The status a pool should have, given what was observed and the status stored now. */
@@ -47,9 +81,10 @@ export function computeStatus(o: Observed, previous: JobPoolStatus | undefined):
         };
 
   const desired = o.decision?.desired;
+  const failure = failures(o)[0];
   let ready: ConditionCore;
-  if (o.specError !== undefined) {
-    ready = { type: 'Ready', status: 'False', ...o.specError };
+  if (failure !== undefined) {
+    ready = { type: 'Ready', status: 'False', reason: failure.reason, message: failure.message };
   } else if (o.deployment === undefined) {
     ready = { type: 'Ready', status: 'False', reason: 'DeploymentMissing', message: 'the worker Deployment does not exist yet' };
   } else if (!o.deployment.upToDate || (desired !== undefined && (o.deployment.updatedReplicas < desired || o.deployment.readyReplicas < desired))) {

@@ -28,8 +28,10 @@ after(async () => {
 
 type Call = [string, ...unknown[]];
 
+type FakeApi = KubeApi & { calls: Call[] };
+
 /** Records calls; writes come back with a higher resourceVersion, as from the API server. */
-function fakeApi(secrets: Record<string, string> = {}): KubeApi & { calls: Call[] } {
+function fakeApi(secrets: Record<string, string> = {}): FakeApi {
   let rv = 100;
   const calls: Call[] = [];
   const api = {
@@ -55,7 +57,7 @@ function fakeApi(secrets: Record<string, string> = {}): KubeApi & { calls: Call[
       return Promise.resolve();
     },
   };
-  return api as unknown as KubeApi & { calls: Call[] };
+  return api as unknown as FakeApi;
 }
 
 const noWatch = {} as Watch;
@@ -170,6 +172,58 @@ test('a Redis URL from a missing Secret is a condition naming it; the URL from t
   const apply = t.api.calls.find((c) => c[0] === 'apply')?.[2] as V1Deployment;
   const envVar = apply.spec?.template.spec?.containers[0]?.env?.find((e) => e.name === 'REDIS_URL');
   assert.deepEqual(envVar?.valueFrom, { secretKeyRef: { name: 'redis', key: 'url' } });
+});
+
+const readyOf = (status: JobPoolStatus | undefined): [string, string, string] | undefined => {
+  const ready = status?.conditions?.find((c) => c.type === 'Ready');
+  return ready === undefined ? undefined : [ready.status, ready.reason, ready.message];
+};
+const lastStatus = (calls: Call[]): JobPoolStatus | undefined => calls.findLast((c) => c[0] === 'status')?.[1] as JobPoolStatus | undefined;
+
+test('a missing Secret is one Warning Event, not one per reconcile', async () => {
+  const t = setup({ redis: { urlFrom: { secretKeyRef: { name: 'redis', key: 'url' } } } });
+  await t.controller.reconcile('ns/pool');
+  const message = 'Secret redis with key url (spec.redis.urlFrom) does not exist';
+  assert.deepEqual(t.api.calls.filter((c) => c[0] === 'event'), [['event', 'Warning', 'SecretNotFound', message]]);
+  t.api.calls.length = 0;
+  await t.controller.reconcile('ns/pool');
+  assert.deepEqual(t.api.calls.filter((c) => c[0] === 'event'), []);
+});
+
+test('pods the ReplicaSet cannot create: PodsRefused, one Warning per distinct refusal, also across a new leader', async () => {
+  const t = setup({ scaling: { minReplicas: 1, maxReplicas: 5 } });
+  await t.controller.reconcile('ns/pool');
+  const refuse = (pod: string, why: string): void => {
+    const live = t.deployments.get('ns/pool')!;
+    const rv = String(Number(live.metadata?.resourceVersion) + 1);
+    const message = `pods "${pod}" is forbidden: violates PodSecurity "restricted:latest": ${why}`;
+    const conditions = why === '' ? [] : [{ type: 'ReplicaFailure', status: 'True', reason: 'FailedCreate', message }];
+    t.deployments.remember({ ...live, metadata: { ...live.metadata, resourceVersion: rv }, status: { ...live.status, conditions } });
+  };
+  const privileged = 'privileged (container "worker" must not set securityContext.privileged=true)';
+  refuse('pool-7d9c8-x2k4q', privileged);
+  t.api.calls.length = 0;
+  await t.controller.reconcile('ns/pool');
+  const message = `pods "pool-7d9c8-x2k4q" is forbidden: violates PodSecurity "restricted:latest": ${privileged}`;
+  assert.deepEqual(t.api.calls.filter((c) => c[0] === 'event'), [['event', 'Warning', 'PodsRefused', message]]);
+  assert.deepEqual(readyOf(lastStatus(t.api.calls)), ['False', 'PodsRefused', message]);
+  // The same refusal of another generated pod is no news.
+  refuse('pool-5f6b1-q8z2m', privileged);
+  t.api.calls.length = 0;
+  await t.controller.reconcile('ns/pool');
+  assert.deepEqual(t.api.calls.filter((c) => c[0] === 'event'), []);
+  // A new leader (a controller with no memory) reads the stored condition: no repeat either.
+  const c2 = new PoolController({ api: t.api, pools: t.pools, deployments: t.deployments, pods: t.pods, poller: t.poller, scheduler: new Scheduler({ log, identity: 't' }), metrics: createMetrics(), log, identity: 't' });
+  await c2.reconcile('ns/pool');
+  assert.deepEqual(t.api.calls.filter((c) => c[0] === 'event'), []);
+  // Another refusal is; so is the same one once it had gone and comes back.
+  refuse('pool-5f6b1-a1b2c', 'hostNetwork=true');
+  await t.controller.reconcile('ns/pool');
+  refuse('pool-5f6b1-a1b2c', '');
+  await t.controller.reconcile('ns/pool');
+  refuse('pool-5f6b1-d3e4f', 'hostNetwork=true');
+  await t.controller.reconcile('ns/pool');
+  assert.deepEqual(t.api.calls.filter((c) => c[0] === 'event').map((c) => c[2]), ['PodsRefused', 'PodsRefused']);
 });
 
 test('a schedule in an unknown time zone is reported, the pool still runs', async () => {

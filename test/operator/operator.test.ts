@@ -1,6 +1,7 @@
 // The operator against a real control plane and a real Redis: validation, scaling up, down and to
 // zero, holding the size when Redis is down, field ownership, idle pods removed first, worker pods
-// under the restricted Pod Security Standard, and an API server restart underneath it. Worker pods run on simulated nodes; busy workers are simulated by
+// under the restricted Pod Security Standard (and pods it refuses shown on the JobPool), and an API
+// server restart underneath it. Worker pods run on simulated nodes; busy workers are simulated by
 // writing the worker registry and in-flight keys into Redis as a worker would.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -270,6 +271,32 @@ describe('forkpool-operator on a real cluster', { timeout: 600_000 }, () => {
       assert.equal(pool.status?.readyReplicas, 1);
       assert.deepEqual(await warnings(env, 'restricted', name), []);
     }
+  });
+
+  it('says on the JobPool, once, when Pod Security Admission refuses its pods', async () => {
+    await createRestrictedNamespace(env, 'refused-pods');
+    const template = { spec: { containers: [{ name: 'worker', image: 'example.com/jobs:1', securityContext: { privileged: true } }] } };
+    await createPool(env, 'refused-pods', 'pool', poolSpec(env.redis.url, {
+      queues: ['refused-pods'],
+      template,
+      scaling: { minReplicas: 1, maxReplicas: 2 },
+    }));
+    const pool = await until('Ready False, PodsRefused', async () => {
+      const p = await getPool(env, 'refused-pods', 'pool');
+      return condition(p, 'Ready')?.reason === 'PodsRefused' ? p : undefined;
+    }, 60_000);
+    const ready = condition(pool, 'Ready');
+    assert.equal(ready?.status, 'False');
+    assert.match(ready?.message ?? '', /violates PodSecurity "restricted:latest": privileged \(container "worker" must not set securityContext\.privileged=true\)/);
+    const warned = await until('the Warning Event', async () => {
+      const list = await warnings(env, 'refused-pods', 'pool');
+      return list.length > 0 ? list : undefined;
+    });
+    assert.match(warned[0] ?? '', /^PodsRefused: .*violates PodSecurity "restricted:latest": privileged/);
+    // The ReplicaSet keeps failing, and the operator keeps reconciling: the Warning is not repeated.
+    await sleep(5000);
+    assert.equal((await warnings(env, 'refused-pods', 'pool')).length, 1);
+    assert.deepEqual(await livePods(env, 'refused-pods', 'pool'), []);
   });
 
   it('carries on after the API server restarts under it', async () => {

@@ -1,7 +1,7 @@
 // The JobPool status from what was observed, and when it is worth writing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { computeStatus, statusNeedsWrite, type Observed } from '../../operator/src/status.ts';
+import { computeStatus, failures, statusNeedsWrite, warningKey, type Observed } from '../../operator/src/status.ts';
 import type { JobPoolStatus } from '../../operator/src/jobpool.ts';
 
 const now = '2030-01-01T00:00:00Z';
@@ -12,7 +12,7 @@ const base: Observed = {
   queues: [{ name: 'a', waiting: 5, inFlight: 1 }, { name: 'b', waiting: 2, inFlight: 0 }],
   redisError: undefined,
   decision: { desired: 2, reason: 'DemandMet', message: '2 replicas for 7 jobs waiting, 1 in flight', demandHighAt: 0, needed: 1 },
-  deployment: { replicas: 2, readyReplicas: 2, updatedReplicas: 2, upToDate: true },
+  deployment: { replicas: 2, readyReplicas: 2, updatedReplicas: 2, upToDate: true, podsRefused: undefined },
   lastScaleTime: undefined,
   now,
 };
@@ -24,7 +24,7 @@ const cond = (s: JobPoolStatus, type: string): [string, string] | undefined => {
 const cases: Record<string, { o: Partial<Observed>; ready: [string, string]; redis: [string, string]; scaling: [string, string] }> = {
   'all well': { o: {}, ready: ['True', 'ReplicasReady'], redis: ['True', 'QueuesRead'], scaling: ['True', 'DemandMet'] },
   'pods not ready yet': {
-    o: { deployment: { replicas: 2, readyReplicas: 1, updatedReplicas: 2, upToDate: true } },
+    o: { deployment: { replicas: 2, readyReplicas: 1, updatedReplicas: 2, upToDate: true, podsRefused: undefined } },
     ready: ['False', 'ReplicasNotReady'],
     redis: ['True', 'QueuesRead'],
     scaling: ['True', 'DemandMet'],
@@ -42,6 +42,12 @@ const cases: Record<string, { o: Partial<Observed>; ready: [string, string]; red
     redis: ['True', 'QueuesRead'],
     scaling: ['True', 'DemandMet'],
   },
+  'pods refused': {
+    o: { deployment: { replicas: 0, readyReplicas: 0, updatedReplicas: 0, upToDate: true, podsRefused: 'pods "p-1" is forbidden: violates PodSecurity' } },
+    ready: ['False', 'PodsRefused'],
+    redis: ['True', 'QueuesRead'],
+    scaling: ['True', 'DemandMet'],
+  },
   'not polled yet': { o: { queues: undefined, decision: undefined }, ready: ['False', 'RedisUnreachable'], redis: ['Unknown', 'NotPolledYet'], scaling: ['Unknown', 'NotPolledYet'] },
 };
 for (const [name, { o, ready, redis, scaling }] of Object.entries(cases)) {
@@ -49,6 +55,37 @@ for (const [name, { o, ready, redis, scaling }] of Object.entries(cases)) {
     const s = computeStatus({ ...base, ...o }, undefined);
     assert.deepEqual([cond(s, 'Ready'), cond(s, 'RedisReachable'), cond(s, 'Scaling')], [ready, redis, scaling]);
     assert.ok(s.conditions?.every((c) => c.observedGeneration === 3 && c.lastTransitionTime === now && /^[A-Z][A-Za-z]+$/.test(c.reason)));
+  });
+}
+
+test('failures, most severe first, and the Ready condition\'s message is the first\'s', () => {
+  const o: Observed = {
+    ...base,
+    specError: { reason: 'SecretNotFound', message: 'no Secret' },
+    deployment: { ...base.deployment!, podsRefused: 'pods "p-1" is forbidden: quota' },
+  };
+  assert.deepEqual(failures(o), [
+    { reason: 'SecretNotFound', message: 'no Secret' },
+    { reason: 'PodsRefused', message: 'pods "p-1" is forbidden: quota' },
+  ]);
+  assert.equal(computeStatus(o, undefined).conditions?.find((c) => c.type === 'Ready')?.message, 'no Secret');
+  assert.deepEqual(failures(base), []);
+});
+
+const keys: Record<string, { a: [string, string]; b: [string, string]; same: boolean }> = {
+  'the same refusal of another generated pod': {
+    a: ['PodsRefused', 'pods "pool-7d9c8-x2k4q" is forbidden: violates PodSecurity "restricted:latest": privileged'],
+    b: ['PodsRefused', 'pods "pool-5f6b1-q8z2m" is forbidden: violates PodSecurity "restricted:latest": privileged'],
+    same: true,
+  },
+  'another refusal': { a: ['PodsRefused', 'pods "p-1" is forbidden: quota'], b: ['PodsRefused', 'pods "p-1" is forbidden: privileged'], same: false },
+  'another reason': { a: ['SecretNotFound', 'x'], b: ['SecretForbidden', 'x'], same: false },
+  'another field named': { a: ['InvalidTemplate', 'containers[0].name'], b: ['InvalidTemplate', 'containers[1].name'], same: false },
+};
+for (const [name, { a, b, same }] of Object.entries(keys)) {
+  test(`warningKey: ${name}`, () => {
+    const key = ([reason, message]: [string, string]): string => warningKey({ reason, message });
+    assert.equal(key(a) === key(b), same);
   });
 }
 
