@@ -1,8 +1,8 @@
 // Reconcile of one JobPool, in phases: observe (caches, the latest queue sample), decide (a pure
 // function), protect busy pods (deletion costs before a scale-down), apply (the Deployment by
 // server-side apply), report (Events, status, metrics). What fails on the way (a Secret that cannot be
-// read, pods the ReplicaSet cannot create) is reported like the rest: a Ready=False condition with the
-// API server's message and one Warning Event per distinct failure.
+// read, a Deployment the API server refuses, pods the ReplicaSet cannot create) is reported like the
+// rest: a Ready=False condition with the API server's message and one Warning Event per distinct failure.
 import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
 import type { Cron } from 'croner';
 import type { Logger } from 'pino';
@@ -10,7 +10,7 @@ import { decideReplicas, type ScaleDecision } from './autoscaler.ts';
 import { desiredDeployment, needsApply, POOL_LABEL, poolSelector } from './desired-deployment.ts';
 import type { Informer } from './informer.ts';
 import { GROUP, KIND, VERSION, parseJobPool, type JobPool, type JobPoolStatus, type Schedule } from './jobpool.ts';
-import { apiMessage, type KubeApi, type RawJobPool } from './kube.ts';
+import { apiMessage, statusCode, type KubeApi, type RawJobPool } from './kube.ts';
 import type { Metrics } from './metrics.ts';
 import type { RedisPoller, Sample } from './redis-poller.ts';
 import { deletionCostPatches, jobsByPod, DELETION_COST_ANNOTATION } from './scale-down.ts';
@@ -50,6 +50,12 @@ interface PoolState {
 const TIME_DRIVEN: ReadonlySet<string> = new Set(['ScaleDownDelayed']);
 /** Decisions after which demand was at least the current size (so the scale-down delay restarts). */
 const DEMAND_HIGH: ReadonlySet<string> = new Set(['DemandMet', 'AtMaxReplicas', 'AtMinReplicas', 'ScaledUp', 'ScaledDown']);
+
+/** A Deployment the API server refused: the failure to report, and the error for the work queue's backoff. */
+interface Refusal {
+  failure: Failure;
+  error: unknown;
+}
 
 /** What one reconcile read of one pool: the parsed object, what its spec resolved to, its Deployment, its latest sample. */
 interface Observation {
@@ -110,6 +116,11 @@ function deploymentStatus(dep: V1Deployment | undefined, desired: number): Statu
   };
 }
 
+/** A refused apply as a failure: 422 is an invalid pod template (the message names the field), anything else a failed apply. */
+function applyFailure(err: unknown): Failure {
+  return { reason: statusCode(err) === 422 ? 'InvalidTemplate' : 'ApplyFailed', message: apiMessage(err) };
+}
+
 /** The failure a stored status already tells (so a new leader or a restarted operator does not record it again). */
 function storedWarning(status: JobPoolStatus | undefined): Set<string> {
   const ready = status?.conditions?.find((c) => c.type === 'Ready');
@@ -163,7 +174,8 @@ export class PoolController {
 
   /**
    * Converges one pool from what is true now, whatever woke it: observe (spec, Deployment, latest
-   * sample), decide, protect busy pods, apply the size, report (Events, status, metrics).
+   * sample), decide, protect busy pods, apply the size, report (Events, status, metrics). A refused
+   * apply is reported, then thrown, so that the work queue retries it with backoff.
    */
   async reconcile(key: string): Promise<Outcome | undefined> {
     const log = this.#d.log.child({ pool: key });
@@ -185,9 +197,10 @@ export class PoolController {
     if (seen.live !== undefined && decision.desired < seen.current && seen.state.url !== undefined) {
       await this.#protectBusyPods(seen.pool, seen.state.url, log);
     }
-    await this.#apply(seen, decision.desired, log);
+    const refusal = await this.#apply(seen, decision.desired, log);
     rememberDecision(seen.state, decision, seen.sample);
-    await this.#report(seen, decision, log);
+    await this.#report(seen, decision, refusal?.failure, log);
+    if (refusal !== undefined) throw refusal.error;
     return seen.state.specError !== undefined ? { requeueAfterMs: SPEC_ERROR_RETRY_MS } : undefined;
   }
 
@@ -227,15 +240,22 @@ export class PoolController {
     return { key, pool, state, live, current: live?.spec?.replicas ?? 0, sample: state.sample };
   }
 
-  /** Server-side applies the pool's Deployment at `desired` replicas when the live one differs from it. */
-  async #apply(seen: Observation, desired: number, log: Logger): Promise<void> {
+  /**
+   * Server-side applies the pool's Deployment at `desired` replicas when the live one differs from it.
+   * A refusal is returned, for the report, rather than thrown.
+   */
+  async #apply(seen: Observation, desired: number, log: Logger): Promise<Refusal | undefined> {
     const st = seen.state;
     st.manifest ??= desiredDeployment(seen.pool, 0);
     const manifest: V1Deployment = { ...st.manifest, spec: { ...st.manifest.spec, replicas: desired } as V1Deployment['spec'] };
-    if (needsApply(manifest, seen.live)) {
+    if (!needsApply(manifest, seen.live)) return undefined;
+    try {
       const applied = await this.#d.api.applyDeployment(manifest);
       this.#d.deployments.remember(applied);
       log.debug({ replicas: desired }, 'applied the Deployment');
+      return undefined;
+    } catch (error) {
+      return { failure: applyFailure(error), error };
     }
   }
 
@@ -243,10 +263,11 @@ export class PoolController {
    * Tells what the reconcile did: an Event when the size changed, a Warning Event for each new failure,
    * the status when it differs, the metrics.
    */
-  async #report(seen: Observation, decision: ScaleDecision, log: Logger): Promise<void> {
+  async #report(seen: Observation, decision: ScaleDecision, applyError: Failure | undefined, log: Logger): Promise<void> {
     const { pool, state: st, current, sample } = seen;
     const desired = decision.desired;
-    if (desired !== current) {
+    // A refused apply changed nothing: there is no scaling to tell.
+    if (desired !== current && applyError === undefined) {
       st.lastScaleTime = new Date().toISOString();
       await this.#scaleEvent(pool, current, desired, decision, log);
     }
@@ -254,6 +275,7 @@ export class PoolController {
       generation: pool.metadata.generation,
       selector: poolSelector(pool),
       specError: st.specError,
+      applyError,
       queues: sample?.queues,
       redisError: sample?.error,
       decision: sample === undefined ? undefined : decision,
@@ -318,9 +340,10 @@ export class PoolController {
     let specError: PoolState['specError'];
     const ref = pool.spec.redis.urlFrom?.secretKeyRef;
     if (ref !== undefined) {
-      const read = await this.#d.api.readSecretKey(pool.metadata.namespace, ref.name, ref.key);
+      const read = await this.#readSecretKey(pool.metadata.namespace, ref.name, ref.key);
       url = undefined;
-      if (read === undefined) specError = { reason: 'SecretNotFound', message: `Secret ${ref.name} with key ${ref.key} (spec.redis.urlFrom) does not exist` };
+      if (typeof read === 'object') specError = read;
+      else if (read === undefined) specError = { reason: 'SecretNotFound', message: `Secret ${ref.name} with key ${ref.key} (spec.redis.urlFrom) does not exist` };
       else if (!/^rediss?:\/\//.test(read)) specError = { reason: 'InvalidRedisURL', message: `Secret ${ref.name} key ${ref.key} does not hold a redis:// or rediss:// URL` };
       else url = read;
     }
@@ -336,6 +359,19 @@ export class PoolController {
     Object.assign(st, { resolvedGeneration: pool.metadata.generation, resolvedAt: now, url, specError, schedules, manifest: undefined });
     this.#state.set(key, st);
     return st;
+  }
+
+  /**
+   * A Secret's key, undefined when either does not exist, or a failure when the operator may not read it
+   * (its RBAC, e.g. the chart's rbac.readSecrets=false). Other errors are thrown: the work queue retries them.
+   */
+  async #readSecretKey(namespace: string, name: string, key: string): Promise<string | Failure | undefined> {
+    try {
+      return await this.#d.api.readSecretKey(namespace, name, key);
+    } catch (err) {
+      if (statusCode(err) !== 403) throw err;
+      return { reason: 'SecretForbidden', message: `Secret ${name} (spec.redis.urlFrom) cannot be read: ${apiMessage(err)}` };
+    }
   }
 
   /** Marks busy pods expensive to delete and idle ones cheap, just before the operator lowers replicas. */
@@ -396,16 +432,18 @@ export class PoolController {
   }
 
   async #writeInvalid(raw: RawJobPool, error: string, log: Logger): Promise<void> {
-    const { namespace = '', name = '', generation = 0 } = raw.metadata ?? {};
+    const { namespace = '', name = '', uid = '', generation = 0 } = raw.metadata ?? {};
     log.warn({ error }, 'the JobPool does not fit the schema');
     const previous = raw.status?.conditions?.find((c) => c.type === 'Ready');
-    if (previous?.reason === 'InvalidSpec' && previous.message === error && previous.observedGeneration === generation) return;
+    const sameMessage = previous?.reason === 'InvalidSpec' && previous.message === error;
+    if (sameMessage && previous.observedGeneration === generation) return;
     const now = new Date().toISOString();
     const written = await this.#d.api.patchJobPoolStatus(namespace, name, {
       observedGeneration: generation,
       conditions: [{ type: 'Ready', status: 'False', reason: 'InvalidSpec', message: error, observedGeneration: generation, lastTransitionTime: now }],
     });
     this.#d.pools.remember(written);
+    if (!sameMessage) await this.#event({ namespace, name, uid }, 'Warning', 'InvalidSpec', error, log);
   }
 
   #setMetrics(pool: JobPool, depth: number | undefined, inFlight: number | undefined, desired: number, replicas: number | undefined, ready: number | undefined): void {

@@ -14,6 +14,8 @@ export interface Observed {
   selector: string;
   /** The pool spec could not be used (bad cron, missing or unreadable Secret, ...): why, for people. */
   specError: Failure | undefined;
+  /** The API server refused the Deployment (an invalid pod template, ...): its reason and message. */
+  applyError: Failure | undefined;
   /** Per-queue depth, or undefined when Redis could not be read. */
   queues: QueueStatus[] | undefined;
   /** Why Redis could not be read. */
@@ -43,12 +45,12 @@ function withTransition(core: ConditionCore, previous: Condition[] | undefined, 
 }
 
 /**
- * What keeps a pool from working as asked, most severe first: the spec unusable, its pods refused. The
- * first is the Ready condition's reason; each is recorded once as a Warning Event.
+ * What keeps a pool from working as asked, most severe first: the Deployment refused, the spec unusable,
+ * its pods refused. The first is the Ready condition's reason; each is recorded once as a Warning Event.
  */
 export function failures(o: Observed): Failure[] {
   const podsRefused = o.deployment?.podsRefused;
-  return [o.specError, podsRefused === undefined ? undefined : { reason: 'PodsRefused', message: podsRefused }].filter(
+  return [o.applyError, o.specError, podsRefused === undefined ? undefined : { reason: 'PodsRefused', message: podsRefused }].filter(
     (f): f is Failure => f !== undefined,
   );
 }

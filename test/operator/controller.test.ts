@@ -28,7 +28,12 @@ after(async () => {
 
 type Call = [string, ...unknown[]];
 
-type FakeApi = KubeApi & { calls: Call[] };
+/** An error as client-node throws it for a refused call: the HTTP status and the API server's Status body. */
+function apiError(code: number, message: string): Error & { code: number; body: string } {
+  return Object.assign(new Error(`HTTP ${code}`), { code, body: JSON.stringify({ kind: 'Status', code, message }) });
+}
+
+type FakeApi = KubeApi & { calls: Call[]; refuseApply: Error | undefined; refuseSecrets: Error | undefined };
 
 /** Records calls; writes come back with a higher resourceVersion, as from the API server. */
 function fakeApi(secrets: Record<string, string> = {}): FakeApi {
@@ -36,8 +41,11 @@ function fakeApi(secrets: Record<string, string> = {}): FakeApi {
   const calls: Call[] = [];
   const api = {
     calls,
+    refuseApply: undefined as Error | undefined,
+    refuseSecrets: undefined as Error | undefined,
     applyDeployment(d: V1Deployment) {
       calls.push(['apply', d.spec?.replicas, d]);
+      if (api.refuseApply !== undefined) return Promise.reject(api.refuseApply);
       return Promise.resolve({ ...d, metadata: { ...d.metadata, resourceVersion: String(++rv), generation: 1 }, status: { observedGeneration: 1 } });
     },
     patchJobPoolStatus(namespace: string, name: string, status: JobPoolStatus) {
@@ -50,6 +58,7 @@ function fakeApi(secrets: Record<string, string> = {}): FakeApi {
     },
     readSecretKey(namespace: string, name: string, key: string) {
       calls.push(['secret', name, key]);
+      if (api.refuseSecrets !== undefined) return Promise.reject(api.refuseSecrets);
       return Promise.resolve(secrets[`${name}/${key}`]);
     },
     createEvent(_involved: unknown, type: string, reason: string, message: string) {
@@ -190,6 +199,52 @@ test('a missing Secret is one Warning Event, not one per reconcile', async () =>
   assert.deepEqual(t.api.calls.filter((c) => c[0] === 'event'), []);
 });
 
+test('a Secret the operator may not read is SecretForbidden with the API server\'s message, and a Warning Event', async () => {
+  const t = setup({ redis: { urlFrom: { secretKeyRef: { name: 'redis', key: 'url' } } } });
+  const denied = 'secrets "redis" is forbidden: User "system:serviceaccount:op:op" cannot get resource "secrets" in API group "" in the namespace "ns"';
+  t.api.refuseSecrets = apiError(403, denied);
+  const outcome = await t.controller.reconcile('ns/pool');
+  assert.ok(outcome?.requeueAfterMs !== undefined);
+  const message = `Secret redis (spec.redis.urlFrom) cannot be read: ${denied}`;
+  assert.deepEqual(readyOf(lastStatus(t.api.calls)), ['False', 'SecretForbidden', message]);
+  assert.deepEqual(t.api.calls.filter((c) => c[0] === 'event'), [['event', 'Warning', 'SecretForbidden', message]]);
+});
+
+test('any other error reading the Secret fails the reconcile, for the work queue to retry', async () => {
+  const t = setup({ redis: { urlFrom: { secretKeyRef: { name: 'redis', key: 'url' } } } });
+  t.api.refuseSecrets = apiError(503, 'the server is shutting down');
+  await assert.rejects(t.controller.reconcile('ns/pool'), /HTTP 503/);
+});
+
+test('a Deployment the API server refuses: a status, one Warning Event, and a failed reconcile that the work queue retries', async () => {
+  const t = setup({ scaling: { minReplicas: 1, maxReplicas: 5 } });
+  const invalid = 'Deployment.apps "pool" is invalid: spec.template.spec.containers[0].name: Invalid value: "Worker_One": a lowercase RFC 1123 label must consist of lower case alphanumeric characters';
+  t.api.refuseApply = apiError(422, invalid);
+  await assert.rejects(t.controller.reconcile('ns/pool'), /HTTP 422/);
+  assert.deepEqual(t.api.calls.map((c) => c[0]), ['apply', 'event', 'status'], 'no scale Event: nothing was scaled');
+  assert.deepEqual(t.api.calls[1], ['event', 'Warning', 'InvalidTemplate', invalid]);
+  const status = lastStatus(t.api.calls);
+  assert.deepEqual(readyOf(status), ['False', 'InvalidTemplate', invalid]);
+  assert.equal(status?.observedGeneration, 1);
+  assert.equal(status?.lastScaleTime, undefined);
+  // The retry is refused the same way: nothing new to tell.
+  t.api.calls.length = 0;
+  await assert.rejects(t.controller.reconcile('ns/pool'));
+  assert.deepEqual(t.api.calls.map((c) => c[0]), ['apply']);
+  // Any other refusal is ApplyFailed.
+  t.api.refuseApply = apiError(403, 'deployments.apps "pool" is forbidden: cannot set blockOwnerDeletion');
+  t.api.calls.length = 0;
+  await assert.rejects(t.controller.reconcile('ns/pool'), /HTTP 403/);
+  assert.deepEqual(t.api.calls[1], ['event', 'Warning', 'ApplyFailed', 'deployments.apps "pool" is forbidden: cannot set blockOwnerDeletion']);
+  // Accepted at last: the Deployment is applied and scaled, and the condition goes.
+  t.api.refuseApply = undefined;
+  t.api.calls.length = 0;
+  assert.equal(await t.controller.reconcile('ns/pool'), undefined);
+  assert.deepEqual(t.api.calls.map((c) => c[0]), ['apply', 'event', 'status']);
+  assert.equal(t.api.calls[1]?.[2], 'ScaledUp');
+  assert.notEqual(readyOf(lastStatus(t.api.calls))?.[1], 'ApplyFailed');
+});
+
 test('pods the ReplicaSet cannot create: PodsRefused, one Warning per distinct refusal, also across a new leader', async () => {
   const t = setup({ scaling: { minReplicas: 1, maxReplicas: 5 } });
   await t.controller.reconcile('ns/pool');
@@ -224,6 +279,18 @@ test('pods the ReplicaSet cannot create: PodsRefused, one Warning per distinct r
   refuse('pool-5f6b1-d3e4f', 'hostNetwork=true');
   await t.controller.reconcile('ns/pool');
   assert.deepEqual(t.api.calls.filter((c) => c[0] === 'event').map((c) => c[2]), ['PodsRefused', 'PodsRefused']);
+});
+
+test('a JobPool that does not fit the schema is InvalidSpec with one Warning Event', async () => {
+  const t = setup({ queues: 'q' as unknown as string[] });
+  const outcome = await t.controller.reconcile('ns/pool');
+  assert.ok(outcome?.requeueAfterMs !== undefined);
+  assert.deepEqual(t.api.calls.map((c) => c.slice(0, 3)), [['status', lastStatus(t.api.calls)], ['event', 'Warning', 'InvalidSpec']]);
+  assert.match(String(t.api.calls[1]?.[3]), /spec\.queues/);
+  assert.deepEqual(readyOf(lastStatus(t.api.calls))?.slice(0, 2), ['False', 'InvalidSpec']);
+  t.api.calls.length = 0;
+  await t.controller.reconcile('ns/pool');
+  assert.deepEqual(t.api.calls, []);
 });
 
 test('a schedule in an unknown time zone is reported, the pool still runs', async () => {

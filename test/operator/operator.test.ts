@@ -1,7 +1,7 @@
 // The operator against a real control plane and a real Redis: validation, scaling up, down and to
 // zero, holding the size when Redis is down, field ownership, idle pods removed first, worker pods
-// under the restricted Pod Security Standard (and pods it refuses shown on the JobPool), and an API
-// server restart underneath it. Worker pods run on simulated nodes; busy workers are simulated by
+// under the restricted Pod Security Standard, failures shown on the JobPool, and an API server
+// restart underneath it. Worker pods run on simulated nodes; busy workers are simulated by
 // writing the worker registry and in-flight keys into Redis as a worker would.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -297,6 +297,59 @@ describe('forkpool-operator on a real cluster', { timeout: 600_000 }, () => {
     await sleep(5000);
     assert.equal((await warnings(env, 'refused-pods', 'pool')).length, 1);
     assert.deepEqual(await livePods(env, 'refused-pods', 'pool'), []);
+  });
+
+  it('says on a new JobPool, once, when the API server refuses its pod template, and applies it once fixed', async () => {
+    await createNamespace(env, 'refused');
+    const cases: [string, { name: string; image: string; [k: string]: unknown }, RegExp][] = [
+      ['name', { name: 'Worker_One', image: 'example.com/jobs:1' }, /spec\.template\.spec\.containers\[0\]\.name: Invalid value: "Worker_One"/],
+      ['port', { name: 'worker', image: 'example.com/jobs:1', ports: [{ containerPort: 99999 }] }, /spec\.template\.spec\.containers\[0\]\.ports\[0\]\.containerPort: Invalid value: 99999/],
+    ];
+    for (const [name, container] of cases) {
+      await createPool(env, 'refused', name, poolSpec(env.redis.url, { queues: [name], template: { spec: { containers: [container] } } }));
+    }
+    for (const [name, , message] of cases) {
+      const pool = await until(`${name}: Ready False, InvalidTemplate`, async () => {
+        const p = await getPool(env, 'refused', name);
+        return condition(p, 'Ready')?.reason === 'InvalidTemplate' ? p : undefined;
+      });
+      assert.equal(condition(pool, 'Ready')?.status, 'False');
+      assert.match(condition(pool, 'Ready')?.message ?? '', message, name);
+      assert.equal(pool.status?.observedGeneration, 1);
+      const warned = await until(`${name}: the Warning Event`, async () => {
+        const list = await warnings(env, 'refused', name);
+        return list.length > 0 ? list : undefined;
+      });
+      assert.match(warned[0] ?? '', /^InvalidTemplate: /);
+      assert.match(warned[0] ?? '', message);
+      assert.equal(await getDeployment(env, 'refused', name), undefined);
+    }
+    // Retries (with backoff) do not repeat the Warning.
+    await sleep(5000);
+    for (const [name] of cases) assert.equal((await warnings(env, 'refused', name)).length, 1, name);
+    // Fixed, the template is applied and the condition goes.
+    const fixed = await env.cluster.kubectl(['patch', '-n', 'refused', 'jobpool/name', '--type=json', '-p', '[{"op":"replace","path":"/spec/template/spec/containers/0/name","value":"worker"}]']);
+    assert.equal(fixed.code, 0, fixed.stderr);
+    await until('the Deployment', () => getDeployment(env, 'refused', 'name'), 30_000);
+    await until('InvalidTemplate gone', async () => {
+      const p = await getPool(env, 'refused', 'name');
+      return p.status?.observedGeneration === 2 && condition(p, 'Ready')?.reason !== 'InvalidTemplate';
+    }, 30_000);
+  });
+
+  it('says on the JobPool, with a Warning Event, when its Redis URL Secret is missing', async () => {
+    await createNamespace(env, 'nosecret');
+    await createPool(env, 'nosecret', 'pool', poolSpec(env.redis.url, { redis: { urlFrom: { secretKeyRef: { name: 'absent', key: 'url' } } }, queues: ['nosecret'] }));
+    const pool = await until('Ready False, SecretNotFound', async () => {
+      const p = await getPool(env, 'nosecret', 'pool');
+      return condition(p, 'Ready')?.reason === 'SecretNotFound' ? p : undefined;
+    });
+    assert.equal(condition(pool, 'Ready')?.message, 'Secret absent with key url (spec.redis.urlFrom) does not exist');
+    const warned = await until('the Warning Event', async () => {
+      const list = await warnings(env, 'nosecret', 'pool');
+      return list.length > 0 ? list : undefined;
+    });
+    assert.deepEqual(warned, ['SecretNotFound: Secret absent with key url (spec.redis.urlFrom) does not exist']);
   });
 
   it('carries on after the API server restarts under it', async () => {

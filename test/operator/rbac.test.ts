@@ -1,5 +1,7 @@
 // The operator with exactly the RBAC rules kube.ts lists, as a ServiceAccount: every feature that
 // calls the API (leader election, Secret URL, Deployment apply, status, Events, pod deletion costs) works.
+// Secrets may be read in namespace app only (as the chart grants them with watchNamespace), so that a
+// pool elsewhere shows what a Secret the operator may not read does.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -9,7 +11,7 @@ import { pino } from 'pino';
 import { keys } from '../../queue/src/keys.ts';
 import { RBAC_RULES } from '../../operator/src/kube.ts';
 import { startOperator, type RunningOperator } from '../../operator/src/operator.ts';
-import { condition, createNamespace, createPool, eventMessages, getPool, livePods, poolSpec, replicasOf, testConfig, until, type Env, startEnv } from './harness.ts';
+import { condition, createNamespace, createPool, eventMessages, getPool, livePods, poolSpec, replicasOf, testConfig, until, warnings, type Env, startEnv } from './harness.ts';
 
 const k = keys('resque');
 
@@ -23,14 +25,18 @@ describe('least-privilege RBAC', { timeout: 300_000 }, () => {
     redis = env.redis.connect();
     await createNamespace(env, 'forkpool-system');
     await env.core.createNamespacedServiceAccount({ namespace: 'forkpool-system', body: { metadata: { name: 'forkpool-operator' } } });
+    await createNamespace(env, 'app');
     const rbac = env.kc.makeApiClient(RbacAuthorizationV1Api);
-    await rbac.createClusterRole({ body: { metadata: { name: 'forkpool-operator' }, rules: RBAC_RULES.map((r) => ({ ...r })) } });
+    const isSecrets = (r: (typeof RBAC_RULES)[number]): boolean => r.resources.includes('secrets');
+    const subjects = [{ kind: 'ServiceAccount', name: 'forkpool-operator', namespace: 'forkpool-system' }];
+    await rbac.createClusterRole({ body: { metadata: { name: 'forkpool-operator' }, rules: RBAC_RULES.filter((r) => !isSecrets(r)).map((r) => ({ ...r })) } });
     await rbac.createClusterRoleBinding({
-      body: {
-        metadata: { name: 'forkpool-operator' },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'forkpool-operator' },
-        subjects: [{ kind: 'ServiceAccount', name: 'forkpool-operator', namespace: 'forkpool-system' }],
-      },
+      body: { metadata: { name: 'forkpool-operator' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'forkpool-operator' }, subjects },
+    });
+    await rbac.createNamespacedRole({ namespace: 'app', body: { metadata: { name: 'forkpool-operator' }, rules: RBAC_RULES.filter(isSecrets).map((r) => ({ ...r })) } });
+    await rbac.createNamespacedRoleBinding({
+      namespace: 'app',
+      body: { metadata: { name: 'forkpool-operator' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'forkpool-operator' }, subjects },
     });
     const access = await env.cluster.serviceAccountAccess('forkpool-system', 'forkpool-operator');
     const log = pino({ level: 'debug' }, pino.destination({ dest: join(env.logDir, 'rbac.log'), sync: true }));
@@ -46,7 +52,6 @@ describe('least-privilege RBAC', { timeout: 300_000 }, () => {
   });
 
   it('scales a pool whose Redis URL is in a Secret, with status, Events and deletion costs', async () => {
-    await createNamespace(env, 'app');
     await env.core.createNamespacedSecret({ namespace: 'app', body: { metadata: { name: 'redis' }, stringData: { url: env.redis.url } } });
     await createPool(env, 'app', 'pool', poolSpec(env.redis.url, {
       redis: { urlFrom: { secretKeyRef: { name: 'redis', key: 'url' } } },
@@ -75,5 +80,25 @@ describe('least-privilege RBAC', { timeout: 300_000 }, () => {
     assert.ok(lease.spec?.holderIdentity?.startsWith('test-'));
     const metrics = await (await fetch(`http://127.0.0.1:${operator?.port ?? 0}/metrics`)).text();
     assert.match(metrics, /forkpool_reconcile_errors_total 0/);
+  });
+
+  it('says on the JobPool, with a Warning Event, when it may not read the pool\'s Redis URL Secret', async () => {
+    await createNamespace(env, 'locked');
+    await env.core.createNamespacedSecret({ namespace: 'locked', body: { metadata: { name: 'redis' }, stringData: { url: env.redis.url } } });
+    await createPool(env, 'locked', 'pool', poolSpec(env.redis.url, { redis: { urlFrom: { secretKeyRef: { name: 'redis', key: 'url' } } }, queues: ['locked'] }));
+    const forbidden = /secrets "redis" is forbidden: User "system:serviceaccount:forkpool-system:forkpool-operator" cannot get resource "secrets" in API group "" in the namespace "locked"/;
+    const pool = await until('Ready False, SecretForbidden', async () => {
+      const p = await getPool(env, 'locked', 'pool');
+      return condition(p, 'Ready')?.reason === 'SecretForbidden' ? p : undefined;
+    }, 30_000);
+    assert.equal(condition(pool, 'Ready')?.status, 'False');
+    assert.match(condition(pool, 'Ready')?.message ?? '', forbidden);
+    const warned = await until('the Warning Event', async () => {
+      const list = await warnings(env, 'locked', 'pool');
+      return list.length > 0 ? list : undefined;
+    });
+    assert.equal(warned.length, 1);
+    assert.match(warned[0] ?? '', /^SecretForbidden: /);
+    assert.match(warned[0] ?? '', forbidden);
   });
 });

@@ -9,6 +9,7 @@ const base: Observed = {
   generation: 3,
   selector: 'forkpool.io/pool=p',
   specError: undefined,
+  applyError: undefined,
   queues: [{ name: 'a', waiting: 5, inFlight: 1 }, { name: 'b', waiting: 2, inFlight: 0 }],
   redisError: undefined,
   decision: { desired: 2, reason: 'DemandMet', message: '2 replicas for 7 jobs waiting, 1 in flight', demandHighAt: 0, needed: 1 },
@@ -42,6 +43,18 @@ const cases: Record<string, { o: Partial<Observed>; ready: [string, string]; red
     redis: ['True', 'QueuesRead'],
     scaling: ['True', 'DemandMet'],
   },
+  'the Deployment refused': {
+    o: { applyError: { reason: 'InvalidTemplate', message: 'Deployment.apps "p" is invalid: spec.template.spec.containers[0].name: Invalid value' }, deployment: undefined },
+    ready: ['False', 'InvalidTemplate'],
+    redis: ['True', 'QueuesRead'],
+    scaling: ['True', 'DemandMet'],
+  },
+  'a refused Deployment ranks above a spec error': {
+    o: { applyError: { reason: 'ApplyFailed', message: 'forbidden' }, specError: { reason: 'InvalidSchedule', message: 'bad cron' } },
+    ready: ['False', 'ApplyFailed'],
+    redis: ['True', 'QueuesRead'],
+    scaling: ['True', 'DemandMet'],
+  },
   'pods refused': {
     o: { deployment: { replicas: 0, readyReplicas: 0, updatedReplicas: 0, upToDate: true, podsRefused: 'pods "p-1" is forbidden: violates PodSecurity' } },
     ready: ['False', 'PodsRefused'],
@@ -61,14 +74,16 @@ for (const [name, { o, ready, redis, scaling }] of Object.entries(cases)) {
 test('failures, most severe first, and the Ready condition\'s message is the first\'s', () => {
   const o: Observed = {
     ...base,
+    applyError: { reason: 'InvalidTemplate', message: 'invalid' },
     specError: { reason: 'SecretNotFound', message: 'no Secret' },
     deployment: { ...base.deployment!, podsRefused: 'pods "p-1" is forbidden: quota' },
   };
   assert.deepEqual(failures(o), [
+    { reason: 'InvalidTemplate', message: 'invalid' },
     { reason: 'SecretNotFound', message: 'no Secret' },
     { reason: 'PodsRefused', message: 'pods "p-1" is forbidden: quota' },
   ]);
-  assert.equal(computeStatus(o, undefined).conditions?.find((c) => c.type === 'Ready')?.message, 'no Secret');
+  assert.equal(computeStatus(o, undefined).conditions?.find((c) => c.type === 'Ready')?.message, 'invalid');
   assert.deepEqual(failures(base), []);
 });
 
