@@ -7,13 +7,37 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- Resque's `worker:<id>` value embeds the payload as JSON; an unparseable payload is embedded as a string
--- so that resque-web can still show it.
+-- A payload embedded in a JSON record (Resque's `worker:<id>`, a failure record): as it is when it is a JSON
+-- object, so that its bytes are kept, else as a JSON string. A payload is never decoded here: a job of
+-- megabytes would hold Redis for a second. An object is told by its first and last bytes other than spaces.
+-- A payload that only looks like one is embedded too, for a moment: the master parses every payload before
+-- it runs it, and records one that is not JSON as a Forkpool::MalformedPayload failure at once.
+local function embedded(payload)
+  local first = string.find(payload, '[^ \t\r\n]')
+  local last = #payload
+  while last > 0 and string.find(' \t\r\n', string.sub(payload, last, last), 1, true) do last = last - 1 end
+  if first and string.sub(payload, first, first) == '{' and string.sub(payload, last, last) == '}' then return payload end
+  return cjson.encode(payload)
+end
+
+-- Resque's `worker:<id>` value: the job a worker runs.
 local function running_job(queue, payload, run_at)
-  local ok, decoded = pcall(cjson.decode, payload)
-  local embedded = payload
-  if not ok or type(decoded) ~= 'table' then embedded = cjson.encode(payload) end
-  return '{"queue":' .. cjson.encode(queue) .. ',"run_at":' .. cjson.encode(run_at) .. ',"payload":' .. embedded .. '}'
+  return '{"queue":' .. cjson.encode(queue) .. ',"run_at":' .. cjson.encode(run_at) .. ',"payload":' .. embedded(payload) .. '}'
+end
+
+-- An in-flight entry: `<taken_at ms>:<queue length in bytes>:<queue>:<payload>`. Scripts read the queue and
+-- the time from this prefix and keep the payload's bytes after it as they are, never decoding them.
+local function entry(queue, payload, taken_at)
+  return string.format('%d:%d:', taken_at, #queue) .. queue .. ':' .. payload
+end
+
+-- An in-flight entry's prefix: {taken_at, queue, at = where its payload starts}. `where` names the entry in
+-- the error an entry of another form raises.
+local function read_entry(raw, where)
+  local taken_at, len, at = string.match(raw, '^(%d+):(%d+):()')
+  if not at then error('in-flight entry ' .. where .. ' is not <taken_at>:<queue length>:<queue>:<payload>: ' .. string.sub(raw, 1, 80)) end
+  local after = at + tonumber(len)
+  return { taken_at = tonumber(taken_at), queue = string.sub(raw, at, after - 1), at = after + 1 }
 end
 
 -- Resque's run_at (`2026-11-27T07:12:02Z`) for a Unix time in seconds.
@@ -59,8 +83,8 @@ end
 local function take(k, field, run_at, queues, min_left)
   local held = redis.call('HGET', k.inflight, field)
   if held then
-    local e = cjson.decode(held)
-    return { e.queue, e.payload }
+    local e = read_entry(held, field)
+    return { e.queue, string.sub(held, e.at) }
   end
   if run_at == '' then run_at = iso_utc(tonumber(redis.call('TIME')[1])) end
   for _, q in ipairs(queues) do
@@ -68,7 +92,7 @@ local function take(k, field, run_at, queues, min_left)
     if waiting > 0 then
       if waiting <= min_left then return false end
       local payload = redis.call('LPOP', q.key)
-      redis.call('HSET', k.inflight, field, cjson.encode({ queue = q.name, payload = payload, taken_at = now_ms() }))
+      redis.call('HSET', k.inflight, field, entry(q.name, payload, now_ms()))
       redis.call('HINCRBY', k.running, q.name, 1)
       redis.call('SET', k.worker, running_job(q.name, payload, run_at))
       return { q.name, payload }
@@ -95,8 +119,8 @@ local function hand_back(k, lists, slots)
   end
   local held, missing, seen = {}, {}, {}
   for i = 1, #entries, 2 do
-    local e = cjson.decode(entries[i + 1])
-    e.field = entries[i]
+    local e = read_entry(entries[i + 1], entries[i])
+    e.field, e.raw = entries[i], entries[i + 1]
     table.insert(held, e)
     if not lists[e.queue] and not seen[e.queue] then
       seen[e.queue] = true
@@ -110,7 +134,7 @@ local function hand_back(k, lists, slots)
     return a.field > b.field
   end)
   for _, e in ipairs(held) do
-    redis.call('LPUSH', lists[e.queue], e.payload)
+    redis.call('LPUSH', lists[e.queue], string.sub(e.raw, e.at))
     redis.call('SADD', k.queues, e.queue)
     if redis.call('HINCRBY', k.running, e.queue, -1) <= 0 then
       redis.call('HDEL', k.running, e.queue)

@@ -36,7 +36,7 @@ local entry = redis.call('HGET', k.inflight, slot)
 local held = 0
 if entry then
   held = 1
-  local e = cjson.decode(entry)
+  local e = read_entry(entry, slot)
   redis.call('HDEL', k.inflight, slot)
   if redis.call('HINCRBY', k.running, e.queue, -1) <= 0 then
     redis.call('HDEL', k.running, e.queue)
@@ -58,10 +58,11 @@ local next_job = false
 if #queues > 0 then next_job = take(k, ARGV[6], run_at, queues, tonumber(ARGV[7])) end
 if not next_job then
   -- Resque shows one running job per worker: show another held job, or none.
-  local others = redis.call('HVALS', k.inflight)
+  local others = redis.call('HKEYS', k.inflight)
   if #others > 0 then
-    local o = cjson.decode(others[1])
-    redis.call('SET', k.worker, running_job(o.queue, o.payload, run_at))
+    local other = redis.call('HGET', k.inflight, others[1])
+    local o = read_entry(other, others[1])
+    redis.call('SET', k.worker, running_job(o.queue, string.sub(other, o.at), run_at))
   else
     redis.call('DEL', k.worker)
   end

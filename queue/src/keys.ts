@@ -31,7 +31,7 @@ export interface Keys {
   /** resque-scheduler: set of `delayed:<ts>` entries holding one payload (given as a Buffer, its exact bytes) */
   timestamps(payload: string): string;
   timestamps(payload: Buffer): Buffer;
-  /** forkpool: hash slot -> `{"queue","payload","taken_at"}` of the jobs a worker holds */
+  /** forkpool: hash field -> `<taken_at ms>:<queue length>:<queue>:<payload>`, the jobs a worker holds */
   inflight(id: string): string;
   /** the prefix of every in-flight hash, for scans */
   readonly inflightPrefix: string;

@@ -3,12 +3,34 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
-import { scripts } from '../../queue/src/index.ts';
+import { scripts, type Script } from '../../queue/src/index.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 
 const NS = 'resque';
 const W = 'host:1:high,low';
 const RUN_AT = '2026-11-27T07:12:02Z';
+
+/**
+ * A connection whose scripts run with a cjson.decode that throws: what a script does through it, it does
+ * without decoding anything (a payload of megabytes would hold Redis for seconds).
+ */
+function withoutDecode(redis: Redis): Redis {
+  const bySha = new Map(Object.values(scripts).map((t): [string, Script] => [t.script.sha, t.script]));
+  const guard = 'local cjson = { encode = cjson.encode, decode = function(s) error(\'cjson.decode of \' .. #s .. \' bytes\') end }\n';
+  return new Proxy(redis, {
+    get(target, prop) {
+      if (prop === 'evalsha') {
+        return (sha: string, ...rest: (string | number | Buffer)[]) => {
+          const script = bySha.get(sha);
+          assert.ok(script, `a script of queue/lua: ${sha}`);
+          return target.eval(guard + script.lua, ...(rest as [number, ...(string | number | Buffer)[]]));
+        };
+      }
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
 
 describe('Lua transitions', () => {
   let server: RedisServer;
@@ -20,9 +42,17 @@ describe('Lua transitions', () => {
   after(async () => { await server.stop(); });
   beforeEach(async () => { await redis.flushdb(); });
 
-  const inflight = async (worker = W): Promise<Record<string, { queue: string; payload: string }>> => {
-    const h = await redis.hgetall(`${NS}:forkpool:inflight:${worker}`);
-    return Object.fromEntries(Object.entries(h).map(([k, v]) => [k, JSON.parse(v) as { queue: string; payload: string }]));
+  /** The in-flight hash, each entry `<taken_at>:<queue length in bytes>:<queue>:<payload>` read. */
+  const inflight = async (worker = W): Promise<Record<string, { queue: string; payload: string; takenAt: number }>> => {
+    const h = await redis.hgetallBuffer(`${NS}:forkpool:inflight:${worker}`);
+    return Object.fromEntries(Object.entries(h).map(([k, v]) => {
+      const m = /^(\d+):(\d+):/.exec(v.toString('latin1'));
+      assert.ok(m, `entry ${k}: ${v.toString()}`);
+      const at = m[0].length;
+      const queue = v.subarray(at, at + Number(m[2])).toString();
+      assert.equal(v.toString('latin1', at + Number(m[2]), at + Number(m[2]) + 1), ':', `entry ${k}: ${v.toString()}`);
+      return [k, { queue, payload: v.subarray(at + Number(m[2]) + 1).toString(), takenAt: Number(m[1]) }];
+    }));
   };
 
   it('reserve takes in priority order into the in-flight hash and counts it running', async () => {
@@ -35,6 +65,9 @@ describe('Lua transitions', () => {
     const held = await inflight();
     assert.deepEqual(Object.keys(held).sort(), ['0', '1', '2']);
     assert.equal(held['2']?.payload, 'L1');
+    assert.equal(held['2']?.queue, 'low');
+    const [s = '0'] = await redis.time();
+    assert.ok(Math.abs((held['2']?.takenAt ?? 0) - Number(s) * 1000) < 2000, 'taken_at: ms by Redis\'s clock');
     assert.deepEqual(await redis.hgetall(`${NS}:forkpool:running`), { high: '2', low: '1' });
   });
 
@@ -101,6 +134,36 @@ describe('Lua transitions', () => {
     await scripts.reserve.run(redis, [NS, W, '1', RUN_AT, 0, 'low']);
     await scripts.finish.run(redis, [NS, W, '1', 'ok', '', '', RUN_AT, '', 0]);
     assert.equal(await redis.get(`${NS}:worker:${W}`), `{"queue":"low","run_at":"${RUN_AT}","payload":{"class":"A","args":[]}}`);
+  });
+
+  it('no script decodes a payload: a job of megabytes is taken, shown, finished and handed back byte for byte', async () => {
+    const guarded = withoutDecode(redis);
+    /** Equality that, on failure, shows the start of a value rather than megabytes of it. */
+    const same = (actual: unknown, expected: unknown, what: string): void => {
+      const [a, e] = [JSON.stringify(actual) ?? String(actual), JSON.stringify(expected) ?? String(expected)];
+      assert.ok(a === e, `${what}: got ${a.slice(0, 120)}... (${a.length} chars), expected ${e.slice(0, 120)}... (${e.length} chars)`);
+    };
+    const big = `{"class":"Big","args":["${'x'.repeat(2 * 1024 * 1024)}",1.0,12345678901234567891]}`;
+    const spaced = ` ${big.slice(0, 40)}"]} `;
+    await redis.rpush(`${NS}:queue:low`, big, 'not json {', spaced);
+    const shown = async (): Promise<string | null> => redis.get(`${NS}:worker:${W}`);
+    same(await scripts.reserve.run(guarded, [NS, W, '0', RUN_AT, 0, 'low']), ['low', big], 'taken');
+    same(await shown(), `{"queue":"low","run_at":"${RUN_AT}","payload":${big}}`, 'an object payload is shown as it is');
+    same(await scripts.reserve.run(guarded, [NS, W, '0', RUN_AT, 0, 'low']), ['low', big], 'a take sent again returns the job it took');
+    same(await scripts.reserve.run(guarded, [NS, W, '1', RUN_AT, 0, 'low']), ['low', 'not json {'], 'taken');
+    same(await shown(), `{"queue":"low","run_at":"${RUN_AT}","payload":"not json {"}`, 'not an object: shown as a JSON string');
+    same(await scripts.finish.run(guarded, [NS, W, '1', 'ok', '', '', RUN_AT, '2', 0, 'low']), [1, 'low', spaced], 'finished, and the next taken');
+    same(await shown(), `{"queue":"low","run_at":"${RUN_AT}","payload":${spaced}}`, 'an object after spaces is shown as it is');
+    same(await scripts.finish.run(guarded, [NS, W, '2', 'ok', '', '', RUN_AT, '', 0]), [1], 'finished');
+    same(await shown(), `{"queue":"low","run_at":"${RUN_AT}","payload":${big}}`, 'the job still held is shown');
+    same(await scripts.handBack.run(guarded, [NS, W]), 1, 'handed back');
+    same(await redis.lindex(`${NS}:queue:low`, 0), big, 'handed back with its bytes');
+
+    await scripts.reserve.run(guarded, [NS, W, '3', RUN_AT, 0, 'low']);
+    await redis.zadd(`${NS}:forkpool:alive`, Date.now() - 60_000, W);
+    assert.match(JSON.stringify(await scripts.requeueDead.run(guarded, [NS, 30_000, 2])), new RegExp(W));
+    same(await redis.lindex(`${NS}:queue:low`, 0), big, 'recovered with its bytes');
+    assert.deepEqual(await redis.hgetall(`${NS}:forkpool:running`), {});
   });
 
   it('a take-ahead happens only when more than min_left jobs wait in the first non-empty queue', async () => {
