@@ -22,6 +22,7 @@ export const unitTestFiles: readonly string[] = [
   'test/operator/workqueue.test.ts',
   'test/queue/json-text.test.ts',
   'test/queue/redis-url.test.ts',
+  'test/queue/worker-id.test.ts',
   'test/scripts/setup.test.ts',
   'test/scripts/timeline-svg.test.ts',
   'test/unit.test.ts',

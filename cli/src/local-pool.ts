@@ -5,6 +5,7 @@ import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { keys as keyNames, type Keys } from '../../queue/src/keys.ts';
+import { formatWorkerId, newStartId } from '../../queue/src/worker-id.ts';
 import { decideReplicas, type ScaleReason } from '../../operator/src/autoscaler.ts';
 import { workerEnv } from '../../operator/src/desired-deployment.ts';
 import type { JobPool } from '../../operator/src/jobpool.ts';
@@ -97,9 +98,9 @@ export class LocalPool {
     }, SCHEDULER_TICK_MS);
   }
 
-  /** The worker id a master registers under, as Resque's `host:pid:queues`. */
-  #workerId(pid: number): string {
-    return `${this.#host}:${pid}:${this.#o.pool.spec.queues.join(',')}`;
+  /** The worker id a master registers under: `host:pid-start:queues`, the start given to it (FORKPOOL_START_ID). */
+  #workerId(pid: number, start: string): string {
+    return formatWorkerId({ host: this.#host, pid, start, queues: this.#o.pool.spec.queues });
   }
 
   #active(): LocalWorker[] {
@@ -162,6 +163,8 @@ export class LocalPool {
         .map((e) => [e.name, e.value]),
     );
     const operatorEnv = Object.fromEntries(workerEnv(pool).flatMap((e) => (e.value !== undefined ? [[e.name, e.value]] : [])));
+    // A fresh start id for every process, so that `up` knows the id each worker registers under.
+    const start = newStartId();
     const proc = spawn(cmd, args, {
       env: {
         ...this.#o.baseEnv,
@@ -171,6 +174,7 @@ export class LocalPool {
         RESQUE_NAMESPACE: this.#o.namespace,
         JOBS_DIR: this.#o.jobsDir,
         HOSTNAME: this.#host,
+        FORKPOOL_START_ID: start,
         // Several masters on one machine: each takes a free port for health and metrics.
         PORT: '0',
         // The pod's grace period covers the job timeout; locally the master itself waits that long.
@@ -187,7 +191,7 @@ export class LocalPool {
       this.#crashed();
       return;
     }
-    const id = this.#workerId(pid);
+    const id = this.#workerId(pid, start);
     const startedAt = Date.now();
     const exited = new Promise<void>((resolve) => {
       proc.once('exit', (code, signal) => {

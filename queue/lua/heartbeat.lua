@@ -3,23 +3,55 @@
   hosts), and Resque's registration and heartbeat, which resque-web reads. Registering on every beat means a
   Redis that lost its data (restarted without persistence) sees the worker again within one interval.
 
-  Input:
-    KEYS[1]  alive                   worker -> last heartbeat in ms (forkpool's)
-    KEYS[2]  workers                 registered workers (Resque's)
-    KEYS[3]  workerStarted(worker)   when the worker started (Resque's)
-    KEYS[4]  heartbeats              worker -> last heartbeat (Resque's)
+  And hand back what the worker's in-flight hash holds that the worker does not: it names every field it
+  may hold a job under (the jobs it runs or has taken, and its takes under way), and a job under any other
+  field goes back to the head of its queue, as a dead worker's jobs do. Such a job is held by no process: a
+  finish acknowledged by a Redis that then failed over without it, say.
 
-    ARGV[1]  worker                  the worker id
-    ARGV[2]  heartbeat               as Resque writes it (ISO 8601)
-    ARGV[3]  started                 the start time, as Resque writes it
+  Input:
+    KEYS[1]      alive                   worker -> last heartbeat in ms (forkpool's)
+    KEYS[2]      workers                 registered workers (Resque's)
+    KEYS[3]      workerStarted(worker)   when the worker started (Resque's)
+    KEYS[4]      heartbeats              worker -> last heartbeat (Resque's)
+    KEYS[5]      inflight(worker)        the jobs the worker holds
+    KEYS[6]      running                 jobs held in flight, per queue
+    KEYS[7]      queues                  queue names (Resque's)
+    KEYS[8]      worker(worker)          the job the worker shows running (Resque's)
+    KEYS[9...]   queue(name)             the lists of the queues of jobs to hand back, one per queue name in ARGV
+
+    ARGV[1]         worker               the worker id
+    ARGV[2]         heartbeat            as Resque writes it (ISO 8601)
+    ARGV[3]         started              the start time, as Resque writes it
+    ARGV[4]         n                    how many fields follow
+    ARGV[5...]      fields               the fields the worker may hold a job under, n of them
+    ARGV[n + 5...]  queue names
 
   Output:
-    the server time in ms
+    {the number of jobs handed back}; or, when a job to hand back belongs to a queue not among the names
+    (the caller cannot know them before reading the in-flight hash), those queues' names and nothing done:
+    call again with them.
 ]]
 local worker = ARGV[1]
-local now = now_ms()
-redis.call('ZADD', KEYS[1], now, worker)
+local n = tonumber(ARGV[4])
+local mine = {}
+for i = 5, n + 4 do mine[ARGV[i]] = true end
+local _, lists = queue_lists(9, n + 5)
+local k = { inflight = KEYS[5], running = KEYS[6], queues = KEYS[7] }
+
+local others = {}
+for _, field in ipairs(redis.call('HKEYS', k.inflight)) do
+  if not mine[field] then others[#others + 1] = field end
+end
+local handed = 0
+if #others > 0 then
+  local missing
+  handed, missing = hand_back(k, lists, others)
+  if not handed then return missing end
+  if redis.call('HLEN', k.inflight) == 0 then redis.call('DEL', KEYS[8]) end
+end
+
+redis.call('ZADD', KEYS[1], now_ms(), worker)
 redis.call('SADD', KEYS[2], worker)
 redis.call('SET', KEYS[3], ARGV[3], 'NX')
 redis.call('HSET', KEYS[4], worker, ARGV[2])
-return now
+return { handed }

@@ -6,6 +6,7 @@ import {
   DEFAULT_MAX_PAYLOAD_BYTES, encodeDelayed, encodePayload, FailureRecord, formatFailedAt, JobPayload, RunningJob,
 } from './payload.ts';
 import { memberText, withMembers } from './json-text.ts';
+import { parseWorkerId } from './worker-id.ts';
 
 export interface ClientOptions {
   /** Redis URL, e.g. `redis://127.0.0.1:6379/0` (default) */
@@ -42,11 +43,14 @@ export interface DelayedItem extends QueuedItem {
   readonly timestamp: number;
 }
 
-/** A registered worker, as Resque registers them (`host:pid:queues`). */
+/** A registered worker, as Resque registers them (`host:pid:queues`; forkpool's `host:pid-start:queues`). */
 export interface WorkerInfo {
   readonly id: string;
   readonly host: string;
+  /** the process id (of its PID namespace) */
   readonly pid: number;
+  /** which start of the process (forkpool workers; undefined for Ruby workers) */
+  readonly start: string | undefined;
   readonly queues: readonly string[];
   readonly started: string | undefined;
   readonly heartbeat: string | undefined;
@@ -309,13 +313,14 @@ export function createClient(options: ClientOptions = {}): ForkpoolClient {
       for (const id of ids) pipe.get(k.worker(id)).get(k.workerStarted(id)).hget(k.heartbeats, id).hlen(k.inflight(id));
       const res = (await pipe.exec()) ?? [];
       return ids.map((id, i) => {
-        const [host = '', pid = '0', ...rest] = id.split(':');
+        const { host, pid, start, queues } = parseWorkerId(id);
         const at = (j: number): unknown => res[i * 4 + j]?.[1];
         return {
           id,
           host,
-          pid: Number(pid),
-          queues: rest.join(':').split(',').filter(Boolean),
+          pid,
+          start,
+          queues,
           started: (at(1) as string | null) ?? undefined,
           heartbeat: (at(2) as string | null) ?? undefined,
           job: parseRunning(at(0) as string | null),

@@ -9,3 +9,4 @@ export {
   type RunnableJob, type FailureInput, type ParseResult, type Unrunnable,
 } from './payload.ts';
 export { scripts, Script, type ScriptCall, type Transition } from './scripts.ts';
+export { formatWorkerId, newStartId, parseWorkerId, type WorkerIdParts } from './worker-id.ts';

@@ -113,15 +113,6 @@ const finish = singleCall('finish', (k, [worker = '', field = '', outcome = '', 
 }));
 
 /**
- * Records that a worker is alive, in forkpool's liveness zset and Resque's registry.
- * args: namespace, worker id, heartbeat time (Resque's format), start time (Resque's format). Resolves to Redis's time in ms.
- */
-const heartbeat = singleCall('heartbeat', (k, [worker = '', beat = '', started = '']) => ({
-  keys: [k.alive, k.workers, k.workerStarted(worker), k.heartbeats],
-  argv: [worker, beat, started],
-}));
-
-/**
  * Runs a hand-back call until it has been given the list of every queue the jobs it hands back belong to.
  * Those are read from the in-flight hash, which only the script can read atomically with the hand-back: a
  * call that lacks some writes nothing and names them, and the next call passes them too. Between two calls
@@ -133,7 +124,8 @@ async function withHeldQueues(what: string, run: (queues: readonly string[]) => 
   const queues: string[] = [];
   for (;;) {
     const res = await run(queues);
-    if (!Array.isArray(res)) return res;
+    // Queue names come as strings; a script's own result is a number, nil, or a list that starts with a number.
+    if (!Array.isArray(res) || typeof res[0] !== 'string') return res;
     const added = res.map(String).filter((q) => !queues.includes(q));
     // Only a queue name whose bytes do not survive a round trip as a string could come back again.
     if (added.length === 0) throw new ForkpoolError('malformed', `${what}: held jobs name queues that cannot be passed back: ${JSON.stringify(res)}`);
@@ -155,6 +147,29 @@ const handBack: Transition = {
       redis,
       [k.inflight(worker), k.running, k.queues, k.worker(worker), ...queues.map((q) => k.queue(q))],
       [fields.length, ...fields, ...queues],
+    ));
+  },
+};
+
+const heartbeatScript = new Script('heartbeat');
+
+/**
+ * Records that a worker is alive, in forkpool's liveness zset and Resque's registry, and hands back the jobs
+ * its in-flight hash holds under any field but those it names (see heartbeat.lua).
+ * args: namespace, worker id, heartbeat time (Resque's format), start time (Resque's format), fields the worker
+ * may hold a job under... Resolves to [jobs handed back].
+ */
+const heartbeat: Transition = {
+  script: heartbeatScript,
+  run(redis, args) {
+    const { k, rest: [worker = '', beat = '', started = '', ...fields] } = parse(args);
+    return withHeldQueues(`heartbeat of ${worker}`, (queues) => heartbeatScript.eval(
+      redis,
+      [
+        k.alive, k.workers, k.workerStarted(worker), k.heartbeats,
+        k.inflight(worker), k.running, k.queues, k.worker(worker), ...queues.map((q) => k.queue(q)),
+      ],
+      [worker, beat, started, fields.length, ...fields, ...queues],
     ));
   },
 };

@@ -10,6 +10,7 @@ import { startRedis } from '../helpers/redis.ts';
 import { until } from '../helpers/wait.ts';
 import { tempRecordFile } from '../helpers/worker.ts';
 import { launcher } from '../../worker-image/src/launch.ts';
+import { parseWorkerId } from '../../queue/src/worker-id.ts';
 
 // The no-op job alone: a slot's first child loads every module in JOBS_DIR (later ones, those of the classes
 // the slot ran), and Stamp's ES import of node:fs costs one ~3.5 ms (Node builds the ES facade of fs, loading
@@ -92,7 +93,7 @@ async function runWorker(env: Record<string, string>): Promise<Worker> {
     resolve();
   }));
   const pid = proc.pid ?? 0;
-  await until('the worker registered', async () => (await redis.smembers(`${ns}:workers`)).some((id) => id.split(':')[1] === String(pid)), 30_000, 10);
+  await until('the worker registered', async () => (await redis.smembers(`${ns}:workers`)).some((id) => parseWorkerId(id).pid === pid), 30_000, 10);
   return { pid, stop: async () => { proc.kill('SIGTERM'); await exited; } };
 }
 

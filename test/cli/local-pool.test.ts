@@ -1,7 +1,7 @@
 // LocalPool's signals to its workers, with stand-in workers that only count the SIGTERMs they get.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import type { Redis } from 'ioredis';
@@ -52,7 +52,7 @@ it('on a first stop, SIGTERMs only the workers not stopping yet; on a second, ev
       scaling: { minReplicas: 0, maxReplicas: 2, jobsPerReplica: 1, scaleDownDelaySeconds: 0 },
     },
   });
-  const events: { type: string; pid?: number }[] = [];
+  const events: { type: string; pid?: number; id?: string }[] = [];
   const local = new LocalPool({
     pool, redisUrl: server.url, namespace: 'resque', redis, jobsDir: tmpdir(), workerCommand: [process.execPath, '-e', STAND_IN],
     workerOutput: 2, baseEnv: { ...process.env, SIGNAL_LOG: signalLog }, log: pino({ level: 'silent' }), onEvent: (e) => events.push(e),
@@ -74,7 +74,7 @@ it('on a first stop, SIGTERMs only the workers not stopping yet; on a second, ev
   for (const pid of started) pids.add(pid);
   await until('the workers ready for signals', () => started.every((pid) => lines().includes(`${pid} ready`)));
   await redis.del(k.queue('work'));
-  for (const pid of started) await redis.hset(k.inflight(`${hostname()}:${pid}:work`), 'slot', 'job');
+  for (const id of events.filter((e) => e.type === 'worker-started').map((e) => e.id ?? '')) await redis.hset(k.inflight(id), 'slot', 'job');
   await redis.hset(k.running, 'work', '1');
   await local.tick();
   const stopping = events.filter((e) => e.type === 'worker-stopping');

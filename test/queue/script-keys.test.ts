@@ -150,6 +150,8 @@ describe('Lua scripts and their keys', () => {
     assert.deepEqual(await scripts.requeueDead.run(redis, [NS, 30_000]), [b, 2]);
     await scripts.reserve.run(redis, [NS, a, '6', RUN_AT, 0, 'high']);
     await scripts.handBack.run(redis, [NS, a]);
+    await scripts.reserve.run(redis, [NS, a, '7', RUN_AT, 0, 'low']);
+    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, a, 'beat', 'started', '8']), [1], 'a job under a field the worker does not name goes back');
     await redis.rpush(k.delayed(now - 2), '{"class":"D","args":[],"queue":"dq"}', 'garbage');
     await redis.zadd(k.delayedSchedule, now - 2, String(now - 2), now + 3600, String(now + 3600));
     await scripts.moveDue.run(redis, [NS, 2, '2026/11/27 07:12:13 UTC', 'mover']);
@@ -234,7 +236,7 @@ describe('Lua scripts and their keys', () => {
     await scripts.heartbeat.run(redis, [NS, w, 'beat', 'started']);
     await scripts.reserve.run(redis, [NS, w, '0', RUN_AT, 0, 'low']);
     await redis.zadd(k.alive, Date.now() - 60_000, w);
-    const conn = racing(redis, async () => { await scripts.heartbeat.run(other, [NS, w, 'beat', 'started']); });
+    const conn = racing(redis, async () => { await scripts.heartbeat.run(other, [NS, w, 'beat', 'started', '0']); });
     assert.deepEqual(await scripts.requeueDead.run(conn, [NS, 30_000]), []);
     assert.deepEqual(await inflight(w), ['0']);
     assert.deepEqual(await redis.smembers(k.workers), [w]);

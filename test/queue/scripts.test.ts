@@ -218,6 +218,26 @@ describe('Lua transitions', () => {
     assert.deepEqual(await scripts.requeueDead.run(redis, [NS, 30_000]), []);
   });
 
+  it('heartbeat hands back, in the order they were taken, the jobs held under fields the worker does not name', async () => {
+    await redis.rpush(`${NS}:queue:low`, 'L1', 'L2', 'L3', 'L4');
+    await redis.rpush(`${NS}:queue:high`, 'H1');
+    for (const f of ['0.1', 'lost.1', '0.2', 'lost.2']) {
+      await scripts.reserve.run(redis, [NS, W, f, RUN_AT, 0, 'low']);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    await scripts.reserve.run(redis, [NS, W, 'lost.3', RUN_AT, 0, 'high']);
+    // A field named but holding nothing (a take under way) is no matter.
+    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, W, 'beat', 'started', '0.1', '0.2', '0.3']), [3]);
+    assert.deepEqual(Object.keys(await inflight()).sort(), ['0.1', '0.2']);
+    assert.deepEqual(await redis.lrange(`${NS}:queue:low`, 0, -1), ['L2', 'L4']);
+    assert.deepEqual(await redis.lrange(`${NS}:queue:high`, 0, -1), ['H1']);
+    assert.deepEqual(await redis.hgetall(`${NS}:forkpool:running`), { low: '2' });
+    assert.deepEqual(await redis.smembers(`${NS}:workers`), [W]);
+    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, W, 'beat', 'started', '0.1', '0.2']), [0], 'nothing else to hand back');
+    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, W, 'beat', 'started']), [2]);
+    assert.equal(await redis.exists(`${NS}:worker:${W}`), 0, 'no job shown running');
+  });
+
   it('move-due moves due delayed jobs unchanged, keeps future ones, and records unreadable ones', async () => {
     const now = Math.floor(Date.now() / 1000);
     const item = '{"class":"NoopJob","args":["x",1],"queue":"dq"}';

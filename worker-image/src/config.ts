@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../../queue/src/payload.ts';
+import { newStartId } from '../../queue/src/worker-id.ts';
 
 const int = (name: string, def: number, min: number): z.ZodType<number> =>
   z.string().optional().transform((v, ctx) => {
@@ -46,6 +47,7 @@ const Env = z.object({
     message: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
   }).default('info'),
   HOSTNAME: z.string().optional(),
+  FORKPOOL_START_ID: z.string().regex(/^[0-9A-Za-z]{1,32}$/, { message: 'FORKPOOL_START_ID must be 1 to 32 letters and digits' }).optional(),
 });
 
 /** The worker's settings, validated. */
@@ -73,6 +75,8 @@ export interface WorkerConfig {
   readonly port: number;
   readonly logLevel: string;
   readonly hostname: string;
+  /** this start of the process, in its worker id (see formatWorkerId); random unless given */
+  readonly startId: string;
 }
 
 /** Reads the configuration; a bad value throws an error whose message names the variable. */
@@ -106,5 +110,6 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
     port: e.PORT,
     logLevel: e.LOG_LEVEL,
     hostname: e.HOSTNAME ?? hostname(),
+    startId: e.FORKPOOL_START_ID ?? newStartId(),
   };
 }

@@ -8,7 +8,7 @@ import type { Server } from 'node:http';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import {
-  encodeFailure, formatFailedAt, formatHeartbeat, formatRunAt, formatStarted, keys, parseJob, scripts, type Keys,
+  encodeFailure, formatFailedAt, formatHeartbeat, formatRunAt, formatStarted, formatWorkerId, keys, parseJob, scripts, type Keys,
 } from '../../queue/src/index.ts';
 import { withMembers } from '../../queue/src/json-text.ts';
 import type { WorkerConfig } from './config.ts';
@@ -52,6 +52,9 @@ export class Master {
   readonly #blocking: BlockingTake[] = [];
   readonly #stop = new AbortController();
   readonly #timers: NodeJS.Timeout[] = [];
+  /** periodic duties under way: a stopping worker waits for them before it unregisters */
+  readonly #duties = new Set<Promise<void>>();
+  readonly #slots: Slot[] = [];
   readonly #slotLoops: Promise<void>[] = [];
   #server: Server | undefined;
   #paused = false;
@@ -65,7 +68,7 @@ export class Master {
 
   constructor(config: WorkerConfig, log: Logger) {
     this.#config = config;
-    this.id = `${config.hostname}:${process.pid}:${config.queues.join(',')}`;
+    this.id = formatWorkerId({ host: config.hostname, pid: process.pid, start: config.startId, queues: config.queues });
     this.#log = log.child({ worker: this.id });
     this.#keys = keys(config.namespace);
     const retryStrategy = (times: number): number => Math.min(100 * 2 ** Math.min(times, 6), REDIS_RETRY_MAX_MS) + Math.floor(Math.random() * 100);
@@ -96,8 +99,11 @@ export class Master {
     await Promise.all([this.#redis.connect(), this.#sub.connect(), ...this.#blocking.map((b) => b.connect(this.#onRedisError))]);
     await this.#heartbeat();
     await this.#waker.start();
-    this.#every(config.heartbeatIntervalMs, () => this.#heartbeat());
-    this.#every(config.heartbeatIntervalMs, () => this.#requeueDead());
+    // The heartbeat first, so that a worker never finds its own heartbeat expired.
+    this.#every(config.heartbeatIntervalMs, async () => {
+      await this.#heartbeat();
+      await this.#requeueDead();
+    });
     if (config.delayedPollMs > 0) this.#every(config.delayedPollMs, () => this.#moveDue());
     await this.#requeueDead();
     const forks = config.isolation === 'fork' ? await this.#startForkMode() : undefined;
@@ -107,6 +113,7 @@ export class Master {
       const slot = new Slot({
         name: String(i), exec, blocking: this.#blocking[i], stopped: this.#stop.signal, run: (taken) => this.#runJob(exec, taken),
       });
+      this.#slots.push(slot);
       this.#slotLoops.push(this.#slotLoop(slot));
     }
     const address = this.#server.address();
@@ -134,6 +141,7 @@ export class Master {
       await Promise.all(this.#slotLoops);
       clearTimeout(deadline);
       for (const t of this.#timers) clearInterval(t);
+      await Promise.all(this.#duties); // a heartbeat landing after the unregistering would register it again
       await Promise.all(this.#executors.map((e) => e.close()));
       const handedBack = Number(await scripts.handBack.run(this.#redis, [this.#keys.namespace, this.id]));
       if (handedBack > 0) this.#log.warn({ handedBack }, 'jobs handed back to their queues');
@@ -252,7 +260,7 @@ export class Master {
     if (taken) {
       slot.idleFieldUsed();
       if (this.#canTake()) slot.add(taken);
-      else await this.#handBack([taken]); // paused or stopped while it waited
+      else await this.#handBack(slot, [taken]); // paused or stopped while it waited
     } else if (!waited) {
       await this.#waker.wait(mark, this.#stop.signal);
     }
@@ -263,7 +271,14 @@ export class Master {
    * the take script takes it only under a backlog (TAKE_AHEAD_MIN_BACKLOG).
    */
   #takeAhead(slot: Slot): void {
-    if (this.#canTake() && slot.hasRoom()) slot.track(this.#retrying('take a job', () => this.#reserve(slot.nextField(), true)), true);
+    if (!this.#canTake() || !slot.hasRoom()) return;
+    // One field for every attempt: an attempt whose reply was lost may have taken a job, which the next
+    // attempt under the same field returns rather than leave behind.
+    const field = slot.nextField();
+    slot.track(this.#retrying('take a job', () => this.#reserve(field, true)).then((taken) => {
+      if (!taken) slot.release(field);
+      return taken;
+    }), true);
   }
 
   /** Records how a job ended; the same round trip takes the next job when the slot has room for one. */
@@ -272,19 +287,23 @@ export class Master {
     const finish = this.#settle(slot.name, taken, ran) as Finish;
     const nextField = this.#canTake() && slot.hasRoom() ? slot.nextField() : undefined;
     const ahead = slot.held > 0;
-    slot.track(this.#retrying('record a finished job', () => this.#finish(taken, finish, nextField, ahead)), nextField !== undefined);
+    slot.track(this.#retrying('record a finished job', () => this.#finish(taken, finish, nextField, ahead)).then((next) => {
+      slot.release(taken.field);
+      if (nextField !== undefined && !next) slot.release(nextField);
+      return next;
+    }), nextField !== undefined);
   }
 
   /** A job the second stop signal (or the shutdown timeout) cut short goes back to the head of its queue. */
   async #handBackInterrupted(slot: Slot, taken: Taken): Promise<void> {
-    await this.#handBack([taken]);
+    await this.#handBack(slot, [taken]);
     this.#log.warn({ queue: taken.queue, slot: slot.name }, 'job interrupted by shutdown and handed back to the head of its queue');
   }
 
   /** Jobs the slot took but has not started go back to their queues. */
   async #handBackUnstarted(slot: Slot): Promise<void> {
     const unstarted = slot.unstarted();
-    if (unstarted.length > 0) await this.#handBack(unstarted);
+    if (unstarted.length > 0) await this.#handBack(slot, unstarted);
   }
 
   /** A stop signal came: no new jobs. */
@@ -296,8 +315,9 @@ export class Master {
     return !this.#stopping && !this.#paused;
   }
 
-  async #handBack(jobs: readonly Taken[]): Promise<void> {
+  async #handBack(slot: Slot, jobs: readonly Taken[]): Promise<void> {
     await this.#retrying('hand a job back', () => scripts.handBack.run(this.#redis, [this.#keys.namespace, this.id, ...jobs.map((j) => j.field)]));
+    for (const j of jobs) slot.release(j.field);
   }
 
   /** Runs a taken job in a child (a malformed or oversize one never reaches a child). */
@@ -391,9 +411,22 @@ export class Master {
     return this.#knownQueues;
   }
 
+  /**
+   * Says the worker is alive. It names every field its slots may hold a job under: what its in-flight hash
+   * holds under any other field, no slot runs or will run (a finish acknowledged before a Redis failover and
+   * lost in it, say), and the script hands it back. A take sent before the heartbeat is either already in
+   * Redis (the same connection keeps the order) or under a field named here (a waiting take's field is
+   * named before it is sent).
+   */
   async #heartbeat(): Promise<void> {
     const now = new Date();
-    await scripts.heartbeat.run(this.#redis, [this.#keys.namespace, this.id, formatHeartbeat(now), formatStarted(now)]);
+    const fields = this.#slots.flatMap((s) => s.fields);
+    const [handedBack = 0] = (await scripts.heartbeat.run(this.#redis, [
+      this.#keys.namespace, this.id, formatHeartbeat(now), formatStarted(now), ...fields,
+    ])) as number[];
+    if (handedBack > 0) {
+      this.#log.warn({ handedBack }, 'jobs held under this worker\'s id that it does not run are back at the head of their queues');
+    }
   }
 
   async #requeueDead(): Promise<void> {
@@ -426,11 +459,15 @@ export class Master {
 
   /** Runs a periodic duty; an error is logged and the next tick tries again. */
   #every(ms: number, duty: () => Promise<void>): void {
-    let busy = false;
+    let running: Promise<void> | undefined;
     this.#timers.push(setInterval(() => {
-      if (busy) return;
-      busy = true;
-      duty().catch((err: Error) => this.#log.error({ err: err.message }, 'periodic duty failed')).finally(() => { busy = false; });
+      if (running) return;
+      const done = duty().catch((err: Error) => this.#log.error({ err: err.message }, 'periodic duty failed')).finally(() => {
+        running = undefined;
+        this.#duties.delete(done);
+      });
+      running = done;
+      this.#duties.add(done);
     }, ms));
   }
 

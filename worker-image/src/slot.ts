@@ -60,6 +60,12 @@ export class Slot {
   #landed: (() => void) | undefined;
   #seq = 0;
   /**
+   * Every field this slot may hold a job under in Redis: from the moment it is named, before its take is
+   * sent, until the job under it is finished or handed back, or its take brought nothing. The heartbeat
+   * hands back whatever the worker's in-flight hash holds under any other field.
+   */
+  readonly #fields = new Set<string>();
+  /**
    * The field idle takes use, kept until a job comes under it: a take that failed or was cut short may
    * have taken a job in Redis, and the next take under the same field returns it.
    */
@@ -96,9 +102,21 @@ export class Slot {
     return this.held < limit;
   }
 
-  /** A new field in the in-flight hash, unique to this slot. */
+  /** A new field in the in-flight hash, unique to this slot, held until `release`d. */
   nextField(): string {
-    return `${this.name}.${this.#seq++}`;
+    const field = `${this.name}.${this.#seq++}`;
+    this.#fields.add(field);
+    return field;
+  }
+
+  /** Nothing is, or will be, held under this field any more: its job ended or went back, or its take brought none. */
+  release(field: string): void {
+    this.#fields.delete(field);
+  }
+
+  /** The fields the slot may hold a job under (see `#fields`). */
+  get fields(): readonly string[] {
+    return [...this.#fields];
   }
 
   /** The field for an idle take: the same until a job comes under it (see `#idleField`). */
