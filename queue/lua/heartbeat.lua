@@ -8,6 +8,10 @@
   field goes back to the head of its queue, as a dead worker's jobs do. Such a job is held by no process: a
   finish acknowledged by a Redis that then failed over without it, say.
 
+  And tell the worker what it no longer holds: whether it was still registered as alive (a worker whose
+  heartbeat expired was written off, and its jobs handed back, by another), and which of the fields it
+  named hold nothing (it must not start a job it took under one).
+
   Input:
     KEYS[1]      alive                   worker -> last heartbeat in ms (forkpool's)
     KEYS[2]      workers                 registered workers (Resque's)
@@ -27,9 +31,10 @@
     ARGV[n + 5...]  queue names
 
   Output:
-    {the number of jobs handed back}; or, when a job to hand back belongs to a queue not among the names
-    (the caller cannot know them before reading the in-flight hash), those queues' names and nothing done:
-    call again with them.
+    {alive, handed back, empty fields...}: alive 1 when the worker was registered as alive before this beat,
+    else 0; the number of jobs handed back; the fields named that hold no job. Or, when a job to hand back
+    belongs to a queue not among the names (the caller cannot know them before reading the in-flight hash),
+    those queues' names and nothing done: call again with them.
 ]]
 local worker = ARGV[1]
 local n = tonumber(ARGV[4])
@@ -38,8 +43,9 @@ for i = 5, n + 4 do mine[ARGV[i]] = true end
 local _, lists = queue_lists(9, n + 5)
 local k = { inflight = KEYS[5], running = KEYS[6], queues = KEYS[7] }
 
-local others = {}
+local others, held = {}, {}
 for _, field in ipairs(redis.call('HKEYS', k.inflight)) do
+  held[field] = true
   if not mine[field] then others[#others + 1] = field end
 end
 local handed = 0
@@ -50,8 +56,12 @@ if #others > 0 then
   if redis.call('HLEN', k.inflight) == 0 then redis.call('DEL', KEYS[8]) end
 end
 
-redis.call('ZADD', KEYS[1], now_ms(), worker)
+local alive = redis.call('ZADD', KEYS[1], now_ms(), worker) == 0 and 1 or 0
 redis.call('SADD', KEYS[2], worker)
 redis.call('SET', KEYS[3], ARGV[3], 'NX')
 redis.call('HSET', KEYS[4], worker, ARGV[2])
-return { handed }
+local out = { alive, handed }
+for i = 5, n + 4 do
+  if not held[ARGV[i]] then out[#out + 1] = ARGV[i] end
+end
+return out

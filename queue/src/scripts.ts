@@ -157,7 +157,8 @@ const heartbeatScript = new Script('heartbeat');
  * Records that a worker is alive, in forkpool's liveness zset and Resque's registry, and hands back the jobs
  * its in-flight hash holds under any field but those it names (see heartbeat.lua).
  * args: namespace, worker id, heartbeat time (Resque's format), start time (Resque's format), fields the worker
- * may hold a job under... Resolves to [jobs handed back].
+ * may hold a job under... Resolves to [alive before this beat (1) or not (0), jobs handed back, fields named
+ * that hold no job...].
  */
 const heartbeat: Transition = {
   script: heartbeatScript,

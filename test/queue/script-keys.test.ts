@@ -151,7 +151,7 @@ describe('Lua scripts and their keys', () => {
     await scripts.reserve.run(redis, [NS, a, '6', RUN_AT, 0, 'high']);
     await scripts.handBack.run(redis, [NS, a]);
     await scripts.reserve.run(redis, [NS, a, '7', RUN_AT, 0, 'low']);
-    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, a, 'beat', 'started', '8']), [1], 'a job under a field the worker does not name goes back');
+    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, a, 'beat', 'started', '8']), [1, 1, '8'], 'a job under a field the worker does not name goes back');
     await redis.rpush(k.delayed(now - 2), '{"class":"D","args":[],"queue":"dq"}', 'garbage');
     await redis.zadd(k.delayedSchedule, now - 2, String(now - 2), now + 3600, String(now + 3600));
     await scripts.moveDue.run(redis, [NS, 2, '2026/11/27 07:12:13 UTC', 'mover']);

@@ -226,16 +226,29 @@ describe('Lua transitions', () => {
       await new Promise((r) => setTimeout(r, 2));
     }
     await scripts.reserve.run(redis, [NS, W, 'lost.3', RUN_AT, 0, 'high']);
-    // A field named but holding nothing (a take under way) is no matter.
-    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, W, 'beat', 'started', '0.1', '0.2', '0.3']), [3]);
+    // A field named but holding nothing (a take under way) is told apart. The worker was not alive before.
+    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, W, 'beat', 'started', '0.1', '0.2', '0.3']), [0, 3, '0.3']);
     assert.deepEqual(Object.keys(await inflight()).sort(), ['0.1', '0.2']);
     assert.deepEqual(await redis.lrange(`${NS}:queue:low`, 0, -1), ['L2', 'L4']);
     assert.deepEqual(await redis.lrange(`${NS}:queue:high`, 0, -1), ['H1']);
     assert.deepEqual(await redis.hgetall(`${NS}:forkpool:running`), { low: '2' });
     assert.deepEqual(await redis.smembers(`${NS}:workers`), [W]);
-    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, W, 'beat', 'started', '0.1', '0.2']), [0], 'nothing else to hand back');
-    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, W, 'beat', 'started']), [2]);
+    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, W, 'beat', 'started', '0.1', '0.2']), [1, 0], 'nothing else to hand back');
+    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, W, 'beat', 'started']), [1, 2]);
     assert.equal(await redis.exists(`${NS}:worker:${W}`), 0, 'no job shown running');
+  });
+
+  it('heartbeat tells a worker written off as dead so, and which of its fields hold nothing any more', async () => {
+    await redis.rpush(`${NS}:queue:low`, 'L1', 'L2');
+    await scripts.heartbeat.run(redis, [NS, W, 'beat', 'started']);
+    await scripts.reserve.run(redis, [NS, W, '0.0', RUN_AT, 0, 'low']);
+    await scripts.reserve.run(redis, [NS, W, '0.1', RUN_AT, 0, 'low']);
+    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, W, 'beat', 'started', '0.0', '0.1']), [1, 0]);
+    await redis.zadd(`${NS}:forkpool:alive`, Date.now() - 60_000, W);
+    assert.deepEqual(await scripts.requeueDead.run(redis, [NS, 30_000, 2]), [W, 2]);
+    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, W, 'beat', 'started', '0.0', '0.1']), [0, 0, '0.0', '0.1']);
+    assert.deepEqual(await redis.smembers(`${NS}:workers`), [W], 'registered again');
+    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, W, 'beat', 'started', '0.0', '0.1']), [1, 0, '0.0', '0.1']);
   });
 
   it('move-due moves due delayed jobs unchanged, keeps future ones, and records unreadable ones', async () => {

@@ -1,12 +1,19 @@
 // Faults production brings to a worker, each with real processes on a real Redis: an entry under a live
-// worker's identity that it does not hold.
+// worker's identity that it does not hold, a worker written off as dead while it was only frozen.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { scripts } from '../../queue/src/index.ts';
 import { until } from '../helpers/wait.ts';
-import { records, tempRecordFile, workerSuite } from '../helpers/worker.ts';
+import { records, tempRecordFile, workerSuite, type WorkerProcess } from '../helpers/worker.ts';
 
 const NS = 'resque';
+
+/** What a worker serves on /metrics. */
+async function metrics(w: WorkerProcess): Promise<string> {
+  const started = await w.waitForLog((l) => l.msg === 'worker started');
+  const res = await fetch(`http://127.0.0.1:${String(started.port)}/metrics`);
+  return res.text();
+}
 
 describe('worker faults (ISOLATION=spawn)', () => {
   const t = workerSuite('spawn', { QUEUES: 'q' });
@@ -29,5 +36,41 @@ describe('worker faults (ISOLATION=spawn)', () => {
     await until('nothing counted in flight', async () => Object.keys(await t.redis.hgetall('resque:forkpool:running')).length === 0, 5000);
     assert.equal(await t.redis.hlen(`resque:forkpool:inflight:${worker.id}`), 0);
     assert.equal(records(file).length, 1, 'it ran once');
+  });
+
+  it('a worker frozen past the heartbeat timeout learns it was written off and does not start the jobs it no longer holds', async () => {
+    const file = tempRecordFile();
+    const a = await t.start({ RECORD_FILE: file });
+    const [worker] = await until('registered', async () => { const l = await t.client.workers(); return l.length > 0 ? l : undefined; });
+    assert.ok(worker);
+    // A long job, and more than 8 behind it (pushed at once), so that the worker takes the next one ahead
+    // while the long one runs.
+    const jobs = [['long', 8], ...Array.from({ length: 10 }, (_, i) => [`j${i}`, 0])].map(([id, s]) => JSON.stringify({ class: 'Sleep', args: [s, id] }));
+    await t.redis.multi().sadd('resque:queues', 'q').rpush('resque:queue:q', ...jobs).exec();
+    await until('the long job runs and the next is taken ahead', async () =>
+      records(file).some((r) => r.id === 'long') && (await t.redis.hlen(`resque:forkpool:inflight:${worker.id}`)) === 2);
+    process.kill(a.pid, 'SIGSTOP'); // a frozen VM, a long pause: its child runs on, its heartbeat stops
+    try {
+      // What any other live worker does once the heartbeat has expired.
+      await until('its heartbeat expired and its jobs were handed back', async () =>
+        JSON.stringify(await scripts.requeueDead.run(t.redis, [NS, 3000, 2])).includes(worker.id), 10_000, 200);
+      assert.deepEqual((await t.redis.lrange('resque:queue:q', 0, 1)).map((p) => (JSON.parse(p) as { args: unknown[] }).args[1]), ['long', 'j0']);
+    } finally {
+      process.kill(a.pid, 'SIGCONT');
+    }
+
+    await until('every job behind the long one ran', () => Array.from({ length: 10 }, (_, i) => `j${i}`)
+      .every((id) => records(file).some((r) => r.id === id && r.event === 'end')), 40_000);
+    const starts = (id: string): number => records(file).filter((r) => r.id === id && r.event === 'start').length;
+    assert.equal(starts('j0'), 1, 'the job taken ahead before the freeze was not started by the frozen worker');
+    for (let i = 1; i < 10; i++) assert.equal(starts(`j${i}`), 1, `j${i} ran once`);
+    const said = await a.waitForLog((l) => typeof l.msg === 'string' && /written off/.test(l.msg), 1000);
+    assert.equal(said.level, 50, 'logged as an error');
+    assert.equal(said.dropped, 1, 'the job taken ahead');
+    assert.equal(said.running, 1, 'the long job');
+    assert.match(await metrics(a), /^forkpool_worker_written_off_total 1$/m);
+    await until('the long job ran again to its end, nothing left in flight', async () =>
+      records(file).filter((r) => r.id === 'long' && r.event === 'end').length === 2
+      && Object.keys(await t.redis.hgetall('resque:forkpool:running')).length === 0, 20_000);
   });
 });

@@ -57,6 +57,7 @@ export class Master {
   readonly #slots: Slot[] = [];
   readonly #slotLoops: Promise<void>[] = [];
   #server: Server | undefined;
+  #beats = 0;
   #paused = false;
   #stoppingNow = false;
   #knownQueues: string[] = [];
@@ -417,15 +418,36 @@ export class Master {
    * lost in it, say), and the script hands it back. A take sent before the heartbeat is either already in
    * Redis (the same connection keeps the order) or under a field named here (a waiting take's field is
    * named before it is sent).
+   *
+   * The reply says what the worker no longer holds. A worker whose heartbeat had expired (a partition, a
+   * long pause, a frozen VM) was written off by another, which handed its jobs back to their queues: jobs it
+   * took and has not started are no longer its own, and it drops them rather than run them twice. Only jobs
+   * whose take had landed before the heartbeat was sent are judged: a take still under way may bring a job
+   * after it. Running jobs finish; their finish is not counted (see #finish), and they run again elsewhere.
    */
   async #heartbeat(): Promise<void> {
     const now = new Date();
     const fields = this.#slots.flatMap((s) => s.fields);
-    const [handedBack = 0] = (await scripts.heartbeat.run(this.#redis, [
+    const unstarted = new Map(this.#slots.map((s) => [s, s.unstartedFields()]));
+    const [alive = 1, handedBack = 0, ...empty] = (await scripts.heartbeat.run(this.#redis, [
       this.#keys.namespace, this.id, formatHeartbeat(now), formatStarted(now), ...fields,
-    ])) as number[];
+    ])) as [number?, number?, ...string[]];
+    const first = this.#beats++ === 0;
     if (handedBack > 0) {
       this.#log.warn({ handedBack }, 'jobs held under this worker\'s id that it does not run are back at the head of their queues');
+    }
+    const gone = new Set(empty);
+    const dropped = [...unstarted].flatMap(([slot, before]) => slot.dropUnstarted(new Set(before.filter((f) => gone.has(f)))));
+    const running = this.#slots.flatMap((s) => s.runningFields()).filter((f) => gone.has(f)).length;
+    if (!first && alive === 0) {
+      this.#metrics.writtenOff.inc();
+      this.#log.error(
+        { dropped: dropped.length, running },
+        'this worker was written off as dead: its heartbeat had expired and another worker handed its jobs back to their queues. '
+        + 'It does not start the jobs it had taken; running ones finish uncounted and run again elsewhere. It is registered again.',
+      );
+    } else if (dropped.length > 0) {
+      this.#log.warn({ dropped: dropped.length }, 'jobs taken are no longer in this worker\'s in-flight hash (lost in a Redis failover?): not starting them');
     }
   }
 

@@ -9,6 +9,7 @@ export interface WorkerMetrics {
   readonly duration: Histogram<'queue' | 'class'>;
   readonly childStart: Histogram;
   readonly queueWait: Histogram<'queue'>;
+  readonly writtenOff: Counter;
 }
 
 export function createMetrics(): WorkerMetrics {
@@ -23,5 +24,6 @@ export function createMetrics(): WorkerMetrics {
     duration: new Histogram({ name: 'forkpool_job_duration_seconds', help: 'Time a job ran in its child.', labelNames: ['queue', 'class'], buckets: jobBuckets, registers: [registry] }),
     childStart: new Histogram({ name: 'forkpool_child_start_seconds', help: 'Time from starting a child to it being ready (modules loaded).', buckets: [0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 5], registers: [registry] }),
     queueWait: new Histogram({ name: 'forkpool_job_queue_wait_seconds', help: 'Time from enqueue to start, for payloads that carry their enqueue time (ActiveJob).', labelNames: ['queue'], buckets: jobBuckets, registers: [registry] }),
+    writtenOff: new Counter({ name: 'forkpool_worker_written_off_total', help: 'Heartbeats that found this worker written off as dead (its heartbeat had expired and its jobs were handed back).', registers: [registry] }),
   };
 }

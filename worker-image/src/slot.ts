@@ -173,6 +173,26 @@ export class Slot {
     return this.#waiting.splice(0);
   }
 
+  /** The fields of the jobs taken and not given to the executor yet. */
+  unstartedFields(): string[] {
+    return this.#waiting.map((t) => t.field);
+  }
+
+  /** The fields of the jobs given to the executor that have not ended. */
+  runningFields(): string[] {
+    return this.#running.map((r) => r.taken.field);
+  }
+
+  /** Drops the jobs taken and not started under these fields: the worker does not hold them any more. */
+  dropUnstarted(fields: ReadonlySet<string>): Taken[] {
+    const dropped = this.#waiting.filter((t) => fields.has(t.field));
+    for (const t of dropped) {
+      this.#waiting.splice(this.#waiting.indexOf(t), 1);
+      this.release(t.field);
+    }
+    return dropped;
+  }
+
   /** Resolves once no round trip is in flight. */
   async roundTripsLanded(): Promise<void> {
     while (this.#inFlight.size > 0) await Promise.all(this.#inFlight);
