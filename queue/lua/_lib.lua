@@ -7,22 +7,29 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+-- A string as JSON, as Ruby's JSON writes it: cjson escapes `/`, which Ruby leaves as it is. (A `/` is always
+-- escaped, so `\/` in cjson's output is always an escaped `/`.)
+local function json_string(s)
+  return (string.gsub(cjson.encode(s), '\\/', '/'))
+end
+
 -- A payload embedded in a JSON record (Resque's `worker:<id>`, a failure record): as it is when it is a JSON
 -- object, so that its bytes are kept, else as a JSON string. A payload is never decoded here: a job of
 -- megabytes would hold Redis for a second. An object is told by its first and last bytes other than spaces.
--- A payload that only looks like one is embedded too, for a moment: the master parses every payload before
--- it runs it, and records one that is not JSON as a Forkpool::MalformedPayload failure at once.
+-- A payload that only looks like one is embedded as it is too. No child ever runs it (the master parses every
+-- payload first, and records one that is not JSON as a Forkpool::MalformedPayload failure at once), so it is
+-- shown as running only for a moment, and a worker can hardly die running it.
 local function embedded(payload)
   local first = string.find(payload, '[^ \t\r\n]')
   local last = #payload
   while last > 0 and string.find(' \t\r\n', string.sub(payload, last, last), 1, true) do last = last - 1 end
   if first and string.sub(payload, first, first) == '{' and string.sub(payload, last, last) == '}' then return payload end
-  return cjson.encode(payload)
+  return json_string(payload)
 end
 
 -- Resque's `worker:<id>` value: the job a worker runs.
 local function running_job(queue, payload, run_at)
-  return '{"queue":' .. cjson.encode(queue) .. ',"run_at":' .. cjson.encode(run_at) .. ',"payload":' .. embedded(payload) .. '}'
+  return '{"queue":' .. json_string(queue) .. ',"run_at":' .. json_string(run_at) .. ',"payload":' .. embedded(payload) .. '}'
 end
 
 -- An in-flight entry: `<taken_at ms>:<queue length in bytes>:<queue>:<payload>`. Scripts read the queue and
@@ -40,8 +47,8 @@ local function read_entry(raw, where)
   return { taken_at = tonumber(taken_at), queue = string.sub(raw, at, after - 1), at = after + 1 }
 end
 
--- Resque's run_at (`2026-11-27T07:12:02Z`) for a Unix time in seconds.
-local function iso_utc(s)
+-- A Unix time in seconds as its UTC date and time: year, month, day, hour, minute, second.
+local function utc(s)
   local days = math.floor(s / 86400)
   local secs = s - days * 86400
   -- days since 1970-01-01 to a civil date (Howard Hinnant's civil_from_days)
@@ -54,8 +61,17 @@ local function iso_utc(s)
   local day = doy - math.floor((153 * mp + 2) / 5) + 1
   local month = mp < 10 and mp + 3 or mp - 9
   local year = yoe + era * 400 + (month <= 2 and 1 or 0)
-  return string.format('%04d-%02d-%02dT%02d:%02d:%02dZ', year, month, day,
-    math.floor(secs / 3600), math.floor(secs % 3600 / 60), secs % 60)
+  return year, month, day, math.floor(secs / 3600), math.floor(secs % 3600 / 60), secs % 60
+end
+
+-- Resque's run_at (`2026-11-27T07:12:02Z`) for a Unix time in seconds.
+local function iso_utc(s)
+  return string.format('%04d-%02d-%02dT%02d:%02d:%02dZ', utc(s))
+end
+
+-- Resque's failed_at (`2026/11/27 07:12:13 UTC`) for a Unix time in seconds.
+local function failed_at_utc(s)
+  return string.format('%04d/%02d/%02d %02d:%02d:%02d UTC', utc(s))
 end
 
 -- The queues a script was given: names from ARGV[first_arg] on, and their lists from KEYS[first_key] on,
@@ -101,26 +117,51 @@ local function take(k, field, run_at, queues, min_left)
   return false
 end
 
+-- A field `<slot>.<n>` as its slot and its number (a field of another form: itself, 0).
+local function field_parts(field)
+  local slot, n = string.match(field, '^(.*)%.(%d+)$')
+  if not slot then return field, 0 end
+  return slot, tonumber(n)
+end
+
+-- A job recovered more than MAX_RECOVERIES times becomes this failure record (Resque's fields in Resque's
+-- order) instead of going back to its queue. rec: see hand_back.
+local function poison_record(queue, payload, count, rec)
+  local message = string.format('recovered %d times, more than MAX_RECOVERIES (%d); the last time %s (%s)', count, rec.max, rec.how, rec.worker)
+  return '{"failed_at":' .. json_string(failed_at_utc(tonumber(redis.call('TIME')[1]))) .. ',"payload":' .. embedded(payload) ..
+    ',"exception":"Forkpool::PoisonJob","error":' .. json_string(message) .. ',"backtrace":[],"worker":' .. json_string(rec.worker) ..
+    ',"queue":' .. json_string(queue) .. '}'
+end
+
 -- Put a worker's in-flight jobs (all, or those under the given fields) back at the head of their queues.
 -- k: the keys it writes (inflight, running, queues), lists: queue name -> list key (from queue_lists).
--- Returns the number handed back, or nil and the names of the queues held jobs belong to that have no list
--- in `lists`: then nothing is written, and the caller calls again with them (it could not know them before
--- reading the in-flight hash).
-local function hand_back(k, lists, slots)
+-- rec: nil for a worker that hands back its own jobs (it stops). For jobs recovered from a worker that did
+-- not finish them (dead, or holding them no more), the keys and words of their recovery count:
+-- { counts = recoveries key, failed = failed key, failed_stat = stat('failed') key, max = MAX_RECOVERIES,
+--   worker = the worker they are recovered from, how = why, for the failure record }.
+-- A job that takes its whole worker down (it exhausts the container's memory) would be recovered and run
+-- again without end, and hold up the jobs behind it: each recovery is counted, by the payload's SHA-1 (the
+-- payload's bytes stay as they were enqueued), and past max the job becomes a Forkpool::PoisonJob failure.
+-- Only the job each slot took first is counted: the one it was running; the others never started.
+-- Returns the numbers handed back and recorded as failures, or nil and the names of the queues held jobs
+-- belong to that have no list in `lists`: then nothing is written, and the caller calls again with them (it
+-- could not know them before reading the in-flight hash).
+local function hand_back(k, lists, fields, rec)
   local entries
-  if #slots == 0 then
+  if #fields == 0 then
     entries = redis.call('HGETALL', k.inflight)
   else
     entries = {}
-    for _, slot in ipairs(slots) do
-      local v = redis.call('HGET', k.inflight, slot)
-      if v then table.insert(entries, slot); table.insert(entries, v) end
+    for _, field in ipairs(fields) do
+      local v = redis.call('HGET', k.inflight, field)
+      if v then table.insert(entries, field); table.insert(entries, v) end
     end
   end
   local held, missing, seen = {}, {}, {}
   for i = 1, #entries, 2 do
     local e = read_entry(entries[i + 1], entries[i])
     e.field, e.raw = entries[i], entries[i + 1]
+    e.slot, e.n = field_parts(e.field)
     table.insert(held, e)
     if not lists[e.queue] and not seen[e.queue] then
       seen[e.queue] = true
@@ -131,15 +172,33 @@ local function hand_back(k, lists, slots)
   -- The job taken first goes back last, so it ends up first at the head of its queue.
   table.sort(held, function(a, b)
     if a.taken_at ~= b.taken_at then return a.taken_at > b.taken_at end
-    return a.field > b.field
+    if a.slot ~= b.slot then return a.slot > b.slot end
+    return a.n > b.n
   end)
+  local first_of_slot = {}
+  for _, e in ipairs(held) do first_of_slot[e.slot] = e end
+  local handed, poisoned = 0, 0
   for _, e in ipairs(held) do
-    redis.call('LPUSH', lists[e.queue], string.sub(e.raw, e.at))
-    redis.call('SADD', k.queues, e.queue)
+    local payload = string.sub(e.raw, e.at)
+    local count = 0
+    if rec and first_of_slot[e.slot] == e then
+      local id = redis.sha1hex(payload)
+      count = redis.call('HINCRBY', rec.counts, id, 1)
+      if count > rec.max then redis.call('HDEL', rec.counts, id) end
+    end
+    if rec and count > rec.max then
+      redis.call('RPUSH', rec.failed, poison_record(e.queue, payload, count, rec))
+      redis.call('INCR', rec.failed_stat)
+      poisoned = poisoned + 1
+    else
+      redis.call('LPUSH', lists[e.queue], payload)
+      redis.call('SADD', k.queues, e.queue)
+      handed = handed + 1
+    end
     if redis.call('HINCRBY', k.running, e.queue, -1) <= 0 then
       redis.call('HDEL', k.running, e.queue)
     end
     redis.call('HDEL', k.inflight, e.field)
   end
-  return #held
+  return handed, poisoned
 end

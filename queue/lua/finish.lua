@@ -13,7 +13,8 @@
     KEYS[9]      delayedSchedule                   resque-scheduler's timestamps of delayed jobs
     KEYS[10]     delayed(retry_ts)                 the delayed jobs due at the retry time ('retry' only)
     KEYS[11]     timestamps(record)                the retry's entry in resque-scheduler's index ('retry' only)
-    KEYS[12...]  queue(name)                       the queue lists, one per name in ARGV[8...], in the same order
+    KEYS[12]     recoveries                        payload SHA-1 -> times the job was recovered
+    KEYS[13...]  queue(name)                       the queue lists, one per name in ARGV[8...], in the same order
 
     ARGV[1]      field                             the slot of the finished job
     ARGV[2]      outcome                           'ok' | 'failed' | 'retry'
@@ -31,7 +32,7 @@
 ]]
 local k = { inflight = KEYS[1], running = KEYS[2], worker = KEYS[3] }
 local slot, outcome, record, retry_ts, run_at = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local queues = queue_lists(12, 8)
+local queues = queue_lists(13, 8)
 local entry = redis.call('HGET', k.inflight, slot)
 local held = 0
 if entry then
@@ -41,6 +42,9 @@ if entry then
   if redis.call('HINCRBY', k.running, e.queue, -1) <= 0 then
     redis.call('HDEL', k.running, e.queue)
   end
+  -- A job that ends forgets how often it was recovered. Hashing the payload costs only while some job has
+  -- been recovered and not ended.
+  if redis.call('HLEN', KEYS[12]) > 0 then redis.call('HDEL', KEYS[12], redis.sha1hex(string.sub(entry, e.at))) end
   redis.call('INCR', KEYS[4])
   redis.call('INCR', KEYS[5])
   if outcome == 'failed' then

@@ -6,7 +6,8 @@
   And hand back what the worker's in-flight hash holds that the worker does not: it names every field it
   may hold a job under (the jobs it runs or has taken, and its takes under way), and a job under any other
   field goes back to the head of its queue, as a dead worker's jobs do. Such a job is held by no process: a
-  finish acknowledged by a Redis that then failed over without it, say.
+  finish acknowledged by a Redis that then failed over without it, say. Such a job is counted as recovered,
+  as a dead worker's (see hand_back in _lib.lua).
 
   And tell the worker what it no longer holds: whether it was still registered as alive (a worker whose
   heartbeat expired was written off, and its jobs handed back, by another), and which of the fields it
@@ -21,26 +22,31 @@
     KEYS[6]      running                 jobs held in flight, per queue
     KEYS[7]      queues                  queue names (Resque's)
     KEYS[8]      worker(worker)          the job the worker shows running (Resque's)
-    KEYS[9...]   queue(name)             the lists of the queues of jobs to hand back, one per queue name in ARGV
+    KEYS[9]      recoveries              payload SHA-1 -> times the job was recovered
+    KEYS[10]     failed                  failure records
+    KEYS[11]     stat('failed')
+    KEYS[12...]  queue(name)             the lists of the queues of jobs to hand back, one per queue name in ARGV
 
     ARGV[1]         worker               the worker id
     ARGV[2]         heartbeat            as Resque writes it (ISO 8601)
     ARGV[3]         started              the start time, as Resque writes it
-    ARGV[4]         n                    how many fields follow
-    ARGV[5...]      fields               the fields the worker may hold a job under, n of them
-    ARGV[n + 5...]  queue names
+    ARGV[4]         max_recoveries       MAX_RECOVERIES
+    ARGV[5]         n                    how many fields follow
+    ARGV[6...]      fields               the fields the worker may hold a job under, n of them
+    ARGV[n + 6...]  queue names
 
   Output:
-    {alive, handed back, empty fields...}: alive 1 when the worker was registered as alive before this beat,
-    else 0; the number of jobs handed back; the fields named that hold no job. Or, when a job to hand back
+    {alive, handed back, poisoned, empty fields...}: alive 1 when the worker was registered as alive before
+    this beat, else 0; the numbers of jobs handed back and recorded as poison; the fields named that hold no
+    job. Or, when a job to hand back
     belongs to a queue not among the names (the caller cannot know them before reading the in-flight hash),
     those queues' names and nothing done: call again with them.
 ]]
 local worker = ARGV[1]
-local n = tonumber(ARGV[4])
+local n = tonumber(ARGV[5])
 local mine = {}
-for i = 5, n + 4 do mine[ARGV[i]] = true end
-local _, lists = queue_lists(9, n + 5)
+for i = 6, n + 5 do mine[ARGV[i]] = true end
+local _, lists = queue_lists(12, n + 6)
 local k = { inflight = KEYS[5], running = KEYS[6], queues = KEYS[7] }
 
 local others, held = {}, {}
@@ -48,11 +54,14 @@ for _, field in ipairs(redis.call('HKEYS', k.inflight)) do
   held[field] = true
   if not mine[field] then others[#others + 1] = field end
 end
-local handed = 0
+local handed, poisoned = 0, 0
 if #others > 0 then
-  local missing
-  handed, missing = hand_back(k, lists, others)
-  if not handed then return missing end
+  local rec = {
+    counts = KEYS[9], failed = KEYS[10], failed_stat = KEYS[11], max = tonumber(ARGV[4]), worker = worker,
+    how = 'its worker held it without running it',
+  }
+  handed, poisoned = hand_back(k, lists, others, rec)
+  if not handed then return poisoned end
   if redis.call('HLEN', k.inflight) == 0 then redis.call('DEL', KEYS[8]) end
 end
 
@@ -60,8 +69,8 @@ local alive = redis.call('ZADD', KEYS[1], now_ms(), worker) == 0 and 1 or 0
 redis.call('SADD', KEYS[2], worker)
 redis.call('SET', KEYS[3], ARGV[3], 'NX')
 redis.call('HSET', KEYS[4], worker, ARGV[2])
-local out = { alive, handed }
-for i = 5, n + 4 do
+local out = { alive, handed, poisoned }
+for i = 6, n + 5 do
   if not held[ARGV[i]] then out[#out + 1] = ARGV[i] end
 end
 return out

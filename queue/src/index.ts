@@ -8,5 +8,5 @@ export {
   JobPayload, FailureRecord, RunningJob, ACTIVE_JOB_WRAPPER, DEFAULT_MAX_PAYLOAD_BYTES,
   type RunnableJob, type FailureInput, type ParseResult, type Unrunnable,
 } from './payload.ts';
-export { scripts, Script, type ScriptCall, type Transition } from './scripts.ts';
+export { scripts, Script, type Requeued, type ScriptCall, type Transition } from './scripts.ts';
 export { formatWorkerId, newStartId, parseWorkerId, type WorkerIdParts } from './worker-id.ts';

@@ -39,6 +39,8 @@ export interface Keys {
   readonly alive: string;
   /** forkpool: hash queue -> number of its jobs held in flight by workers (kept by the Lua scripts) */
   readonly running: string;
+  /** forkpool: hash payload SHA-1 -> times the job was recovered from a worker that did not finish it */
+  readonly recoveries: string;
   /** forkpool: fire times already enqueued by the cron scheduler (`name` -> last fire ms) */
   readonly scheduleFired: string;
 }
@@ -71,6 +73,7 @@ export function keys(namespace: string = DEFAULT_NAMESPACE): Keys {
     inflightPrefix: `${own}:inflight:`,
     alive: `${own}:alive`,
     running: `${own}:running`,
+    recoveries: `${own}:recoveries`,
     scheduleFired: `${own}:schedule:fired`,
   };
 }

@@ -106,7 +106,7 @@ const finish = singleCall('finish', (k, [worker = '', field = '', outcome = '', 
     k.inflight(worker), k.running, k.worker(worker),
     k.stat('processed'), k.workerStat('processed', worker), k.stat('failed'), k.workerStat('failed', worker), k.failed, k.delayedSchedule,
     // A retry's delayed list and index entry; for another outcome, names the script leaves alone.
-    k.delayed(retryTs), k.timestamps(outcome === 'retry' ? record : ''),
+    k.delayed(retryTs), k.timestamps(outcome === 'retry' ? record : ''), k.recoveries,
     ...queues.map((q) => k.queue(q)),
   ],
   argv: [field, outcome, record, retryTs, runAt, nextField, minLeft, ...queues],
@@ -156,51 +156,62 @@ const heartbeatScript = new Script('heartbeat');
 /**
  * Records that a worker is alive, in forkpool's liveness zset and Resque's registry, and hands back the jobs
  * its in-flight hash holds under any field but those it names (see heartbeat.lua).
- * args: namespace, worker id, heartbeat time (Resque's format), start time (Resque's format), fields the worker
- * may hold a job under... Resolves to [alive before this beat (1) or not (0), jobs handed back, fields named
- * that hold no job...].
+ * args: namespace, worker id, heartbeat time (Resque's format), start time (Resque's format), MAX_RECOVERIES,
+ * fields the worker may hold a job under... Resolves to [alive before this beat (1) or not (0), jobs handed
+ * back, jobs recorded as poison, fields named that hold no job...].
  */
 const heartbeat: Transition = {
   script: heartbeatScript,
   run(redis, args) {
-    const { k, rest: [worker = '', beat = '', started = '', ...fields] } = parse(args);
+    const { k, rest: [worker = '', beat = '', started = '', maxRecoveries = '', ...fields] } = parse(args);
     return withHeldQueues(`heartbeat of ${worker}`, (queues) => heartbeatScript.eval(
       redis,
       [
         k.alive, k.workers, k.workerStarted(worker), k.heartbeats,
-        k.inflight(worker), k.running, k.queues, k.worker(worker), ...queues.map((q) => k.queue(q)),
+        k.inflight(worker), k.running, k.queues, k.worker(worker), k.recoveries, k.failed, k.stat('failed'),
+        ...queues.map((q) => k.queue(q)),
       ],
-      [worker, beat, started, fields.length, ...fields, ...queues],
+      [worker, beat, started, maxRecoveries, fields.length, ...fields, ...queues],
     ));
   },
 };
 
 const requeueDeadScript = new Script('requeue-dead');
 
+/** What requeueDead did for one dead worker. */
+export interface Requeued {
+  readonly worker: string;
+  /** jobs back at the head of their queues */
+  readonly handedBack: number;
+  /** jobs recovered more than MAX_RECOVERIES times, recorded as Forkpool::PoisonJob failures instead */
+  readonly poisoned: number;
+}
+
 /**
  * Hands back the jobs of every worker whose heartbeat is older than the timeout and unregisters it.
- * args: namespace, timeout in ms. Resolves to a flat list [worker, jobs handed back, ...].
+ * args: namespace, timeout in ms, MAX_RECOVERIES. Resolves to a Requeued[], one for each worker handed back.
  */
 const requeueDead: Transition = {
   script: requeueDeadScript,
-  async run(redis, args) {
-    const { k, rest: [timeout = ''] } = parse(args);
+  async run(redis, args): Promise<Requeued[]> {
+    const { k, rest: [timeout = '', maxRecoveries = ''] } = parse(args);
     // Redis's clock, as the heartbeats are; the script checks each worker again by it.
     const [s = 0, us = 0] = await redis.time();
     const expired = await redis.zrangebyscore(k.alive, '-inf', Number(s) * 1000 + Math.floor(Number(us) / 1000) - Number(timeout));
-    const out: (string | number)[] = [];
+    const out: Requeued[] = [];
     for (const worker of expired) {
-      const n = await withHeldQueues(`requeue the jobs of ${worker}`, (queues) => requeueDeadScript.eval(
+      const res = await withHeldQueues(`requeue the jobs of ${worker}`, (queues) => requeueDeadScript.eval(
         redis,
         [
           k.alive, k.workers, k.heartbeats, k.worker(worker), k.workerStarted(worker),
           k.workerStat('processed', worker), k.workerStat('failed', worker),
-          k.inflight(worker), k.running, k.queues, ...queues.map((q) => k.queue(q)),
+          k.inflight(worker), k.running, k.queues, k.recoveries, k.failed, k.stat('failed'),
+          ...queues.map((q) => k.queue(q)),
         ],
-        [worker, timeout, ...queues],
+        [worker, timeout, maxRecoveries, ...queues],
       ));
       // null: it beat since it was listed, or another worker handed it back first.
-      if (n !== null) out.push(worker, Number(n));
+      if (Array.isArray(res)) out.push({ worker, handedBack: Number(res[0]), poisoned: Number(res[1]) });
     }
     return out;
   },

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
-import { keys, scripts, type Keys, type Script } from '../../queue/src/index.ts';
+import { keys, scripts, type Keys, type Requeued, type Script } from '../../queue/src/index.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 
 const NS = 'resque';
@@ -131,7 +131,7 @@ describe('Lua scripts and their keys', () => {
     const now = Math.floor(Date.now() / 1000);
     await redis.rpush(k.queue('high'), 'H1', 'H2');
     await redis.rpush(k.queue('low'), ...Array.from({ length: 8 }, (_, i) => `{"class":"L","args":[${i}]}`));
-    for (const w of [a, b]) await scripts.heartbeat.run(redis, [NS, w, '2026-11-27T07:12:02+00:00', '2026-11-27 07:12:02 +0000']);
+    for (const w of [a, b]) await scripts.heartbeat.run(redis, [NS, w, '2026-11-27T07:12:02+00:00', '2026-11-27 07:12:02 +0000', 2]);
     await scripts.reserve.run(redis, [NS, a, '0', RUN_AT, 0, 'high', 'low']);
     await scripts.reserve.run(redis, [NS, a, '0', RUN_AT, 0, 'high', 'low']);
     await scripts.reserve.run(redis, [NS, a, '1', '', 5, 'high', 'low']);
@@ -147,17 +147,23 @@ describe('Lua scripts and their keys', () => {
     await scripts.reserve.run(redis, [NS, b, '0', RUN_AT, 0, 'high']);
     await scripts.reserve.run(redis, [NS, b, '1', RUN_AT, 0, 'low']);
     await redis.zadd(k.alive, Date.now() - 60_000, b);
-    assert.deepEqual(await scripts.requeueDead.run(redis, [NS, 30_000]), [b, 2]);
+    assert.deepEqual(await scripts.requeueDead.run(redis, [NS, 30_000, 2]), [{ worker: b, handedBack: 2, poisoned: 0 }]);
     await scripts.reserve.run(redis, [NS, a, '6', RUN_AT, 0, 'high']);
     await scripts.handBack.run(redis, [NS, a]);
     await scripts.reserve.run(redis, [NS, a, '7', RUN_AT, 0, 'low']);
-    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, a, 'beat', 'started', '8']), [1, 1, '8'], 'a job under a field the worker does not name goes back');
+    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, a, 'beat', 'started', 2, '8']), [1, 1, 0, '8'], 'a job under a field the worker does not name goes back');
+    // A job recovered more often than allowed becomes a failure; one that ends forgets its recoveries.
+    await scripts.reserve.run(redis, [NS, b, '2', RUN_AT, 0, 'low']);
+    await redis.zadd(k.alive, Date.now() - 60_000, b);
+    assert.deepEqual(await scripts.requeueDead.run(redis, [NS, 30_000, 0]), [{ worker: b, handedBack: 0, poisoned: 1 }]);
+    await scripts.reserve.run(redis, [NS, a, '9', RUN_AT, 0, 'low']);
+    await scripts.finish.run(redis, [NS, a, '9', 'ok', '', '', RUN_AT, '', 0]);
     await redis.rpush(k.delayed(now - 2), '{"class":"D","args":[],"queue":"dq"}', 'garbage');
     await redis.zadd(k.delayedSchedule, now - 2, String(now - 2), now + 3600, String(now + 3600));
     await scripts.moveDue.run(redis, [NS, 2, '2026/11/27 07:12:13 UTC', 'mover']);
     await scripts.moveDue.run(redis, [NS, 2, '2026/11/27 07:12:13 UTC', 'mover']);
     assert.equal(await redis.llen(k.queue('dq')), 1, 'the scenario moved a due job');
-    assert.equal(await redis.llen(k.failed), 2, 'the scenario recorded a failure and an unreadable delayed job');
+    assert.equal(await redis.llen(k.failed), 3, 'the scenario recorded a failure, a poison job and an unreadable delayed job');
   };
 
   it('every script touches only the keys it is given, and is given the keys its header declares', async () => {
@@ -233,11 +239,11 @@ describe('Lua scripts and their keys', () => {
   it('requeue-dead leaves alone a worker that beat after it was listed', async () => {
     const w = 'slow:1:low';
     await redis.rpush(k.queue('low'), 'L1');
-    await scripts.heartbeat.run(redis, [NS, w, 'beat', 'started']);
+    await scripts.heartbeat.run(redis, [NS, w, 'beat', 'started', 2]);
     await scripts.reserve.run(redis, [NS, w, '0', RUN_AT, 0, 'low']);
     await redis.zadd(k.alive, Date.now() - 60_000, w);
-    const conn = racing(redis, async () => { await scripts.heartbeat.run(other, [NS, w, 'beat', 'started', '0']); });
-    assert.deepEqual(await scripts.requeueDead.run(conn, [NS, 30_000]), []);
+    const conn = racing(redis, async () => { await scripts.heartbeat.run(other, [NS, w, 'beat', 'started', 2, '0']); });
+    assert.deepEqual(await scripts.requeueDead.run(conn, [NS, 30_000, 2]), []);
     assert.deepEqual(await inflight(w), ['0']);
     assert.deepEqual(await redis.smembers(k.workers), [w]);
   });
@@ -246,14 +252,14 @@ describe('Lua scripts and their keys', () => {
     const dead = ['gone:1:a', 'gone:2:a,b'];
     await redis.rpush(k.queue('a'), 'A1', 'A2', 'A3');
     await redis.rpush(k.queue('b'), 'B1');
-    for (const w of dead) await scripts.heartbeat.run(redis, [NS, w, 'beat', 'started']);
+    for (const w of dead) await scripts.heartbeat.run(redis, [NS, w, 'beat', 'started', 2]);
     await scripts.reserve.run(redis, [NS, 'gone:1:a', '0', RUN_AT, 0, 'a']);
     await scripts.reserve.run(redis, [NS, 'gone:2:a,b', '0', RUN_AT, 0, 'b']);
     await scripts.reserve.run(redis, [NS, 'gone:2:a,b', '1', RUN_AT, 0, 'a']);
     for (const w of dead) await redis.zadd(k.alive, Date.now() - 60_000, w);
     const conns = [redis, other, server.connect(), server.connect()];
-    const results = await Promise.all(conns.map((c) => scripts.requeueDead.run(c, [NS, 30_000]) as Promise<(string | number)[]>));
-    const handed = results.flatMap((r) => r.filter((_, i) => i % 2 === 1)).reduce<number>((n, x) => n + Number(x), 0);
+    const results = await Promise.all(conns.map((c) => scripts.requeueDead.run(c, [NS, 30_000, 2]) as Promise<Requeued[]>));
+    const handed = results.flat().reduce((n, r) => n + r.handedBack, 0);
     assert.equal(handed, 3);
     assert.deepEqual((await redis.lrange(k.queue('a'), 0, -1)).sort(), ['A1', 'A2', 'A3']);
     assert.deepEqual(await redis.lrange(k.queue('b'), 0, -1), ['B1']);

@@ -1,5 +1,6 @@
 // Each atomic transition (queue/lua/*.lua) on a real Redis: what it leaves in Redis is what a user would see.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
@@ -203,19 +204,19 @@ describe('Lua transitions', () => {
     await redis.rpush(`${NS}:queue:low`, 'J1', 'J2', 'J3');
     for (const w of [dead, live]) {
       await redis.sadd(`${NS}:workers`, w);
-      await scripts.heartbeat.run(redis, [NS, w, '2026-11-27T07:12:02+00:00', '2026-11-27 07:12:02 +0000']);
+      await scripts.heartbeat.run(redis, [NS, w, '2026-11-27T07:12:02+00:00', '2026-11-27 07:12:02 +0000', 2]);
       await scripts.reserve.run(redis, [NS, w, '0', RUN_AT, 0, 'low']);
     }
     await redis.zadd(`${NS}:forkpool:alive`, Date.now() - 60_000, dead);
     await redis.set(`${NS}:stat:processed:${dead}`, '5');
-    assert.deepEqual(await scripts.requeueDead.run(redis, [NS, 30_000]), [dead, 1]);
+    assert.deepEqual(await scripts.requeueDead.run(redis, [NS, 30_000, 2]), [{ worker: dead, handedBack: 1, poisoned: 0 }]);
     assert.deepEqual(await redis.lrange(`${NS}:queue:low`, 0, -1), ['J1', 'J3']);
     assert.deepEqual(await redis.smembers(`${NS}:workers`), [live]);
     assert.deepEqual(await redis.zrange(`${NS}:forkpool:alive`, 0, -1), [live]);
     assert.equal(await redis.hexists(`${NS}:workers:heartbeat`, dead), 0);
     assert.equal(await redis.exists(`${NS}:stat:processed:${dead}`, `${NS}:worker:${dead}`), 0);
     assert.deepEqual(await redis.hgetall(`${NS}:forkpool:running`), { low: '1' });
-    assert.deepEqual(await scripts.requeueDead.run(redis, [NS, 30_000]), []);
+    assert.deepEqual(await scripts.requeueDead.run(redis, [NS, 30_000, 2]), []);
   });
 
   it('heartbeat hands back, in the order they were taken, the jobs held under fields the worker does not name', async () => {
@@ -227,28 +228,72 @@ describe('Lua transitions', () => {
     }
     await scripts.reserve.run(redis, [NS, W, 'lost.3', RUN_AT, 0, 'high']);
     // A field named but holding nothing (a take under way) is told apart. The worker was not alive before.
-    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, W, 'beat', 'started', '0.1', '0.2', '0.3']), [0, 3, '0.3']);
+    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, W, 'beat', 'started', 2, '0.1', '0.2', '0.3']), [0, 3, 0, '0.3']);
     assert.deepEqual(Object.keys(await inflight()).sort(), ['0.1', '0.2']);
     assert.deepEqual(await redis.lrange(`${NS}:queue:low`, 0, -1), ['L2', 'L4']);
     assert.deepEqual(await redis.lrange(`${NS}:queue:high`, 0, -1), ['H1']);
     assert.deepEqual(await redis.hgetall(`${NS}:forkpool:running`), { low: '2' });
     assert.deepEqual(await redis.smembers(`${NS}:workers`), [W]);
-    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, W, 'beat', 'started', '0.1', '0.2']), [1, 0], 'nothing else to hand back');
-    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, W, 'beat', 'started']), [1, 2]);
+    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, W, 'beat', 'started', 2, '0.1', '0.2']), [1, 0, 0], 'nothing else to hand back');
+    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, W, 'beat', 'started', 2]), [1, 2, 0]);
     assert.equal(await redis.exists(`${NS}:worker:${W}`), 0, 'no job shown running');
   });
 
   it('heartbeat tells a worker written off as dead so, and which of its fields hold nothing any more', async () => {
     await redis.rpush(`${NS}:queue:low`, 'L1', 'L2');
-    await scripts.heartbeat.run(redis, [NS, W, 'beat', 'started']);
+    await scripts.heartbeat.run(redis, [NS, W, 'beat', 'started', 2]);
     await scripts.reserve.run(redis, [NS, W, '0.0', RUN_AT, 0, 'low']);
     await scripts.reserve.run(redis, [NS, W, '0.1', RUN_AT, 0, 'low']);
-    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, W, 'beat', 'started', '0.0', '0.1']), [1, 0]);
+    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, W, 'beat', 'started', 2, '0.0', '0.1']), [1, 0, 0]);
     await redis.zadd(`${NS}:forkpool:alive`, Date.now() - 60_000, W);
-    assert.deepEqual(await scripts.requeueDead.run(redis, [NS, 30_000, 2]), [W, 2]);
-    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, W, 'beat', 'started', '0.0', '0.1']), [0, 0, '0.0', '0.1']);
+    assert.deepEqual(await scripts.requeueDead.run(redis, [NS, 30_000, 2]), [{ worker: W, handedBack: 2, poisoned: 0 }]);
+    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, W, 'beat', 'started', 2, '0.0', '0.1']), [0, 0, 0, '0.0', '0.1']);
     assert.deepEqual(await redis.smembers(`${NS}:workers`), [W], 'registered again');
-    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, W, 'beat', 'started', '0.0', '0.1']), [1, 0, '0.0', '0.1']);
+    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, W, 'beat', 'started', 2, '0.0', '0.1']), [1, 0, 0, '0.0', '0.1']);
+  });
+
+  it('a job whose worker dies running it is recovered MAX_RECOVERIES times, then recorded as a poison job', async () => {
+    const poison = '{"class":"Oom","args":[1.0]}';
+    await redis.rpush(`${NS}:queue:low`, poison, 'L2', 'L3', 'L4');
+    const dead = (n: number): string => `pod:1-${n}:low`;
+    const sha = createHash('sha1').update(poison).digest('hex');
+    for (let death = 1; death <= 3; death++) {
+      const w = dead(death);
+      await scripts.heartbeat.run(redis, [NS, w, 'beat', 'started', 2]);
+      // The slot runs the first job it took; the one taken ahead had not started, and is not counted.
+      assert.deepEqual(await scripts.reserve.run(redis, [NS, w, '0.0', RUN_AT, 0, 'low']), ['low', poison]);
+      assert.deepEqual(await scripts.reserve.run(redis, [NS, w, '0.1', RUN_AT, 0, 'low']), ['low', 'L2']);
+      await redis.zadd(`${NS}:forkpool:alive`, Date.now() - 60_000, w);
+      const poisoned = death === 3 ? 1 : 0;
+      assert.deepEqual(await scripts.requeueDead.run(redis, [NS, 30_000, 2]), [{ worker: w, handedBack: 2 - poisoned, poisoned }]);
+      assert.equal(await redis.hget(`${NS}:forkpool:recoveries`, sha), death === 3 ? null : String(death));
+    }
+    assert.deepEqual(await redis.lrange(`${NS}:queue:low`, 0, -1), ['L2', 'L3', 'L4'], 'the jobs behind it are first now');
+    const [failure = ''] = await redis.lrange(`${NS}:failed`, 0, -1);
+    assert.match(failure, /^\{"failed_at":"\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d UTC","payload":\{"class":"Oom","args":\[1\.0\]\},"exception":"Forkpool::PoisonJob","error":"[^"]+","backtrace":\[\],"worker":"pod:1-3:low","queue":"low"\}$/);
+    assert.equal((JSON.parse(failure) as { error: string }).error, 'recovered 3 times, more than MAX_RECOVERIES (2); the last time its worker died while running it (pod:1-3:low)');
+    assert.equal(await redis.get(`${NS}:stat:failed`), '1');
+    assert.deepEqual(await redis.hgetall(`${NS}:forkpool:running`), {});
+    assert.equal(await redis.hget(`${NS}:forkpool:recoveries`, createHash('sha1').update('L2').digest('hex')), null, 'a job taken ahead never ran');
+  });
+
+  it('a job that ends forgets its recoveries; one handed back by a stopping worker is not counted', async () => {
+    await redis.rpush(`${NS}:queue:low`, 'J1', 'J2');
+    const count = async (payload: string): Promise<string | null> => redis.hget(`${NS}:forkpool:recoveries`, createHash('sha1').update(payload).digest('hex'));
+    await scripts.reserve.run(redis, [NS, 'gone:1:low', '0.0', RUN_AT, 0, 'low']);
+    await redis.zadd(`${NS}:forkpool:alive`, Date.now() - 60_000, 'gone:1:low');
+    await scripts.requeueDead.run(redis, [NS, 30_000, 2]);
+    assert.equal(await count('J1'), '1');
+    await scripts.reserve.run(redis, [NS, W, '0.0', RUN_AT, 0, 'low']);
+    assert.equal(await scripts.handBack.run(redis, [NS, W]), 1);
+    assert.equal(await count('J1'), '1', 'a graceful hand back is no recovery');
+    // A job under a field its worker does not name is recovered as a dead worker's is.
+    await scripts.reserve.run(redis, [NS, W, 'lost.0', RUN_AT, 0, 'low']);
+    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, W, 'beat', 'started', 2]), [0, 1, 0]);
+    assert.equal(await count('J1'), '2');
+    await scripts.reserve.run(redis, [NS, W, '0.1', RUN_AT, 0, 'low']);
+    assert.deepEqual(await scripts.finish.run(redis, [NS, W, '0.1', 'failed', '{"f":1}', '', RUN_AT, '', 0]), [1]);
+    assert.equal(await redis.exists(`${NS}:forkpool:recoveries`), 0, 'forgotten once it ended');
   });
 
   it('move-due moves due delayed jobs unchanged, keeps future ones, and records unreadable ones', async () => {

@@ -19,6 +19,9 @@ describe('worker configuration', () => {
     assert.equal(c.jobTimeoutMs, 300_000);
     assert.equal(c.maxChildMemoryMb, 0);
     assert.equal(c.maxPayloadBytes, 16 * 1024 * 1024);
+    assert.equal(c.maxRecoveries, 2);
+    assert.match(c.startId, /^[0-9a-f]{8}$/);
+    assert.notEqual(readConfig({}).startId, c.startId, 'every start has an id of its own');
   });
 
   const bad: [string, Record<string, string>, RegExp][] = [
@@ -30,6 +33,8 @@ describe('worker configuration', () => {
     ['QUEUES=" , "', { QUEUES: ' , ' }, /QUEUES must be a comma list/],
     ['LOG_LEVEL=loud', { LOG_LEVEL: 'loud' }, /LOG_LEVEL must be one of/],
     ['MAX_PAYLOAD_BYTES=0', { MAX_PAYLOAD_BYTES: '0' }, /MAX_PAYLOAD_BYTES must be an integer >= 1, got "0"/],
+    ['MAX_RECOVERIES=-1', { MAX_RECOVERIES: '-1' }, /MAX_RECOVERIES must be an integer >= 0/],
+    ['FORKPOOL_START_ID=a:b', { FORKPOOL_START_ID: 'a:b' }, /FORKPOOL_START_ID must be 1 to 32 letters and digits/],
     ['heartbeat timeout <= interval', { HEARTBEAT_INTERVAL_SECONDS: '10', HEARTBEAT_TIMEOUT_SECONDS: '5' }, /HEARTBEAT_TIMEOUT_SECONDS \(5\) must be greater/],
   ];
   for (const [name, env, message] of bad) {

@@ -1,5 +1,6 @@
 // Faults production brings to a worker, each with real processes on a real Redis: an entry under a live
-// worker's identity that it does not hold, a worker written off as dead while it was only frozen.
+// worker's identity that it does not hold, a worker written off as dead while it was only frozen, a job that
+// kills its whole worker each time.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { scripts } from '../../queue/src/index.ts';
@@ -74,3 +75,53 @@ describe('worker faults (ISOLATION=spawn)', () => {
       && Object.keys(await t.redis.hgetall('resque:forkpool:running')).length === 0, 20_000);
   });
 });
+
+for (const isolation of ['spawn', 'fork'] as const) {
+  describe(`worker faults: a poison job (ISOLATION=${isolation})`, () => {
+    const t = workerSuite(isolation, { QUEUES: 'q' });
+
+    it('a job that kills its worker each time is recorded as failed after MAX_RECOVERIES, and the jobs behind it run', async () => {
+      const file = tempRecordFile();
+      await t.client.enqueue('q', 'KillWorker');
+      for (let i = 0; i < 5; i++) await t.client.enqueue('q', 'Record', i);
+      // The container's restart policy: a worker that dies is started again.
+      let current: WorkerProcess | undefined;
+      let done = false;
+      const dead: string[] = [];
+      const supervisor = (async () => {
+        while (!done) {
+          const w = await t.start({ RECORD_FILE: file });
+          current = w;
+          const [id] = await until('registered', async () => {
+            const ids = (await t.redis.smembers('resque:workers')).filter((x) => !dead.includes(x));
+            return ids.length > 0 ? ids : undefined;
+          }, 10_000);
+          await w.exited;
+          if (!done && id !== undefined) dead.push(id);
+        }
+      })();
+      try {
+        const failure = await until('the poison job recorded as failed', async () => {
+          const [f] = await t.client.failed.list();
+          return f?.record;
+        }, 60_000, 200);
+        assert.equal(failure.exception, 'Forkpool::PoisonJob');
+        assert.deepEqual(failure.payload, { class: 'KillWorker', args: [] });
+        assert.equal(failure.queue, 'q');
+        assert.match(failure.error, /3 times/);
+        assert.equal(dead.length, 3, `three workers died of it: ${JSON.stringify(dead)}`);
+        assert.equal(failure.worker, dead[2], 'the worker it last killed');
+        assert.ok(failure.error.includes(String(dead[2])), failure.error);
+        await until('the five jobs behind it ran', () => records(file).length === 5, 10_000);
+        assert.deepEqual(records(file).map((r) => (r.args as number[])[0]).sort(), [0, 1, 2, 3, 4]);
+        assert.equal(await t.redis.llen('resque:queue:q'), 0);
+        await until('nothing counted in flight', async () => Object.keys(await t.redis.hgetall('resque:forkpool:running')).length === 0, 10_000);
+        assert.equal(await t.redis.exists('resque:forkpool:recoveries'), 0, 'its recovery count is gone with it');
+      } finally {
+        done = true;
+        current?.kill('SIGTERM');
+        await supervisor;
+      }
+    });
+  });
+}

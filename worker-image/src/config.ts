@@ -41,6 +41,7 @@ const Env = z.object({
   SHUTDOWN_TIMEOUT_SECONDS: int('SHUTDOWN_TIMEOUT_SECONDS', 25, 0),
   HEARTBEAT_INTERVAL_SECONDS: int('HEARTBEAT_INTERVAL_SECONDS', 5, 1),
   HEARTBEAT_TIMEOUT_SECONDS: int('HEARTBEAT_TIMEOUT_SECONDS', 30, 2),
+  MAX_RECOVERIES: int('MAX_RECOVERIES', 2, 0),
   DELAYED_POLL_SECONDS: int('DELAYED_POLL_SECONDS', 1, 0),
   PORT: int('PORT', 9100, 0),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
@@ -70,6 +71,8 @@ export interface WorkerConfig {
   readonly shutdownTimeoutMs: number;
   readonly heartbeatIntervalMs: number;
   readonly heartbeatTimeoutMs: number;
+  /** how often a job may be recovered from a worker that died running it before it is recorded as a failure */
+  readonly maxRecoveries: number;
   /** 0: this worker does not move due delayed jobs */
   readonly delayedPollMs: number;
   readonly port: number;
@@ -106,6 +109,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_SECONDS * 1000,
     heartbeatIntervalMs: e.HEARTBEAT_INTERVAL_SECONDS * 1000,
     heartbeatTimeoutMs: e.HEARTBEAT_TIMEOUT_SECONDS * 1000,
+    maxRecoveries: e.MAX_RECOVERIES,
     delayedPollMs: e.DELAYED_POLL_SECONDS * 1000,
     port: e.PORT,
     logLevel: e.LOG_LEVEL,

@@ -9,6 +9,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import {
   encodeFailure, formatFailedAt, formatHeartbeat, formatRunAt, formatStarted, formatWorkerId, keys, parseJob, scripts, type Keys,
+  type Requeued,
 } from '../../queue/src/index.ts';
 import { withMembers } from '../../queue/src/json-text.ts';
 import type { WorkerConfig } from './config.ts';
@@ -429,12 +430,12 @@ export class Master {
     const now = new Date();
     const fields = this.#slots.flatMap((s) => s.fields);
     const unstarted = new Map(this.#slots.map((s) => [s, s.unstartedFields()]));
-    const [alive = 1, handedBack = 0, ...empty] = (await scripts.heartbeat.run(this.#redis, [
-      this.#keys.namespace, this.id, formatHeartbeat(now), formatStarted(now), ...fields,
-    ])) as [number?, number?, ...string[]];
+    const [alive = 1, handedBack = 0, poisoned = 0, ...empty] = (await scripts.heartbeat.run(this.#redis, [
+      this.#keys.namespace, this.id, formatHeartbeat(now), formatStarted(now), this.#config.maxRecoveries, ...fields,
+    ])) as [number?, number?, number?, ...string[]];
     const first = this.#beats++ === 0;
-    if (handedBack > 0) {
-      this.#log.warn({ handedBack }, 'jobs held under this worker\'s id that it does not run are back at the head of their queues');
+    if (handedBack + poisoned > 0) {
+      this.#log.warn({ handedBack, poisoned }, 'jobs held under this worker\'s id that it does not run are back at the head of their queues');
     }
     const gone = new Set(empty);
     const dropped = [...unstarted].flatMap(([slot, before]) => slot.dropUnstarted(new Set(before.filter((f) => gone.has(f)))));
@@ -452,9 +453,16 @@ export class Master {
   }
 
   async #requeueDead(): Promise<void> {
-    const res = (await scripts.requeueDead.run(this.#redis, [this.#keys.namespace, this.#config.heartbeatTimeoutMs])) as (string | number)[];
-    for (let i = 0; i < res.length; i += 2) {
-      this.#log.warn({ deadWorker: res[i], jobs: res[i + 1] }, 'worker heartbeat expired: its in-flight jobs are back at the head of their queues');
+    const config = this.#config;
+    const res = (await scripts.requeueDead.run(this.#redis, [this.#keys.namespace, config.heartbeatTimeoutMs, config.maxRecoveries])) as Requeued[];
+    for (const { worker, handedBack, poisoned } of res) {
+      this.#log.warn({ deadWorker: worker, jobs: handedBack }, 'worker heartbeat expired: its in-flight jobs are back at the head of their queues');
+      if (poisoned > 0) {
+        this.#log.error(
+          { deadWorker: worker, jobs: poisoned, maxRecoveries: config.maxRecoveries },
+          'a job whose worker died while running it more than MAX_RECOVERIES times is recorded as failed (Forkpool::PoisonJob), not run again',
+        );
+      }
     }
   }
 
