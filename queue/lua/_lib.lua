@@ -69,6 +69,16 @@ local function iso_utc(s)
   return string.format('%04d-%02d-%02dT%02d:%02d:%02dZ', utc(s))
 end
 
+-- Resque's heartbeat, Ruby's Time#iso8601 in UTC (`2026-11-27T07:12:02+00:00`), for a Unix time in seconds.
+local function heartbeat_utc(s)
+  return string.format('%04d-%02d-%02dT%02d:%02d:%02d+00:00', utc(s))
+end
+
+-- Resque's `worker:<id>:started`, Ruby's Time#to_s in UTC (`2026-11-27 07:12:02 +0000`).
+local function started_utc(s)
+  return string.format('%04d-%02d-%02d %02d:%02d:%02d +0000', utc(s))
+end
+
 -- Resque's failed_at (`2026/11/27 07:12:13 UTC`) for a Unix time in seconds.
 local function failed_at_utc(s)
   return string.format('%04d/%02d/%02d %02d:%02d:%02d UTC', utc(s))

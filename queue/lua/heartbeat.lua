@@ -1,7 +1,9 @@
 --[[
-  Record that a worker is alive: forkpool's liveness zset (Redis server time, immune to clock skew between
-  hosts), and Resque's registration and heartbeat, which resque-web reads. Registering on every beat means a
-  Redis that lost its data (restarted without persistence) sees the worker again within one interval.
+  Record that a worker is alive: forkpool's liveness zset, and Resque's registration and heartbeat, which
+  resque-web reads. Registering on every beat means a Redis that lost its data (restarted without
+  persistence) sees the worker again within one interval. Every time is Redis's clock, never the worker's
+  host's: a Ruby worker's prune_dead_workers compares Resque's heartbeats with Redis's TIME, and would write
+  off (and record a PruneDeadWorkerDirtyExit failure for) a live worker whose host clock lags.
 
   And hand back what the worker's in-flight hash holds that the worker does not: it names every field it
   may hold a job under (the jobs it runs or has taken, and its takes under way), and a job under any other
@@ -28,12 +30,10 @@
     KEYS[12...]  queue(name)             the lists of the queues of jobs to hand back, one per queue name in ARGV
 
     ARGV[1]         worker               the worker id
-    ARGV[2]         heartbeat            as Resque writes it (ISO 8601)
-    ARGV[3]         started              the start time, as Resque writes it
-    ARGV[4]         max_recoveries       MAX_RECOVERIES
-    ARGV[5]         n                    how many fields follow
-    ARGV[6...]      fields               the fields the worker may hold a job under, n of them
-    ARGV[n + 6...]  queue names
+    ARGV[2]         max_recoveries       MAX_RECOVERIES
+    ARGV[3]         n                    how many fields follow
+    ARGV[4...]      fields               the fields the worker may hold a job under, n of them
+    ARGV[n + 4...]  queue names
 
   Output:
     {alive, handed back, poisoned, empty fields...}: alive 1 when the worker was registered as alive before
@@ -43,10 +43,10 @@
     those queues' names and nothing done: call again with them.
 ]]
 local worker = ARGV[1]
-local n = tonumber(ARGV[5])
+local n = tonumber(ARGV[3])
 local mine = {}
-for i = 6, n + 5 do mine[ARGV[i]] = true end
-local _, lists = queue_lists(12, n + 6)
+for i = 4, n + 3 do mine[ARGV[i]] = true end
+local _, lists = queue_lists(12, n + 4)
 local k = { inflight = KEYS[5], running = KEYS[6], queues = KEYS[7] }
 
 local others, held = {}, {}
@@ -57,7 +57,7 @@ end
 local handed, poisoned = 0, 0
 if #others > 0 then
   local rec = {
-    counts = KEYS[9], failed = KEYS[10], failed_stat = KEYS[11], max = tonumber(ARGV[4]), worker = worker,
+    counts = KEYS[9], failed = KEYS[10], failed_stat = KEYS[11], max = tonumber(ARGV[2]), worker = worker,
     how = 'its worker held it without running it',
   }
   handed, poisoned = hand_back(k, lists, others, rec)
@@ -65,12 +65,13 @@ if #others > 0 then
   if redis.call('HLEN', k.inflight) == 0 then redis.call('DEL', KEYS[8]) end
 end
 
-local alive = redis.call('ZADD', KEYS[1], now_ms(), worker) == 0 and 1 or 0
+local now = redis.call('TIME')
+local alive = redis.call('ZADD', KEYS[1], tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000), worker) == 0 and 1 or 0
 redis.call('SADD', KEYS[2], worker)
-redis.call('SET', KEYS[3], ARGV[3], 'NX')
-redis.call('HSET', KEYS[4], worker, ARGV[2])
+redis.call('SET', KEYS[3], started_utc(tonumber(now[1])), 'NX')
+redis.call('HSET', KEYS[4], worker, heartbeat_utc(tonumber(now[1])))
 local out = { alive, handed, poisoned }
-for i = 6, n + 5 do
+for i = 4, n + 3 do
   if not held[ARGV[i]] then out[#out + 1] = ARGV[i] end
 end
 return out

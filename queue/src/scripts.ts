@@ -156,14 +156,14 @@ const heartbeatScript = new Script('heartbeat');
 /**
  * Records that a worker is alive, in forkpool's liveness zset and Resque's registry, and hands back the jobs
  * its in-flight hash holds under any field but those it names (see heartbeat.lua).
- * args: namespace, worker id, heartbeat time (Resque's format), start time (Resque's format), MAX_RECOVERIES,
- * fields the worker may hold a job under... Resolves to [alive before this beat (1) or not (0), jobs handed
- * back, jobs recorded as poison, fields named that hold no job...].
+ * Its times are Redis's clock. args: namespace, worker id, MAX_RECOVERIES, fields the worker may hold a job
+ * under... Resolves to [alive before this beat (1) or not (0), jobs handed back, jobs recorded as poison,
+ * fields named that hold no job...].
  */
 const heartbeat: Transition = {
   script: heartbeatScript,
   run(redis, args) {
-    const { k, rest: [worker = '', beat = '', started = '', maxRecoveries = '', ...fields] } = parse(args);
+    const { k, rest: [worker = '', maxRecoveries = '', ...fields] } = parse(args);
     return withHeldQueues(`heartbeat of ${worker}`, (queues) => heartbeatScript.eval(
       redis,
       [
@@ -171,7 +171,7 @@ const heartbeat: Transition = {
         k.inflight(worker), k.running, k.queues, k.worker(worker), k.recoveries, k.failed, k.stat('failed'),
         ...queues.map((q) => k.queue(q)),
       ],
-      [worker, beat, started, maxRecoveries, fields.length, ...fields, ...queues],
+      [worker, maxRecoveries, fields.length, ...fields, ...queues],
     ));
   },
 };

@@ -71,6 +71,21 @@ describe('Resque wire format', () => {
     assert.equal(formatFailedAt(new Date('2026-11-27T07:12:13Z')), '2026/11/27 07:12:13 UTC');
   });
 
+  it('the heartbeat and start time the heartbeat script writes match the captures, by Redis\'s clock', async () => {
+    const prelude = readFileSync(new URL('../../queue/lua/_lib.lua', import.meta.url), 'utf8');
+    const at = Date.parse('2026-11-27T07:12:02Z') / 1000;
+    assert.deepEqual(await redis.eval(`${prelude}\nreturn { heartbeat_utc(tonumber(ARGV[1])), started_utc(tonumber(ARGV[1])) }`, 0, at), [
+      capture('while_a_job_runs', 'resque:workers:heartbeat').fields?.['vm:11461:slow'],
+      capture('while_a_job_runs', 'resque:worker:vm:11461:slow:started').value,
+    ]);
+    const [before = '0'] = await redis.time();
+    await scripts.heartbeat.run(redis, ['resque', 'vm:1-0a0b0c0d:slow', 2]);
+    const [after = '0'] = await redis.time();
+    const beat = Date.parse(String(await redis.hget('resque:workers:heartbeat', 'vm:1-0a0b0c0d:slow'))) / 1000;
+    const started = Date.parse(String(await redis.get('resque:worker:vm:1-0a0b0c0d:slow:started')).replace(' ', 'T').replace(' +0000', 'Z')) / 1000;
+    for (const t of [beat, started]) assert.ok(t >= Number(before) && t <= Number(after), `${t} between ${before} and ${after}`);
+  });
+
   it('the running-job record a worker writes matches Resque\'s', async () => {
     await redis.rpush('resque:queue:slow', '{"class":"SleepJob","args":[5]}');
     const taken = await scripts.reserve.run(redis, ['resque', 'vm:11461:slow', '0', '2026-11-27T07:12:02Z', 0, 'slow']);

@@ -131,7 +131,7 @@ describe('Lua scripts and their keys', () => {
     const now = Math.floor(Date.now() / 1000);
     await redis.rpush(k.queue('high'), 'H1', 'H2');
     await redis.rpush(k.queue('low'), ...Array.from({ length: 8 }, (_, i) => `{"class":"L","args":[${i}]}`));
-    for (const w of [a, b]) await scripts.heartbeat.run(redis, [NS, w, '2026-11-27T07:12:02+00:00', '2026-11-27 07:12:02 +0000', 2]);
+    for (const w of [a, b]) await scripts.heartbeat.run(redis, [NS, w, 2]);
     await scripts.reserve.run(redis, [NS, a, '0', RUN_AT, 0, 'high', 'low']);
     await scripts.reserve.run(redis, [NS, a, '0', RUN_AT, 0, 'high', 'low']);
     await scripts.reserve.run(redis, [NS, a, '1', '', 5, 'high', 'low']);
@@ -151,7 +151,7 @@ describe('Lua scripts and their keys', () => {
     await scripts.reserve.run(redis, [NS, a, '6', RUN_AT, 0, 'high']);
     await scripts.handBack.run(redis, [NS, a]);
     await scripts.reserve.run(redis, [NS, a, '7', RUN_AT, 0, 'low']);
-    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, a, 'beat', 'started', 2, '8']), [1, 1, 0, '8'], 'a job under a field the worker does not name goes back');
+    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, a, 2, '8']), [1, 1, 0, '8'], 'a job under a field the worker does not name goes back');
     // A job recovered more often than allowed becomes a failure; one that ends forgets its recoveries.
     await scripts.reserve.run(redis, [NS, b, '2', RUN_AT, 0, 'low']);
     await redis.zadd(k.alive, Date.now() - 60_000, b);
@@ -239,10 +239,10 @@ describe('Lua scripts and their keys', () => {
   it('requeue-dead leaves alone a worker that beat after it was listed', async () => {
     const w = 'slow:1:low';
     await redis.rpush(k.queue('low'), 'L1');
-    await scripts.heartbeat.run(redis, [NS, w, 'beat', 'started', 2]);
+    await scripts.heartbeat.run(redis, [NS, w, 2]);
     await scripts.reserve.run(redis, [NS, w, '0', RUN_AT, 0, 'low']);
     await redis.zadd(k.alive, Date.now() - 60_000, w);
-    const conn = racing(redis, async () => { await scripts.heartbeat.run(other, [NS, w, 'beat', 'started', 2, '0']); });
+    const conn = racing(redis, async () => { await scripts.heartbeat.run(other, [NS, w, 2, '0']); });
     assert.deepEqual(await scripts.requeueDead.run(conn, [NS, 30_000, 2]), []);
     assert.deepEqual(await inflight(w), ['0']);
     assert.deepEqual(await redis.smembers(k.workers), [w]);
@@ -252,7 +252,7 @@ describe('Lua scripts and their keys', () => {
     const dead = ['gone:1:a', 'gone:2:a,b'];
     await redis.rpush(k.queue('a'), 'A1', 'A2', 'A3');
     await redis.rpush(k.queue('b'), 'B1');
-    for (const w of dead) await scripts.heartbeat.run(redis, [NS, w, 'beat', 'started', 2]);
+    for (const w of dead) await scripts.heartbeat.run(redis, [NS, w, 2]);
     await scripts.reserve.run(redis, [NS, 'gone:1:a', '0', RUN_AT, 0, 'a']);
     await scripts.reserve.run(redis, [NS, 'gone:2:a,b', '0', RUN_AT, 0, 'b']);
     await scripts.reserve.run(redis, [NS, 'gone:2:a,b', '1', RUN_AT, 0, 'a']);

@@ -204,7 +204,7 @@ describe('Lua transitions', () => {
     await redis.rpush(`${NS}:queue:low`, 'J1', 'J2', 'J3');
     for (const w of [dead, live]) {
       await redis.sadd(`${NS}:workers`, w);
-      await scripts.heartbeat.run(redis, [NS, w, '2026-11-27T07:12:02+00:00', '2026-11-27 07:12:02 +0000', 2]);
+      await scripts.heartbeat.run(redis, [NS, w, 2]);
       await scripts.reserve.run(redis, [NS, w, '0', RUN_AT, 0, 'low']);
     }
     await redis.zadd(`${NS}:forkpool:alive`, Date.now() - 60_000, dead);
@@ -228,28 +228,28 @@ describe('Lua transitions', () => {
     }
     await scripts.reserve.run(redis, [NS, W, 'lost.3', RUN_AT, 0, 'high']);
     // A field named but holding nothing (a take under way) is told apart. The worker was not alive before.
-    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, W, 'beat', 'started', 2, '0.1', '0.2', '0.3']), [0, 3, 0, '0.3']);
+    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, W, 2, '0.1', '0.2', '0.3']), [0, 3, 0, '0.3']);
     assert.deepEqual(Object.keys(await inflight()).sort(), ['0.1', '0.2']);
     assert.deepEqual(await redis.lrange(`${NS}:queue:low`, 0, -1), ['L2', 'L4']);
     assert.deepEqual(await redis.lrange(`${NS}:queue:high`, 0, -1), ['H1']);
     assert.deepEqual(await redis.hgetall(`${NS}:forkpool:running`), { low: '2' });
     assert.deepEqual(await redis.smembers(`${NS}:workers`), [W]);
-    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, W, 'beat', 'started', 2, '0.1', '0.2']), [1, 0, 0], 'nothing else to hand back');
-    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, W, 'beat', 'started', 2]), [1, 2, 0]);
+    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, W, 2, '0.1', '0.2']), [1, 0, 0], 'nothing else to hand back');
+    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, W, 2]), [1, 2, 0]);
     assert.equal(await redis.exists(`${NS}:worker:${W}`), 0, 'no job shown running');
   });
 
   it('heartbeat tells a worker written off as dead so, and which of its fields hold nothing any more', async () => {
     await redis.rpush(`${NS}:queue:low`, 'L1', 'L2');
-    await scripts.heartbeat.run(redis, [NS, W, 'beat', 'started', 2]);
+    await scripts.heartbeat.run(redis, [NS, W, 2]);
     await scripts.reserve.run(redis, [NS, W, '0.0', RUN_AT, 0, 'low']);
     await scripts.reserve.run(redis, [NS, W, '0.1', RUN_AT, 0, 'low']);
-    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, W, 'beat', 'started', 2, '0.0', '0.1']), [1, 0, 0]);
+    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, W, 2, '0.0', '0.1']), [1, 0, 0]);
     await redis.zadd(`${NS}:forkpool:alive`, Date.now() - 60_000, W);
     assert.deepEqual(await scripts.requeueDead.run(redis, [NS, 30_000, 2]), [{ worker: W, handedBack: 2, poisoned: 0 }]);
-    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, W, 'beat', 'started', 2, '0.0', '0.1']), [0, 0, 0, '0.0', '0.1']);
+    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, W, 2, '0.0', '0.1']), [0, 0, 0, '0.0', '0.1']);
     assert.deepEqual(await redis.smembers(`${NS}:workers`), [W], 'registered again');
-    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, W, 'beat', 'started', 2, '0.0', '0.1']), [1, 0, 0, '0.0', '0.1']);
+    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, W, 2, '0.0', '0.1']), [1, 0, 0, '0.0', '0.1']);
   });
 
   it('a job whose worker dies running it is recovered MAX_RECOVERIES times, then recorded as a poison job', async () => {
@@ -259,7 +259,7 @@ describe('Lua transitions', () => {
     const sha = createHash('sha1').update(poison).digest('hex');
     for (let death = 1; death <= 3; death++) {
       const w = dead(death);
-      await scripts.heartbeat.run(redis, [NS, w, 'beat', 'started', 2]);
+      await scripts.heartbeat.run(redis, [NS, w, 2]);
       // The slot runs the first job it took; the one taken ahead had not started, and is not counted.
       assert.deepEqual(await scripts.reserve.run(redis, [NS, w, '0.0', RUN_AT, 0, 'low']), ['low', poison]);
       assert.deepEqual(await scripts.reserve.run(redis, [NS, w, '0.1', RUN_AT, 0, 'low']), ['low', 'L2']);
@@ -289,7 +289,7 @@ describe('Lua transitions', () => {
     assert.equal(await count('J1'), '1', 'a graceful hand back is no recovery');
     // A job under a field its worker does not name is recovered as a dead worker's is.
     await scripts.reserve.run(redis, [NS, W, 'lost.0', RUN_AT, 0, 'low']);
-    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, W, 'beat', 'started', 2]), [0, 1, 0]);
+    assert.deepEqual(await scripts.heartbeat.run(redis, [NS, W, 2]), [0, 1, 0]);
     assert.equal(await count('J1'), '2');
     await scripts.reserve.run(redis, [NS, W, '0.1', RUN_AT, 0, 'low']);
     assert.deepEqual(await scripts.finish.run(redis, [NS, W, '0.1', 'failed', '{"f":1}', '', RUN_AT, '', 0]), [1]);

@@ -1,13 +1,15 @@
 // Faults production brings to a worker, each with real processes on a real Redis: an entry under a live
-// worker's identity that it does not hold, a worker written off as dead while it was only frozen, a job that
-// kills its whole worker each time.
+// worker's identity that it does not hold, a worker written off as dead while it was only frozen, a host whose
+// clock lags, a job that kills its whole worker each time.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import { scripts } from '../../queue/src/index.ts';
 import { until } from '../helpers/wait.ts';
 import { records, tempRecordFile, workerSuite, type WorkerProcess } from '../helpers/worker.ts';
 
 const NS = 'resque';
+const SHIFT_CLOCK = pathToFileURL(new URL('../fixtures/shift-clock.ts', import.meta.url).pathname).href;
 
 /** What a worker serves on /metrics. */
 async function metrics(w: WorkerProcess): Promise<string> {
@@ -73,6 +75,30 @@ describe('worker faults (ISOLATION=spawn)', () => {
     await until('the long job ran again to its end, nothing left in flight', async () =>
       records(file).filter((r) => r.id === 'long' && r.event === 'end').length === 2
       && Object.keys(await t.redis.hgetall('resque:forkpool:running')).length === 0, 20_000);
+  });
+
+  it('heartbeats are written with Redis\'s clock, whatever the host\'s clock says', async () => {
+    const w = await t.start({ NODE_OPTIONS: `--import=${SHIFT_CLOCK}` });
+    const line = await w.waitForLog((l) => l.msg === 'worker started');
+    const [s = '0'] = await t.redis.time();
+    const redisNow = Number(s) * 1000;
+    assert.ok(Number(line.time) < redisNow - 3_500_000, `the worker's own clock is an hour behind (its log says ${String(line.time)})`);
+    const [worker] = await until('registered', async () => { const l = await t.client.workers(); return l.length > 0 ? l : undefined; });
+    assert.ok(worker);
+    // Redis's time as a new heartbeat lands (its value has seconds: the two differ by at most one).
+    const first = await t.redis.hget('resque:workers:heartbeat', worker.id);
+    const { beat, now } = await until('a new heartbeat', async () => {
+      const value = await t.redis.hget('resque:workers:heartbeat', worker.id);
+      const [s = '0'] = await t.redis.time();
+      return value !== first ? { beat: value ?? '', now: Number(s) } : undefined;
+    }, 5000, 20);
+    assert.match(beat, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$/, 'Resque\'s Time#iso8601');
+    const age = now - Date.parse(beat) / 1000;
+    assert.ok(age >= 0 && age <= 1, `heartbeat ${beat} is ${age} s before Redis's time`);
+    const started = await t.redis.get(`resque:worker:${worker.id}:started`);
+    assert.match(started ?? '', /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+0000$/, 'Resque\'s Time#to_s');
+    const startedAge = Number(now) - Date.parse((started ?? '').replace(' ', 'T').replace(' +0000', 'Z')) / 1000;
+    assert.ok(startedAge >= 0 && startedAge <= 10, `started ${started} is ${startedAge} s before Redis's time`);
   });
 });
 

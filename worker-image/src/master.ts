@@ -8,7 +8,7 @@ import type { Server } from 'node:http';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import {
-  encodeFailure, formatFailedAt, formatHeartbeat, formatRunAt, formatStarted, formatWorkerId, keys, parseJob, scripts, type Keys,
+  encodeFailure, formatFailedAt, formatRunAt, formatWorkerId, keys, parseJob, scripts, type Keys,
   type Requeued,
 } from '../../queue/src/index.ts';
 import { withMembers } from '../../queue/src/json-text.ts';
@@ -427,11 +427,10 @@ export class Master {
    * after it. Running jobs finish; their finish is not counted (see #finish), and they run again elsewhere.
    */
   async #heartbeat(): Promise<void> {
-    const now = new Date();
     const fields = this.#slots.flatMap((s) => s.fields);
     const unstarted = new Map(this.#slots.map((s) => [s, s.unstartedFields()]));
     const [alive = 1, handedBack = 0, poisoned = 0, ...empty] = (await scripts.heartbeat.run(this.#redis, [
-      this.#keys.namespace, this.id, formatHeartbeat(now), formatStarted(now), this.#config.maxRecoveries, ...fields,
+      this.#keys.namespace, this.id, this.#config.maxRecoveries, ...fields,
     ])) as [number?, number?, number?, ...string[]];
     const first = this.#beats++ === 0;
     if (handedBack + poisoned > 0) {
