@@ -443,8 +443,9 @@ export class Master {
       this.#metrics.writtenOff.inc();
       this.#log.error(
         { dropped: dropped.length, running },
-        'this worker was written off as dead: its heartbeat had expired and another worker handed its jobs back to their queues. '
-        + 'It does not start the jobs it had taken; running ones finish uncounted and run again elsewhere. It is registered again.',
+        'this worker was written off as dead: its heartbeat had expired, and another worker handed its jobs back to their queues '
+        + '(or Redis lost its data). It does not start the jobs it had taken; running ones finish uncounted and run again elsewhere. '
+        + 'It is registered again.',
       );
     } else if (dropped.length > 0) {
       this.#log.warn({ dropped: dropped.length }, 'jobs taken are no longer in this worker\'s in-flight hash (lost in a Redis failover?): not starting them');
