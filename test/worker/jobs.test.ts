@@ -109,7 +109,7 @@ for (const isolation of ['spawn', 'fork'] as const) describe(`worker: running jo
     assert.equal(failures[7]?.error, 'declined with [7,"x"]');
     assert.deepEqual(failures[7]?.payload, { class: 'Fail', args: [7, 'x'] });
     assert.equal(failures[7]?.queue, 'q');
-    assert.match(failures[7]?.worker ?? '', /^[^:]+:\d+:q$/);
+    assert.match(failures[7]?.worker ?? '', /^[^:]+:\d+-[0-9a-f]{8}:q$/);
     assert.ok((failures[7]?.backtrace.length ?? 0) > 0, 'the backtrace is recorded');
     assert.match(failures[7]?.failed_at ?? '', /^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d UTC$/);
     assert.equal((await t.client.stats()).failed, 8);
