@@ -153,9 +153,9 @@ end
 -- again without end, and hold up the jobs behind it: each recovery is counted, by the payload's SHA-1 (the
 -- payload's bytes stay as they were enqueued), and past max the job becomes a Forkpool::PoisonJob failure.
 -- Only the job each slot took first is counted: the one it was running; the others never started.
--- Returns the numbers handed back and recorded as failures, or nil and the names of the queues held jobs
--- belong to that have no list in `lists`: then nothing is written, and the caller calls again with them (it
--- could not know them before reading the in-flight hash).
+-- Returns {handed = jobs handed back, poisoned = jobs recorded as failures}, or nil and the names of the
+-- queues held jobs belong to that have no list in `lists`: then nothing is written, and the caller calls
+-- again with them (it could not know them before reading the in-flight hash).
 local function hand_back(k, lists, fields, rec)
   local entries
   if #fields == 0 then
@@ -210,5 +210,5 @@ local function hand_back(k, lists, fields, rec)
     end
     redis.call('HDEL', k.inflight, e.field)
   end
-  return handed, poisoned
+  return { handed = handed, poisoned = poisoned }
 end

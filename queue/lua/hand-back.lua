@@ -20,7 +20,7 @@ local n = tonumber(ARGV[1])
 local slots = {}
 for i = 2, n + 1 do slots[#slots + 1] = ARGV[i] end
 local _, lists = queue_lists(5, n + 2)
-local handed, missing = hand_back({ inflight = KEYS[1], running = KEYS[2], queues = KEYS[3] }, lists, slots)
-if not handed then return missing end
+local done, missing = hand_back({ inflight = KEYS[1], running = KEYS[2], queues = KEYS[3] }, lists, slots)
+if not done then return missing end
 if redis.call('HLEN', KEYS[1]) == 0 then redis.call('DEL', KEYS[4]) end
-return handed
+return done.handed

@@ -7,9 +7,9 @@
 
   And hand back what the worker's in-flight hash holds that the worker does not: it names every field it
   may hold a job under (the jobs it runs or has taken, and its takes under way), and a job under any other
-  field goes back to the head of its queue, as a dead worker's jobs do. Such a job is held by no process: a
-  finish acknowledged by a Redis that then failed over without it, say. Such a job is counted as recovered,
-  as a dead worker's (see hand_back in _lib.lua).
+  field goes back to the head of its queue, and is counted as recovered, as a dead worker's jobs are (see
+  hand_back in _lib.lua). Such a job is held by no process: a finish acknowledged by a Redis that then
+  failed over without it, say.
 
   And tell the worker what it no longer holds: whether it was still registered as alive (a worker whose
   heartbeat expired was written off, and its jobs handed back, by another), and which of the fields it
@@ -38,9 +38,8 @@
   Output:
     {alive, handed back, poisoned, empty fields...}: alive 1 when the worker was registered as alive before
     this beat, else 0; the numbers of jobs handed back and recorded as poison; the fields named that hold no
-    job. Or, when a job to hand back
-    belongs to a queue not among the names (the caller cannot know them before reading the in-flight hash),
-    those queues' names and nothing done: call again with them.
+    job. Or, when a job to hand back belongs to a queue not among the names (the caller cannot know them
+    before reading the in-flight hash), those queues' names and nothing done: call again with them.
 ]]
 local worker = ARGV[1]
 local n = tonumber(ARGV[3])
@@ -54,14 +53,15 @@ for _, field in ipairs(redis.call('HKEYS', k.inflight)) do
   held[field] = true
   if not mine[field] then others[#others + 1] = field end
 end
-local handed, poisoned = 0, 0
+local done = { handed = 0, poisoned = 0 }
 if #others > 0 then
   local rec = {
     counts = KEYS[9], failed = KEYS[10], failed_stat = KEYS[11], max = tonumber(ARGV[2]), worker = worker,
     how = 'its worker held it without running it',
   }
-  handed, poisoned = hand_back(k, lists, others, rec)
-  if not handed then return poisoned end
+  local missing
+  done, missing = hand_back(k, lists, others, rec)
+  if not done then return missing end
   if redis.call('HLEN', k.inflight) == 0 then redis.call('DEL', KEYS[8]) end
 end
 
@@ -70,7 +70,7 @@ local alive = redis.call('ZADD', KEYS[1], tonumber(now[1]) * 1000 + math.floor(t
 redis.call('SADD', KEYS[2], worker)
 redis.call('SET', KEYS[3], started_utc(tonumber(now[1])), 'NX')
 redis.call('HSET', KEYS[4], worker, heartbeat_utc(tonumber(now[1])))
-local out = { alive, handed, poisoned }
+local out = { alive, done.handed, done.poisoned }
 for i = 4, n + 3 do
   if not held[ARGV[i]] then out[#out + 1] = ARGV[i] end
 end

@@ -40,10 +40,10 @@ local rec = {
   counts = KEYS[11], failed = KEYS[12], failed_stat = KEYS[13], max = tonumber(ARGV[3]), worker = worker,
   how = 'its worker died while running it',
 }
-local handed, poisoned = hand_back({ inflight = KEYS[8], running = KEYS[9], queues = KEYS[10] }, lists, {}, rec)
-if not handed then return poisoned end
+local done, missing = hand_back({ inflight = KEYS[8], running = KEYS[9], queues = KEYS[10] }, lists, {}, rec)
+if not done then return missing end
 redis.call('ZREM', KEYS[1], worker)
 redis.call('SREM', KEYS[2], worker)
 redis.call('HDEL', KEYS[3], worker)
 redis.call('DEL', KEYS[4], KEYS[5], KEYS[6], KEYS[7])
-return { handed, poisoned }
+return { done.handed, done.poisoned }
