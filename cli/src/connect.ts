@@ -2,6 +2,7 @@
 import { Redis } from 'ioredis';
 import { createClient, type ForkpoolClient } from '../../queue/src/client.ts';
 import { redactUrl } from '../../queue/src/redis-url.ts';
+import { redisOptions } from '../../queue/src/redis-options.ts';
 import { CliError } from './errors.ts';
 
 export interface Connection {
@@ -17,12 +18,12 @@ export interface Connection {
 export async function connect(url: string, namespace: string, opts: { longLived?: boolean; timeoutMs?: number } = {}): Promise<Connection> {
   let redis: Redis;
   try {
-    redis = new Redis(url, {
+    redis = new Redis(url, redisOptions({
       lazyConnect: true,
       connectTimeout: opts.timeoutMs ?? 3000,
       maxRetriesPerRequest: opts.longLived ? 1 : 2,
       retryStrategy: opts.longLived ? (n) => Math.min(n * 200, 2000) : (n) => (n > 2 ? null : 100 * n),
-    });
+    }));
   } catch (err) {
     throw new CliError('usage', `cannot use Redis URL ${redactUrl(url)}: ${(err as Error).message}`);
   }

@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { keys } from '../../queue/src/keys.ts';
 import { redactUrl } from '../../queue/src/redis-url.ts';
+import { redisOptions } from '../../queue/src/redis-options.ts';
 import type { QueueStatus } from './jobpool.ts';
 
 export interface PollTarget {
@@ -123,14 +124,16 @@ export class RedisPoller {
   #group(url: string): Group {
     let group = this.#groups.get(url);
     if (group !== undefined) return group;
-    const redis = new Redis(url, {
+    // A replica answers the reads; the scheduler's writes (cron fires, due delayed jobs) find a primary
+    // that failed over behind the same address, and the connection then reconnects to the new one.
+    const redis = new Redis(url, redisOptions({
       // Fail fast instead of queueing while disconnected: a reading that cannot be had is an error now.
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       commandTimeout: this.#o.commandTimeoutMs ?? 2000,
       retryStrategy: (times) => Math.min(100 * 2 ** times, 5000),
       connectionName: 'forkpool-operator',
-    });
+    }, (err) => this.#o.log.warn({ redis: redactUrl(url), err: err.message }, 'Redis answered as a replica or not ready: reconnecting')));
     let lastLogged = 0;
     redis.on('error', (err: Error) => {
       // ioredis repeats connection errors on every retry; one line a minute is enough.

@@ -2,6 +2,7 @@
 import { Redis } from 'ioredis';
 import { ForkpoolError, PayloadTooLargeError } from './errors.ts';
 import { keys as keyNames, DEFAULT_NAMESPACE, type Keys } from './keys.ts';
+import { redisOptions } from './redis-options.ts';
 import {
   DEFAULT_MAX_PAYLOAD_BYTES, encodeDelayed, encodePayload, FailureRecord, formatFailedAt, JobPayload, RunningJob,
 } from './payload.ts';
@@ -190,7 +191,7 @@ export function createClient(options: ClientOptions = {}): ForkpoolClient {
     throw new ForkpoolError('invalid-argument', `maxPayloadBytes must be a positive integer, got ${JSON.stringify(maxPayloadBytes)}`);
   }
   const ownConnection = !options.redis;
-  const redis = options.redis ?? new Redis(options.url ?? 'redis://127.0.0.1:6379', { lazyConnect: true, maxRetriesPerRequest: 3 });
+  const redis = options.redis ?? new Redis(options.url ?? 'redis://127.0.0.1:6379', redisOptions({ lazyConnect: true, maxRetriesPerRequest: 3 }));
   // Commands reject with the connection error; the event would only repeat it on stderr.
   if (ownConnection) redis.on('error', () => undefined);
   const k = keyNames(options.namespace ?? DEFAULT_NAMESPACE);

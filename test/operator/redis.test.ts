@@ -13,6 +13,7 @@ import { Scheduler, compileSchedule } from '../../operator/src/scheduler.ts';
 import { deletionCostPatches, jobsByPod, podOfWorker, DELETION_COST_ANNOTATION } from '../../operator/src/scale-down.ts';
 import type { Schedule } from '../../operator/src/jobpool.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
+import { failOver, replicate, startTcpProxy } from '../helpers/tcp-proxy.ts';
 import { until } from '../helpers/wait.ts';
 
 const log = pino({ level: 'silent' });
@@ -151,4 +152,34 @@ test('deletion cost patches: busy pods high, idle low, unchanged left alone', ()
   const jobs = new Map([['busy', 1], ['busy-already', 2]]);
   assert.deepEqual(Object.fromEntries(deletionCostPatches(pods, jobs)), { 'idle-was-busy': '0', busy: '100' });
   assert.equal(podOfWorker('mailers-7d9f-abcde:12:critical,mailers'), 'mailers-7d9f-abcde');
+});
+
+test('after a failover behind one address, the scheduler reconnects and moves due jobs on the new primary', async () => {
+  const [a, b] = await Promise.all([startRedis(), startRedis()]);
+  const [ra, rb] = [a.connect(), b.connect()];
+  await replicate(ra, rb, a.port);
+  const proxy = await startTcpProxy(a.port);
+  const url = `redis://127.0.0.1:${proxy.port}`;
+  const poller = new RedisPoller({ log, onSample: () => undefined });
+  try {
+    let moved = 0;
+    const s = new Scheduler({ log, identity: 'op', onMoved: (n) => (moved += n) });
+    s.setPool('ns/p', await poller.connectedClient(url), 'resque', []);
+    await s.tick();
+    await failOver(proxy, ra, rb, b.port);
+    const k = keys('resque');
+    const past = Math.floor(Date.now() / 1000) - 5;
+    const job = encodeDelayed('LaterJob', [42], 'mailers');
+    await rb.multi().rpush(k.delayed(past), job).zadd(k.delayedSchedule, past, String(past)).sadd(k.timestamps(job), `delayed:${past}`).exec();
+    // Its connection still reaches the old primary, which answers the move with READONLY: it reconnects.
+    await until('the due job moved on the new primary', async () => {
+      await s.tick();
+      return moved === 1;
+    }, 10_000, 200);
+    assert.deepEqual(await rb.lrange(k.queue('mailers'), 0, -1), [job]);
+  } finally {
+    await poller.stop();
+    await proxy.close();
+    await Promise.all([a.stop(), b.stop()]);
+  }
 });

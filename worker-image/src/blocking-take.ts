@@ -90,6 +90,11 @@ export class BlockingTake {
     }
   }
 
+  /** Drops the connection (a wait in progress fails) to open it again: after a failover, to the new primary. */
+  reconnect(): void {
+    if (this.#conn.status === 'ready') this.#conn.disconnect(true);
+  }
+
   async close(): Promise<void> {
     await this.#conn.quit().catch(() => this.#conn.disconnect());
   }

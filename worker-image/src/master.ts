@@ -4,6 +4,7 @@
 //                    back to the head of their queues. A second one: hand them back now.
 //   USR1             kill the running children (their jobs fail as Resque::DirtyExit); carry on.
 //   USR2 / CONT      pause taking jobs / resume.
+import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -12,6 +13,7 @@ import {
   type Requeued,
 } from '../../queue/src/index.ts';
 import { withMembers } from '../../queue/src/json-text.ts';
+import { redisOptions } from '../../queue/src/redis-options.ts';
 import type { WorkerConfig } from './config.ts';
 import type { Executor } from './executor.ts';
 import { startHttp } from './http.ts';
@@ -65,6 +67,9 @@ export class Master {
   #knownQueuesAt = 0;
   #finished: Promise<void> | undefined;
   readonly #onRedisError: (err: Error) => void;
+  /** false from a failover answer (READONLY, ...) until a heartbeat is written again: /readyz is then 503 */
+  #canWrite = true;
+  #lastFailoverLog = 0;
   /** how spawn-mode children are started, chosen once */
   #launch: Launcher | undefined;
 
@@ -74,16 +79,21 @@ export class Master {
     this.#log = log.child({ worker: this.id });
     this.#keys = keys(config.namespace);
     const retryStrategy = (times: number): number => Math.min(100 * 2 ** Math.min(times, 6), REDIS_RETRY_MAX_MS) + Math.floor(Math.random() * 100);
-    const opts = { maxRetriesPerRequest: null, retryStrategy, lazyConnect: true };
+    const opts = redisOptions({ maxRetriesPerRequest: null, retryStrategy, lazyConnect: true }, (err) => this.#onFailover(err));
     this.#redis = new Redis(config.redisUrl, { ...opts, connectionName: `forkpool-worker:${this.id}` });
-    this.#sub = new Redis(config.redisUrl, opts);
+    // Named at every connect, so that the waker finds it in CLIENT LIST after a reconnect too.
+    this.#sub = new Redis(config.redisUrl, { ...opts, connectionName: `forkpool-wake:${randomUUID()}` });
     let lastError = 0;
     this.#onRedisError = (err: Error): void => {
       if (Date.now() - lastError > 5000) this.#log.error({ err: err.message }, 'Redis unreachable; retrying with backoff');
       lastError = Date.now();
     };
     for (const conn of [this.#redis, this.#sub]) conn.on('error', this.#onRedisError);
-    this.#redis.on('ready', () => { if (lastError) this.#log.info('Redis reachable again'); });
+    this.#redis.on('ready', () => {
+      if (lastError) this.#log.info('Redis reachable again');
+      // After a failover, the first heartbeat on the new connection is what proves the worker can write again.
+      if (!this.#canWrite) this.#heartbeat().catch(() => undefined);
+    });
     const [only] = config.queues;
     if (config.queues.length === 1 && only !== undefined && only !== '*') {
       for (let slot = 0; slot < config.concurrency; slot++) {
@@ -97,7 +107,7 @@ export class Master {
   /** Connects, registers, starts the slots and the periodic duties. Resolves once jobs are being taken. */
   async start(): Promise<void> {
     const config = this.#config;
-    this.#server = await startHttp(config.port, this.#metrics.registry, () => this.#redis.status === 'ready' && !this.#stop.signal.aborted);
+    this.#server = await startHttp(config.port, this.#metrics.registry, () => this.#redis.status === 'ready' && this.#canWrite && !this.#stop.signal.aborted);
     await Promise.all([this.#redis.connect(), this.#sub.connect(), ...this.#blocking.map((b) => b.connect(this.#onRedisError))]);
     await this.#heartbeat();
     await this.#waker.start();
@@ -450,6 +460,26 @@ export class Master {
     } else if (dropped.length > 0) {
       this.#log.warn({ dropped: dropped.length }, 'jobs taken are no longer in this worker\'s in-flight hash (lost in a Redis failover?): not starting them');
     }
+    this.#canWrite = true;
+  }
+
+  /**
+   * A server answered that it cannot take writes (READONLY: it is a replica now, the primary having failed
+   * over behind the same address; MASTERDOWN; LOADING). The connection that got the answer reconnects (see
+   * redis-options.ts); so do the others, which reach the same server and may never send a write there (the
+   * subscriber, a wait in BLMOVE): they all open again through the address, to the new primary. The failed
+   * command is retried by its caller; the worker is not ready until a heartbeat is written again.
+   */
+  #onFailover(err: Error): void {
+    this.#canWrite = false;
+    if (Date.now() - this.#lastFailoverLog > 5000) {
+      this.#lastFailoverLog = Date.now();
+      this.#log.warn({ err: err.message }, 'Redis answered as a replica or not ready: reconnecting');
+    }
+    for (const conn of [this.#redis, this.#sub]) {
+      if (conn.status === 'ready') conn.disconnect(true);
+    }
+    for (const b of this.#blocking) b.reconnect();
   }
 
   async #requeueDead(): Promise<void> {

@@ -2,7 +2,6 @@
 // client-side-caching invalidations in broadcast mode (CLIENT TRACKING ... BCAST PREFIX <ns>:queue:) are
 // redirected to a subscriber connection. Any client's RPUSH (Ruby's Resque.enqueue too) produces one.
 // The take itself stays an atomic Lua script, so a job is never held only in a client's memory.
-import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
@@ -16,15 +15,23 @@ export class Waker {
   readonly #sub: Redis;
   readonly #prefix: string;
   readonly #log: Logger;
-  readonly #name = `forkpool-wake-${randomUUID()}`;
+  readonly #name: string;
   #waiters = new Set<() => void>();
   #generation = 0;
   #tracking = false;
+  /** the last of the tracking set-ups, which run one at a time (each turns tracking off, then on) */
+  #trackRun: Promise<void> = Promise.resolve();
 
-  /** `cmd` runs the scripts (its own pops do not wake it: NOLOOP); `sub` is a dedicated connection. */
+  /**
+   * `cmd` runs the scripts (its own pops do not wake it: NOLOOP); `sub` is a dedicated connection, with a
+   * `connectionName` unique on the server (set at every connect: the waker finds it by that name).
+   */
   constructor(cmd: Redis, sub: Redis, queuePrefix: string, log: Logger) {
+    const name = sub.options.connectionName;
+    if (!name) throw new Error('the waker\'s subscriber connection needs a connectionName');
     this.#cmd = cmd;
     this.#sub = sub;
+    this.#name = name;
     this.#prefix = queuePrefix;
     this.#log = log;
   }
@@ -33,7 +40,6 @@ export class Waker {
     this.#sub.on('message', () => this.wake());
     this.#sub.on('ready', () => void this.#track());
     this.#cmd.on('ready', () => void this.#track());
-    await this.#sub.client('SETNAME', this.#name);
     await this.#sub.subscribe('__redis__:invalidate');
     await this.#track();
   }
@@ -65,7 +71,15 @@ export class Waker {
     for (const w of [...this.#waiters]) w();
   }
 
-  async #track(): Promise<void> {
+  /** Sets up tracking after the set-ups already asked for: both connections' reconnects ask for one. */
+  #track(): Promise<void> {
+    this.#trackRun = this.#trackRun.then(() => this.#trackNow());
+    return this.#trackRun;
+  }
+
+  async #trackNow(): Promise<void> {
+    // Reconnecting (after a failover, to another server): its own 'ready' sets tracking up again.
+    if (this.#sub.status !== 'ready') return;
     try {
       // In subscriber mode the subscriber cannot ask its own id; find it by name from the command connection.
       const list = String(await this.#cmd.call('CLIENT', 'LIST', 'TYPE', 'pubsub'));
