@@ -29,6 +29,12 @@ export function createMetrics() {
       buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 2],
       registers: [registry],
     }),
+    redisEvictionPolicyOk: new Gauge({
+      name: 'forkpool_redis_eviction_policy_ok',
+      help: 'Per Redis server, its maxmemory-policy (label): 1 for noeviction, 0 for a policy that may evict jobs. Absent when it cannot be read.',
+      labelNames: ['redis', 'policy'],
+      registers: [registry],
+    }),
     redisPollErrors: new Counter({ name: 'forkpool_redis_poll_errors_total', help: 'Polls of a Redis server that failed.', registers: [registry] }),
     scheduledJobs: new Counter({ name: 'forkpool_scheduled_jobs_enqueued_total', help: 'Jobs enqueued by cron schedules.', registers: [registry] }),
     delayedMoved: new Counter({ name: 'forkpool_delayed_jobs_moved_total', help: 'Due delayed jobs moved to their queues.', registers: [registry] }),

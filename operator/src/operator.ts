@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { KubeConfig, V1Deployment, V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { evictionProblem } from '../../queue/src/redis-checks.ts';
 import type { OperatorConfig } from './config.ts';
 import { PoolController } from './controller.ts';
 import { FIELD_MANAGER, MANAGED_BY_LABEL, POOL_LABEL } from './desired-deployment.ts';
@@ -177,12 +178,22 @@ function createCaches(
 
 /** The queue-depth poller; every sample goes to `onSample`, every round trip to the metrics. */
 function createPoller(onSample: (key: string, sample: Sample) => void, metrics: Metrics, log: Logger): RedisPoller {
+  /** the policy each Redis server's eviction metric is labelled with, to remove it when it changes */
+  const evictionPolicies = new Map<string, string>();
   return new RedisPoller({
     log,
     onSample,
     onRoundTrip: (ms, _commands, error) => {
       metrics.redisRoundTrip.observe(ms / 1000);
       if (error !== undefined) metrics.redisPollErrors.inc();
+    },
+    onEvictionPolicy: (redis, policy) => {
+      const was = evictionPolicies.get(redis);
+      if (was !== undefined) metrics.redisEvictionPolicyOk.remove({ redis, policy: was });
+      evictionPolicies.delete(redis);
+      if (policy === undefined) return;
+      evictionPolicies.set(redis, policy);
+      metrics.redisEvictionPolicyOk.set({ redis, policy }, evictionProblem(policy) ? 0 : 1);
     },
   });
 }

@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { keys } from '../../queue/src/keys.ts';
 import { redactUrl } from '../../queue/src/redis-url.ts';
+import { evictionProblem, readServerFacts, versionProblem } from '../../queue/src/redis-checks.ts';
 import { redisOptions } from '../../queue/src/redis-options.ts';
 import type { QueueStatus } from './jobpool.ts';
 
@@ -34,6 +35,11 @@ export interface PollerOptions {
   onSample: (poolKey: string, sample: Sample) => void;
   /** Called once per round trip, with its duration and the number of commands sent. */
   onRoundTrip?: (ms: number, commands: number, error: unknown) => void;
+  /**
+   * Called after each connect to a Redis server with its `maxmemory-policy` (undefined when it cannot be
+   * read), and with undefined when no pool uses the server any more. `redis` is its URL without password.
+   */
+  onEvictionPolicy?: (redis: string, policy: string | undefined) => void;
   /** Redis client options override (tests). */
   commandTimeoutMs?: number;
 }
@@ -105,6 +111,7 @@ export class RedisPoller {
       clearInterval(group.timer);
       this.#groups.delete(url);
       group.redis.disconnect();
+      this.#o.onEvictionPolicy?.(redactUrl(url), undefined);
     } else {
       this.#schedule(group);
     }
@@ -142,9 +149,26 @@ export class RedisPoller {
         this.#o.log.warn({ redis: redactUrl(url), err: err.message }, 'Redis connection error');
       }
     });
+    // A reconnect may reach another server (a failover): each connect is checked.
+    redis.on('ready', () => void this.#checkServer(url, redis));
     group = { redis, pools: new Map(), timer: undefined, periodMs: 0, busy: false };
     this.#groups.set(url, group);
     return group;
+  }
+
+  /**
+   * Checks a server (see redis-checks.ts): a version too old is an error in the log (its workers refuse to
+   * start), a memory policy that may evict keys a warning; what cannot be read is said at debug level.
+   */
+  async #checkServer(url: string, redis: Redis): Promise<void> {
+    const facts = await readServerFacts(redis);
+    const at = { redis: redactUrl(url) };
+    if (facts.unread.length > 0) this.#o.log.debug({ ...at, unread: facts.unread }, 'could not read all of the Redis server\'s settings; those are not checked');
+    const tooOld = versionProblem(facts.version);
+    if (tooOld) this.#o.log.error(at, tooOld);
+    const eviction = evictionProblem(facts.evictionPolicy);
+    if (eviction) this.#o.log.warn({ ...at, policy: facts.evictionPolicy }, eviction);
+    this.#o.onEvictionPolicy?.(at.redis, facts.evictionPolicy);
   }
 
   #schedule(group: Group): void {

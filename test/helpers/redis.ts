@@ -22,8 +22,11 @@ export interface RedisServer {
   stop(): Promise<void>;
 }
 
-/** Starts `redis-server` on a free port; `appendonly` keeps data across `kill()`/`start()`. */
-export async function startRedis(opts: { appendonly?: boolean } = {}): Promise<RedisServer> {
+/**
+ * Starts `redis-server` on a free port; `appendonly` keeps data across `kill()`/`start()`; `args` are more
+ * of its command-line options (`--maxmemory-policy allkeys-lru`).
+ */
+export async function startRedis(opts: { appendonly?: boolean; args?: readonly string[] } = {}): Promise<RedisServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'forkpool-redis-'));
   let proc: ChildProcess | undefined;
@@ -31,7 +34,7 @@ export async function startRedis(opts: { appendonly?: boolean } = {}): Promise<R
   const start = async (): Promise<void> => {
     proc = spawn('redis-server', [
       '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '',
-      '--appendonly', opts.appendonly ? 'yes' : 'no', '--appendfsync', 'always',
+      '--appendonly', opts.appendonly ? 'yes' : 'no', '--appendfsync', 'always', ...(opts.args ?? []),
     ], { stdio: ['ignore', 'ignore', 'inherit'] });
     const p = proc;
     process.once('exit', () => p.kill('SIGKILL'));

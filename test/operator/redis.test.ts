@@ -183,3 +183,25 @@ test('after a failover behind one address, the scheduler reconnects and moves du
     await Promise.all([a.stop(), b.stop()]);
   }
 });
+
+test('each Redis server is checked at connect: a memory policy that may evict keys is a warning, reported per server', async () => {
+  const lru = await startRedis({ args: ['--maxmemory-policy', 'allkeys-lru'] });
+  const lines: Record<string, unknown>[] = [];
+  const captured = pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
+  const policies: [string, string | undefined][] = [];
+  const poller = new RedisPoller({ log: captured, onSample: () => undefined, onEvictionPolicy: (r, policy) => policies.push([r, policy]) });
+  try {
+    poller.upsert('ns/lru', { url: lru.url, namespace: 'resque', queues: ['q'], intervalMs: 1000 });
+    poller.upsert('ns/plain', { url: server.url, namespace: 'resque', queues: ['q'], intervalMs: 1000 });
+    await until('both servers checked', () => policies.length === 2);
+    assert.deepEqual(new Map(policies), new Map([[redactUrl(lru.url), 'allkeys-lru'], [redactUrl(server.url), 'noeviction']]));
+    const warning = lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('Redis\'s maxmemory-policy is allkeys-lru'));
+    assert.deepEqual([warning?.level, warning?.redis, warning?.policy], [40, redactUrl(lru.url), 'allkeys-lru']);
+    assert.equal(lines.filter((l) => typeof l.msg === 'string' && l.msg.includes('maxmemory-policy')).length, 1);
+    poller.remove('ns/lru');
+    assert.deepEqual(policies.at(-1), [redactUrl(lru.url), undefined]);
+  } finally {
+    await poller.stop();
+    await lru.stop();
+  }
+});

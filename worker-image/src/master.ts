@@ -13,6 +13,7 @@ import {
   type Requeued,
 } from '../../queue/src/index.ts';
 import { withMembers } from '../../queue/src/json-text.ts';
+import { evictionProblem, readServerFacts, versionProblem } from '../../queue/src/redis-checks.ts';
 import { redisOptions } from '../../queue/src/redis-options.ts';
 import type { WorkerConfig } from './config.ts';
 import type { Executor } from './executor.ts';
@@ -109,6 +110,10 @@ export class Master {
     const config = this.#config;
     this.#server = await startHttp(config.port, this.#metrics.registry, () => this.#redis.status === 'ready' && this.#canWrite && !this.#stop.signal.aborted);
     await Promise.all([this.#redis.connect(), this.#sub.connect(), ...this.#blocking.map((b) => b.connect(this.#onRedisError))]);
+    const tooOld = await this.#checkServer();
+    if (tooOld) throw new Error(tooOld);
+    // A reconnect may reach another server (a failover): it is checked again.
+    this.#redis.on('ready', () => void this.#checkServer().then((problem) => { if (problem) this.#log.error(problem); }));
     await this.#heartbeat();
     await this.#waker.start();
     // The heartbeat first, so that a worker never finds its own heartbeat expired.
@@ -480,6 +485,21 @@ export class Master {
       if (conn.status === 'ready') conn.disconnect(true);
     }
     for (const b of this.#blocking) b.reconnect();
+  }
+
+  /**
+   * Checks the server (see redis-checks.ts): returns why its version cannot be used; logs a memory policy
+   * that may evict keys as a warning and exports it; says at debug level what could not be read (CONFIG
+   * is often renamed or denied on managed Redis).
+   */
+  async #checkServer(): Promise<string | undefined> {
+    const facts = await readServerFacts(this.#redis);
+    if (facts.unread.length > 0) this.#log.debug({ unread: facts.unread }, 'could not read all of the Redis server\'s settings; those are not checked');
+    const eviction = evictionProblem(facts.evictionPolicy);
+    if (eviction) this.#log.warn({ policy: facts.evictionPolicy }, eviction);
+    this.#metrics.evictionPolicyOk.reset();
+    if (facts.evictionPolicy !== undefined) this.#metrics.evictionPolicyOk.set({ policy: facts.evictionPolicy }, eviction ? 0 : 1);
+    return versionProblem(facts.version);
   }
 
   async #requeueDead(): Promise<void> {
