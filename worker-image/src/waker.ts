@@ -9,6 +9,8 @@ import type { Logger } from 'pino';
 export const FALLBACK_POLL_MS = 100;
 /** Even with invalidations, an idle slot re-checks this often, as a safety net. */
 export const RECHECK_MS = 1000;
+/** The channel Redis sends redirected invalidations to (RESP2). */
+const INVALIDATIONS = '__redis__:invalidate';
 
 export class Waker {
   readonly #cmd: Redis;
@@ -38,9 +40,11 @@ export class Waker {
 
   async start(): Promise<void> {
     this.#sub.on('message', () => this.wake());
-    this.#sub.on('ready', () => void this.#track());
+    // A reconnected subscriber is subscribed again by ioredis; it is found by type (pubsub) only once the
+    // server has done so, which this subscribe, sent after ioredis's, waits for.
+    this.#sub.on('ready', () => void this.#sub.subscribe(INVALIDATIONS).then(() => this.#track(), () => undefined));
     this.#cmd.on('ready', () => void this.#track());
-    await this.#sub.subscribe('__redis__:invalidate');
+    await this.#sub.subscribe(INVALIDATIONS);
     await this.#track();
   }
 
