@@ -8,6 +8,8 @@ export interface TcpProxy {
   readonly port: number;
   /** the port new connections go to */
   target: number;
+  /** connections opened so far, per target port */
+  readonly opened: Map<number, number>;
   /** Closes the proxy and every connection through it. */
   close(): Promise<void>;
 }
@@ -19,7 +21,9 @@ export async function startTcpProxy(target: number): Promise<TcpProxy> {
     sockets.add(s);
     s.once('close', () => sockets.delete(s));
   };
+  const opened = new Map<number, number>();
   const server = createServer((client) => {
+    opened.set(proxy.target, (opened.get(proxy.target) ?? 0) + 1);
     const upstream = createConnection({ host: '127.0.0.1', port: proxy.target });
     track(client);
     track(upstream);
@@ -34,6 +38,7 @@ export async function startTcpProxy(target: number): Promise<TcpProxy> {
   const proxy: TcpProxy = {
     port: typeof address === 'object' && address ? address.port : 0,
     target,
+    opened,
     close() {
       for (const s of sockets) s.destroy();
       return new Promise((resolve) => server.close(() => resolve()));

@@ -69,6 +69,25 @@ describe('worker: Redis failover behind one address', () => {
     proxy = await startTcpProxy(a.port);
   }
 
+  it('while the address still leads to the old primary, reconnects back off; once it moves, jobs run', async () => {
+    await freshPair();
+    const file = tempRecordFile();
+    worker = await startWorker({ REDIS_URL: `redis://127.0.0.1:${proxy.port}`, QUEUES: 'q,other', RECORD_FILE: file });
+    const before = proxy.opened.get(a.port) ?? 0;
+    // As a DNS cache would: the promotion happens, but new connections still reach the old primary.
+    await until('B caught up with A', async () => Number(await ra.call('WAIT', 1, 1000)) === 1, 5000);
+    await rb.call('REPLICAOF', 'NO', 'ONE');
+    await ra.call('REPLICAOF', '127.0.0.1', String(b.port));
+    await sleep(4000);
+    const reopened = (proxy.opened.get(a.port) ?? 0) - before;
+    // Up to two connections (commands, subscriber) a round; rounds 0.2, 0.4, 0.8, 1.6 s apart, where a fixed
+    // reconnect delay would make one every ~250 ms.
+    assert.ok(reopened >= 2 && reopened <= 10, `connections reopened to the old primary in 4 s: ${reopened}`);
+    proxy.target = b.port;
+    await rb.rpush('resque:queue:q', JSON.stringify({ class: 'Record', args: ['after'] }));
+    await until('the job pushed to the new primary ran', () => records(file).length === 1, 15_000);
+  });
+
   for (const queues of ['q', 'q,other']) {
     const how = queues === 'q' ? 'slots waiting in BLMOVE' : 'slots woken by change notifications';
     it(`QUEUES=${queues} (${how}): jobs pushed to the new primary run, /readyz is 503 while it cannot write`, async () => {

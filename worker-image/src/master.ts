@@ -14,7 +14,7 @@ import {
 } from '../../queue/src/index.ts';
 import { withMembers } from '../../queue/src/json-text.ts';
 import { evictionProblem, readServerFacts, versionProblem } from '../../queue/src/redis-checks.ts';
-import { redisOptions } from '../../queue/src/redis-options.ts';
+import { isFailoverError, redisOptions } from '../../queue/src/redis-options.ts';
 import type { WorkerConfig } from './config.ts';
 import type { Executor } from './executor.ts';
 import { startHttp } from './http.ts';
@@ -69,7 +69,12 @@ export class Master {
   #finished: Promise<void> | undefined;
   readonly #onRedisError: (err: Error) => void;
   /** false from a failover answer (READONLY, ...) until a heartbeat is written again: /readyz is then 503 */
-  #canWrite = true;
+  #writable = true;
+  /**
+   * Reconnects after a failover answer that reached a server that still cannot take writes: the address may
+   * lead to the old primary for a while (DNS caches), and reconnects back off meanwhile.
+   */
+  #reconnectsToReplica = 0;
   #lastFailoverLog = 0;
   /** how spawn-mode children are started, chosen once */
   #launch: Launcher | undefined;
@@ -79,7 +84,7 @@ export class Master {
     this.id = formatWorkerId({ host: config.hostname, pid: process.pid, start: config.startId, queues: config.queues });
     this.#log = log.child({ worker: this.id });
     this.#keys = keys(config.namespace);
-    const retryStrategy = (times: number): number => Math.min(100 * 2 ** Math.min(times, 6), REDIS_RETRY_MAX_MS) + Math.floor(Math.random() * 100);
+    const retryStrategy = (times: number): number => Math.min(100 * 2 ** Math.min(times + this.#reconnectsToReplica, 6), REDIS_RETRY_MAX_MS) + Math.floor(Math.random() * 100);
     const opts = redisOptions({ maxRetriesPerRequest: null, retryStrategy, lazyConnect: true }, (err) => this.#onFailover(err));
     this.#redis = new Redis(config.redisUrl, { ...opts, connectionName: `forkpool-worker:${this.id}` });
     // Named at every connect, so that the waker finds it in CLIENT LIST after a reconnect too.
@@ -93,7 +98,9 @@ export class Master {
     this.#redis.on('ready', () => {
       if (lastError) this.#log.info('Redis reachable again');
       // After a failover, the first heartbeat on the new connection is what proves the worker can write again.
-      if (!this.#canWrite) this.#heartbeat().catch(() => undefined);
+      if (!this.#writable) {
+        this.#heartbeat().catch((err: Error) => { if (isFailoverError(err)) this.#reconnectsToReplica++; });
+      }
     });
     const [only] = config.queues;
     if (config.queues.length === 1 && only !== undefined && only !== '*') {
@@ -108,7 +115,7 @@ export class Master {
   /** Connects, registers, starts the slots and the periodic duties. Resolves once jobs are being taken. */
   async start(): Promise<void> {
     const config = this.#config;
-    this.#server = await startHttp(config.port, this.#metrics.registry, () => this.#redis.status === 'ready' && this.#canWrite && !this.#stop.signal.aborted);
+    this.#server = await startHttp(config.port, this.#metrics.registry, () => this.#redis.status === 'ready' && this.#writable && !this.#stop.signal.aborted);
     await Promise.all([this.#redis.connect(), this.#sub.connect(), ...this.#blocking.map((b) => b.connect(this.#onRedisError))]);
     const tooOld = await this.#checkServer();
     if (tooOld) throw new Error(tooOld);
@@ -465,7 +472,8 @@ export class Master {
     } else if (dropped.length > 0) {
       this.#log.warn({ dropped: dropped.length }, 'jobs taken are no longer in this worker\'s in-flight hash (lost in a Redis failover?): not starting them');
     }
-    this.#canWrite = true;
+    this.#writable = true;
+    this.#reconnectsToReplica = 0;
   }
 
   /**
@@ -473,10 +481,11 @@ export class Master {
    * over behind the same address; MASTERDOWN; LOADING). The connection that got the answer reconnects (see
    * redis-options.ts); so do the others, which reach the same server and may never send a write there (the
    * subscriber, a wait in BLMOVE): they all open again through the address, to the new primary. The failed
-   * command is retried by its caller; the worker is not ready until a heartbeat is written again.
+   * command is retried by its caller; the worker is not ready until a heartbeat is written again (one is
+   * sent as soon as the command connection is back).
    */
   #onFailover(err: Error): void {
-    this.#canWrite = false;
+    this.#writable = false;
     if (Date.now() - this.#lastFailoverLog > 5000) {
       this.#lastFailoverLog = Date.now();
       this.#log.warn({ err: err.message }, 'Redis answered as a replica or not ready: reconnecting');
