@@ -122,6 +122,16 @@ describe('fork mode: fork safety', () => {
     assert.deepEqual(outcome.status === 'killed' && [outcome.reason, outcome.exit], ['request', { code: null, signal: 'SIGTERM' }]);
   });
 
+  it('a child leads a process group of its own, not the zygote\'s', async () => {
+    const job = zygote.run('Sleep', [10_000]);
+    const pid = await job.started;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+    job.kill();
+    assert.equal(pgrp, pid);
+    assert.equal((await job.done).status, 'killed');
+  });
+
   it('timers started at module load never fire in a child', async () => {
     const { obs } = await observe();
     assert.equal(obs.loadTimeTicks.after60ms, obs.loadTimeTicks.atStart, 'a load-time interval ticked in the child');

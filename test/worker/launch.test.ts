@@ -47,6 +47,16 @@ for (const [how, launch] of launchers) describe(`starting a job child (${how})`,
     assert.deepEqual(await early.ended, { code: null, signal: 'SIGKILL' });
   });
 
+  it('kill() signals the child\'s process group: the processes it started go too', async () => {
+    const child = launch(process.execPath, ['-e', `const s = require('node:child_process').spawn('sleep', ['1000'], { stdio: 'ignore' });
+      require('node:fs').writeSync(4, s.pid + '\\n'); setInterval(() => {}, 1000);`], process.env);
+    const sleeper = Number(await new Promise<string>((resolve) => child.results.once('data', (b: Buffer) => resolve(b.toString()))));
+    assert.ok(['R', 'S'].includes(state(sleeper) ?? ''), 'the process it started runs');
+    child.kill('SIGTERM');
+    assert.deepEqual(await child.ended, { code: null, signal: 'SIGTERM' });
+    await until('the process it started to be gone', () => [undefined, 'Z'].includes(state(sleeper)), 5000);
+  });
+
   it('a program that cannot be started is reported, not thrown, and leaves no pipe open', async () => {
     const child = launch('/nonexistent/node', [], process.env);
     const ended = await child.ended;

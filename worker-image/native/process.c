@@ -155,9 +155,10 @@ static void mark_all_mappings_doforks(void) {
 // The signal mask the child restores in unblockSignals().
 static sigset_t mask_before_fork;
 
-// fork() -> pid in the parent, 0 in the child. The child starts with every signal blocked: until
-// src/fork/forked-child.ts has removed the zygote's signal handlers, a signal (the master's SIGTERM) would
-// run them and be lost. It calls unblockSignals() then, and what arrived meanwhile is delivered.
+// fork() -> pid in the parent, 0 in the child, which leads a process group of its own. The child starts
+// with every signal blocked: until src/fork/forked-child.ts has removed the zygote's signal handlers, a
+// signal (the master's SIGTERM) would run them and be lost. It calls unblockSignals() then, and what
+// arrived meanwhile is delivered.
 static napi_value Fork(napi_env env, napi_callback_info info) {
   (void)info;
   uv_loop_t *loop;
@@ -173,12 +174,16 @@ static napi_value Fork(napi_env env, napi_callback_info info) {
   pid_t pid = fork();
   if (pid != 0) {
     int err = errno;
+    if (pid > 0) setpgid(pid, 0);
     pthread_sigmask(SIG_SETMASK, &mask_before_fork, NULL);
     if (pid < 0) return throw_errno(env, "fork", err);
     return int_value(env, pid);
   }
 
-  // Child. Without this the child would die silently if the zygote is killed mid-job, leaving a
+  // Child. A process group of its own, which the processes its job starts join: the master signals the
+  // group (the parent sets it too, so that it exists before the parent reports the pid).
+  setpgid(0, 0);
+  // Without this the child would die silently if the zygote is killed mid-job, leaving a
   // job running that nobody can report on. Checked after prctl: the zygote may already be gone.
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != parent) _exit(70);
@@ -343,7 +348,8 @@ static void free_strings(char **v) {
 // waits for a CPU: so it runs on libuv's thread pool, and the event loop goes on.
 // fds[i] becomes the child's fd i: -1 for /dev/null, i itself to inherit it; every source fd must
 // be above the highest target, so that no dup2 overwrites a later one. As libuv does, the child
-// starts with no signal blocked and every signal's default action. The caller reaps the child.
+// starts with no signal blocked and every signal's default action. It leads a process group of its own.
+// The caller reaps the child.
 struct spawn_request {
   char file[4096];
   char **args, **envp;
@@ -380,7 +386,10 @@ static void spawn_execute(napi_env env, void *data) {
   sigfillset(&all);
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  // A process group of its own (pgid = its pid), which the processes its job starts join: the master signals
+  // the group.
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
   req->err = posix_spawn(&req->pid, req->file, &actions, &attr, req->args, req->envp);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);

@@ -5,6 +5,9 @@
 // posix_spawn runs the child in the master's memory until exec instead (~0.2 ms of CPU), on the thread
 // pool; the master reaps these children itself, on SIGCHLD. Without the addon (not built, not Linux),
 // Node's spawn is used.
+//
+// Either way a child leads a process group of its own, and is signalled through it: the processes its job
+// starts are in that group, and die with it (a program that calls setsid itself leaves the group and escapes).
 import { spawn } from 'node:child_process';
 import { closeSync } from 'node:fs';
 import { Socket } from 'node:net';
@@ -29,8 +32,11 @@ export interface Launched {
   readonly results: Readable;
   /** resolves once the child has exited and been reaped */
   readonly ended: Promise<Ended>;
-  /** SIGKILL, unless it has already been reaped (its pid could be another process's by then) */
-  kill(): void;
+  /**
+   * Sends `signal` (SIGKILL by default) to the child's process group, unless the child has already been reaped
+   * (its pid, and so its group's id, could be another process's by then).
+   */
+  kill(signal?: NodeJS.Signals): void;
 }
 
 export type Launcher = (file: string, args: readonly string[], env: NodeJS.ProcessEnv) => Launched;
@@ -42,8 +48,18 @@ export function launcher(): { launch: Launcher; how: 'posix_spawn' } | { launch:
   return load.ok ? { launch: posixSpawnLauncher(load.addon), how: 'posix_spawn' } : { launch: nodeLaunch, how: 'child_process', why: load.reason };
 }
 
+/** Signals a process group; one already gone is not an error. */
+function signalGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    // ESRCH: nothing of the group is left
+  }
+}
+
 export const nodeLaunch: Launcher = (file, args, env) => {
-  const proc = spawn(file, args, { env, stdio: ['ignore', 'inherit', 'inherit', 'pipe', 'pipe'] });
+  // detached: the child calls setsid, which makes it the leader of a new process group (and session).
+  const proc = spawn(file, args, { env, stdio: ['ignore', 'inherit', 'inherit', 'pipe', 'pipe'], detached: true });
   const ended = new Promise<Ended>((resolve) => {
     proc.once('exit', (code, signal) => resolve({ code, signal }));
     proc.once('error', (error) => { if (proc.pid === undefined) resolve({ code: null, signal: null, error }); });
@@ -53,7 +69,9 @@ export const nodeLaunch: Launcher = (file, args, env) => {
     jobs: proc.stdio[3] as Writable,
     results: proc.stdio[4] as Readable,
     ended,
-    kill: () => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL'); },
+    kill: (signal = 'SIGKILL') => {
+      if (proc.pid !== undefined && proc.exitCode === null && proc.signalCode === null) signalGroup(proc.pid, signal);
+    },
   };
 };
 
@@ -91,7 +109,7 @@ export function posixSpawnLauncher(addon: ProcessAddon): Launcher {
     const [jobsIn, jobsOut] = addon.pipe(true);
     const [resultsIn, resultsOut] = addon.pipe(true);
     let pid: number | undefined;
-    let killWanted = false;
+    let signalWanted: NodeJS.Signals | undefined;
     // Once the child has its copies (or never will), the master's copies of its ends go: they would keep
     // the pipes open after the child is gone.
     const closeChildEnds = (): void => {
@@ -105,7 +123,7 @@ export function posixSpawnLauncher(addon: ProcessAddon): Launcher {
         const exit = new Promise<Ended>((resolve) => live.set(started, resolve));
         sweep ??= setInterval(reap, 1000);
         reap(); // its SIGCHLD may have been handled before it was listed
-        if (killWanted) process.kill(started, 'SIGKILL');
+        if (signalWanted) signalGroup(started, signalWanted);
         return exit;
       },
       (error: unknown): Ended => {
@@ -118,9 +136,9 @@ export function posixSpawnLauncher(addon: ProcessAddon): Launcher {
       jobs: new Socket({ fd: jobsOut, readable: false, writable: true }),
       results: new Socket({ fd: resultsIn, readable: true, writable: false }),
       ended,
-      kill: () => {
-        if (pid === undefined) killWanted = true;
-        else if (live.has(pid)) process.kill(pid, 'SIGKILL');
+      kill: (signal = 'SIGKILL') => {
+        if (pid === undefined) signalWanted = signalWanted === 'SIGKILL' ? signalWanted : signal;
+        else if (live.has(pid)) signalGroup(pid, signal);
       },
     };
   };

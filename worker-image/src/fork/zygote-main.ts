@@ -259,11 +259,12 @@ class Server {
     const spare = this.#spare;
     if (spare !== null) {
       this.#spare = null;
-      process.kill(spare.pid, 'SIGKILL');
+      process.kill(-spare.pid, 'SIGKILL');
       this.#running.set(spare.pid, { id: '', pid: spare.pid, resultFd: spare.resultFd, pidFd: spare.pidFd, lines: new LineSplitter() });
       closeSync(spare.commandFd);
     }
-    for (const r of this.#running.values()) process.kill(r.pid, 'SIGKILL');
+    // Each child leads a process group of its own: the processes its job started go with it.
+    for (const r of this.#running.values()) process.kill(-r.pid, 'SIGKILL');
     const flushIfHeard = (): void => {
       try {
         flush();

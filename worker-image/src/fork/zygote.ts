@@ -39,10 +39,11 @@ export interface StartZygoteOptions {
 }
 
 export interface RunOptions {
-  /** Kill the child with SIGKILL after this long; the outcome is `killed`, reason `timeout`. */
+  /** Kill the child (with its process group) with SIGKILL after this long; the outcome is `killed`, reason
+   * `timeout`. */
   timeoutMs?: number;
-  /** Kill the child with SIGKILL when its resident memory exceeds this; reason `memory`. Shared
-   * copy-on-write pages count, as they would in a process of its own. */
+  /** Kill the child (with its process group) with SIGKILL when its resident memory exceeds this; reason
+   * `memory`. Shared copy-on-write pages count, as they would in a process of its own. */
   maxRssBytes?: number;
 }
 
@@ -90,8 +91,9 @@ export interface ForkedJob {
    * zygote's memory and takes a while); null when the child ends without a report. Never rejects.
    */
   readonly reported: Promise<{ result: JobResult; rssBytes: number } | null>;
-  /** Sends `signal` (default SIGKILL) to the child now, or as soon as it is forked. A job that
-   * has not reported a result by the time it exits is `killed`, reason `request`. */
+  /** Sends `signal` (default SIGKILL) to the child's process group (the child and the processes its job
+   * started) now, or as soon as it is forked. A job that has not reported a result by the time it exits is
+   * `killed`, reason `request`. */
   kill(signal?: NodeJS.Signals): void;
 }
 
@@ -195,11 +197,12 @@ class Job implements ForkedJob {
   #signal(signal: NodeJS.Signals): void {
     if (this.#finished || this.#result !== null) return;
     if (this.pid === null) {
-      this.#pendingSignal = signal;
+      this.#pendingSignal = this.#pendingSignal === 'SIGKILL' ? 'SIGKILL' : signal;
       return;
     }
     try {
-      process.kill(this.pid, signal);
+      // The child leads a process group of its own (see process.c): the processes its job started go too.
+      process.kill(-this.pid, signal);
     } catch {
       // Already exited: the exit report is on its way.
     }
