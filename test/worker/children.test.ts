@@ -1,4 +1,5 @@
-// A job's processes: a child is killed with the processes its job started (its process group).
+// A job's processes: a child is killed with the processes its job started (its process group), and dies with
+// its master even while its job keeps the CPU busy.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
@@ -82,5 +83,15 @@ for (const isolation of ['spawn', 'fork'] as const) describe(`worker: a job's pr
     assert.deepEqual(await w.exited, { code: 0, signal: null });
     assert.deepEqual(await t.redis.lrange('resque:queue:q', 0, -1), ['{"class":"Spawner","args":["handed back"]}']);
     await allGone([child, ...grandchildren], 'the child and the processes its job started to be stopped');
+  });
+
+  it('a child dies with its master, even while its job keeps the CPU busy', async () => {
+    const file = tempRecordFile();
+    const w = await t.start({ RECORD_FILE: file });
+    await t.client.enqueue('q', 'Busy', 60, 'hog');
+    const started = await until('job started', () => records(file).find((r) => r.id === 'hog'));
+    w.kill('SIGKILL');
+    await w.exited;
+    await until('the child to die with its master', () => !running(started.pid), 5000);
   });
 });

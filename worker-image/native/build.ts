@@ -1,4 +1,4 @@
-// Builds process.node, the native addon of fork mode (and of spawn mode's posix_spawn), with the system C
+// Builds process.node, the native addon of fork mode (and of spawn mode's spawn), with the system C
 // compiler against Node's headers found on this machine: no node-gyp, no download. When it cannot build,
 // it says why and exits 0, so that installing never fails: the worker then runs in spawn mode and says so
 // at start.

@@ -1,5 +1,5 @@
-// process.node: the few process system calls fork mode needs and Node does not offer, and posix_spawn
-// for spawn mode.
+// process.node: the few process system calls fork mode needs and Node does not offer, and a spawn for
+// spawn mode.
 //
 // The zygote (a Node process started with --single-threaded) calls fork() to make a copy-on-write
 // child per job. Everything else about fork safety is done in JavaScript (src/fork/forked-child.ts); this
@@ -12,7 +12,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -342,10 +342,17 @@ static void free_strings(char **v) {
 
 // spawn(file, argv, env, fds) -> Promise<pid>. Starts a program the way Node's child_process.spawn
 // does, without its fork(): libuv forks the master, copying the page tables of its ~90 MB only for
-// exec to throw them away (~1.5-2.3 ms of its CPU per child, measured), where glibc's posix_spawn runs
-// the child in the parent's memory until exec (clone with CLONE_VM | CLONE_VFORK: ~0.2 ms). The
-// calling thread waits until the child has exec'd, which on a busy machine takes as long as the child
-// waits for a CPU: so it runs on libuv's thread pool, and the event loop goes on.
+// exec to throw them away (~1.5-2.3 ms of its CPU per child, measured), where the child here runs in the
+// parent's memory until exec, as glibc's posix_spawn does (clone with CLONE_VM | CLONE_VFORK: ~0.2 ms).
+// It is done by hand rather than with posix_spawn for one thing posix_spawn cannot do between clone and
+// exec: PR_SET_PDEATHSIG, so that the child is killed when its master dies, even while its job keeps the
+// CPU busy and no check of its own would run.
+//
+// The calling thread waits until the child has exec'd, which on a busy machine takes as long as the child
+// waits for a CPU: so it runs on libuv's thread pool, and the event loop goes on. The kernel sends the
+// death signal when the *thread* that created the child ends, not the process: libuv's pool threads are
+// started once and end only at the process's exit (uv_library_shutdown), so the child dies with the master.
+//
 // fds[i] becomes the child's fd i: -1 for /dev/null, i itself to inherit it; every source fd must
 // be above the highest target, so that no dup2 overwrites a later one. As libuv does, the child
 // starts with no signal blocked and every signal's default action. It leads a process group of its own.
@@ -355,11 +362,20 @@ struct spawn_request {
   char **args, **envp;
   int fds[64];
   uint32_t nfds;
+  pid_t parent;
   pid_t pid;
   int err;
+  // Written by the child (it shares the parent's memory) when it fails before exec.
+  volatile int child_err;
   napi_deferred deferred;
   napi_async_work work;
 };
+
+// The child's own stack: it must not share the parent thread's, which is live below the clone call. One per
+// pool thread, kept: a thread spawns one child at a time, and mapping a stack per child would cost the
+// master an munmap (a TLB flush on every CPU that runs one of its threads) per child.
+#define SPAWN_STACK_SIZE (64 * 1024)
+static __thread void *spawn_stack;
 
 static void free_request(struct spawn_request *req) {
   free_strings(req->args);
@@ -367,32 +383,82 @@ static void free_request(struct spawn_request *req) {
   free(req);
 }
 
+// The child, from clone to exec. It runs in the master's memory, so it only makes system calls (no malloc,
+// no locks) and writes nothing of the master's but child_err.
+static int spawn_child(void *data) {
+  struct spawn_request *req = data;
+  // Every signal is blocked (the parent blocked them before clone). A handler of the master's must never run
+  // here, in its memory: every action goes back to its default before any signal is let in.
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; sig++) {
+    if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, NULL);  // libc's own signals refuse: no matter
+  }
+  // A process group of its own (pgid = its pid), which the processes its job starts join: the master signals
+  // the group.
+  if (setpgid(0, 0) != 0) goto fail;
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) goto fail;
+  // The master may have died before prctl: then the signal will never come, and the child has been handed to
+  // another parent. It must not run on unwatched.
+  if (getppid() != req->parent) _exit(127);
+  for (uint32_t i = 0; i < req->nfds; i++) {
+    int from = req->fds[i], to = (int)i;
+    if (from < 0) {
+      int null = open("/dev/null", O_RDWR);
+      if (null < 0) goto fail;
+      if (null != to) {
+        if (dup2(null, to) < 0) goto fail;
+        close(null);
+      }
+    } else if (from == to) {
+      // Inherited: close-on-exec cleared, as posix_spawn's dup2 onto itself does. The parent's own stdio may
+      // have it (a Node parent's stdout, say, when Node's spawn gave it a socket): without this, exec would
+      // close it and the child's output would go nowhere.
+      int flags = fcntl(to, F_GETFD);
+      if (flags < 0 || fcntl(to, F_SETFD, flags & ~FD_CLOEXEC) < 0) goto fail;
+    } else if (dup2(from, to) < 0) {
+      goto fail;
+    }
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  execve(req->file, req->args, req->envp);
+fail:
+  req->child_err = errno;
+  _exit(127);
+}
+
 static void spawn_execute(napi_env env, void *data) {
   (void)env;
   struct spawn_request *req = data;
-  posix_spawn_file_actions_t actions;
-  posix_spawnattr_t attr;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawnattr_init(&attr);
-  for (uint32_t i = 0; i < req->nfds; i++) {
-    if (req->fds[i] < 0) posix_spawn_file_actions_addopen(&actions, (int)i, "/dev/null", O_RDWR, 0);
-    // Also when fds[i] == i: dup2 onto itself clears close-on-exec (glibc >= 2.29, musl), and the parent's
-    // own stdio may have it (a Node parent's stdout, say, when Node's spawn gave it a socket): without
-    // this, exec would close it and the child's output would go nowhere.
-    else posix_spawn_file_actions_adddup2(&actions, req->fds[i], (int)i);
+  if (spawn_stack == NULL) {
+    void *stack = mmap(NULL, SPAWN_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) {
+      req->err = errno;
+      return;
+    }
+    spawn_stack = stack;
   }
-  sigset_t none, all;
-  sigemptyset(&none);
+  req->parent = getpid();
+  req->child_err = 0;
+  sigset_t all, before;
   sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  // A process group of its own (pgid = its pid), which the processes its job starts join: the master signals
-  // the group.
-  posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-  req->err = posix_spawn(&req->pid, req->file, &actions, &attr, req->args, req->envp);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
+  pthread_sigmask(SIG_SETMASK, &all, &before);
+  // CLONE_VFORK: this thread goes on once the child has exec'd or exited.
+  pid_t pid = clone(spawn_child, (char *)spawn_stack + SPAWN_STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, req);
+  int err = errno;
+  pthread_sigmask(SIG_SETMASK, &before, NULL);
+  if (pid < 0) {
+    req->err = err;
+  } else if (req->child_err != 0) {
+    // It never ran the program: reaped here, as the caller never hears of its pid.
+    waitpid(pid, NULL, 0);
+    req->err = req->child_err;
+  } else {
+    req->pid = pid;
+  }
 }
 
 static void spawn_complete(napi_env env, napi_status status, void *data) {
@@ -402,7 +468,7 @@ static void spawn_complete(napi_env env, napi_status status, void *data) {
     napi_resolve_deferred(env, req->deferred, int_value(env, req->pid));
   } else {
     char message[4400];
-    snprintf(message, sizeof message, "posix_spawn %s: %s", req->file, strerror(req->err));
+    snprintf(message, sizeof message, "spawn %s: %s", req->file, strerror(req->err));
     napi_value msg, code, error;
     napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
     napi_create_string_utf8(env, errno_name(req->err), NAPI_AUTO_LENGTH, &code);

@@ -2,9 +2,10 @@
 // master. Node's child_process.spawn (libuv) fork()s the master to exec the child, copying the page tables
 // of its ~90 MB only for exec to drop them: ~1.5-2.3 ms of the master's CPU per child, measured, a few % of
 // a no-op job's whole cost with JOBS_PER_CHILD=1, with the event loop blocked meanwhile. process.node's
-// posix_spawn runs the child in the master's memory until exec instead (~0.2 ms of CPU), on the thread
-// pool; the master reaps these children itself, on SIGCHLD. Without the addon (not built, not Linux),
-// Node's spawn is used.
+// spawn runs the child in the master's memory until exec instead, as posix_spawn does (~0.2 ms of CPU), on
+// the thread pool; the master reaps these children itself, on SIGCHLD. Such a child is killed by the kernel
+// when its master dies (PR_SET_PDEATHSIG). Without the addon (not built, not Linux), Node's spawn is used,
+// and the child checks for its master on a timer (spawn-child.ts), which a job that keeps the CPU busy delays.
 //
 // Either way a child leads a process group of its own, and is signalled through it: the processes its job
 // starts are in that group, and die with it (a program that calls setsid itself leaves the group and escapes).
@@ -41,8 +42,9 @@ export interface Launched {
 
 export type Launcher = (file: string, args: readonly string[], env: NodeJS.ProcessEnv) => Launched;
 
-/** The fastest way to start children here: posix_spawn, or Node's spawn and why not posix_spawn. The
- * launchers themselves are exported for the tests, which run both. */
+/** The fastest way to start children here: the addon's spawn (`posix_spawn` in the logs: how it starts a
+ * child), or Node's spawn and why not the addon. The launchers themselves are exported for the tests, which
+ * run both. */
 export function launcher(): { launch: Launcher; how: 'posix_spawn' } | { launch: Launcher; how: 'child_process'; why: string } {
   const load = loadProcessAddon();
   return load.ok ? { launch: posixSpawnLauncher(load.addon), how: 'posix_spawn' } : { launch: nodeLaunch, how: 'child_process', why: load.reason };
@@ -75,6 +77,7 @@ export const nodeLaunch: Launcher = (file, args, env) => {
   };
 };
 
+/** Children started by the addon's spawn (process.c): posix_spawn's way, and killed when the master dies. */
 export function posixSpawnLauncher(addon: ProcessAddon): Launcher {
   /** children not yet reaped, and what to call when they are */
   const live = new Map<number, (e: Ended) => void>();

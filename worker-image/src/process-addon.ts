@@ -1,5 +1,5 @@
 // Loads process.node (worker-image/native/process.c), the native addon behind fork mode and spawn mode's
-// posix_spawn, without throwing: a worker that cannot load it says why and runs in spawn mode, starting
+// spawn, without throwing: a worker that cannot load it says why and runs in spawn mode, starting
 // its children with Node's spawn.
 import { closeSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -24,8 +24,9 @@ export interface ProcessAddon {
   poll(fds: number[], timeoutMs: number): number[];
   /** waitpid(pid, WNOHANG): null while running, else the exit code or the signal number. */
   waitpid(pid: number): { code: number | null; signal: number | null } | null;
-  /** posix_spawn(3) on the thread pool: `fds[i]` becomes the child's fd i (-1: /dev/null; i: inherited).
-   * Resolves with its pid once it has exec'd; the caller reaps it. */
+  /** Starts a program as posix_spawn(3) does, on the thread pool: `fds[i]` becomes the child's fd i (-1:
+   * /dev/null; i: inherited). The child leads a process group of its own and is killed when this process
+   * dies (PR_SET_PDEATHSIG). Resolves with its pid once it has exec'd; the caller reaps it. */
   spawn(file: string, argv: readonly string[], env: readonly string[], fds: readonly number[]): Promise<number>;
 }
 

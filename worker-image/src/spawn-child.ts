@@ -7,7 +7,9 @@
 // (written synchronously). Node's IPC channel would cost every fresh child a few ms of start-up for
 // modules it does not otherwise need. A child for one job reads its job synchronously; a reused child
 // reads on the event loop, so that its jobs' timers and sockets keep running between jobs. Either way it
-// exits when the master closes fd 3, and checks every second that its master is still its parent.
+// exits when the master closes fd 3. When the master dies, a child it started through its addon is killed by
+// the kernel (PR_SET_PDEATHSIG, see launch.ts); one started with Node's spawn finds out within a second on its
+// own, unless its job keeps the event loop busy.
 //
 // After its last job, once what its jobs wrote to stdout and stderr is out (stdio.ts), a child ends at once,
 // as Resque's children do with `exit!`: Node's own teardown (its thread pool and V8's stopped and joined, the
@@ -125,6 +127,7 @@ function readJobSync(): void {
   }
 }
 
+// The guard of a child started with Node's spawn, which cannot ask the kernel to kill it with its master.
 setInterval(() => {
   if (process.ppid !== masterPid) process.exit(1);
 }, 1000).unref();
