@@ -19,7 +19,7 @@ describe('fork mode: executors for the master', () => {
     requireProcessAddon();
     forks = await ForkExecutors.start({
       jobsDir: JOBS_DIR,
-      limits: { timeoutMs: 2000, maxMemoryMb: 200 },
+      limits: { timeoutMs: 2000, maxMemoryMb: 200, termGraceMs: 1000 },
       log: pino({ level: 'silent' }),
       onChildStart: (ms) => starts.push(ms),
     });

@@ -1,5 +1,6 @@
-// A job's processes: a child is killed with the processes its job started (its process group), and dies with
-// its master even while its job keeps the CPU busy.
+// A job's processes: a child is killed with the processes its job started (its process group), dies with its
+// master even while its job keeps the CPU busy, and at shutdown gets SIGTERM and a grace to clean up before
+// SIGKILL.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
@@ -93,5 +94,71 @@ for (const isolation of ['spawn', 'fork'] as const) describe(`worker: a job's pr
     w.kill('SIGKILL');
     await w.exited;
     await until('the child to die with its master', () => !running(started.pid), 5000);
+  });
+
+  it('TERM past SHUTDOWN_TIMEOUT_SECONDS: the job gets SIGTERM and time to clean up, then is handed back', async () => {
+    const file = tempRecordFile();
+    const w = await t.start({ RECORD_FILE: file, SHUTDOWN_TIMEOUT_SECONDS: '1', CHILD_TERM_GRACE_SECONDS: '10' });
+    await t.client.enqueue('q', 'Graceful', 'g', 500);
+    await until('job started', () => records(file).find((r) => r.event === 'start'));
+    const t0 = Date.now();
+    w.kill('SIGTERM');
+    assert.deepEqual(await w.exited, { code: 0, signal: null });
+    assert.ok(Date.now() - t0 < 5000, `stopped ${Date.now() - t0} ms after TERM: once the job had cleaned up, not after the grace`);
+    assert.deepEqual(records(file).map((r) => r.event), ['start', 'term', 'cleaned up']);
+    assert.deepEqual(await t.redis.lrange('resque:queue:q', 0, -1), ['{"class":"Graceful","args":["g",500]}']);
+    assert.equal(await t.client.failed.count(), 0, 'a handed-back job is not a failure');
+  });
+
+  it('a second TERM: the job gets SIGTERM and time to clean up, then is handed back', async () => {
+    const file = tempRecordFile();
+    const w = await t.start({ RECORD_FILE: file, SHUTDOWN_TIMEOUT_SECONDS: '120' });
+    await t.client.enqueue('q', 'Graceful', 'g', 300);
+    await until('job started', () => records(file).find((r) => r.event === 'start'));
+    w.kill('SIGTERM');
+    await w.waitForLog((l) => l.msg === 'stopping: no new jobs; waiting for running ones');
+    w.kill('SIGTERM');
+    assert.deepEqual(await w.exited, { code: 0, signal: null });
+    assert.deepEqual(records(file).map((r) => r.event), ['start', 'term', 'cleaned up']);
+    assert.deepEqual(await t.redis.lrange('resque:queue:q', 0, -1), ['{"class":"Graceful","args":["g",300]}']);
+    assert.equal(await t.client.failed.count(), 0);
+  });
+
+  it('a job that fails once it got SIGTERM is handed back, not recorded as failed', async () => {
+    const file = tempRecordFile();
+    const w = await t.start({ RECORD_FILE: file, SHUTDOWN_TIMEOUT_SECONDS: '1', CHILD_TERM_GRACE_SECONDS: '10' });
+    await t.client.enqueue('q', 'Graceful', 'g', 100, 'throw');
+    await until('job started', () => records(file).find((r) => r.event === 'start'));
+    w.kill('SIGTERM');
+    assert.deepEqual(await w.exited, { code: 0, signal: null });
+    assert.deepEqual(records(file).map((r) => r.event), ['start', 'term', 'cleaned up']);
+    assert.deepEqual(await t.redis.lrange('resque:queue:q', 0, -1), ['{"class":"Graceful","args":["g",100,"throw"]}']);
+    assert.equal(await t.client.failed.count(), 0);
+  });
+
+  it('a job that ignores SIGTERM is killed after CHILD_TERM_GRACE_SECONDS and handed back', async () => {
+    const file = tempRecordFile();
+    const w = await t.start({ RECORD_FILE: file, SHUTDOWN_TIMEOUT_SECONDS: '1', CHILD_TERM_GRACE_SECONDS: '2' });
+    await t.client.enqueue('q', 'Graceful', 'stubborn', null);
+    const started = await until('job started', () => records(file).find((r) => r.event === 'start'));
+    const t0 = Date.now();
+    w.kill('SIGTERM');
+    assert.deepEqual(await w.exited, { code: 0, signal: null });
+    const took = Date.now() - t0;
+    assert.ok(took >= 2900 && took < 8000, `stopped ${took} ms after TERM: the shutdown timeout, then the grace`);
+    assert.deepEqual(records(file).map((r) => r.event), ['start', 'term']);
+    assert.equal(running(started.pid), false, 'the child was killed');
+    assert.deepEqual(await t.redis.lrange('resque:queue:q', 0, -1), ['{"class":"Graceful","args":["stubborn",null]}']);
+  });
+
+  it('CHILD_TERM_GRACE_SECONDS=0: the job is killed at once, without SIGTERM', async () => {
+    const file = tempRecordFile();
+    const w = await t.start({ RECORD_FILE: file, SHUTDOWN_TIMEOUT_SECONDS: '1', CHILD_TERM_GRACE_SECONDS: '0' });
+    await t.client.enqueue('q', 'Graceful', 'g', 200);
+    await until('job started', () => records(file).find((r) => r.event === 'start'));
+    w.kill('SIGTERM');
+    assert.deepEqual(await w.exited, { code: 0, signal: null });
+    assert.deepEqual(records(file).map((r) => r.event), ['start']);
+    assert.equal(await t.redis.llen('resque:queue:q'), 1);
   });
 });

@@ -22,6 +22,8 @@ describe('worker configuration', () => {
     assert.equal(c.maxRecoveries, 2);
     assert.match(c.startId, /^[0-9a-f]{8}$/);
     assert.notEqual(readConfig({}).startId, c.startId, 'every start has an id of its own');
+    assert.equal(c.childTermGraceMs, 5000);
+    assert.equal(readConfig({ CHILD_TERM_GRACE_SECONDS: '0' }).childTermGraceMs, 0);
   });
 
   const bad: [string, Record<string, string>, RegExp][] = [
@@ -35,6 +37,7 @@ describe('worker configuration', () => {
     ['MAX_PAYLOAD_BYTES=0', { MAX_PAYLOAD_BYTES: '0' }, /MAX_PAYLOAD_BYTES must be an integer >= 1, got "0"/],
     ['MAX_RECOVERIES=-1', { MAX_RECOVERIES: '-1' }, /MAX_RECOVERIES must be an integer >= 0/],
     ['FORKPOOL_START_ID=a:b', { FORKPOOL_START_ID: 'a:b' }, /FORKPOOL_START_ID must be 1 to 32 letters and digits/],
+    ['CHILD_TERM_GRACE_SECONDS=-1', { CHILD_TERM_GRACE_SECONDS: '-1' }, /CHILD_TERM_GRACE_SECONDS must be an integer >= 0, got "-1"/],
     ['heartbeat timeout <= interval', { HEARTBEAT_INTERVAL_SECONDS: '10', HEARTBEAT_TIMEOUT_SECONDS: '5' }, /HEARTBEAT_TIMEOUT_SECONDS \(5\) must be greater/],
   ];
   for (const [name, env, message] of bad) {

@@ -39,6 +39,7 @@ const Env = z.object({
   RETRY_ATTEMPTS: int('RETRY_ATTEMPTS', 0, 0),
   RETRY_BACKOFF_SECONDS: int('RETRY_BACKOFF_SECONDS', 15, 0),
   SHUTDOWN_TIMEOUT_SECONDS: int('SHUTDOWN_TIMEOUT_SECONDS', 25, 0),
+  CHILD_TERM_GRACE_SECONDS: int('CHILD_TERM_GRACE_SECONDS', 5, 0),
   HEARTBEAT_INTERVAL_SECONDS: int('HEARTBEAT_INTERVAL_SECONDS', 5, 1),
   HEARTBEAT_TIMEOUT_SECONDS: int('HEARTBEAT_TIMEOUT_SECONDS', 30, 2),
   MAX_RECOVERIES: int('MAX_RECOVERIES', 2, 0),
@@ -69,6 +70,9 @@ export interface WorkerConfig {
   readonly retryAttempts: number;
   readonly retryBackoffSeconds: number;
   readonly shutdownTimeoutMs: number;
+  /** a child stopped at shutdown gets SIGTERM, then SIGKILL this long after (Resque's RESQUE_TERM_TIMEOUT);
+   * 0: SIGKILL at once */
+  readonly childTermGraceMs: number;
   readonly heartbeatIntervalMs: number;
   readonly heartbeatTimeoutMs: number;
   /** how often a job may be recovered from a worker that died running it before it is recorded as a failure */
@@ -107,6 +111,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
     retryAttempts: e.RETRY_ATTEMPTS,
     retryBackoffSeconds: e.RETRY_BACKOFF_SECONDS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_SECONDS * 1000,
+    childTermGraceMs: e.CHILD_TERM_GRACE_SECONDS * 1000,
     heartbeatIntervalMs: e.HEARTBEAT_INTERVAL_SECONDS * 1000,
     heartbeatTimeoutMs: e.HEARTBEAT_TIMEOUT_SECONDS * 1000,
     maxRecoveries: e.MAX_RECOVERIES,

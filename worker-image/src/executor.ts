@@ -26,10 +26,12 @@ export interface Executor {
   /** Runs one job to its end under the timeout and memory cap (after the ones given before it). */
   run(job: JobToRun): Promise<RunResult>;
   /**
-   * Kills the child running a job, if any. `interrupt`: the run ends as `interrupted` (the master hands the
-   * job back); `kill`: it ends as a crash, as Resque's USR1 does.
+   * Stops the child running a job, if any, with the processes its job started. `interrupt`: SIGTERM, so that
+   * the job can clean up, then SIGKILL after `Limits.termGraceMs`; the run ends as `interrupted` (the master
+   * hands the job back) unless the job reports success first. `kill`: SIGKILL at once, and the run ends as
+   * a crash, as Resque's USR1 does. Returns whether a child was running a job.
    */
-  killRunning(mode: 'interrupt' | 'kill'): void;
+  killRunning(mode: 'interrupt' | 'kill'): boolean;
   /** Kills every child this executor holds. */
   close(): Promise<void>;
 }
@@ -38,6 +40,8 @@ export interface Limits {
   readonly timeoutMs: number;
   /** 0: no cap */
   readonly maxMemoryMb: number;
+  /** how long an interrupted child has between SIGTERM and SIGKILL; 0: SIGKILL at once */
+  readonly termGraceMs: number;
 }
 
 /** How often a running child's resident memory is sampled against the cap. */

@@ -1,7 +1,8 @@
 // The master: takes jobs in queue-priority order, runs each in a child through its slot's executor, records
 // how it ended, and never runs job code itself. Signals, as Resque, with Kubernetes in mind:
 //   TERM, INT, QUIT  stop taking jobs; running ones finish within SHUTDOWN_TIMEOUT_SECONDS, then are handed
-//                    back to the head of their queues. A second one: hand them back now.
+//                    back to the head of their queues. A second one: hand them back now. A child stopped
+//                    so gets SIGTERM, then SIGKILL after CHILD_TERM_GRACE_SECONDS (the executors do it).
 //   USR1             kill the running children (their jobs fail as Resque::DirtyExit); carry on.
 //   USR2 / CONT      pause taking jobs / resume.
 import { randomUUID } from 'node:crypto';
@@ -30,7 +31,10 @@ import { Waker } from './waker.ts';
 type Finish = { kind: 'ok' } | { kind: 'failed'; record: string } | { kind: 'retry'; record: string; at: number };
 
 const REDIS_RETRY_MAX_MS = 5000;
-/** How long past the shutdown timeout the master keeps trying to reach Redis before it exits anyway. */
+/**
+ * How long past the shutdown timeout (and past the TERM grace of children it stopped) the master keeps trying
+ * to reach Redis before it exits anyway.
+ */
 const SHUTDOWN_REDIS_GRACE_MS = 5000;
 /**
  * A slot takes its next job while the current one runs only when more than this many wait in that queue:
@@ -64,6 +68,8 @@ export class Master {
   #beats = 0;
   #paused = false;
   #stoppingNow = false;
+  /** when a shutdown that cannot reach Redis gives up (see SHUTDOWN_REDIS_GRACE_MS) */
+  #giveUpAt = 0;
   #knownQueues: string[] = [];
   #knownQueuesAt = 0;
   #finished: Promise<void> | undefined;
@@ -177,11 +183,17 @@ export class Master {
     // Without Redis nothing can be handed back; the jobs stay in flight and another worker recovers them once
     // this worker's heartbeat expires. Exit rather than hang.
     let giveUp: NodeJS.Timeout | undefined;
+    this.#giveUpAt = Date.now() + this.#config.shutdownTimeoutMs + SHUTDOWN_REDIS_GRACE_MS;
     const unreachable = new Promise<void>((resolve) => {
-      giveUp = setTimeout(() => {
+      const check = (): void => {
+        if (Date.now() < this.#giveUpAt) {
+          giveUp = setTimeout(check, this.#giveUpAt - Date.now());
+          return;
+        }
         this.#log.error('Redis unreachable at shutdown: exiting; in-flight jobs will be recovered when the heartbeat expires');
         resolve();
-      }, this.#config.shutdownTimeoutMs + SHUTDOWN_REDIS_GRACE_MS);
+      };
+      giveUp = setTimeout(check, this.#giveUpAt - Date.now());
     });
     this.#finished = Promise.race([drained, unreachable]).finally(() => clearTimeout(giveUp));
     return this.#finished;
@@ -209,7 +221,9 @@ export class Master {
 
   #interruptRunning(): void {
     this.#stoppingNow = true;
-    for (const e of this.#executors) e.killRunning('interrupt');
+    const stopped = this.#executors.map((e) => e.killRunning('interrupt')).some(Boolean);
+    // A stopped child may use its whole TERM grace before its job can be handed back.
+    if (stopped) this.#giveUpAt = Math.max(this.#giveUpAt, Date.now() + this.#config.childTermGraceMs + SHUTDOWN_REDIS_GRACE_MS);
   }
 
   /** Fork mode, or undefined (with the reason logged) when it cannot run here: the worker then spawns. */
@@ -219,7 +233,7 @@ export class Master {
     try {
       return await ForkExecutors.start({
         jobsDir: config.jobsDir,
-        limits: { timeoutMs: config.jobTimeoutMs, maxMemoryMb: config.maxChildMemoryMb },
+        limits: { timeoutMs: config.jobTimeoutMs, maxMemoryMb: config.maxChildMemoryMb, termGraceMs: config.childTermGraceMs },
         log: this.#log,
         onChildStart: (ms) => this.#metrics.childStart.observe(ms / 1000),
       });
@@ -240,7 +254,7 @@ export class Master {
       launch: this.#launch,
       jobsDir: config.jobsDir,
       jobsPerChild: config.jobsPerChild,
-      limits: { timeoutMs: config.jobTimeoutMs, maxMemoryMb: config.maxChildMemoryMb },
+      limits: { timeoutMs: config.jobTimeoutMs, maxMemoryMb: config.maxChildMemoryMb, termGraceMs: config.childTermGraceMs },
       log: this.#log,
       onChildStart: (ms) => this.#metrics.childStart.observe(ms / 1000),
     });

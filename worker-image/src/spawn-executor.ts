@@ -73,6 +73,8 @@ class Child {
   exited = false;
   /** set before the master kills the child, so the running job's end is reported as what caused it */
   killedFor: Outcome | undefined;
+  /** the SIGKILL that follows a SIGTERM (see terminate) */
+  #graceTimer: NodeJS.Timeout | undefined;
   /** sent and not ended, in the order the child runs them: the first is running */
   readonly sent: Assigned[] = [];
   readonly #limits: Limits;
@@ -104,8 +106,13 @@ class Child {
           } else if (msg.data.t === 'ready') {
             this.isReady = true;
             resolve(performance.now() - this.spawnedAt);
+          } else if (msg.data.ok) {
+            this.#endHead({ kind: 'ok' });
+            this.#events.settled();
           } else {
-            this.#endHead(msg.data.ok ? { kind: 'ok' } : { kind: 'error', error: msg.data.error ?? { name: 'Error', message: 'job failed without an error', stack: [] } });
+            // A job that fails once it was told to stop failed of the stop: it is handed back, not recorded.
+            const error = msg.data.error ?? { name: 'Error', message: 'job failed without an error', stack: [] };
+            this.#endHead(this.killedFor?.kind === 'interrupted' ? this.killedFor : { kind: 'error', error });
             this.#events.settled();
           }
         }
@@ -130,6 +137,7 @@ class Child {
       const gone = ({ code, signal }: Ended): void => {
         if (this.exited) return;
         this.exited = true;
+        clearTimeout(this.#graceTimer);
         reject(new Error(`job child pid ${this.#proc.pid} exited during start-up (${signal ?? `exit ${code}`})`));
         if (this.sent.length > 0) this.#endHead(this.killedFor ?? { kind: 'crashed', pid: this.pid, signal, code });
         this.#events.exited(this, this.sent.splice(0));
@@ -154,6 +162,21 @@ class Child {
     if (this.exited) return;
     this.killedFor ??= reason;
     this.#proc.kill();
+  }
+
+  /**
+   * Stops the child for the worker's shutdown: SIGTERM to its process group, so that its job can clean up, then
+   * SIGKILL `graceMs` later if it is still there (at once when 0). Its jobs end as interrupted.
+   */
+  terminate(graceMs: number): void {
+    if (this.exited || this.#graceTimer !== undefined) return;
+    this.killedFor ??= { kind: 'interrupted' };
+    if (graceMs === 0) {
+      this.#proc.kill();
+      return;
+    }
+    this.#proc.kill('SIGTERM');
+    this.#graceTimer = setTimeout(() => this.kill(undefined), graceMs);
   }
 
   /** The first job sent is running: its limits start now (for one sent ahead, when the one before ended). */
@@ -225,11 +248,16 @@ export class SpawnExecutor implements Executor {
     });
   }
 
-  killRunning(mode: 'interrupt' | 'kill'): void {
-    if (mode === 'interrupt') {
-      for (const a of this.#backlog.splice(0)) a.resolve(interrupted);
+  killRunning(mode: 'interrupt' | 'kill'): boolean {
+    const active = this.#active;
+    const running = active !== undefined && !active.exited && active.sent.length > 0;
+    if (mode === 'kill') {
+      active?.kill(undefined);
+      return running;
     }
-    this.#active?.kill(mode === 'interrupt' ? { kind: 'interrupted' } : undefined);
+    for (const a of this.#backlog.splice(0)) a.resolve(interrupted);
+    active?.terminate(this.#limits.termGraceMs);
+    return running;
   }
 
   async close(): Promise<void> {

@@ -9,6 +9,7 @@ import { MEMORY_SAMPLE_MS, type Executor, type JobToRun, type Limits, type RunRe
 import type { Outcome } from '../outcome.ts';
 import { loadProcessAddon } from '../process-addon.ts';
 import { startZygote, ZygoteStartError, type ForkedJob, type ForkOutcome, type Zygote } from './zygote.ts';
+import type { JobError } from './zygote-protocol.ts';
 
 const MiB = 1024 * 1024;
 const RESTART_DELAY_MS = 5000;
@@ -88,6 +89,8 @@ class ForkExecutor implements Executor {
   readonly #onClose: () => Promise<void>;
   #running: ForkedJob | undefined;
   #killMode: 'interrupt' | 'kill' | undefined;
+  /** the SIGKILL that follows an interrupt's SIGTERM */
+  #graceTimer: NodeJS.Timeout | undefined;
 
   constructor(options: ForkExecutorsOptions, zygote: () => Promise<Zygote>, onClose: () => Promise<void>) {
     this.#options = options;
@@ -108,6 +111,8 @@ class ForkExecutor implements Executor {
       return { outcome: { kind: 'crashed', pid: 0, signal: null, code: null }, pid: undefined, durationMs: 0 };
     }
     this.#killMode = undefined;
+    clearTimeout(this.#graceTimer);
+    this.#graceTimer = undefined;
     const started = performance.now();
     const forked = zygote.run(job.className, [...job.args], {
       timeoutMs: limits.timeoutMs,
@@ -121,34 +126,56 @@ class ForkExecutor implements Executor {
     // in the background while the slot moves on. Without a report, the exit says how it ended.
     const reported = await forked.reported;
     if (reported !== null) {
-      this.#running = undefined;
+      this.#ran();
       const { result } = reported;
-      return { outcome: result.ok ? { kind: 'ok' } : { kind: 'error', error: result.error }, pid: forked.pid ?? undefined, durationMs: performance.now() - started };
+      return { outcome: result.ok ? { kind: 'ok' } : this.#failed(result.error), pid: forked.pid ?? undefined, durationMs: performance.now() - started };
     }
     const outcome = await forked.done;
-    this.#running = undefined;
+    this.#ran();
     return { outcome: this.#toOutcome(outcome), pid: outcome.pid ?? undefined, durationMs: outcome.durationMs };
   }
 
-  killRunning(mode: 'interrupt' | 'kill'): void {
-    if (this.#running === undefined) return;
-    this.#killMode = mode;
-    this.#running.kill('SIGKILL');
+  killRunning(mode: 'interrupt' | 'kill'): boolean {
+    const running = this.#running;
+    if (running === undefined) return false;
+    this.#killMode ??= mode;
+    const graceMs = this.#options.limits.termGraceMs;
+    if (mode === 'kill' || graceMs === 0) {
+      running.kill('SIGKILL');
+    } else if (this.#graceTimer === undefined) {
+      // SIGTERM to the child's process group, so that the job can clean up; SIGKILL once the grace is over.
+      running.kill('SIGTERM');
+      this.#graceTimer = setTimeout(() => running.kill('SIGKILL'), graceMs);
+    }
+    return true;
   }
 
   async close(): Promise<void> {
     const running = this.#running;
     if (running !== undefined) {
-      this.killRunning('interrupt');
+      this.#killMode ??= 'interrupt';
+      running.kill('SIGKILL');
       await running.done;
     }
     await this.#onClose();
   }
 
+  /** The running job has ended. */
+  #ran(): void {
+    this.#running = undefined;
+    clearTimeout(this.#graceTimer);
+    this.#graceTimer = undefined;
+  }
+
+  /** A job that fails once it was told to stop failed of the stop: it is handed back, not recorded. */
+  #failed(error: JobError): Outcome {
+    return this.#killMode === 'interrupt' ? { kind: 'interrupted' } : { kind: 'error', error };
+  }
+
   #toOutcome(o: ForkOutcome): Outcome {
     const { limits } = this.#options;
     const pid = o.pid ?? 0;
-    if (this.#killMode === 'interrupt' && o.status !== 'ok' && o.status !== 'failed') return { kind: 'interrupted' };
+    if (this.#killMode === 'interrupt' && o.status !== 'ok') return { kind: 'interrupted' };
     switch (o.status) {
       case 'ok':
         return { kind: 'ok' };
