@@ -41,6 +41,15 @@ function flush(): void {
   for (let written = 0; written < data.length;) written += writeSync(CHANNEL_FD, data, written);
 }
 
+/** SIGKILL to a child's process group (see process.c); one already gone is not an error. */
+function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // ESRCH: nothing of the group is left
+  }
+}
+
 function errnoCode(err: unknown): string | undefined {
   return err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
 }
@@ -97,6 +106,8 @@ class Server {
   readonly #running = new Map<number, Running>();
   /** Forking costs milliseconds: a spare forked while the zygote is idle takes the next job at once. */
   #spare: Spare | null = null;
+  /** Spares found dead when handed a job, by pid: their pidfds, until they are reaped. */
+  readonly #dead = new Map<number, number>();
   readonly #commands = new LineSplitter();
   readonly #buf = Buffer.alloc(64 * 1024);
 
@@ -121,11 +132,12 @@ class Server {
       if (first) onReady();
       const running = [...this.#running.values()];
       const spareFds = this.#spare === null ? [] : [this.#spare.pidFd];
-      const fds = [CHANNEL_FD, ...spareFds, ...running.flatMap((r) => (r.resultFd === null ? [r.pidFd] : [r.resultFd, r.pidFd]))];
+      const fds = [CHANNEL_FD, ...spareFds, ...this.#dead.values(), ...running.flatMap((r) => (r.resultFd === null ? [r.pidFd] : [r.resultFd, r.pidFd]))];
       flush();
       const revents = this.#addon.poll(fds, -1);
       const ready = new Set(fds.filter((_, i) => ((revents[i] ?? 0) & POLLIN_OR_HANGUP) !== 0));
       if (this.#spare !== null && ready.has(this.#spare.pidFd)) this.#discardSpare();
+      for (const [pid, pidFd] of this.#dead) if (ready.has(pidFd)) this.#reapDead(pid, pidFd);
       // Results before exits, so that the master always hears a child's result first.
       for (const r of running) {
         if (r.resultFd !== null && ready.has(r.resultFd)) this.#relayResults(r);
@@ -141,10 +153,7 @@ class Server {
           send({ type: 'log', level: 'error', msg: `zygote: invalid command ignored: ${parsed.reason}` });
           continue;
         }
-        if (this.#spare !== null) {
-          this.#handToSpare(this.#spare, parsed.value);
-          continue;
-        }
+        if (this.#spare !== null && this.#handToSpare(this.#spare, parsed.value)) continue;
         const child = this.#fork(parsed.value);
         if (child !== null) return child;
       }
@@ -169,8 +178,7 @@ class Server {
       return null;
     }
     if (pid === 0) {
-      const inheritedFds = [CHANNEL_FD, resultFd];
-      for (const r of this.#running.values()) inheritedFds.push(r.pidFd, ...(r.resultFd === null ? [] : [r.resultFd]));
+      const inheritedFds = [CHANNEL_FD, resultFd, ...this.#childrenFds()];
       this.#prepareChild(inheritedFds);
       return { command, reportFd, inheritedFds };
     }
@@ -196,8 +204,7 @@ class Server {
       return null;
     }
     if (pid === 0) {
-      const inheritedFds = [CHANNEL_FD, resultFd, commandFd];
-      for (const r of this.#running.values()) inheritedFds.push(r.pidFd, ...(r.resultFd === null ? [] : [r.resultFd]));
+      const inheritedFds = [CHANNEL_FD, resultFd, commandFd, ...this.#childrenFds()];
       this.#prepareChild(inheritedFds);
       const command = waitForCommand(this.#addon, commandReadFd);
       closeSync(commandReadFd);
@@ -209,12 +216,42 @@ class Server {
     return null;
   }
 
-  #handToSpare(spare: Spare, command: RunCommand): void {
+  /** The descriptors the zygote holds for its children: a new child closes them (see makeForkSafe). */
+  #childrenFds(): number[] {
+    const fds = [...this.#dead.values()];
+    for (const r of this.#running.values()) fds.push(r.pidFd, ...(r.resultFd === null ? [] : [r.resultFd]));
+    return fds;
+  }
+
+  /**
+   * Writes the spare its command; false when the spare is gone. It may have died after the zygote last looked
+   * (its pidfd polls readable only once its exit is done, after its end of the pipe closed): the write then
+   * fails with EPIPE, and the job is forked afresh.
+   */
+  #handToSpare(spare: Spare, command: RunCommand): boolean {
     this.#spare = null;
-    writeSync(spare.commandFd, JSON.stringify(command) + '\n');
+    const data = Buffer.from(JSON.stringify(command) + '\n');
+    try {
+      for (let written = 0; written < data.length;) written += writeSync(spare.commandFd, data, written);
+    } catch {
+      send({ type: 'log', level: 'warn', msg: `zygote: the spare child ${spare.pid} died before it was handed a job; forking another` });
+      closeSync(spare.commandFd);
+      closeSync(spare.resultFd);
+      killGroup(spare.pid); // it is dying already
+      this.#dead.set(spare.pid, spare.pidFd);
+      return false;
+    }
     closeSync(spare.commandFd);
     this.#running.set(spare.pid, { id: command.id, pid: spare.pid, resultFd: spare.resultFd, pidFd: spare.pidFd, lines: new LineSplitter() });
     send({ type: 'forked', id: command.id, pid: spare.pid });
+    return true;
+  }
+
+  /** A spare found dead when handed a job is reaped once its pidfd says it has exited. */
+  #reapDead(pid: number, pidFd: number): void {
+    if (this.#addon.waitpid(pid) === null) return;
+    closeSync(pidFd);
+    this.#dead.delete(pid);
   }
 
   /** A spare that died before it had a job (killed from outside): reaped, and replaced on the next turn. */
@@ -259,12 +296,12 @@ class Server {
     const spare = this.#spare;
     if (spare !== null) {
       this.#spare = null;
-      process.kill(-spare.pid, 'SIGKILL');
+      killGroup(spare.pid);
       this.#running.set(spare.pid, { id: '', pid: spare.pid, resultFd: spare.resultFd, pidFd: spare.pidFd, lines: new LineSplitter() });
       closeSync(spare.commandFd);
     }
     // Each child leads a process group of its own: the processes its job started go with it.
-    for (const r of this.#running.values()) process.kill(-r.pid, 'SIGKILL');
+    for (const r of this.#running.values()) killGroup(r.pid);
     const flushIfHeard = (): void => {
       try {
         flush();
