@@ -27,6 +27,10 @@
 
 #define MAX_POLL_FDS 4096
 
+// What this build does, for src/process-addon.ts to refuse an older one: 2 = children lead process groups of
+// their own, and spawned ones die with their parent. Raised with any change the JavaScript side relies on.
+#define ADDON_VERSION 2
+
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434  // the same number on every architecture; older libc headers lack it
 #endif
@@ -536,5 +540,6 @@ NAPI_MODULE_INIT() {
     napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f);
     napi_set_named_property(env, exports, fns[i].name, f);
   }
+  napi_set_named_property(env, exports, "version", int_value(env, ADDON_VERSION));
   return exports;
 }

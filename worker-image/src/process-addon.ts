@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url';
 
 /** The addon's exports; see process.c for why each exists. Errors are thrown with errno codes. */
 export interface ProcessAddon {
+  /** What the build does (ADDON_VERSION in process.c). */
+  readonly version: number;
   /** fork(2) after marking V8's memory inheritable: the child's pid in the parent, 0 in the child
    * (with every signal blocked, and its libuv loop made its own). */
   fork(): number;
@@ -37,6 +39,12 @@ export type ProcessAddonLoad = { ok: true; addon: ProcessAddon; path: string } |
 export const ADDON_PATH_ENV = 'FORKPOOL_PROCESS_ADDON';
 
 const ADDON_EXPORTS = ['fork', 'unblockSignals', 'exit', 'dieWithParent', 'pipe', 'pidfdOpen', 'poll', 'waitpid', 'spawn'] as const;
+/**
+ * The build this code needs (ADDON_VERSION in process.c): children that lead process groups of their own, which
+ * the master signals, and spawned children that die with the master. An older build would leave those signals
+ * going nowhere.
+ */
+const ADDON_VERSION = 2;
 
 // Source tree: worker-image/src/process-addon.ts; compiled: dist/worker-image/src/process-addon.js.
 function candidatePaths(): string[] {
@@ -74,6 +82,11 @@ function load(): ProcessAddonLoad {
   }
   const missing = ADDON_EXPORTS.filter((name) => typeof (loaded as Record<string, unknown>)[name] !== 'function');
   if (missing.length > 0) return { ok: false, reason: `${path} lacks ${missing.join(', ')}: rebuild it` };
+  const version = (loaded as Record<string, unknown>).version;
+  if (version !== ADDON_VERSION) {
+    const built = typeof version === 'number' ? version : 1;
+    return { ok: false, reason: `${path} is build ${built}, this worker needs build ${ADDON_VERSION}: rebuild it with "node worker-image/native/build.ts"` };
+  }
   const addon = loaded as ProcessAddon;
   try {
     closeSync(addon.pidfdOpen(process.pid));
