@@ -7,13 +7,14 @@
 //
 //   node_modules/.bin/node scripts/setup.ts test|demo
 import { execFileSync, spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { needsGo, planSetup, REQUIREMENTS, type Machine, type Purpose } from './setup-plan.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const forkAddon = join(root, 'worker-image/native/build/process.node');
+const forkAddonSource = join(root, 'worker-image/native/process.c');
 
 function onPath(cmd: string): boolean {
   for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
@@ -98,10 +99,15 @@ export function setUp(purpose: Purpose): void {
   const here = REQUIREMENTS.filter((r) => r.neededFor.includes(purpose)).map((r) => r.name);
   if (needsGo(purpose)) here.push(machine.goVersion ?? 'go');
   say(`here: ${here.join(', ')}`);
-  if (purpose !== 'demo' && !existsSync(forkAddon)) {
+  if (purpose !== 'demo' && addonIsStale()) {
     say('building fork mode\'s native addon: node worker-image/native/build.ts');
     execFileSync(process.execPath, [join(root, 'worker-image/native/build.ts')], { stdio: 'inherit', cwd: root });
   }
+}
+
+/** The addon is missing, or older than its source (a checkout that changed process.c). */
+function addonIsStale(): boolean {
+  return !existsSync(forkAddon) || statSync(forkAddon).mtimeMs < statSync(forkAddonSource).mtimeMs;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
