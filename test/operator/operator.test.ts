@@ -121,9 +121,12 @@ describe('forkpool-operator on a real cluster', { timeout: 600_000 }, () => {
     assert.equal(await replicasOf(env, 'burst', 'mailers'), 1);
     await redis.hset(k.running, 'burst', '0');
     await until('zero', async () => (await replicasOf(env, 'burst', 'mailers')) === 0, 15_000);
-    const messages = await eventMessages(env, 'burst', 'mailers');
+    // The Event is written after the scale: wait for it rather than read the list once.
+    const messages = await until('the Event of the scale to zero', async () => {
+      const m = await eventMessages(env, 'burst', 'mailers');
+      return m.includes('ScaledDown: Scaled down from 1 to 0: 0 jobs waiting, 0 in flight') ? m : undefined;
+    }, 10_000);
     assert.ok(messages.includes('ScaledDown: Scaled down from 6 to 2: 15 jobs waiting, 3 in flight'), messages.join('\n'));
-    assert.ok(messages.includes('ScaledDown: Scaled down from 1 to 0: 0 jobs waiting, 0 in flight'), messages.join('\n'));
   });
 
   it('holds the size and says so when Redis cannot be read', async () => {
