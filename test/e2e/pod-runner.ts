@@ -149,7 +149,7 @@ export async function startPodRunner(options: PodRunnerOptions): Promise<PodRunn
       const env: NodeJS.ProcessEnv = {
         ...process.env,
         ...podEnv,
-        // The worker id is `host:pid:queues`: the operator's scale-down safety finds a pod's jobs by it.
+        // The worker id is `host:pid-start:queues`: the operator's scale-down safety finds a pod's jobs by its host.
         HOSTNAME: name,
         JOBS_DIR: jobsDir,
         PORT: '0',
