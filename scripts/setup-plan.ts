@@ -22,6 +22,7 @@ export const REQUIREMENTS: readonly Requirement[] = [
   { name: 'unshare', debianPackage: 'util-linux', why: 'a shutdown test runs a worker in a PID namespace of its own', neededFor: ['test', 'test-files'] },
   { name: 'ps', debianPackage: 'procps', why: "a shutdown test lists a worker's children", neededFor: ['test', 'test-files'] },
   { name: '/usr/bin/chromium', debianPackage: 'chromium', why: 'the dashboard test drives it with playwright-core', neededFor: ['test', 'test-files'] },
+  { name: 'promtool', debianPackage: 'prometheus', why: "the chart's alert rules are checked and unit-tested with promtool", neededFor: ['test', 'test-files'] },
 ];
 
 /** Go builds the test control plane, which `test-files` does not. */

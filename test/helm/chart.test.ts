@@ -4,8 +4,14 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { lstatSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse } from 'yaml';
-import { chartDir, documentedValues, everyOption, find, helm, render, root, run, schemaLeaves, scratchDir, valuesFile, type K8sObject } from './chart.ts';
+import { parse, parseAllDocuments, stringify } from 'yaml';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { Histogram } from 'prom-client';
+import { createMetrics as operatorMetrics } from '../../operator/src/metrics.ts';
+import { findJobModule, loadJob } from '../../worker-image/src/jobs.ts';
+import { createMetrics as workerMetrics } from '../../worker-image/src/metrics.ts';
+import { chartDir, documentedValues, everyOption, find, helm, render, renderNotes, root, run, schemaLeaves, scratchDir, valuesFile, type K8sObject } from './chart.ts';
 
 type Container = { name: string; image: string; imagePullPolicy: string; env: { name: string; value?: string; valueFrom?: unknown }[]; [k: string]: unknown };
 type PodSpec = { containers: Container[]; securityContext?: Record<string, unknown>; [k: string]: unknown };
@@ -170,9 +176,18 @@ describe('the forkpool chart', () => {
     assert.deepEqual(spec['tolerations'], everyOption['tolerations']);
     assert.deepEqual(spec['affinity'], everyOption['affinity']);
     assert.deepEqual(container['resources'], everyOption['resources']);
+    assert.equal(spec['priorityClassName'], 'jobs-high');
+    assert.deepEqual(spec['topologySpreadConstraints'], [{
+      maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'ScheduleAnyway',
+      labelSelector: { matchLabels: { 'app.kubernetes.io/name': 'fp', 'app.kubernetes.io/instance': 'forkpool' } },
+    }], 'a constraint without a labelSelector spreads the operator pods');
+    assert.deepEqual((deployment as unknown as { spec: { strategy: unknown } }).spec.strategy, everyOption['strategy']);
+    assert.deepEqual(spec['volumes'], everyOption['extraVolumes']);
+    assert.deepEqual(container['volumeMounts'], everyOption['extraVolumeMounts']);
     assert.equal(spec['serviceAccountName'], 'jobs-operator-sa');
     const env = envOf(deployment);
     assert.deepEqual([env['LEADER_ELECTION'], env['LEADER_ELECTION_ID'], env['LOG_LEVEL'], env['PORT']], ['true', 'jobs-leader', 'debug', '9090']);
+    assert.equal(env['NODE_EXTRA_CA_CERTS'], '/etc/forkpool/ca/ca.crt');
     const template = (deployment as unknown as { spec: { template: { metadata: { labels: Record<string, string>; annotations: Record<string, string> } } } }).spec.template.metadata;
     assert.equal(template.labels['team'], 'jobs');
     assert.equal(template.annotations['example.com/team'], 'jobs');
@@ -188,11 +203,27 @@ describe('the forkpool chart', () => {
     assert.equal((find(objects, 'Service', 'jobs-operator-dashboard') as unknown as { spec: { ports: { port: number }[] } }).spec.ports[0]?.port, 8080);
     const monitor = find(objects, 'ServiceMonitor') as unknown as { metadata: { labels: Record<string, string> }; spec: { endpoints: Record<string, string>[] } };
     assert.equal(monitor.metadata.labels['release'], 'prometheus');
-    assert.deepEqual(monitor.spec.endpoints[0], { port: 'http-metrics', path: '/metrics', interval: '15s', scrapeTimeout: '10s' });
+    assert.deepEqual(monitor.spec.endpoints[0], { port: 'http-metrics', path: '/metrics', interval: '15s', scrapeTimeout: '10s', honorLabels: true });
+    type Relabel = { sourceLabels: string[]; regex: string; replacement?: string; targetLabel?: string; action?: string };
+    const podMonitor = find(objects, 'PodMonitor', 'jobs-operator-workers') as unknown as { metadata: { labels: Record<string, string> }; spec: { podMetricsEndpoints: { interval: string; scrapeTimeout: string; relabelings: Relabel[] }[] } };
+    assert.equal(podMonitor.metadata.labels['release'], 'prometheus');
+    const endpoint = podMonitor.spec.podMetricsEndpoints[0];
+    assert.deepEqual([endpoint?.interval, endpoint?.scrapeTimeout], ['20s', '5s']);
+    assert.deepEqual(endpoint?.relabelings.slice(0, 2).map((r) => r.regex ?? ''), ['jobs;(9200)?', '([^:]+)']);
+    assert.equal(endpoint?.relabelings[1]?.replacement, '${1}:9200');
+    const rule = find(objects, 'PrometheusRule', 'jobs-operator') as unknown as { metadata: { labels: Record<string, string> }; spec: { groups: { rules: { alert: string; expr: string; for: string; labels: Record<string, string> }[] }[] } };
+    assert.equal(rule.metadata.labels['release'], 'prometheus');
+    const alerts = Object.fromEntries(rule.spec.groups.flatMap((g) => g.rules).map((r) => [r.alert, r]));
+    assert.match(alerts['ForkpoolJobsWaitingTooLong']?.expr ?? '', /> 120$/);
+    assert.equal(alerts['ForkpoolBacklogStuck']?.for, '30m');
+    assert.match(alerts['ForkpoolFailuresRising']?.expr ?? '', /> 0\.25$/);
+    assert.match(alerts['ForkpoolPoolSaturated']?.expr ?? '', /\[20m\]/);
+    assert.equal(alerts['ForkpoolRedisUnreachable']?.for, '10m');
+    assert.ok(Object.values(alerts).every((a) => a.labels['severity'] === 'page'));
     const secret = find(objects, 'Secret', 'jobs-redis') as unknown as { stringData: Record<string, string> };
     assert.deepEqual(secret.stringData, { 'redis-url': 'redis://:secret@redis:6379/0' });
     const pool = find(objects, 'JobPool', 'demo') as unknown as { metadata: { annotations: Record<string, string> }; spec: Record<string, unknown> };
-    assert.equal(pool.metadata.annotations['helm.sh/hook'], 'post-install,post-upgrade');
+    assert.equal(pool.metadata.annotations['helm.sh/hook'], 'post-install,post-upgrade', 'without the JobPool kind in the cluster the pool is a hook');
     assert.deepEqual(pool.spec['redis'], { urlFrom: { secretKeyRef: { name: 'jobs-redis', key: 'redis-url' } } });
     assert.deepEqual(pool.spec['queues'], ['critical', 'default']);
     assert.deepEqual(pool.spec['scaling'], { minReplicas: 1, maxReplicas: 3 });
@@ -246,5 +277,180 @@ describe('the forkpool chart', () => {
     assert.deepEqual(await render({}, { chart: archive }), await render());
     const lint = await helm(['lint', '--strict', archive]);
     assert.equal(lint.code, 0, lint.stdout);
+  });
+  it('updates a rolling operator with the strategy asked for, and refuses a rolling one without leader election', async () => {
+    const strategy = async (values: Record<string, unknown>): Promise<unknown> => (find(await render(values), 'Deployment') as unknown as { spec: { strategy?: unknown } }).spec.strategy;
+    assert.equal(await strategy({}), undefined, "Kubernetes' default rolling update");
+    assert.deepEqual(await strategy({ strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 0 } } }), { type: 'RollingUpdate', rollingUpdate: { maxSurge: 0 } });
+    assert.deepEqual(await strategy({ leaderElection: { enabled: false } }), { type: 'Recreate' });
+    await assert.rejects(render({ leaderElection: { enabled: false }, strategy: { type: 'RollingUpdate' } }), /strategy.type RollingUpdate needs leaderElection.enabled/);
+    const typo = await helm(['template', 'forkpool', chartDir, '--set', 'strategy.type=Rolling']);
+    assert.match(typo.stderr, /at '\/strategy\/type': value must be one of 'RollingUpdate', 'Recreate'/);
+    const mount = await helm(['template', 'forkpool', chartDir, '--set', 'extraVolumeMounts[0].name=ca']);
+    assert.match(mount.stderr, /at '\/extraVolumeMounts\/0': missing property 'mountPath'/);
+  });
+
+  it('scrapes the worker pods with a PodMonitor in the watched namespace, and refuses alerts without their metrics', async () => {
+    const values = { watchNamespace: 'apps', metrics: { podMonitor: { enabled: true } } };
+    const monitor = find(await render(values), 'PodMonitor') as unknown as { spec: { selector: unknown; namespaceSelector: unknown } };
+    assert.deepEqual(monitor.spec.namespaceSelector, { matchNames: ['apps'] });
+    assert.deepEqual(monitor.spec.selector, {
+      matchLabels: { 'app.kubernetes.io/name': 'forkpool-worker', 'app.kubernetes.io/managed-by': 'forkpool-operator' },
+      matchExpressions: [{ key: 'forkpool.io/pool', operator: 'Exists' }],
+    });
+    const all = find(await render({ metrics: { podMonitor: { enabled: true } } }), 'PodMonitor') as unknown as { spec: { namespaceSelector: unknown } };
+    assert.deepEqual(all.spec.namespaceSelector, { any: true });
+    assert.equal(find(await render(), 'PodMonitor'), undefined, 'off by default');
+    await assert.rejects(render({ metrics: { prometheusRule: { enabled: true }, serviceMonitor: { enabled: true } } }),
+      /metrics.prometheusRule.enabled needs metrics.serviceMonitor.enabled and metrics.podMonitor.enabled/);
+  });
+
+  it('alerts on what the operator and the workers really export, and each alert fires on its case only (promtool)', async () => {
+    const promtool = '/usr/bin/promtool';
+    assert.ok(existsSync(promtool), 'promtool is missing: apt-get install prometheus');
+    const objects = await render({ metrics: { serviceMonitor: { enabled: true }, podMonitor: { enabled: true }, prometheusRule: { enabled: true } } });
+    const rule = find(objects, 'PrometheusRule') as unknown as { spec: { groups: { name: string; rules: Record<string, unknown>[] }[] } };
+    // Every series an alert reads is one that forkpool exports (a histogram as its _bucket series).
+    const exported = new Set<string>();
+    for (const registry of [operatorMetrics().registry, workerMetrics().registry]) {
+      for (const m of await registry.getMetricsAsJSON()) exported.add(registry.getSingleMetric(m.name) instanceof Histogram ? `${m.name}_bucket` : m.name);
+    }
+    const used = new Set(rule.spec.groups.flatMap((g) => g.rules).flatMap((r) => String(r['expr']).match(/forkpool_\w+/g) ?? []));
+    assert.ok(used.size >= 6, [...used].join(' '));
+    for (const name of used) assert.ok(exported.has(name), `${name} is not a metric forkpool exports`);
+
+    const dir = mkdtempSync(join(tmpdir(), 'forkpool-rules-'));
+    writeFileSync(join(dir, 'rules.yaml'), stringify({ groups: rule.spec.groups }));
+    const check = await run(promtool, ['check', 'rules', join(dir, 'rules.yaml')]);
+    assert.equal(check.code, 0, check.stdout + check.stderr);
+    // The alerts' expressions on made-up series (annotations are left out: the check above parsed their templates).
+    writeFileSync(join(dir, 'expr.yaml'), stringify({ groups: rule.spec.groups.map((g) => ({ ...g, rules: g.rules.map(({ annotations: _, ...r }) => r) })) }));
+    const series = (name: string, labels: Record<string, string>, values: string): { series: string; values: string } =>
+      ({ series: `${name}{${Object.entries(labels).map(([k, v]) => `${k}="${v}"`).join(',')}}`, values });
+    const pool = (name: string): Record<string, string> => ({ namespace: 'apps', pool: name });
+    const fired = (name: string, labels: Record<string, string>): Record<string, unknown> => ({ exp_labels: { severity: 'warning', ...labels } });
+    const tests = {
+      rule_files: ['expr.yaml'],
+      evaluation_interval: '1m',
+      tests: [{
+        interval: '1m',
+        input_series: [
+          // queue wait: "slow" jobs wait 60-600 s, "quick" ones under 60 s
+          series('forkpool_job_queue_wait_seconds_bucket', { ...pool('slow'), queue: 'q', le: '60' }, '0x40'),
+          series('forkpool_job_queue_wait_seconds_bucket', { ...pool('slow'), queue: 'q', le: '600' }, '0+10x40'),
+          series('forkpool_job_queue_wait_seconds_bucket', { ...pool('slow'), queue: 'q', le: '+Inf' }, '0+10x40'),
+          series('forkpool_job_queue_wait_seconds_bucket', { ...pool('quick'), queue: 'q', le: '60' }, '0+10x40'),
+          series('forkpool_job_queue_wait_seconds_bucket', { ...pool('quick'), queue: 'q', le: '600' }, '0+10x40'),
+          series('forkpool_job_queue_wait_seconds_bucket', { ...pool('quick'), queue: 'q', le: '+Inf' }, '0+10x40'),
+          // a backlog nobody works off, and one that is worked off
+          series('forkpool_pool_queue_depth', pool('stuck'), '5x40'),
+          series('forkpool_pool_desired_replicas', pool('stuck'), '1+0x40'),
+          series('forkpool_pool_queue_depth', pool('busy'), '5x40'),
+          series('forkpool_jobs_processed_total', { ...pool('busy'), queue: 'q', class: 'A' }, '0+3x40'),
+          series('forkpool_pool_desired_replicas', pool('busy'), '1+0x40'),
+          // failures: half of "bad"'s jobs, none of "good"'s
+          series('forkpool_jobs_processed_total', { ...pool('bad'), queue: 'q', class: 'A' }, '0+10x40'),
+          series('forkpool_jobs_failed_total', { ...pool('bad'), queue: 'q', class: 'A', exception: 'Error' }, '0+5x40'),
+          series('forkpool_jobs_processed_total', { ...pool('good'), queue: 'q', class: 'A' }, '0+10x40'),
+          series('forkpool_jobs_failed_total', { ...pool('good'), queue: 'q', class: 'A', exception: 'Error' }, '0x40'),
+          // a growing backlog at a fixed size ("full"), and one the operator scales for ("growing")
+          series('forkpool_pool_queue_depth', pool('full'), '10+10x40'),
+          series('forkpool_pool_desired_replicas', pool('full'), '5x40'),
+          series('forkpool_jobs_processed_total', { ...pool('full'), queue: 'q', class: 'A' }, '0+50x40'),
+          series('forkpool_pool_queue_depth', pool('growing'), '10+10x40'),
+          series('forkpool_pool_desired_replicas', pool('growing'), '1+1x40'),
+          series('forkpool_jobs_processed_total', { ...pool('growing'), queue: 'q', class: 'A' }, '0+50x40'),
+          // Redis polls failing on one operator pod, not on the other
+          series('forkpool_redis_poll_errors_total', { namespace: 'forkpool-system', pod: 'op-1' }, '0+30x40'),
+          series('forkpool_redis_poll_errors_total', { namespace: 'forkpool-system', pod: 'op-2' }, '0x40'),
+        ],
+        alert_rule_test: [
+          { eval_time: '30m', alertname: 'ForkpoolJobsWaitingTooLong', exp_alerts: [fired('', { ...pool('slow'), queue: 'q' })] },
+          { eval_time: '30m', alertname: 'ForkpoolBacklogStuck', exp_alerts: [fired('', pool('stuck'))] },
+          { eval_time: '10m', alertname: 'ForkpoolBacklogStuck', exp_alerts: [] },
+          { eval_time: '30m', alertname: 'ForkpoolFailuresRising', exp_alerts: [fired('', pool('bad'))] },
+          { eval_time: '30m', alertname: 'ForkpoolPoolSaturated', exp_alerts: [fired('', pool('full'))] },
+          { eval_time: '30m', alertname: 'ForkpoolRedisUnreachable', exp_alerts: [fired('', { namespace: 'forkpool-system', pod: 'op-1' })] },
+          { eval_time: '3m', alertname: 'ForkpoolRedisUnreachable', exp_alerts: [] },
+        ],
+      }],
+    };
+    writeFileSync(join(dir, 'tests.yaml'), stringify(tests));
+    const result = await run(promtool, ['test', 'rules', join(dir, 'tests.yaml')]);
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+  });
+
+  it('makes the example pool a hook only while the JobPool kind is not served, and an adoptable release resource after', async () => {
+    const values = valuesFile({ examplePool: { enabled: true } });
+    const first = await render({ examplePool: { enabled: true } });
+    const hook = find(first, 'JobPool');
+    assert.equal(hook?.metadata.annotations?.['helm.sh/hook'], 'post-install,post-upgrade');
+    assert.equal(hook?.metadata.annotations?.['helm.sh/hook-delete-policy'], 'hook-failed', 'never deleted before it is created again');
+    assert.equal(hook?.metadata.annotations?.['meta.helm.sh/release-name'], 'forkpool', 'a later release adopts it');
+    assert.equal(hook?.metadata.labels?.['app.kubernetes.io/managed-by'], 'Helm');
+    const later = await helm(['template', 'forkpool', chartDir, '--namespace', 'forkpool-system', '-f', values, '--api-versions', 'forkpool.io/v1alpha1/JobPool']);
+    assert.equal(later.code, 0, later.stderr);
+    const pool = find(parseAllDocuments(later.stdout).map((d) => d.toJS() as K8sObject).filter(Boolean), 'JobPool');
+    assert.deepEqual(pool?.metadata.annotations, { 'helm.sh/resource-policy': 'keep' });
+  });
+
+  it('says in NOTES.txt only what is true of the values, with commands that name what was installed', async () => {
+    const cases: [string, Record<string, unknown>][] = [
+      ['defaults', {}],
+      ['every option', everyOption],
+      ['watched namespace, example pool, Redis Secret', { watchNamespace: 'apps', examplePool: { enabled: true }, redisSecret: { create: true, url: 'redis://r:6379' } }],
+      ['no replica, no RBAC, no CRD', { replicas: 0, rbac: { create: false }, serviceAccount: { create: false, name: 'ops' }, crds: { install: false } }],
+      ['secrets not readable, with a pool that reads one', { rbac: { readSecrets: false }, examplePool: { enabled: true }, redisSecret: { create: true, url: 'redis://r:6379' } }],
+      ['workers scraped only', { metrics: { podMonitor: { enabled: true } } }],
+    ];
+    for (const [name, values] of cases) {
+      const notes = await renderNotes(values);
+      const objects = await render(values);
+      const v = values as { replicas?: number; watchNamespace?: string; crds?: { install?: boolean; keep?: boolean }; rbac?: { create?: boolean; readSecrets?: boolean }; examplePool?: { enabled?: boolean; name?: string }; dashboard?: { enabled?: boolean } };
+      const poolNs = v.watchNamespace ?? 'forkpool-system';
+      // Each object a command names exists, in the namespace the command gives.
+      for (const [, kind, objName, ns] of [...notes.matchAll(/^.*\b(deployment|svc)\/(\S+).*$/gm)].map((m) => [m[0], m[1], m[2], /(?:-n|--namespace) (\S+)/.exec(m[0])?.[1]])) {
+        const found = objects.find((o) => o.kind === (kind === 'svc' ? 'Service' : 'Deployment') && o.metadata.name === objName);
+        assert.ok(found, `${name}: NOTES names ${kind}/${objName}, which is not installed`);
+        assert.equal(found.metadata.namespace, ns, `${name}: ${kind}/${objName}'s namespace`);
+      }
+      for (const m of notes.matchAll(/(?:PodMonitor|ServiceMonitor|PrometheusRule) (\S+)\/([^\s)]+)/g)) {
+        assert.ok(objects.some((o) => o.metadata.namespace === m[1] && o.metadata.name === m[2]), `${name}: NOTES names ${m[0]}`);
+      }
+      for (const kind of ['PodMonitor', 'ServiceMonitor', 'PrometheusRule']) {
+        assert.equal(notes.includes(`${kind} `), find(objects, kind) !== undefined, `${name}: NOTES mentions a ${kind} exactly when there is one`);
+      }
+      assert.equal(/rollout status/.test(notes), (v.replicas ?? 1) > 0, `${name}: "check the operator is up" only when it runs`);
+      assert.equal(/runs no replica/.test(notes), v.replicas === 0, name);
+      assert.equal(/CRD was not installed/.test(notes), v.crds?.install === false, name);
+      assert.equal(/No RBAC was created/.test(notes), v.rbac?.create === false, name);
+      assert.equal(/may not read Secrets/.test(notes), v.rbac?.readSecrets === false && v.rbac.create !== false, name);
+      assert.equal(/keeps the JobPool CRD/.test(notes), v.crds?.keep !== false, name);
+      const examplePool = find(objects, 'JobPool');
+      if (v.examplePool?.enabled) {
+        assert.ok(examplePool, name);
+        assert.ok(notes.includes(`kubectl describe jobpool ${examplePool.metadata.name} -n ${examplePool.metadata.namespace}`), `${name}: describes the example pool where it is`);
+        assert.equal(examplePool.metadata.namespace, poolNs);
+      } else {
+        assert.match(notes, /kubectl describe jobpool <name>/, name);
+      }
+      // Every command about pools looks where the operator looks.
+      for (const line of notes.split('\n').filter((l) => /kubectl (get|describe|apply)\b.*jobpool/.test(l))) {
+        if (v.watchNamespace) assert.match(line, new RegExp(`-n ${v.watchNamespace}\\b`), `${name}: ${line}`);
+      }
+      assert.equal(/dashboard/.test(notes), v.dashboard?.enabled === true, name);
+    }
+  });
+
+  it("has examples/jobpool.yaml's schedules name jobs that examples/jobs holds", async () => {
+    const example = parse(readFileSync(join(root, 'examples/jobpool.yaml'), 'utf8')) as { spec: { schedules: { class: string; args: unknown[] }[] } };
+    assert.ok(example.spec.schedules.length > 0);
+    for (const schedule of example.spec.schedules) {
+      const path = findJobModule(join(root, 'examples/jobs'), schedule.class);
+      assert.ok(path, `examples/jobs has no module for class ${schedule.class}`);
+      const job = await loadJob(join(root, 'examples/jobs'), path);
+      assert.ok('perform' in job, `${schedule.class}: ${JSON.stringify(job)}`);
+      assert.equal(typeof (await job.perform(...schedule.args)), 'string', `${schedule.class} runs with the schedule's args`);
+    }
   });
 });

@@ -95,6 +95,20 @@ export async function render(values: Record<string, unknown> = {}, options: { ch
     .filter((o): o is K8sObject => o !== null);
 }
 
+/**
+ * NOTES.txt as `helm install` would print it for these values, rendered without a cluster: in a copy of
+ * the chart, NOTES.txt becomes a named template that a ConfigMap includes.
+ */
+export async function renderNotes(values: Record<string, unknown> = {}, options: { namespace?: string } = {}): Promise<string> {
+  const copy = chartCopy();
+  const notes = readFileSync(join(copy, 'templates/NOTES.txt'), 'utf8');
+  rmSync(join(copy, 'templates/NOTES.txt'));
+  writeFileSync(join(copy, 'templates/_notes-check.tpl'), `{{- define "notes-check" -}}\n${notes}{{- end -}}\n`);
+  writeFileSync(join(copy, 'templates/notes-check.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: notes-check }\ndata:\n  notes: {{ include "notes-check" . | quote }}\n');
+  const objects = await render(values, { chart: copy, namespace: options.namespace });
+  return (find(objects, 'ConfigMap', 'notes-check') as unknown as { data: { notes: string } }).data.notes;
+}
+
 export function find(objects: K8sObject[], kind: string, name?: string): K8sObject | undefined {
   return objects.find((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
 }
@@ -125,10 +139,20 @@ export const everyOption: Record<string, unknown> = {
   },
   serviceAccount: { create: true, name: 'jobs-operator-sa', annotations: { 'example.com/owner': 'ops' } },
   rbac: { create: true, readSecrets: false },
+  topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'ScheduleAnyway' }],
+  priorityClassName: 'jobs-high',
+  strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } },
+  extraEnv: [{ name: 'NODE_EXTRA_CA_CERTS', value: '/etc/forkpool/ca/ca.crt' }],
+  extraVolumes: [{ name: 'ca', configMap: { name: 'corporate-ca' } }],
+  extraVolumeMounts: [{ name: 'ca', mountPath: '/etc/forkpool/ca', readOnly: true }],
   podDisruptionBudget: { enabled: true, minAvailable: '50%' },
   metrics: {
     service: { enabled: true, port: 9090, annotations: { 'prometheus.io/scrape': 'true' } },
     serviceMonitor: { enabled: true, interval: '15s', scrapeTimeout: '10s', labels: { release: 'prometheus' } },
+    podMonitor: { enabled: true, container: 'jobs', port: 9200, interval: '20s', scrapeTimeout: '5s', labels: { release: 'prometheus' } },
+    prometheusRule: {
+      enabled: true, labels: { release: 'prometheus' }, severity: 'page', jobWaitSeconds: 120, backlogStuckFor: '30m', failureRatio: 0.25, saturatedFor: '20m', redisUnreachableFor: '10m',
+    },
   },
   crds: { install: true, keep: false },
   redisSecret: { create: true, name: 'jobs-redis', key: 'redis-url', url: 'redis://:secret@redis:6379/0' },

@@ -90,8 +90,9 @@ describe('the chart on a real cluster', { timeout: 600_000 }, () => {
   it('renders manifests the API server accepts, with the defaults and with every option', async () => {
     // The custom resources of a render need their kinds: the JobPool CRD (removed again below, for
     // `helm install` to own it) and a stand-in ServiceMonitor CRD.
-    await kubectl(['apply', '--server-side', '-f', join(root, 'crds/jobpool.yaml'), '-f', join(import.meta.dirname, 'fixtures/servicemonitor-crd.yaml')]);
-    await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/jobpools.forkpool.io', 'crd/servicemonitors.monitoring.coreos.com']);
+    const fixtures = ['servicemonitor', 'podmonitor', 'prometheusrule'];
+    await kubectl(['apply', '--server-side', '-f', join(root, 'crds/jobpool.yaml'), ...fixtures.flatMap((f) => ['-f', join(import.meta.dirname, `fixtures/${f}-crd.yaml`)])]);
+    await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/jobpools.forkpool.io', ...fixtures.map((f) => `crd/${f}s.monitoring.coreos.com`)]);
     const cases: [string, Record<string, unknown>][] = [
       ['defaults', {}],
       ['every option', everyOption],
@@ -108,8 +109,9 @@ describe('the chart on a real cluster', { timeout: 600_000 }, () => {
     await kubectl(['delete', 'crd', 'jobpools.forkpool.io', '--wait']);
   });
 
-  it('helm install: the CRD, RBAC, ServiceAccount and operator Deployment, its pods Running', async () => {
-    const out = await helmHere(['install', release, chartDir, '--namespace', ns, '--wait', '--timeout', '120s']);
+  it('helm install: the CRD, RBAC, ServiceAccount and operator Deployment, its pods Running, and the example pool', async () => {
+    const out = await helmHere(['install', release, chartDir, '--namespace', ns, '--wait', '--timeout', '120s',
+      '--set', `examplePool.enabled=true,examplePool.redisUrl=${redis.url},examplePool.queues={example}`]);
     assert.match(out, /kubectl get jobpools --all-namespaces/, 'NOTES says what to do next');
     assert.match(out, /kubectl apply -f examples\/jobpool.yaml/);
     await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/jobpools.forkpool.io']);
@@ -121,6 +123,7 @@ describe('the chart on a real cluster', { timeout: 600_000 }, () => {
     }
     const pods = await getJson<{ items: { status: { phase: string } }[] }>(['pods', '-n', ns, '-l', instance]);
     assert.deepEqual(pods.items.map((p) => p.status.phase), ['Running']);
+    assert.ok(await exists(['-n', ns, 'jobpool/example']), 'the example pool, a hook on the first install');
   });
 
   it('the operator, with the chart\'s ServiceAccount and settings, runs examples/jobpool.yaml: every feature works', async () => {
@@ -175,11 +178,14 @@ describe('the chart on a real cluster', { timeout: 600_000 }, () => {
     assert.equal(survivors[0]?.metadata.name, busy, 'the busy pod stays');
     await until('the ScaledDown Event', async () => (await events()).includes('ScaledDown: Scaled down from 3 to 1: 0 jobs waiting, 1 in flight'));
 
+    await until('the example pool\'s Deployment', () => exists(['-n', ns, 'deployment/example']));
     assert.doesNotMatch(operatorLog(), /forbidden/i, 'the operator was refused an API call');
     await stopOperator();
   });
 
   it('helm upgrade applies a changed value and brings the CRD up to date', async () => {
+    type Owned = { metadata: { uid: string; annotations?: Record<string, string>; ownerReferences?: { uid: string }[] } };
+    const poolBefore = await getJson<Owned>(['jobpool', 'example', '-n', ns]);
     // A copy of the chart whose CRD describes JobPools differently, as a newer release's would.
     const newer = chartCopy();
     const crdFile = join(newer, 'files/jobpool-crd.yaml');
@@ -196,13 +202,22 @@ describe('the chart on a real cluster', { timeout: 600_000 }, () => {
     type Crd = { spec: { versions: { schema: { openAPIV3Schema: { description: string } } }[] } };
     const description = async (): Promise<string> => (await getJson<Crd>(['crd', 'jobpools.forkpool.io'])).spec.versions[0]?.schema.openAPIV3Schema.description ?? '';
     assert.match(await description(), /^\(newer\) A pool/);
+    // The example pool is the same object, now a release resource, and its workers' Deployment still its own.
+    const poolAfter = await getJson<Owned>(['jobpool', 'example', '-n', ns]);
+    assert.equal(poolAfter.metadata.uid, poolBefore.metadata.uid, 'helm upgrade re-created the example pool');
+    assert.match(await helmHere(['get', 'manifest', release, '--namespace', ns]), /kind: JobPool/);
+    const workers = await getJson<Owned>(['deployment', 'example', '-n', ns]);
+    assert.equal(workers.metadata.ownerReferences?.[0]?.uid, poolAfter.metadata.uid, 'the garbage collector would take the workers down');
     await until('2 operator pods Running', async () => {
       const pods = await getJson<{ items: { status: { phase: string } }[] }>(['pods', '-n', ns, '-l', instance]);
       return pods.items.length === 2 && pods.items.every((p) => p.status.phase === 'Running');
     }, 60_000);
-    // Back to this chart: the CRD follows, the values stay.
-    await helmHere(['upgrade', release, chartDir, '--namespace', ns, '--reuse-values', '--wait', '--timeout', '120s']);
+    // Back to this chart: the CRD follows, the values stay, and the example pool takes a changed value in place.
+    await helmHere(['upgrade', release, chartDir, '--namespace', ns, '--reuse-values', '--set', 'examplePool.maxReplicas=7', '--wait', '--timeout', '120s']);
     assert.match(await description(), /^A pool/);
+    const poolChanged = await getJson<Owned & { spec: { scaling: { maxReplicas: number } } }>(['jobpool', 'example', '-n', ns]);
+    assert.equal(poolChanged.spec.scaling.maxReplicas, 7);
+    assert.equal(poolChanged.metadata.uid, poolBefore.metadata.uid);
   });
 
   it('with watchNamespace the operator works from Roles in that namespace alone', async () => {
