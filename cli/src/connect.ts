@@ -12,13 +12,36 @@ export interface Connection {
 }
 
 /**
+ * The database number of a Redis URL (`redis://host:6379/2` is 2; no path is 0), or a usage error that
+ * says what is wrong with the path: ioredis would read `/abc` as NaN and fail with a stack trace.
+ */
+export function redisDatabase(url: string): number {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new CliError('usage', `cannot use Redis URL ${redactUrl(url)}: not a URL`);
+  }
+  const path = u.pathname;
+  if (path === '' || path === '/') return 0;
+  const match = /^\/(\d{1,9})$/.exec(path);
+  if (!match) throw new CliError('usage', `Redis URL ${redactUrl(url)}: the path must be a database number such as /0, got ${JSON.stringify(path)}`);
+  return Number(match[1]);
+}
+
+/**
  * Connects and pings within a few seconds, or throws a `redisUnreachable` CliError. A long-lived
- * connection (dashboard, local mode) reconnects forever afterwards; a command's gives up quickly.
+ * connection (dashboard, local mode) reconnects forever afterwards; a command's gives up quickly. The
+ * URL's database is selected first, and one the server does not have is a usage error: ioredis alone
+ * would go on in database 0.
  */
 export async function connect(url: string, namespace: string, opts: { longLived?: boolean; timeoutMs?: number } = {}): Promise<Connection> {
+  const db = redisDatabase(url);
   let redis: Redis;
   try {
     redis = new Redis(url, redisOptions({
+      // Selected below, where a refusal can be told apart from an unreachable server.
+      db: 0,
       lazyConnect: true,
       connectTimeout: opts.timeoutMs ?? 3000,
       maxRetriesPerRequest: opts.longLived ? 1 : 2,
@@ -38,6 +61,18 @@ export async function connect(url: string, namespace: string, opts: { longLived?
     const why = lastError?.message ?? (err as Error).message;
     throw new CliError('redisUnreachable', `cannot reach Redis at ${redactUrl(url)}: ${why}`, { cause: err });
   }
+  if (db !== 0) {
+    try {
+      // ioredis selects options.db again after every reconnect.
+      await redis.select(db);
+      redis.options.db = db;
+    } catch (err) {
+      redis.disconnect();
+      const count = await databaseCount(url);
+      throw new CliError('usage', `Redis URL ${redactUrl(url)}: the server has no database ${db}` +
+        `${count !== undefined ? ` (it has ${count}: 0-${count - 1})` : ''}: ${(err as Error).message}`);
+    }
+  }
   return {
     client: createClient({ redis, namespace }),
     redis,
@@ -54,4 +89,20 @@ export function asRedisError(err: unknown): unknown {
     return new CliError('redisUnreachable', `lost the Redis connection: ${e.message ?? String(err)}`, { cause: err });
   }
   return err;
+}
+
+/** The server's `databases` setting, when CONFIG GET is allowed (managed Redis services often refuse it). */
+async function databaseCount(url: string): Promise<number | undefined> {
+  const probe = new Redis(url, { db: 0, lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  probe.on('error', () => undefined);
+  try {
+    await probe.connect();
+    const reply = (await probe.config('GET', 'databases')) as string[];
+    const n = Number(reply[1]);
+    return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    probe.disconnect();
+  }
 }

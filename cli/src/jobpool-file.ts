@@ -1,15 +1,30 @@
-// Reads the JobPool file a user applies to a cluster and validates its spec with the operator's schema.
+// Reads the JobPool file a user applies to a cluster and validates it as the API server would: the
+// CRD's schema for unknown fields, the operator's schema for values.
 import { readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
 import { z } from 'zod';
-import { describeIssues, jobPoolSpecSchema, KIND, poolKey, type JobPool } from '../../operator/src/jobpool.ts';
+import { jobPoolCrd } from '../../operator/src/crd.ts';
+import { describeIssues, GROUP, jobPoolSpecSchema, KIND, poolKey, VERSION, type JobPool } from '../../operator/src/jobpool.ts';
 import { usageError } from './errors.ts';
+import { unknownFields } from './unknown-fields.ts';
+
+const API_VERSION = `${GROUP}/${VERSION}`;
+
+/** The CRD's openAPIV3Schema, generated from the operator's schema as crds/jobpool.yaml is. */
+function crdSchema(): Record<string, unknown> {
+  const crd = jobPoolCrd() as { spec: { versions: { schema: { openAPIV3Schema: Record<string, unknown> } }[] } };
+  const schema = crd.spec.versions[0]?.schema.openAPIV3Schema;
+  if (!schema) throw new Error('the JobPool CRD has no schema');
+  return schema;
+}
 
 const metadata = z.looseObject({ name: z.string().min(1), namespace: z.string().min(1).optional() });
 
 /**
  * The one JobPool in a YAML file (other documents, such as a Secret, are skipped), as the operator
  * would see it; a file that cannot be read or does not validate is a usage error naming the field.
+ * Every command that takes a JobPool file reads it here, as strictly as `kubectl apply`: another
+ * apiVersion, or a field the CRD does not declare (a misspelt `maxReplica`), is refused with its path.
  */
 export function readJobPoolFile(path: string): JobPool {
   let text: string;
@@ -29,12 +44,17 @@ export function readJobPoolFile(path: string): JobPool {
   if (pools.length === 0) throw usageError(`${path} holds no ${KIND} (kind: ${KIND})`);
   if (pools.length > 1) throw usageError(`${path} holds ${pools.length} ${KIND}s: give a file with one`);
   const obj = pools[0] as { apiVersion?: unknown; metadata?: unknown; spec?: unknown };
+  if (obj.apiVersion !== API_VERSION) throw usageError(`${path}: apiVersion must be ${API_VERSION}, got ${JSON.stringify(obj.apiVersion ?? null)}`);
+  const unknown = unknownFields(obj, crdSchema());
+  if (unknown.length > 0) {
+    throw usageError(`${path}: invalid JobPool: ${unknown.map((f) => `unknown field "${f}"`).join(', ')} (kubectl apply refuses ${unknown.length === 1 ? 'it' : 'them'} too)`);
+  }
   const meta = metadata.safeParse(obj.metadata);
   if (!meta.success) throw usageError(`${path}: metadata.name must be set`);
   const spec = jobPoolSpecSchema.safeParse(obj.spec);
   if (!spec.success) throw usageError(`${path}: invalid JobPool: ${describeIssues(spec.error).replace(/(^|; )/g, '$1spec.')}`);
   return {
-    apiVersion: typeof obj.apiVersion === 'string' ? obj.apiVersion : 'forkpool.io/v1alpha1',
+    apiVersion: API_VERSION,
     kind: KIND,
     metadata: { ...meta.data, namespace: meta.data.namespace ?? 'default', uid: 'local', generation: 1 },
     spec: spec.data,

@@ -33,8 +33,12 @@ export const commonSchema = z.object({
 export const intString = (what: string, min = 0): z.ZodType<number, string> =>
   z.string().transform((v, ctx) => {
     const n = Number(v);
-    if (v.trim() === '' || !Number.isInteger(n) || n < min) {
+    if (!/^\s*\d+\s*$/.test(v) || n < min) {
       ctx.addIssue({ code: 'custom', message: `${what} must be a whole number >= ${min}, got ${JSON.stringify(v)}` });
+      return z.NEVER;
+    }
+    if (!Number.isSafeInteger(n)) {
+      ctx.addIssue({ code: 'custom', message: `${what} ${v.trim()} is too large: at most ${Number.MAX_SAFE_INTEGER}` });
       return z.NEVER;
     }
     return n;

@@ -100,6 +100,96 @@ describe('forkpool enqueue', () => {
   });
 });
 
+describe('forkpool enqueue: times and numbers', () => {
+  it('keeps every digit of an integer beyond 2^53, and refuses a number no JSON reader can hold', async () => {
+    const r = await runCli(['enqueue', 'q', 'Big', '12345678901234567890', '{"id":-9007199254740993,"ratio":0.5}', '--json'], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(await redis.lrange('resque:queue:q', 0, -1), ['{"class":"Big","args":[12345678901234567890,{"id":-9007199254740993,"ratio":0.5}]}']);
+    assert.match(r.stdout, /"args":\[12345678901234567890,\{"id":-9007199254740993,"ratio":0\.5\}\]/);
+    const huge = await runCli(['enqueue', 'q', 'Big', '1e400'], env);
+    assert.equal(huge.code, 2);
+    assert.match(huge.stderr, /argument 1: 1e400 is beyond the range of a number; pass it as a string: '"1e400"'/);
+    const index = await runCli(['failed', 'retry', '99999999999999999999'], env);
+    assert.equal(index.code, 2);
+    assert.match(index.stderr, /index 99999999999999999999 is too large: at most 9007199254740991/);
+    assert.equal(await redis.llen('resque:queue:q'), 1, 'a refused command writes nothing');
+  });
+
+  it('takes --at as ISO 8601 with a zone only, and warns for a time in the past', async () => {
+    const refused: [string, RegExp][] = [
+      ['2026-12-01', /--at must be an ISO 8601 time with a zone.*got "2026-12-01": add the zone/],
+      ['2026-12-01T09:00:00', /add the zone \(Z for UTC, or an offset such as \+01:00\)/],
+      ['12/01/2026', /--at must be an ISO 8601 time with a zone/],
+      ['2026-02-30T09:00:00Z', /--at "2026-02-30T09:00:00Z" is not a time that exists/],
+    ];
+    for (const [at, message] of refused) {
+      const r = await runCli(['enqueue', 'q', 'Later', '--at', at], env);
+      assert.equal(r.code, 2, at);
+      assert.match(r.stderr, message, at);
+    }
+    assert.deepEqual(await redis.keys('*'), [], 'nothing scheduled');
+    const offset = await runCli(['enqueue', 'q', 'Later', '--at', '2099-12-01T10:00:00+01:00', '--json'], env);
+    assert.equal(offset.code, 0, offset.stderr);
+    assert.equal((JSON.parse(offset.stdout) as { at: string }).at, '2099-12-01T09:00:00.000Z');
+    assert.equal(offset.stderr, '');
+    const past = await runCli(['enqueue', 'q', 'Late', '--at', '2020-01-01T00:00:00Z'], env);
+    assert.equal(past.code, 0, past.stderr);
+    assert.match(past.stderr, /warning: --at 2020-01-01T00:00:00Z is in the past: the job is due at once/);
+    assert.deepEqual(await redis.zrange('resque:delayed_queue_schedule', 0, -1), ['1577836800', '4099798800']);
+  });
+});
+
+describe('forkpool: the database of a Redis URL', () => {
+  it('uses the database the URL names, and refuses one the server does not have, or a path that is no number, with exit 2', async () => {
+    const three = await runCli(['enqueue', 'q', 'Job', '--redis', `${server.url}/3`], {});
+    assert.equal(three.code, 0, three.stderr);
+    const db3 = server.connect();
+    await db3.select(3);
+    assert.equal(await db3.llen('resque:queue:q'), 1);
+    await db3.flushdb();
+    db3.disconnect();
+    for (const [path, message] of [
+      ['/99', /Redis URL redis:\/\/127\.0\.0\.1:\d+\/99: the server has no database 99 \(it has 16: 0-15\)/],
+      ['/abc', /Redis URL redis:\/\/127\.0\.0\.1:\d+\/abc: the path must be a database number such as \/0, got "\/abc"/],
+    ] as const) {
+      const r = await runCli(['enqueue', 'q', 'Job', '--redis', `${server.url}${path}`], {});
+      assert.equal(r.code, 2, `${path}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    }
+    assert.deepEqual(await redis.keys('*'), [], 'nothing written to database 0');
+  });
+});
+
+describe('forkpool: JobPool files, read as kubectl apply reads them', () => {
+  const poolText = (extra: string, apiVersion = 'forkpool.io/v1alpha1'): string => {
+    const dir = mkdtempSync(join(tmpdir(), 'forkpool-jobpool-'));
+    const file = join(dir, 'jobpool.yaml');
+    writeFileSync(file, `apiVersion: ${apiVersion}
+kind: JobPool
+metadata: { name: demo, lables: { team: jobs } }
+spec:
+  redis: { url: "${server.url}" }
+  queues: [work]
+  template: { spec: { containers: [{ name: worker, image: example.com/jobs:1, imagePullPolicy: Always }] } }
+${extra}`);
+    return file;
+  };
+
+  it('refuses unknown fields with their paths, the same way in every command that takes a file', async () => {
+    const file = poolText('  scaling: { maxReplica: 3 }\n  schedules: [{ name: n, cron: "* * * * *", queue: work, clas: Report }]\n');
+    const message = /invalid JobPool: unknown field "metadata\.lables", unknown field "spec\.scaling\.maxReplica", unknown field "spec\.schedules\[0\]\.clas" \(kubectl apply refuses them too\)/;
+    for (const args of [['schedule', file], ['up', file, '--jobs', '.'], ['dashboard', file, '--port', '0']]) {
+      const r = await runCli(args, env, 20_000);
+      assert.equal(r.code, 2, `${args[0]}: ${r.stderr}`);
+      assert.match(r.stderr, message, args[0]);
+    }
+    const other = await runCli(['schedule', poolText('', 'forkpool.io/v1')], env);
+    assert.equal(other.code, 2);
+    assert.match(other.stderr, /apiVersion must be forkpool\.io\/v1alpha1, got "forkpool\.io\/v1"/);
+  });
+});
+
 describe('forkpool stats', () => {
   it('shows Ruby Resque\'s queues, a worker with its running job, and the counters', async () => {
     await loadResqueFixture(redis, ['enqueue', 'while_a_job_runs']);
@@ -210,7 +300,7 @@ describe('forkpool schedule', () => {
     assert.equal(json.delayed.total, 1);
     assert.equal(json.schedules[0]?.name, 'nightly');
 
-    writeFileSync(file, 'kind: JobPool\nmetadata: { name: x }\nspec: { queues: [] }\n');
+    writeFileSync(file, 'apiVersion: forkpool.io/v1alpha1\nkind: JobPool\nmetadata: { name: x }\nspec: { queues: [] }\n');
     const bad = await runCli(['schedule', file]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /invalid JobPool: spec\.redis: .*spec\.queues/);

@@ -4,47 +4,33 @@ import { connect } from '../connect.ts';
 import { usageError } from '../errors.ts';
 import type { Io } from '../io.ts';
 import { COMMON_HELP, commonSchema, parseCommand, resolveTarget } from '../options.ts';
+import { isoTime, jsonArgument } from '../values.ts';
 
 export const ENQUEUE_HELP = `Usage: forkpool enqueue <queue> <Class> [json args...] [--in SECONDS | --at TIME]
 
 Appends a job to a queue exactly as Resque.enqueue does. Each argument is one JSON value:
   forkpool enqueue mailers WelcomeEmail 42 '"hello"' '{"vip":true}'
 Strings need JSON quotes; put -- before arguments that start with a dash (-- -1).
+Integers beyond 2^53 keep every digit.
 
 Options:
   --in SECONDS       schedule it that many seconds from now (resque-scheduler's delayed set)
-  --at TIME          schedule it at an ISO 8601 time, e.g. 2026-12-01T09:00:00Z
+  --at TIME          schedule it at an ISO 8601 time with a zone, e.g. 2026-12-01T09:00:00Z
+                     or 2026-12-01T10:00:00+01:00 (a time in the past is due at once)
 ${COMMON_HELP}`;
 
 const schema = commonSchema.extend({
   in: z.string().optional().transform((v, ctx) => {
     if (v === undefined) return undefined;
     const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n) || n < 0) {
+    if (v.trim() === '' || !Number.isFinite(n) || n < 0 || Number.isNaN(new Date(Date.now() + n * 1000).getTime())) {
       ctx.addIssue({ code: 'custom', message: `--in must be a number of seconds >= 0, got ${JSON.stringify(v)}` });
       return z.NEVER;
     }
     return n;
   }),
-  at: z.string().optional().transform((v, ctx) => {
-    if (v === undefined) return undefined;
-    const d = new Date(v);
-    if (Number.isNaN(d.getTime())) {
-      ctx.addIssue({ code: 'custom', message: `--at must be an ISO 8601 time such as 2026-12-01T09:00:00Z, got ${JSON.stringify(v)}` });
-      return z.NEVER;
-    }
-    return d;
-  }),
+  at: z.string().optional(),
 });
-
-/** Parses one command-line argument as a JSON value, naming it when it is not one. */
-function parseJsonArg(text: string, position: number): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw usageError(`argument ${position} is not a JSON value: ${text} (write strings with JSON quotes, e.g. '"${text.replace(/["\\]/g, '')}"')`);
-  }
-}
 
 export async function enqueueCommand(argv: readonly string[], io: Io): Promise<number> {
   const opts = parseCommand(argv, { in: { type: 'string' }, at: { type: 'string' } }, schema);
@@ -57,8 +43,11 @@ export async function enqueueCommand(argv: readonly string[], io: Io): Promise<n
   if (!/^\S+$/.test(queue)) throw usageError(`queue must be a name without spaces, got ${JSON.stringify(queue)}`);
   if (!/^\S+$/.test(className)) throw usageError(`class must be a name without spaces, got ${JSON.stringify(className)}`);
   if (opts.in !== undefined && opts.at !== undefined) throw usageError('give --in or --at, not both');
-  const args = rest.map((a, i) => parseJsonArg(a, i + 1));
-  const at = opts.at ?? (opts.in !== undefined ? new Date(Date.now() + opts.in * 1000) : undefined);
+  const args = rest.map((a, i) => jsonArgument(a, i + 1));
+  const at = opts.at !== undefined ? isoTime(opts.at, '--at') : opts.in !== undefined ? new Date(Date.now() + opts.in * 1000) : undefined;
+  if (opts.at !== undefined && at !== undefined && at.getTime() < Date.now()) {
+    io.err(`warning: --at ${opts.at} is in the past: the job is due at once, and the scheduler (the operator, or forkpool up) moves it to its queue at its next tick`);
+  }
 
   const target = resolveTarget(opts, io.env);
   const conn = await connect(target.url, target.namespace);
