@@ -6,6 +6,17 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { Redis } from 'ioredis';
 
+const LOCAL_HOSTS = ['127.0.0.1', 'localhost', '[::1]'];
+
+/** True when a Redis URL names this machine (where a session redis-server may stand in for it). */
+export function isLocalRedis(url: string): boolean {
+  try {
+    return LOCAL_HOSTS.includes(new URL(url).hostname);
+  } catch {
+    return false;
+  }
+}
+
 /** The path of `redis-server` on the PATH, or undefined. */
 export function findRedisServer(env: NodeJS.ProcessEnv): string | undefined {
   for (const dir of (env.PATH ?? '').split(delimiter).filter(Boolean)) {
@@ -52,7 +63,7 @@ export interface SessionRedis {
  */
 export async function startSessionRedis(binary: string, unreachableUrl: string): Promise<SessionRedis> {
   const wanted = new URL(unreachableUrl);
-  const local = ['127.0.0.1', 'localhost', '[::1]'].includes(wanted.hostname);
+  const local = LOCAL_HOSTS.includes(wanted.hostname);
   const wantedPort = Number(wanted.port || 6379);
   const port = local && (await portIsFree(wantedPort)) ? wantedPort : await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'forkpool-session-redis-'));

@@ -100,9 +100,22 @@ describe('forkpool up', () => {
     assert.equal((await runCli(['stats', '--redis', `redis://127.0.0.1:${port}/0`])).code, 3);
   });
 
+  it('never starts a redis-server for a Redis on another host, nor with --no-redis', async () => {
+    const port = await freePort();
+    const [remote, noRedis] = await Promise.all([
+      runCli(['up', poolFile('redis://redis.invalid:6379/0'), '--jobs', JOBS_DIR, '--log-file', join(dir, 'remote.log')], {}, 30_000),
+      runCli(['up', poolFile(`redis://127.0.0.1:${port}/0`), '--jobs', JOBS_DIR, '--no-redis', '--log-file', join(dir, 'no-redis.log')], {}, 30_000),
+    ]);
+    assert.equal(remote.code, 3, remote.stderr);
+    assert.match(remote.stderr, /cannot reach Redis at redis:\/\/redis\.invalid:6379\/0/);
+    assert.equal(noRedis.code, 3, noRedis.stderr);
+    assert.match(noRedis.stderr, new RegExp(`cannot reach Redis at redis://127\\.0\\.0\\.1:${port}/0`));
+    for (const r of [remote, noRedis]) assert.doesNotMatch(r.stderr, /redis-server|for this session/);
+  });
+
   it('refuses a bad JobPool or jobs folder with exit 2 before starting anything', async () => {
     const bad = poolFile(server.url).replace(/$/, '');
-    writeFileSync(bad, 'kind: JobPool\nmetadata: { name: demo }\nspec:\n  redis: { url: "redis://x" }\n  queues: [work]\n  template: { spec: { containers: [{ name: w, image: i }] } }\n  scaling: { minReplicas: 5, maxReplicas: 2 }\n');
+    writeFileSync(bad, 'apiVersion: forkpool.io/v1alpha1\nkind: JobPool\nmetadata: { name: demo }\nspec:\n  redis: { url: "redis://x" }\n  queues: [work]\n  template: { spec: { containers: [{ name: w, image: i }] } }\n  scaling: { minReplicas: 5, maxReplicas: 2 }\n');
     const [invalid, noJobs] = await Promise.all([
       runCli(['up', bad, '--jobs', JOBS_DIR]),
       runCli(['up', poolFile(server.url), '--jobs', join(dir, 'nope')]),

@@ -12,7 +12,7 @@ import type { Io } from '../io.ts';
 import { readJobPoolFile } from '../jobpool-file.ts';
 import { LocalPool, type PoolEvent } from '../local-pool.ts';
 import { COMMON_HELP, commonSchema, parseCommand, resolveTarget } from '../options.ts';
-import { findRedisServer, startSessionRedis, type SessionRedis } from '../session-redis.ts';
+import { findRedisServer, isLocalRedis, startSessionRedis, type SessionRedis } from '../session-redis.ts';
 
 export const UP_HELP = `Usage: forkpool up <jobpool.yaml> [--jobs DIR] [--log-file FILE]
 
@@ -25,11 +25,13 @@ and exits; a second Ctrl-C hands unfinished jobs back to their queues now. Shoul
 killed, its workers stop as on the first Ctrl-C.
 
 The pool's spec.redis.url is used unless --redis is given (with urlFrom: --redis or $REDIS_URL).
-When that Redis cannot be reached and redis-server is on the PATH, one is started for the session.
+When that Redis is on this machine (localhost, 127.0.0.1, ::1), cannot be reached, and redis-server is
+on the PATH, one is started for the session; never for a Redis on another host, nor with --no-redis.
 
 Options:
   --jobs DIR         the jobs folder (JOBS_DIR), default ./jobs
   --log-file FILE    where the workers' logs go, default $TMPDIR/forkpool-up-<pool>.log
+  --no-redis         never start a redis-server for the session: an unreachable Redis is an error
 ${COMMON_HELP}
   With --json, every event (scale, worker started/stopping/exited, schedule fired, status) is
   a JSON line on stdout.`;
@@ -37,6 +39,7 @@ ${COMMON_HELP}
 const schema = commonSchema.extend({
   jobs: z.string().min(1).default('./jobs'),
   'log-file': z.string().min(1).optional(),
+  'no-redis': z.boolean().default(false),
 });
 
 /** The worker master's entry point next to this file: the built .js under dist, the .ts in the sources. */
@@ -69,7 +72,7 @@ function describe(e: PoolEvent): string | undefined {
 }
 
 export async function upCommand(argv: readonly string[], io: Io): Promise<number> {
-  const opts = parseCommand(argv, { jobs: { type: 'string' }, 'log-file': { type: 'string' } }, schema);
+  const opts = parseCommand(argv, { jobs: { type: 'string' }, 'log-file': { type: 'string' }, 'no-redis': { type: 'boolean' } }, schema);
   if (!opts) {
     io.out(UP_HELP);
     return 0;
@@ -89,8 +92,10 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
   try {
     conn = await connect(url, target.namespace, { longLived: true });
   } catch (err) {
+    // A session Redis stands in only for a Redis meant to run on this machine: for a remote one it
+    // would hide the outage and take the jobs away from everyone else who uses that server.
     const binary = findRedisServer(io.env);
-    if (!(err instanceof CliError) || err.kind !== 'redisUnreachable' || !binary) throw err;
+    if (!(err instanceof CliError) || err.kind !== 'redisUnreachable' || opts['no-redis'] || !isLocalRedis(url) || !binary) throw err;
     session = await startSessionRedis(binary, url);
     io.err(`Redis at ${redactUrl(url)} is unreachable: started ${binary} at ${session.url} for this session (its data goes when forkpool up exits)`);
     url = session.url;
