@@ -23,6 +23,8 @@ export const REQUIREMENTS: readonly Requirement[] = [
   { name: 'ps', debianPackage: 'procps', why: "a shutdown test lists a worker's children", neededFor: ['test', 'test-files'] },
   { name: '/usr/bin/chromium', debianPackage: 'chromium', why: 'the dashboard test drives it with playwright-core', neededFor: ['test', 'test-files'] },
   { name: 'promtool', debianPackage: 'prometheus', why: "the chart's alert rules are checked and unit-tested with promtool", neededFor: ['test', 'test-files'] },
+  { name: 'zsh', debianPackage: 'zsh', why: "the CLI's completion test runs its zsh script", neededFor: ['test', 'test-files'] },
+  { name: 'fish', debianPackage: 'fish', why: "the CLI's completion test runs its fish script", neededFor: ['test', 'test-files'] },
 ];
 
 /** Go builds the test control plane, which `test-files` does not. */

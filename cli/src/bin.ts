@@ -1,43 +1,9 @@
 #!/usr/bin/env node
 // forkpool: the command line for a Resque Redis (enqueue, stats, failed, schedule), local mode (up) and the dashboard.
-import { dashboardCommand } from './commands/dashboard.ts';
-import { enqueueCommand } from './commands/enqueue.ts';
-import { failedCommand } from './commands/failed.ts';
-import { scheduleCommand } from './commands/schedule.ts';
-import { statsCommand } from './commands/stats.ts';
-import { upCommand } from './commands/up.ts';
+import { CommanderError } from 'commander';
 import { CliError, EXIT } from './errors.ts';
 import type { Io } from './io.ts';
-
-const HELP = `Usage: forkpool <command> [options]
-
-Commands:
-  up <jobpool.yaml>                  run a JobPool's workers on this machine, autoscaled, with its cron schedules
-  enqueue <queue> <Class> [args...]  enqueue a job (args are JSON values)
-  stats                              queues, workers and counters
-  failed list|retry|remove           the failed list
-  schedule [jobpool.yaml]            delayed jobs and cron schedules
-  dashboard                          a web page like resque-web
-
-Every command takes --redis URL (or $REDIS_URL), --namespace NS, --json and --help.
-
-Exit codes:
-  0  ok
-  1  runtime failure (e.g. some failures could not be retried)
-  2  usage error: bad flag, argument or JobPool file; nothing was done
-  3  Redis unreachable
-  4  not found (e.g. no failure at that index)`;
-
-type Command = (argv: readonly string[], io: Io) => Promise<number>;
-
-const commands: Record<string, Command> = {
-  up: upCommand,
-  enqueue: enqueueCommand,
-  stats: statsCommand,
-  failed: failedCommand,
-  schedule: scheduleCommand,
-  dashboard: dashboardCommand,
-};
+import { commanderExitCode, createProgram, type ProgramRun } from './program.ts';
 
 let statusShown = false;
 const io: Io = {
@@ -56,29 +22,21 @@ const io: Io = {
 };
 
 async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === undefined) {
-    console.error(HELP);
-    return EXIT.usage;
-  }
-  if (name === '--help' || name === '-h' || name === 'help') {
-    console.log(HELP);
-    return EXIT.ok;
-  }
-  const command = commands[name];
-  if (!command) {
-    console.error(`forkpool: unknown command ${JSON.stringify(name)}\n\n${HELP}`);
-    return EXIT.usage;
-  }
+  const run: ProgramRun = { command: undefined, exitCode: EXIT.ok };
+  const program = createProgram(io, run);
   try {
-    return await command(rest, io);
+    await program.parseAsync(argv, { from: 'user' });
+    return run.exitCode;
   } catch (err) {
+    // Commander has written its own message (unknown command or option, missing argument, help).
+    if (err instanceof CommanderError) return commanderExitCode(err);
+    const name = run.command ?? 'forkpool';
     if (err instanceof CliError) {
-      io.err(`forkpool ${name}: ${err.message}`);
-      if (err.kind === 'usage') io.err(`(forkpool ${name} --help for usage)`);
+      io.err(`${name}: ${err.message}`);
+      if (err.kind === 'usage') io.err(`(${name} --help for usage)`);
       return err.exitCode;
     }
-    io.err(`forkpool ${name}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    io.err(`${name}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     return EXIT.runtime;
   }
 }

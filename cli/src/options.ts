@@ -1,22 +1,7 @@
-// Flag parsing shared by every command: node:util's parseArgs for the syntax, zod for the values.
-import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
+// Option values shared by every command: commander parses the syntax (cli/src/program.ts), zod checks the values.
 import { z } from 'zod';
 import { DEFAULT_NAMESPACE } from '../../queue/src/keys.ts';
 import { usageError } from './errors.ts';
-
-/** Flags every command takes. */
-export const COMMON_OPTIONS = {
-  redis: { type: 'string' },
-  namespace: { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const satisfies ParseArgsOptionsConfig;
-
-export const COMMON_HELP = `Common options:
-  --redis URL        Redis to use (default: $REDIS_URL, else redis://127.0.0.1:6379)
-  --namespace NS     Resque key prefix (default: $RESQUE_NAMESPACE, else resque)
-  --json             machine-readable output on stdout (progress and notes stay on stderr)
-  -h, --help         this help`;
 
 export const redisUrl = z
   .string()
@@ -45,18 +30,11 @@ export const intString = (what: string, min = 0): z.ZodType<number, string> =>
   });
 
 /**
- * Parses a command's argv; undefined when --help was asked for. Syntax errors and values that do not
- * fit the schema are usage errors naming the flag.
+ * A command's options and operands checked against its schema: values that do not fit are a usage
+ * error naming the flag (`--count must be a whole number >= 1, got "x"`).
  */
-export function parseCommand<S extends z.ZodType>(argv: readonly string[], options: ParseArgsOptionsConfig, schema: S): z.output<S> | undefined {
-  let parsed: { values: Record<string, unknown>; positionals: string[] };
-  try {
-    parsed = parseArgs({ args: [...argv], options: { ...COMMON_OPTIONS, ...options }, allowPositionals: true, strict: true });
-  } catch (err) {
-    throw usageError((err as Error).message.replace(/\. To specify a positional argument.*$/s, '.'));
-  }
-  if (parsed.values.help === true) return undefined;
-  const result = schema.safeParse({ ...parsed.values, positionals: parsed.positionals });
+export function parseInput<S extends z.ZodType>(schema: S, values: Record<string, unknown>): z.output<S> {
+  const result = schema.safeParse(values);
   if (!result.success) {
     throw usageError(result.error.issues.map((i) => {
       const flag = i.path[0];

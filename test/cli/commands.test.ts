@@ -1,6 +1,7 @@
 // forkpool enqueue, stats, failed and schedule, run as processes against a real Redis holding Resque's own data.
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
@@ -24,38 +25,84 @@ describe('forkpool (usage and exit codes)', () => {
   it('prints the usage with the exit codes and exits 2 without a command, 0 with --help', async () => {
     const none = await runCli([]);
     assert.equal(none.code, 2);
-    assert.match(none.stderr, /Usage: forkpool <command>/);
+    assert.match(none.stderr, /^Usage: forkpool \[options\] \[command\]/);
+    assert.match(none.stderr, /^ {2}enqueue \[options\] <queue> <Class> \[args\.\.\.\] +enqueue a job/m);
     const help = await runCli(['--help']);
     assert.equal(help.code, 0);
     assert.match(help.stdout, /3 {2}Redis unreachable/);
   });
 
-  it('has --help for every command, on stdout with exit 0', async () => {
-    for (const cmd of ['enqueue', 'stats', 'failed', 'schedule', 'up', 'dashboard']) {
-      const r = await runCli([cmd, '--help']);
-      assert.equal(r.code, 0, `${cmd} --help: ${r.stderr}`);
-      assert.match(r.stdout, new RegExp(`^Usage: forkpool ${cmd}`), cmd);
+  it('has --help and help <command> for every command, on stdout with exit 0, with the options it takes', async () => {
+    const commands = ['enqueue', 'stats', 'failed', 'failed list', 'failed retry', 'failed remove', 'schedule', 'up', 'dashboard', 'completion'];
+    for (const cmd of commands) {
+      const [flag, word] = await Promise.all([runCli([...cmd.split(' '), '--help']), runCli(['help', ...cmd.split(' ')])]);
+      assert.equal(flag.code, 0, `${cmd} --help: ${flag.stderr}`);
+      assert.match(flag.stdout, new RegExp(`^Usage: forkpool ${cmd}`), cmd);
+      assert.match(flag.stdout, /^Global Options:\n(.*\n)* {2}--redis <url> /m, `${cmd}: the global options too`);
+      if (!cmd.includes(' ')) assert.equal(word.stdout, flag.stdout, `help ${cmd}`);
+      assert.equal(word.code, 0, `help ${cmd}: ${word.stderr}`);
     }
+    assert.match((await runCli(['up', '--help'])).stdout, /^ {2}--no-redis +never start a redis-server/m);
+    assert.match((await runCli(['help', 'failed'])).stdout, /^ {2}retry \[options\] \[index\] /m);
+  });
+
+  it('prints the package version with --version', async () => {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) {
+      const r = await runCli([flag]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, `${pkg.version}\n`);
+    }
+  });
+
+  it('suggests the command meant when one is misspelt', async () => {
+    const r = await runCli(['enqeue', 'q', 'Job']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^forkpool: unknown command 'enqeue'\n\(Did you mean enqueue\?\)/);
+    const sub = await runCli(['failed', 'lst']);
+    assert.equal(sub.code, 2);
+    assert.match(sub.stderr, /unknown command 'lst'\n\(Did you mean list\?\)/);
+    const flag = await runCli(['failed', 'list', '--backtrack']);
+    assert.match(flag.stderr, /unknown option '--backtrack'\n\(Did you mean --backtrace\?\)/);
+  });
+
+  it('takes the global options before or after the command', async () => {
+    for (const args of [
+      ['--redis', server.url, '--namespace', 'app', '--json', 'enqueue', 'q', 'Job'],
+      ['enqueue', 'q', 'Job', '--redis', server.url, '--namespace', 'app', '--json'],
+      ['enqueue', '--json', 'q', '--namespace', 'app', 'Job', '--redis', server.url],
+    ]) {
+      const r = await runCli(args);
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal((JSON.parse(r.stdout) as { queue: string }).queue, 'q', args.join(' '));
+    }
+    assert.equal(await redis.llen('app:queue:q'), 3);
   });
 
   it('names the bad flag or argument and exits 2', async () => {
     const cases: [string[], RegExp][] = [
-      [['frobnicate'], /unknown command "frobnicate"/],
-      [['stats', '--bogus'], /Unknown option '--bogus'/],
-      [['enqueue', 'mailers'], /needs a queue and a class/],
+      [['frobnicate'], /^forkpool: unknown command 'frobnicate'\n\(forkpool --help for usage\)$/],
+      [['stats', '--bogus'], /^forkpool stats: unknown option '--bogus'/],
+      [['stats', 'extra'], /^forkpool stats: too many arguments for 'stats'/],
+      [['enqueue', 'mailers'], /^forkpool enqueue: missing required argument 'Class'\n\(forkpool enqueue --help for usage\)/],
       [['enqueue', 'mailers', 'Hello', 'world'], /argument 1 is not a JSON value: world .*'"world"'/],
       [['enqueue', 'mailers', 'Hello', '--in', 'soon'], /--in must be a number of seconds/],
-      [['failed', 'retry', '-1'], /Unknown option '-1'/],
+      [['enqueue', 'mailers', 'Hello', '--in', '5', '--at', '2030-01-01T00:00:00Z'], /option '--in <seconds>' cannot be used with option '--at <time>'/],
+      [['failed', 'retry', '-1'], /^forkpool failed retry: index must be a whole number >= 0, got "-1"/],
       [['failed', 'retry', 'x'], /index must be a whole number >= 0, got "x"/],
-      [['failed', 'remove'], /needs the index of a failure/],
+      [['failed', 'retry'], /failed retry needs the index of a failure .* or --all/],
+      [['failed', 'remove'], /^forkpool failed remove: missing required argument 'index'/],
+      [['failed', 'list', '--count', '0'], /--count must be a whole number >= 1, got "0"/],
       [['stats', '--redis', 'http://x'], /--redis must be a redis:\/\/ or rediss:\/\/ URL/],
+      [['completion', 'ksh'], /Allowed choices are bash, zsh, fish/],
     ];
     const results = await Promise.all(cases.map(([args]) => runCli(args, env)));
     for (const [i, [args, message]] of cases.entries()) {
       const r = results[i]!;
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
-      assert.match(r.stderr, message, args.join(' '));
+      assert.match(r.stderr.trimEnd(), message, args.join(' '));
       assert.equal(r.stdout, '', args.join(' '));
+      assert.doesNotMatch(r.stderr, /\n\s+at /, `${args.join(' ')}: no stack trace`);
     }
     assert.deepEqual(await redis.keys('*'), [], 'a usage error writes nothing');
   });
@@ -72,6 +119,68 @@ describe('forkpool (usage and exit codes)', () => {
     assert.doesNotMatch(r.stderr, /s3cret/);
     assert.match(r.stderr, /redis:\/\/\*\*\*:\*\*\*@127\.0\.0\.1:1\/0/);
   });
+});
+
+describe('forkpool completion', () => {
+  type Shell = 'bash' | 'zsh' | 'fish';
+  const scripts = new Map<Shell, string>();
+  /** `forkpool completion <shell>` written to a file, once per shell. */
+  const scriptFile = async (shell: Shell): Promise<string> => {
+    const known = scripts.get(shell);
+    if (known !== undefined) return known;
+    const script = await runCli(['completion', shell]);
+    assert.equal(script.code, 0, script.stderr);
+    const file = join(mkdtempSync(join(tmpdir(), 'forkpool-script-')), `forkpool.${shell}`);
+    writeFileSync(file, script.stdout);
+    scripts.set(shell, file);
+    return file;
+  };
+  /** What each shell offers for a command line (cursor at its end), run in a folder holding `jobs/` and `pool.yaml`. */
+  const offered = async (shell: Shell, line: string): Promise<string[]> => {
+    const dir = mkdtempSync(join(tmpdir(), 'forkpool-completion-'));
+    mkdirSync(join(dir, 'jobs'));
+    writeFileSync(join(dir, 'pool.yaml'), '');
+    const file = await scriptFile(shell);
+    const words = line.split(' ');
+    const run = (cmd: string, args: string[]): Promise<string> => new Promise((resolve, reject) => {
+      execFile(cmd, args, { cwd: dir }, (err, stdout, stderr) => (err ? reject(new Error(`${cmd}: ${stderr}`)) : resolve(stdout)));
+    });
+    const quoted = words.map((w) => `'${w}'`).join(' ');
+    let out: string;
+    if (shell === 'bash') {
+      out = await run('bash', ['-c', `source '${file}'; COMP_WORDS=(${quoted}); COMP_CWORD=${words.length - 1}; _forkpool; printf '%s\\n' "\${COMPREPLY[@]}"`]);
+    } else if (shell === 'zsh') {
+      // Outside an interactive completion, compadd (which offers the words that start with $PREFIX) and _files are
+      // stood in for by functions that print what they would offer.
+      out = await run('zsh', ['-f', '-c', `compdef() { :; }; compadd() { [[ $1 == -- ]] && shift; local w; for w in "$@"; do [[ $w == "$PREFIX"* ]] && print -- $w; done; return 0; }; _files() { print -- "_files $*"; }; source '${file}'; words=(${quoted}); CURRENT=${words.length}; PREFIX=\${words[CURRENT]}; _forkpool`]);
+    } else {
+      out = await run('fish', ['--no-config', '-c', `source '${file}'; complete -C ${JSON.stringify(line)}`]);
+    }
+    return out.split('\n').map((l) => l.split('\t')[0]?.trim() ?? '').filter((l) => l !== '').sort();
+  };
+  const commands = ['completion', 'dashboard', 'enqueue', 'failed', 'help', 'schedule', 'stats', 'up'];
+  const cases: [string, string[] | Record<Shell, string[]>][] = [
+    ['forkpool ', commands],
+    ['forkpool fa', ['failed']],
+    ['forkpool failed re', ['remove', 'retry']],
+    ['forkpool enqueue --', ['--at', '--help', '--in', '--json', '--namespace', '--redis']],
+    ['forkpool failed list --back', ['--backtrace']],
+    ['forkpool completion ', ['bash', 'fish', 'zsh']],
+    ['forkpool help en', ['enqueue']],
+    ['forkpool --json --redis redis://x st', ['stats']],
+    ['forkpool up --no', ['--no-redis']],
+    ['forkpool up --jobs ', { bash: ['jobs'], zsh: ['_files -/'], fish: ['jobs/'] }],
+    ['forkpool schedule ', { bash: ['jobs', 'pool.yaml'], zsh: ['_files'], fish: ['jobs/', 'pool.yaml'] }],
+    ['forkpool enqueue --at ', []],
+  ];
+
+  for (const shell of ['bash', 'zsh', 'fish'] as const) {
+    it(`completes commands, subcommands, options and files in ${shell}, from the commands themselves`, async () => {
+      for (const [line, expected] of cases) {
+        assert.deepEqual(await offered(shell, line), Array.isArray(expected) ? expected : expected[shell], `${shell}: ${JSON.stringify(line)}`);
+      }
+    });
+  }
 });
 
 describe('forkpool enqueue', () => {

@@ -6,40 +6,28 @@ import { createDashboard } from '../dashboard/server.ts';
 import { CliError, usageError } from '../errors.ts';
 import type { Io } from '../io.ts';
 import { readJobPoolFile } from '../jobpool-file.ts';
-import { COMMON_HELP, commonSchema, intString, parseCommand, resolveTarget } from '../options.ts';
+import { commonSchema, intString, resolveTarget } from '../options.ts';
 
-export const DASHBOARD_HELP = `Usage: forkpool dashboard [jobpool.yaml] [--port N] [--host ADDR] [--token TOKEN]
-
+/** What `forkpool help dashboard` says after the options. */
+export const DASHBOARD_HELP = `
 Serves a web page like resque-web: queues with their depth and a sparkline of the recent depth,
 workers with their current job, failed jobs with exception and backtrace, delayed jobs, and the
 cron schedules of a JobPool file when one is given. It refreshes every 2 seconds.
 
 It is read-only unless started with a token: then the page opened once as /?token=TOKEN (which
 sets an HttpOnly cookie), or a request with "Authorization: Bearer TOKEN", may retry, remove and
-retry all failed jobs; other requests get 403 and see no buttons.
+retry all failed jobs; other requests get 403 and see no buttons.`;
 
-Options:
-  --port N           port to listen on (default 5678; 0 for any free port)
-  --host ADDR        address to listen on (default 127.0.0.1)
-  --token TOKEN      enables write actions (default: $FORKPOOL_DASHBOARD_TOKEN; none: read-only)
-  --sample SECONDS   how often queue depths are sampled for the sparklines (default 5)
-${COMMON_HELP}`;
-
-const schema = commonSchema.extend({
+export const dashboardSchema = commonSchema.extend({
   port: intString('--port').default(5678).pipe(z.number().max(65_535, '--port must be at most 65535')),
   host: z.string().min(1).default('127.0.0.1'),
   token: z.string().min(8, '--token must have at least 8 characters').optional(),
   sample: intString('--sample', 1).default(5),
 });
 
-export async function dashboardCommand(argv: readonly string[], io: Io): Promise<number> {
-  const opts = parseCommand(argv, { port: { type: 'string' }, host: { type: 'string' }, token: { type: 'string' }, sample: { type: 'string' } }, schema);
-  if (!opts) {
-    io.out(DASHBOARD_HELP);
-    return 0;
-  }
-  const [file, ...extra] = opts.positionals;
-  if (extra.length > 0) throw usageError(`dashboard takes at most one JobPool file, got ${opts.positionals.join(' ')}`);
+/** forkpool dashboard: serves the page until Ctrl-C. */
+export async function dashboardCommand(opts: z.output<typeof dashboardSchema>, io: Io): Promise<number> {
+  const [file] = opts.positionals;
   const envToken = io.env.FORKPOOL_DASHBOARD_TOKEN?.trim() || undefined;
   const token = opts.token ?? envToken;
   if (token !== undefined && token.length < 8) throw usageError('FORKPOOL_DASHBOARD_TOKEN must have at least 8 characters');

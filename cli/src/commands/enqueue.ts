@@ -3,23 +3,17 @@ import { z } from 'zod';
 import { connect } from '../connect.ts';
 import { usageError } from '../errors.ts';
 import type { Io } from '../io.ts';
-import { COMMON_HELP, commonSchema, parseCommand, resolveTarget } from '../options.ts';
+import { commonSchema, resolveTarget } from '../options.ts';
 import { isoTime, jsonArgument } from '../values.ts';
 
-export const ENQUEUE_HELP = `Usage: forkpool enqueue <queue> <Class> [json args...] [--in SECONDS | --at TIME]
-
-Appends a job to a queue exactly as Resque.enqueue does. Each argument is one JSON value:
+/** What `forkpool help enqueue` says after the options. */
+export const ENQUEUE_HELP = `
+Each argument is one JSON value: strings need JSON quotes, and integers beyond 2^53 keep every digit.
   forkpool enqueue mailers WelcomeEmail 42 '"hello"' '{"vip":true}'
-Strings need JSON quotes; put -- before arguments that start with a dash (-- -1).
-Integers beyond 2^53 keep every digit.
+--in or --at puts the job in resque-scheduler's delayed set instead. --at takes ISO 8601 with a zone,
+e.g. 2026-12-01T09:00:00Z or 2026-12-01T10:00:00+01:00; a time in the past is due at once.`;
 
-Options:
-  --in SECONDS       schedule it that many seconds from now (resque-scheduler's delayed set)
-  --at TIME          schedule it at an ISO 8601 time with a zone, e.g. 2026-12-01T09:00:00Z
-                     or 2026-12-01T10:00:00+01:00 (a time in the past is due at once)
-${COMMON_HELP}`;
-
-const schema = commonSchema.extend({
+export const enqueueSchema = commonSchema.extend({
   in: z.string().optional().transform((v, ctx) => {
     if (v === undefined) return undefined;
     const n = Number(v);
@@ -32,17 +26,12 @@ const schema = commonSchema.extend({
   at: z.string().optional(),
 });
 
-export async function enqueueCommand(argv: readonly string[], io: Io): Promise<number> {
-  const opts = parseCommand(argv, { in: { type: 'string' }, at: { type: 'string' } }, schema);
-  if (!opts) {
-    io.out(ENQUEUE_HELP);
-    return 0;
-  }
+/** forkpool enqueue: appends one job, or schedules it with --in or --at. */
+export async function enqueueCommand(opts: z.output<typeof enqueueSchema>, io: Io): Promise<number> {
   const [queue, className, ...rest] = opts.positionals;
   if (queue === undefined || className === undefined) throw usageError('enqueue needs a queue and a class: forkpool enqueue <queue> <Class> [json args...]');
   if (!/^\S+$/.test(queue)) throw usageError(`queue must be a name without spaces, got ${JSON.stringify(queue)}`);
   if (!/^\S+$/.test(className)) throw usageError(`class must be a name without spaces, got ${JSON.stringify(className)}`);
-  if (opts.in !== undefined && opts.at !== undefined) throw usageError('give --in or --at, not both');
   const args = rest.map((a, i) => jsonArgument(a, i + 1));
   const at = opts.at !== undefined ? isoTime(opts.at, '--at') : opts.in !== undefined ? new Date(Date.now() + opts.in * 1000) : undefined;
   if (opts.at !== undefined && at !== undefined && at.getTime() < Date.now()) {

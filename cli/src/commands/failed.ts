@@ -1,4 +1,4 @@
-// forkpool failed list|retry <index>|retry --all|remove <index>: Resque's failed list, by index as resque-web shows it.
+// forkpool failed list | retry <index> | retry --all | remove <index>: Resque's failed list, by index as resque-web shows it.
 import { z } from 'zod';
 import { ForkpoolError } from '../../../queue/src/errors.ts';
 import type { FailedItem } from '../../../queue/src/client.ts';
@@ -6,32 +6,24 @@ import { asRedisError, connect, type Connection } from '../connect.ts';
 import { CliError, usageError } from '../errors.ts';
 import { brief, clean } from '../format.ts';
 import type { Io } from '../io.ts';
-import { COMMON_HELP, commonSchema, intString, parseCommand, resolveTarget } from '../options.ts';
+import { commonSchema, intString, resolveTarget } from '../options.ts';
 import { progress } from '../progress.ts';
 
-export const FAILED_HELP = `Usage: forkpool failed list [--start N] [--count N] [--backtrace]
-       forkpool failed retry <index>
-       forkpool failed retry --all
-       forkpool failed remove <index>
+/** What `forkpool help failed` says after the commands. */
+export const FAILED_HELP = `
+The failed list (Resque's <ns>:failed), by index as resque-web numbers it, 0 first. retry puts a
+failure's job back on its queue and marks the failure retried_at, as Resque::Failure.requeue does;
+retry --all does so for every failure and shows progress on stderr. remove deletes one failure.`;
 
-The failed list (Resque's <ns>:failed), by index as resque-web numbers it, 0 first.
-retry puts a failure's job back on its queue and marks the failure retried_at, as
-Resque::Failure.requeue does; retry --all does so for every failure and shows progress on stderr.
-remove deletes one failure.
-
-Options:
-  --start N          first index to list (default 0)
-  --count N          how many to list (default 50)
-  --backtrace        list the backtraces too
-  --all              retry every failure
-${COMMON_HELP}`;
-
-const schema = commonSchema.extend({
-  start: intString('--start').optional(),
-  count: intString('--count', 1).optional(),
+export const failedListSchema = commonSchema.extend({
+  start: intString('--start').default(0),
+  count: intString('--count', 1).default(50),
   backtrace: z.boolean().default(false),
-  all: z.boolean().default(false),
 });
+
+export const failedRetrySchema = commonSchema.extend({ all: z.boolean().default(false) });
+
+export const failedRemoveSchema = commonSchema;
 
 /** A failure as the CLI shows it; only `index`, `problem` and `raw` when it is unreadable. */
 interface FailureView {
@@ -66,9 +58,14 @@ const rethrow = (err: unknown): never => {
   throw asRedisError(err);
 };
 
-async function list(conn: Connection, io: Io, opts: z.output<typeof schema>): Promise<number> {
-  const start = opts.start ?? 0;
-  const [total, items] = await Promise.all([conn.client.failed.count(), conn.client.failed.list(start, opts.count ?? 50)]);
+/** forkpool failed list: one page of the failed list. */
+export async function failedListCommand(opts: z.output<typeof failedListSchema>, io: Io): Promise<number> {
+  return withConnection(opts, io, (conn) => list(conn, io, opts));
+}
+
+async function list(conn: Connection, io: Io, opts: z.output<typeof failedListSchema>): Promise<number> {
+  const start = opts.start;
+  const [total, items] = await Promise.all([conn.client.failed.count(), conn.client.failed.list(start, opts.count)]);
   if (opts.json) {
     io.out(JSON.stringify({ total, start, items: items.map(view) }));
     return 0;
@@ -113,52 +110,56 @@ async function retryAll(conn: Connection, io: Io, json: boolean): Promise<number
   return errors.length > 0 ? 1 : 0;
 }
 
-export async function failedCommand(argv: readonly string[], io: Io): Promise<number> {
-  const opts = parseCommand(argv, {
-    start: { type: 'string' }, count: { type: 'string' }, backtrace: { type: 'boolean' }, all: { type: 'boolean' },
-  }, schema);
-  if (!opts) {
-    io.out(FAILED_HELP);
-    return 0;
-  }
-  const [action, indexArg, ...extra] = opts.positionals;
-  if (action === undefined) throw usageError('failed needs an action: list, retry or remove (forkpool failed --help)');
-  if (!['list', 'retry', 'remove'].includes(action)) throw usageError(`unknown failed action ${JSON.stringify(action)}: use list, retry or remove`);
-  if (extra.length > 0) throw usageError(`unexpected arguments: ${extra.join(' ')}`);
-  if (action === 'list' && indexArg !== undefined) throw usageError('failed list takes no index; use --start and --count');
-  if (action !== 'list' && (opts.start !== undefined || opts.count !== undefined || opts.backtrace)) throw usageError('--start, --count and --backtrace go with failed list');
-  if (action !== 'retry' && opts.all) throw usageError('--all goes with failed retry');
-  let index: number | undefined;
-  if (action !== 'list') {
-    if (opts.all && indexArg !== undefined) throw usageError('give an index or --all, not both');
-    if (!opts.all) {
-      if (indexArg === undefined) throw usageError(`failed ${action} needs the index of a failure (see forkpool failed list)${action === 'retry' ? ' or --all' : ''}`);
-      const parsed = intString('index').safeParse(indexArg);
-      if (!parsed.success) throw usageError(parsed.error.issues[0]?.message ?? 'bad index');
-      index = parsed.data;
-    }
-  }
-
+async function withConnection(opts: z.output<typeof commonSchema>, io: Io, work: (conn: Connection) => Promise<number>): Promise<number> {
   const target = resolveTarget(opts, io.env);
   const conn = await connect(target.url, target.namespace);
   try {
-    if (action === 'list') return await list(conn, io, opts);
-    if (action === 'retry' && opts.all) return await retryAll(conn, io, opts.json);
-    const i = index ?? 0;
-    const before = (await conn.client.failed.list(i, 1))[0];
-    if (!before) throw new CliError('notFound', `no failure at index ${i} (there are ${await conn.client.failed.count()})`);
-    const cls = view(before).class ?? '?';
-    if (action === 'retry') {
-      await conn.client.failed.retry(i).catch(rethrow);
-      if (opts.json) io.out(JSON.stringify({ retried: i, class: cls, queue: before.record?.queue }));
-      else io.out(`retried failure #${i}: ${clean(cls)} back on ${clean(before.record?.queue ?? '?')}`);
-    } else {
-      await conn.client.failed.remove(i).catch(rethrow);
-      if (opts.json) io.out(JSON.stringify({ removed: i, class: cls }));
-      else io.out(`removed failure #${i} (${clean(cls)})`);
-    }
-    return 0;
+    return await work(conn);
   } finally {
     await conn.close();
   }
+}
+
+/** The index operand of retry and remove. */
+function indexOf(text: string): number {
+  const parsed = intString('index').safeParse(text);
+  if (!parsed.success) throw usageError(parsed.error.issues[0]?.message ?? 'bad index');
+  return parsed.data;
+}
+
+/** The failure at an index, or a `notFound` error. */
+async function failureAt(conn: Connection, index: number): Promise<FailedItem> {
+  const item = (await conn.client.failed.list(index, 1))[0];
+  if (!item) throw new CliError('notFound', `no failure at index ${index} (there are ${await conn.client.failed.count()})`);
+  return item;
+}
+
+/** forkpool failed retry <index> | --all: puts failed jobs back on their queues. */
+export async function failedRetryCommand(opts: z.output<typeof failedRetrySchema>, io: Io): Promise<number> {
+  const [indexArg] = opts.positionals;
+  if (opts.all && indexArg !== undefined) throw usageError('give an index or --all, not both');
+  if (!opts.all && indexArg === undefined) throw usageError('failed retry needs the index of a failure (see forkpool failed list) or --all');
+  const index = indexArg === undefined ? undefined : indexOf(indexArg);
+  return withConnection(opts, io, async (conn) => {
+    if (index === undefined) return retryAll(conn, io, opts.json);
+    const before = await failureAt(conn, index);
+    const cls = view(before).class ?? '?';
+    await conn.client.failed.retry(index).catch(rethrow);
+    if (opts.json) io.out(JSON.stringify({ retried: index, class: cls, queue: before.record?.queue }));
+    else io.out(`retried failure #${index}: ${clean(cls)} back on ${clean(before.record?.queue ?? '?')}`);
+    return 0;
+  });
+}
+
+/** forkpool failed remove <index>: deletes one failure. */
+export async function failedRemoveCommand(opts: z.output<typeof failedRemoveSchema>, io: Io): Promise<number> {
+  const index = indexOf(opts.positionals[0] ?? '');
+  return withConnection(opts, io, async (conn) => {
+    const before = await failureAt(conn, index);
+    const cls = view(before).class ?? '?';
+    await conn.client.failed.remove(index).catch(rethrow);
+    if (opts.json) io.out(JSON.stringify({ removed: index, class: cls }));
+    else io.out(`removed failure #${index} (${clean(cls)})`);
+    return 0;
+  });
 }

@@ -1,32 +1,23 @@
 // forkpool schedule [jobpool.yaml]: the delayed jobs (resque-scheduler's delayed set) and a pool's cron schedules.
+import type { z } from 'zod';
 import { connect } from '../connect.ts';
-import { usageError } from '../errors.ts';
 import { brief, clean, table, utc } from '../format.ts';
 import type { Io } from '../io.ts';
 import { readJobPoolFile } from '../jobpool-file.ts';
-import { COMMON_HELP, commonSchema, intString, parseCommand, resolveTarget } from '../options.ts';
+import { commonSchema, intString, resolveTarget } from '../options.ts';
 import { describeSchedules } from '../schedules.ts';
 
-export const SCHEDULE_HELP = `Usage: forkpool schedule [jobpool.yaml] [--count N]
+/** What `forkpool help schedule` says after the options. */
+export const SCHEDULE_HELP = `
+Lists the delayed jobs (enqueued with enqueueAt/enqueueIn or resque-scheduler), soonest first, and,
+when a JobPool file is given, its cron schedules with their next and last fire times. With a file,
+its spec.redis is used unless --redis is given.`;
 
-Lists the delayed jobs (enqueued with enqueueAt/enqueueIn or resque-scheduler), soonest first,
-and, when a JobPool file is given, its cron schedules with their next and last fire times.
-With a file, its spec.redis is used unless --redis is given.
+export const scheduleSchema = commonSchema.extend({ count: intString('--count', 1).optional() });
 
-Options:
-  --count N          how many delayed jobs to list (default 50)
-${COMMON_HELP}`;
-
-const schema = commonSchema.extend({ count: intString('--count', 1).optional() });
-
-export async function scheduleCommand(argv: readonly string[], io: Io): Promise<number> {
-  const opts = parseCommand(argv, { count: { type: 'string' } }, schema);
-  if (!opts) {
-    io.out(SCHEDULE_HELP);
-    return 0;
-  }
-  const [file, ...extra] = opts.positionals;
-  if (extra.length > 0) throw usageError(`schedule takes at most one JobPool file, got ${opts.positionals.join(' ')}`);
+/** forkpool schedule: delayed jobs, and a JobPool file's cron schedules. */
+export async function scheduleCommand(opts: z.output<typeof scheduleSchema>, io: Io): Promise<number> {
+  const [file] = opts.positionals;
   const pool = file !== undefined ? readJobPoolFile(file) : undefined;
   const target = resolveTarget(opts, io.env, pool && { url: pool.spec.redis.url, namespace: pool.spec.redis.namespace });
   const conn = await connect(target.url, target.namespace);

@@ -1,16 +1,9 @@
 // forkpool stats: queues with their depth, workers with what they run, processed and failed counters.
+import type { z } from 'zod';
 import { connect } from '../connect.ts';
-import { usageError } from '../errors.ts';
 import { brief, clean, table } from '../format.ts';
 import type { Io } from '../io.ts';
-import { COMMON_HELP, commonSchema, parseCommand, resolveTarget } from '../options.ts';
-
-export const STATS_HELP = `Usage: forkpool stats
-
-Shows the queues with their depth, the workers with the job each runs, and the counters
-(processed, failed, pending, in flight, delayed). Works on data written by Ruby Resque too.
-
-${COMMON_HELP}`;
+import { commonSchema, resolveTarget } from '../options.ts';
 
 /** A worker's current job as `Class args (queue, since run_at)`. */
 function describeJob(job: { queue: string; run_at: string; payload: unknown } | undefined): string {
@@ -20,13 +13,10 @@ function describeJob(job: { queue: string; run_at: string; payload: unknown } | 
   return `${clean(cls)} ${brief(p?.args ?? [], 60)} (${clean(job.queue)}, since ${clean(job.run_at)})`;
 }
 
-export async function statsCommand(argv: readonly string[], io: Io): Promise<number> {
-  const opts = parseCommand(argv, {}, commonSchema);
-  if (!opts) {
-    io.out(STATS_HELP);
-    return 0;
-  }
-  if (opts.positionals.length > 0) throw usageError(`stats takes no arguments, got ${opts.positionals.join(' ')}`);
+export const statsSchema = commonSchema;
+
+/** forkpool stats: queues with their depth, workers with the job each runs, the counters. */
+export async function statsCommand(opts: z.output<typeof statsSchema>, io: Io): Promise<number> {
   const target = resolveTarget(opts, io.env);
   const conn = await connect(target.url, target.namespace);
   try {

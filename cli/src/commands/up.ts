@@ -11,11 +11,11 @@ import { CliError, usageError } from '../errors.ts';
 import type { Io } from '../io.ts';
 import { readJobPoolFile } from '../jobpool-file.ts';
 import { LocalPool, type PoolEvent } from '../local-pool.ts';
-import { COMMON_HELP, commonSchema, parseCommand, resolveTarget } from '../options.ts';
+import { commonSchema, resolveTarget } from '../options.ts';
 import { findRedisServer, isLocalRedis, startSessionRedis, type SessionRedis } from '../session-redis.ts';
 
-export const UP_HELP = `Usage: forkpool up <jobpool.yaml> [--jobs DIR] [--log-file FILE]
-
+/** What `forkpool help up` says after the options. */
+export const UP_HELP = `
 Runs the JobPool in the file (the same one you kubectl apply) on this machine: forkpool-worker
 masters as local processes with the environment the operator gives its pods, sized every
 spec.scaling.pollIntervalSeconds by the operator's autoscaler from queue depth and jobs in flight
@@ -28,18 +28,14 @@ The pool's spec.redis.url is used unless --redis is given (with urlFrom: --redis
 When that Redis is on this machine (localhost, 127.0.0.1, ::1), cannot be reached, and redis-server is
 on the PATH, one is started for the session; never for a Redis on another host, nor with --no-redis.
 
-Options:
-  --jobs DIR         the jobs folder (JOBS_DIR), default ./jobs
-  --log-file FILE    where the workers' logs go, default $TMPDIR/forkpool-up-<pool>.log
-  --no-redis         never start a redis-server for the session: an unreachable Redis is an error
-${COMMON_HELP}
-  With --json, every event (scale, worker started/stopping/exited, schedule fired, status) is
-  a JSON line on stdout.`;
+With --json, every event (scale, worker started/stopping/exited, schedule fired, status) is a JSON
+line on stdout.`;
 
-const schema = commonSchema.extend({
+export const upSchema = commonSchema.extend({
   jobs: z.string().min(1).default('./jobs'),
-  'log-file': z.string().min(1).optional(),
-  'no-redis': z.boolean().default(false),
+  logFile: z.string().min(1).optional(),
+  /** false with --no-redis: never start a session redis-server */
+  startRedis: z.boolean().default(true),
 });
 
 /** The worker master's entry point next to this file: the built .js under dist, the .ts in the sources. */
@@ -65,21 +61,16 @@ function describe(e: PoolEvent): string | undefined {
     case 'scale': return e.message;
     case 'worker-started': return `started worker ${e.pid}`;
     case 'worker-stopping': return `stopping worker ${e.pid} (${e.inFlight === 0 ? 'idle' : `finishing ${e.inFlight} job${e.inFlight === 1 ? '' : 's'}`})`;
-    case 'worker-exited': return e.expected ? `worker ${e.pid} exited` : `worker ${e.pid} exited unexpectedly (${e.signal ?? `code ${e.code}`}); it will be replaced`;
+    case 'worker-exited': return e.expected ? `worker ${e.pid} exited` : `worker ${e.pid} exited unexpectedly (${e.signal !== null ? `killed by ${e.signal}` : `exit code ${e.code}`}); it will be replaced`;
     case 'schedule-fired': return `schedule ${e.schedule}: enqueued its job`;
     case 'status': return undefined;
   }
 }
 
-export async function upCommand(argv: readonly string[], io: Io): Promise<number> {
-  const opts = parseCommand(argv, { jobs: { type: 'string' }, 'log-file': { type: 'string' }, 'no-redis': { type: 'boolean' } }, schema);
-  if (!opts) {
-    io.out(UP_HELP);
-    return 0;
-  }
-  const [file, ...extra] = opts.positionals;
+/** forkpool up: runs a JobPool's workers on this machine until Ctrl-C. */
+export async function upCommand(opts: z.output<typeof upSchema>, io: Io): Promise<number> {
+  const [file] = opts.positionals;
   if (file === undefined) throw usageError('up needs a JobPool file: forkpool up jobpool.yaml');
-  if (extra.length > 0) throw usageError(`up takes one JobPool file, got ${opts.positionals.join(' ')}`);
   const pool = readJobPoolFile(file);
   const jobsDir = resolve(opts.jobs);
   if (!existsSync(jobsDir) || !statSync(jobsDir).isDirectory()) throw usageError(`jobs folder ${jobsDir} does not exist (--jobs DIR)`);
@@ -95,14 +86,14 @@ export async function upCommand(argv: readonly string[], io: Io): Promise<number
     // A session Redis stands in only for a Redis meant to run on this machine: for a remote one it
     // would hide the outage and take the jobs away from everyone else who uses that server.
     const binary = findRedisServer(io.env);
-    if (!(err instanceof CliError) || err.kind !== 'redisUnreachable' || opts['no-redis'] || !isLocalRedis(url) || !binary) throw err;
+    if (!(err instanceof CliError) || err.kind !== 'redisUnreachable' || !opts.startRedis || !isLocalRedis(url) || !binary) throw err;
     session = await startSessionRedis(binary, url);
     io.err(`Redis at ${redactUrl(url)} is unreachable: started ${binary} at ${session.url} for this session (its data goes when forkpool up exits)`);
     url = session.url;
     conn = await connect(url, target.namespace, { longLived: true });
   }
 
-  const logFile = resolve(opts['log-file'] ?? join(tmpdir(), `forkpool-up-${pool.metadata.name}.log`));
+  const logFile = resolve(opts.logFile ?? join(tmpdir(), `forkpool-up-${pool.metadata.name}.log`));
   const fd = openSync(logFile, 'a');
   const log = pino({ name: 'forkpool-up', level: 'info' }, pino.destination({ fd, sync: true }));
   const name = pool.metadata.name;
