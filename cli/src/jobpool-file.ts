@@ -18,7 +18,11 @@ function crdSchema(): Record<string, unknown> {
   return schema;
 }
 
-const metadata = z.looseObject({ name: z.string().min(1), namespace: z.string().min(1).optional() });
+/** The names the API server takes: a pool's name is a DNS subdomain, its namespace a DNS label. */
+const metadata = z.looseObject({
+  name: z.string({ error: 'must be set' }).max(253).regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be lowercase letters, digits, - and . (a DNS subdomain name)'),
+  namespace: z.string().max(63).regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be lowercase letters, digits and - (a DNS label)').optional(),
+});
 
 /**
  * The one JobPool in a YAML file (other documents, such as a Secret, are skipped), as the operator
@@ -50,7 +54,7 @@ export function readJobPoolFile(path: string): JobPool {
     throw usageError(`${path}: invalid JobPool: ${unknown.map((f) => `unknown field "${f}"`).join(', ')} (kubectl apply refuses ${unknown.length === 1 ? 'it' : 'them'} too)`);
   }
   const meta = metadata.safeParse(obj.metadata);
-  if (!meta.success) throw usageError(`${path}: metadata.name must be set`);
+  if (!meta.success) throw usageError(`${path}: invalid JobPool: ${describeIssues(meta.error).replace(/(^|; )/g, '$1metadata.')}`);
   const spec = jobPoolSpecSchema.safeParse(obj.spec);
   if (!spec.success) throw usageError(`${path}: invalid JobPool: ${describeIssues(spec.error).replace(/(^|; )/g, '$1spec.')}`);
   return {

@@ -296,6 +296,11 @@ ${extra}`);
     const other = await runCli(['schedule', poolText('', 'forkpool.io/v1')], env);
     assert.equal(other.code, 2);
     assert.match(other.stderr, /apiVersion must be forkpool\.io\/v1alpha1, got "forkpool\.io\/v1"/);
+    const named = poolText('');
+    writeFileSync(named, readFileSync(named, 'utf8').replace('{ name: demo, lables: { team: jobs } }', '{ name: Nightly_Mail }'));
+    const badName = await runCli(['schedule', named], env);
+    assert.equal(badName.code, 2);
+    assert.match(badName.stderr, /invalid JobPool: metadata\.name: must be lowercase letters, digits, - and \. \(a DNS subdomain name\)/);
   });
 });
 
