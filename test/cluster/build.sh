@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the test control plane into test/cluster/bin/: kube (etcd, kube-apiserver,
 # kube-controller-manager, kube-scheduler and kubectl in one binary, with a kubectl link to it),
-# kwok and helm. A stamp of the sources and versions makes a second run a no-op.
+# kwok, helm, and for the real node the kubelet and a static pause binary (the sandbox image's
+# one program, from the kubernetes module's build/pause/linux/pause.c). A stamp of the sources
+# and versions makes a second run a no-op.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -9,6 +11,7 @@ KUBERNETES_VERSION=v1.36.3 # keep in step with go.mod
 KWOK_VERSION=v0.7.0        # the last release with its node and pod stages built in
 HELM_VERSION=v3.22.0
 HELM_KUBE_MINOR=37         # the k8s.io modules helm $HELM_VERSION is built with (its go.mod)
+PAUSE_VERSION=3.10.2       # build/pause/Makefile's TAG in Kubernetes $KUBERNETES_VERSION
 
 export CGO_ENABLED=0
 ldflags="-s -w"
@@ -33,6 +36,11 @@ command -v go >/dev/null || {
   echo "build.sh needs Go 1.26 or newer (on the PATH or in /usr/local/go/bin) to build the test control plane: https://go.dev/dl/" >&2
   exit 1
 }
+command -v gcc >/dev/null || {
+  echo "build.sh needs gcc and the static C library (Debian: gcc, libc6-dev) to build the pause binary" >&2
+  exit 1
+}
+pause_flags=(-Os -Wall -Werror -static "-DVERSION=v$PAUSE_VERSION")
 
 mkdir -p bin
 exec 9>bin/.build.lock
@@ -41,13 +49,14 @@ flock 9
 stamp=$(
   {
     go version
-    echo "$KUBERNETES_VERSION $KWOK_VERSION $HELM_VERSION ${build_flags[*]} ${kwok_build_flags[*]} ${helm_build_flags[*]}"
+    gcc --version | head -n 1
+    echo "$KUBERNETES_VERSION $KWOK_VERSION $HELM_VERSION $PAUSE_VERSION ${build_flags[*]} ${kwok_build_flags[*]} ${helm_build_flags[*]} ${pause_flags[*]}"
     cat go.mod go.sum
-    for f in $(ls ./*.go | sort); do echo "$f"; cat "$f"; done
+    for f in $(ls ./*.go ./kubelet/*.go | sort); do echo "$f"; cat "$f"; done
   } | sha256sum | cut -d' ' -f1
 )
 if [ -f bin/.stamp ] && [ "$(cat bin/.stamp)" = "$stamp" ] &&
-  [ -x bin/kube ] && [ -x bin/kubectl ] && [ -x bin/kwok ] && [ -x bin/helm ]; then
+  [ -x bin/kube ] && [ -x bin/kubectl ] && [ -x bin/kwok ] && [ -x bin/helm ] && [ -x bin/kubelet ] && [ -x bin/pause ]; then
   echo "test/cluster/bin is up to date (stamp $stamp)"
   exit 0
 fi
@@ -92,6 +101,16 @@ step "kwok $KWOK_VERSION" \
   env GOBIN="$PWD/bin" nice -n 10 go install -v "${kwok_build_flags[@]}" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
 step "helm $HELM_VERSION" \
   env GOBIN="$PWD/bin" nice -n 10 go install -v "${helm_build_flags[@]}" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+
+# The kubelet shares most of its packages with the control plane: built after it, it takes
+# a minute or two.
+step "kubelet (Kubernetes $KUBERNETES_VERSION, for the real node)" \
+  nice -n 10 go build -v "${build_flags[@]}" -o bin/kubelet.new ./kubelet
+mv -f bin/kubelet.new bin/kubelet
+kubernetes_dir=$(go list -m -f '{{.Dir}}' k8s.io/kubernetes)
+step "pause $PAUSE_VERSION (the real node's sandbox)" \
+  gcc "${pause_flags[@]}" -o bin/pause.new "$kubernetes_dir/build/pause/linux/pause.c"
+mv -f bin/pause.new bin/pause
 
 echo "$stamp" > bin/.stamp
 echo "test/cluster/bin built in $((SECONDS - started)) s"
