@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { CoreV1Api, KubeConfig, type V1Node } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { describeExit, logTail, startComponent, stopComponent, type Component } from './processes.ts';
+import { cleanUpRealNode, planRealNode, readFootprint, realNodeUnavailable, startRealNode, type RealNode, type RealNodePlan } from './real-node.ts';
 
 /** Where build.sh puts the binaries. */
 export const binDir = join(import.meta.dirname, 'bin');
@@ -19,8 +20,14 @@ export const binDir = join(import.meta.dirname, 'bin');
 export const fakeNodeAnnotation = 'kwok.x-k8s.io/node';
 
 export interface ClusterOptions {
-  /** Number of fake nodes, named kwok-node-0, kwok-node-1, ... Default 1. */
+  /** Number of fake nodes, named kwok-node-0, kwok-node-1, ... Default 1, or 0 with a real node. */
   nodes?: number;
+  /**
+   * Adds a real node: the kubelet on containerd, running real containers (see real-node.ts).
+   * Needs root and Debian's containerd, runc and CNI plugins; realNodeUnavailable() says why
+   * not. Default false.
+   */
+  realNode?: boolean;
   /** Progress messages, including the startup time. Default: standard error. */
   log?: (message: string) => void;
   /** Longest wait for any component to become ready, in ms. Default 120 s. */
@@ -56,7 +63,10 @@ export interface Cluster {
   readonly caPem: string;
   /** The temp dir holding data, logs and kubeconfigs. */
   readonly dir: string;
+  /** Every node's name: the fake nodes', then the real node's. */
   readonly nodeNames: readonly string[];
+  /** The real node, when asked for. */
+  readonly realNode?: RealNode;
   /** Milliseconds from startCluster() to a ready cluster. */
   readonly startupMs: number;
   /** Paths of the binaries, for tests that run kubectl, helm or kwok themselves. */
@@ -111,6 +121,8 @@ async function freePorts<Name extends string>(names: readonly Name[]): Promise<R
   return ports;
 }
 
+export { realNodeUnavailable } from './real-node.ts';
+
 const dirPrefix = 'forkpool-cluster-';
 
 function isAlive(pid: number): boolean {
@@ -137,6 +149,9 @@ function removeStaleDirs(): void {
       continue; // not ours to judge, or still being set up
     }
     if (Number.isInteger(owner) && owner > 0 && !isAlive(owner)) {
+      // A real node's containers outlive the process that started them: they go first.
+      const footprint = readFootprint(dir);
+      if (footprint !== undefined) cleanUpRealNode(footprint);
       rmSync(dir, { recursive: true, force: true });
     }
   }
@@ -229,6 +244,10 @@ function isNotFound(err: unknown): boolean {
  */
 export async function startCluster(options: ClusterOptions = {}): Promise<Cluster> {
   checkBinaries();
+  if (options.realNode === true) {
+    const reason = realNodeUnavailable(binDir);
+    if (reason !== undefined) throw new Error(`The test cluster cannot have a real node here: ${reason}`);
+  }
   const started = Date.now();
   for (let attempt = 1; ; attempt++) {
     try {
@@ -243,7 +262,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
 async function startOnce(options: ClusterOptions, started: number): Promise<Cluster> {
   const log = options.log ?? ((message: string) => console.error(message));
   const timeoutMs = options.readyTimeoutMs ?? 120_000;
-  const nodeCount = options.nodes ?? 1;
+  const nodeCount = options.nodes ?? (options.realNode === true ? 0 : 1);
 
   removeStaleDirs();
   const dir = mkdtempSync(join(tmpdir(), dirPrefix));
@@ -251,13 +270,16 @@ async function startOnce(options: ClusterOptions, started: number): Promise<Clus
   writeFileSync(path('owner.pid'), String(process.pid));
   mkdirSync(path('logs'));
   mkdirSync(path('pki'));
+  const realNodePlan: RealNodePlan | undefined = options.realNode === true ? planRealNode(dir) : undefined;
 
-  const { etcdClientPort, etcdPeerPort, apiPort, controllerManagerPort, schedulerPort } = await freePorts([
+  const { etcdClientPort, etcdPeerPort, apiPort, controllerManagerPort, schedulerPort, kubeletPort, kubeletHealthzPort } = await freePorts([
     'etcdClientPort',
     'etcdPeerPort',
     'apiPort',
     'controllerManagerPort',
     'schedulerPort',
+    'kubeletPort',
+    'kubeletHealthzPort',
   ]);
   const server = `https://127.0.0.1:${apiPort}`;
 
@@ -281,6 +303,7 @@ async function startOnce(options: ClusterOptions, started: number): Promise<Clus
       `${users.controllerManager.token},system:kube-controller-manager,uid-kcm`,
       `${users.scheduler.token},system:kube-scheduler,uid-scheduler`,
       `${users.kwok.token},kwok,uid-kwok,"system:masters"`,
+      ...(realNodePlan === undefined ? [] : [realNodePlan.tokenLine]),
     ].join('\n') + '\n',
     { mode: 0o600 },
   );
@@ -288,6 +311,10 @@ async function startOnce(options: ClusterOptions, started: number): Promise<Clus
   const caFile = path('pki/apiserver.crt');
   for (const [file, user] of [['controller-manager.kubeconfig', users.controllerManager], ['scheduler.kubeconfig', users.scheduler], ['kwok.kubeconfig', users.kwok]] as const) {
     writeFileSync(path(file), kubeconfigYaml(server, undefined, caFile, user), { mode: 0o600 });
+  }
+  if (realNodePlan !== undefined) {
+    const kubelet = { name: `system:node:${realNodePlan.name}`, token: realNodePlan.token };
+    writeFileSync(path('kubelet.kubeconfig'), kubeconfigYaml(server, undefined, caFile, kubelet), { mode: 0o600 });
   }
 
   const components: Component[] = [];
@@ -315,7 +342,8 @@ async function startOnce(options: ClusterOptions, started: number): Promise<Clus
     `--secure-port=${apiPort}`,
     '--service-cluster-ip-range=10.96.0.0/16',
     '--allow-privileged=true',
-    '--authorization-mode=RBAC',
+    // The Node authorizer gives a kubelet what its own pods need, as on a real cluster.
+    `--authorization-mode=${realNodePlan === undefined ? 'RBAC' : 'Node,RBAC'}`,
     `--token-auth-file=${path('pki/tokens.csv')}`,
     '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
     `--service-account-key-file=${path('pki/sa.pub')}`,
@@ -324,6 +352,7 @@ async function startOnce(options: ClusterOptions, started: number): Promise<Clus
     // On SIGTERM, drain ordinary requests, then give open watches 2 s rather than the
     // 60 s request timeout: restarts under a test stay quick.
     '--shutdown-send-retry-after=true',
+    ...(realNodePlan?.apiServerArgs ?? []),
   ];
 
   let caPem = '';
@@ -344,13 +373,26 @@ async function startOnce(options: ClusterOptions, started: number): Promise<Clus
   // If the process ends without stop(), the processes module kills the components; this removes
   // the data they leave.
   const removeDir = (): void => {
+    if (realNodePlan !== undefined) {
+      try {
+        cleanUpRealNode(realNodePlan.footprint);
+      } catch (err) {
+        log(`test cluster: ${(err as Error).message}`);
+      }
+    }
     if (options.keepDir !== true) rmSync(dir, { recursive: true, force: true });
   };
   process.on('exit', removeDir);
 
   const stopAll = async (): Promise<void> => {
     stopped = true;
-    // Clients first, then the API server, then its storage.
+    // The real node first, while the API server still answers it; then the other clients, the
+    // API server, and its storage.
+    if (realNodePlan !== undefined) {
+      await Promise.all(components.filter((c) => c.name === 'kubelet').map((c) => stopComponent(c)));
+      await Promise.all(components.filter((c) => c.name === 'containerd').map((c) => stopComponent(c)));
+      cleanUpRealNode(realNodePlan.footprint);
+    }
     const clients = components.filter((c) => c.name !== 'kube-apiserver' && c.name !== 'etcd');
     await Promise.all(clients.map((c) => stopComponent(c)));
     await Promise.all(components.filter((c) => c.name === 'kube-apiserver').map((c) => stopComponent(c)));
@@ -451,8 +493,8 @@ async function startOnce(options: ClusterOptions, started: number): Promise<Clus
       { HOME: path('kwok-home') },
     );
 
-    const nodeNames = Array.from({ length: nodeCount }, (_, i) => `kwok-node-${i}`);
-    for (const name of nodeNames) {
+    const fakeNodeNames = Array.from({ length: nodeCount }, (_, i) => `kwok-node-${i}`);
+    for (const name of fakeNodeNames) {
       const node: V1Node = {
         metadata: {
           name,
@@ -468,9 +510,23 @@ async function startOnce(options: ClusterOptions, started: number): Promise<Clus
     }
 
     const everything = [etcd, apiServer, controllerManager, scheduler, kwok];
+    let realNode: RealNode | undefined;
+    if (realNodePlan !== undefined) {
+      const nodeStart = await startRealNode(realNodePlan, {
+        binDir,
+        kubeconfigPath: path('kubelet.kubeconfig'),
+        kubeletPort,
+        kubeletHealthzPort,
+        start: (name, args, env) => start(name, args, env),
+        waitFor: (what, check, watched) => waitFor(what, check, watched, timeoutMs),
+      });
+      realNode = nodeStart.node;
+      everything.push(...nodeStart.components);
+    }
+    const nodeNames = realNode === undefined ? fakeNodeNames : [...fakeNodeNames, realNode.name];
     await Promise.all([
       waitFor(
-        `fake node${nodeCount > 1 ? 's' : ''} Ready (kwok) and schedulable (node lifecycle controller)`,
+        `${nodeNames.join(', ')} Ready (${realNode === undefined ? 'kwok' : 'kwok, kubelet'}) and schedulable (node lifecycle controller)`,
         async () => {
           const nodes = await core.listNode();
           const ready = nodes.items.filter(
@@ -478,7 +534,7 @@ async function startOnce(options: ClusterOptions, started: number): Promise<Clus
               n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true &&
               !(n.spec?.taints ?? []).some((t) => t.key === 'node.kubernetes.io/not-ready'),
           );
-          return ready.length >= nodeCount;
+          return ready.length >= nodeNames.length;
         },
         everything,
         timeoutMs,
@@ -523,6 +579,7 @@ async function startOnce(options: ClusterOptions, started: number): Promise<Clus
       caPem,
       dir,
       nodeNames,
+      ...(realNode !== undefined && { realNode }),
       startupMs,
       bin: { kubectl: binaries.kubectl, helm: binaries.helm, kwok: binaries.kwok },
       kubeConfig: adminConfig,

@@ -1,17 +1,21 @@
-// `npm run cluster [-- --nodes N --keep]`: starts the test cluster by hand, for development and
-// demos, prints `export KUBECONFIG=...` once it is ready, and stops it all on Ctrl-C or SIGTERM.
+// `npm run cluster [-- --nodes N --real-node --keep]`: starts the test cluster by hand, for
+// development and demos, prints `export KUBECONFIG=...` once it is ready, and stops it all on
+// Ctrl-C or SIGTERM. --real-node adds a kubelet running real containers (root only), and then
+// no fake node unless --nodes asks for some.
 import { parseArgs } from 'node:util';
 import { startCluster, type Cluster } from './cluster.ts';
 
 const { values } = parseArgs({
   options: {
-    nodes: { type: 'string', default: '1' },
+    nodes: { type: 'string' },
+    'real-node': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
   },
 });
-const nodes = Number(values.nodes);
-if (!Number.isInteger(nodes) || nodes < 1) {
-  console.error(`--nodes must be a positive integer, got ${values.nodes}`);
+const realNode = values['real-node'];
+const nodes = values.nodes === undefined ? (realNode ? 0 : 1) : Number(values.nodes);
+if (!Number.isInteger(nodes) || nodes < (realNode ? 0 : 1)) {
+  console.error(`--nodes must be a ${realNode ? 'non-negative' : 'positive'} integer, got ${values.nodes}`);
   process.exit(2);
 }
 
@@ -52,6 +56,7 @@ setInterval(() => {
 try {
   cluster = await startCluster({
     nodes,
+    realNode,
     keepDir: values.keep,
     onUnexpectedExit: (name, description, tail) => {
       console.error(`\n${description}\n${tail}`);
