@@ -12,7 +12,15 @@ export interface Requirement {
   /** Who needs it, in a user's words. */
   readonly why: string;
   readonly neededFor: readonly Purpose[];
+  /**
+   * Of use only to tests run as root (the real node, test/cluster/real-node.ts): installed when
+   * this process is root, and otherwise neither installed nor a reason to stop, since those tests
+   * are skipped then, saying why.
+   */
+  readonly rootOnly?: boolean;
 }
+
+const realNodeWhy = "the real node's tests (test/cluster/real-node.test.ts), which run as root";
 
 export const REQUIREMENTS: readonly Requirement[] = [
   { name: 'redis-server', debianPackage: 'redis-server', why: 'the tests and the demo start Redis servers of their own', neededFor: ['test', 'test-files', 'demo'] },
@@ -25,6 +33,12 @@ export const REQUIREMENTS: readonly Requirement[] = [
   { name: 'promtool', debianPackage: 'prometheus', why: "the chart's alert rules are checked and unit-tested with promtool", neededFor: ['test', 'test-files'] },
   { name: 'zsh', debianPackage: 'zsh', why: "the CLI's completion test runs its zsh script", neededFor: ['test', 'test-files'] },
   { name: 'fish', debianPackage: 'fish', why: "the CLI's completion test runs its fish script", neededFor: ['test', 'test-files'] },
+  { name: 'containerd', debianPackage: 'containerd', why: `the container runtime of ${realNodeWhy}`, neededFor: ['test', 'test-files'], rootOnly: true },
+  { name: 'runc', debianPackage: 'runc', why: `containerd's runtime, for ${realNodeWhy}`, neededFor: ['test', 'test-files'], rootOnly: true },
+  { name: '/usr/lib/cni/bridge', debianPackage: 'containernetworking-plugins', why: `the pods' network, for ${realNodeWhy}`, neededFor: ['test', 'test-files'], rootOnly: true },
+  { name: 'ip', debianPackage: 'iproute2', why: `makes the pods' bridge, for ${realNodeWhy}`, neededFor: ['test', 'test-files'], rootOnly: true },
+  { name: 'openssl', debianPackage: 'openssl', why: `makes the kubelet's certificates, for ${realNodeWhy}`, neededFor: ['test', 'test-files'], rootOnly: true },
+  { name: '/bin/busybox', debianPackage: 'busybox-static', why: `the test image of ${realNodeWhy}`, neededFor: ['test', 'test-files'], rootOnly: true },
 ];
 
 /** Go builds the test control plane, which `test-files` does not. */
@@ -77,12 +91,14 @@ const command = (purpose: Purpose): string => (purpose === 'demo' ? 'npm run dem
 
 /** Decides what to install and whether to stop, from what was found on the machine. */
 export function planSetup(purpose: Purpose, machine: Machine): SetupPlan {
-  const missing = REQUIREMENTS.filter((r) => r.neededFor.includes(purpose) && !machine.found.has(r.name));
+  const absent = REQUIREMENTS.filter((r) => r.neededFor.includes(purpose) && !machine.found.has(r.name));
+  const missing = absent.filter((r) => r.rootOnly !== true);
   const packages = missing.map((r) => r.debianPackage);
   const goMissing = needsGo(purpose) && !goIsRecent(machine.goVersion, machine.goWanted);
-  if (packages.length === 0 && !goMissing) return { install: [], sudo: false, stop: undefined };
+  if (absent.length === 0 && !goMissing) return { install: [], sudo: false, stop: undefined };
   const canInstall = machine.hasAptGet && machine.privilege !== 'none';
-  const install = canInstall ? packages : [];
+  const asRoot = machine.hasAptGet && machine.privilege === 'root' ? absent.filter((r) => r.rootOnly === true).map((r) => r.debianPackage) : [];
+  const install = [...(canInstall ? packages : []), ...asRoot];
   const lines: string[] = [];
   const run: string[] = [];
   if (packages.length > 0 && !canInstall) {

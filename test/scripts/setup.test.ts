@@ -62,6 +62,22 @@ const cases: Record<string, { purpose: Purpose; machine: Machine; install: strin
     install: [],
     stop: [/\(found go1\.19\.8\)/, /go1\.26\.0\.linux-arm64\.tar\.gz \| tar /],
   },
+  "as root, the real node's packages are installed too": {
+    purpose: 'test',
+    machine: machine({ without: ['redis-server', 'containerd', '/usr/lib/cni/bridge'] }),
+    install: ['redis-server', 'containerd', 'containernetworking-plugins'],
+  },
+  "through sudo, the real node's packages are not installed: its tests need root and are skipped": {
+    purpose: 'test',
+    machine: machine({ privilege: 'sudo', without: ['cc', 'runc', '/bin/busybox'] }),
+    install: ['gcc'],
+    sudo: true,
+  },
+  "without root or sudo, the real node's packages missing do not stop the tests": {
+    purpose: 'test',
+    machine: machine({ privilege: 'none', without: ['containerd', 'openssl', 'ip'] }),
+    install: [],
+  },
   'a newer Go will do': { purpose: 'test', machine: machine({ goVersion: 'go1.27.1' }), install: [] },
   'a development build of Go is left to build.sh to try': { purpose: 'test', machine: machine({ goVersion: 'devel go1.27-abc123' }), install: [] },
   'chosen test files do not build the control plane: no Go needed': { purpose: 'test-files', machine: machine({ goVersion: undefined }), install: [] },
