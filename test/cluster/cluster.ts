@@ -5,13 +5,13 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { createServer, type AddressInfo } from 'node:net';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, KubeConfig, type V1Node } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { describeExit, logTail, startComponent, stopComponent, type Component } from './processes.ts';
-import { cleanUpRealNode, planRealNode, readFootprint, realNodeUnavailable, startRealNode, type RealNode, type RealNodePlan } from './real-node.ts';
+import { cleanUpRealNode, planRealNode, serviceClusterIpRange, readFootprint, realNodeUnavailable, startRealNode, type RealNode, type RealNodePlan } from './real-node.ts';
 
 /** Where build.sh puts the binaries. */
 export const binDir = join(import.meta.dirname, 'bin');
@@ -319,6 +319,8 @@ async function startOnce(options: ClusterOptions, started: number): Promise<Clus
 
   const components: Component[] = [];
   let apiServer: Component | undefined;
+  /** The real node's stand-in for kube-proxy, for the `kubernetes` Service. */
+  let serviceProxy: Server | undefined;
   let stopped = false;
 
   const start = (name: string, args: string[], env: NodeJS.ProcessEnv = {}): Component => {
@@ -340,7 +342,7 @@ async function startOnce(options: ClusterOptions, started: number): Promise<Clus
     '--bind-address=127.0.0.1',
     '--advertise-address=127.0.0.1',
     `--secure-port=${apiPort}`,
-    '--service-cluster-ip-range=10.96.0.0/16',
+    `--service-cluster-ip-range=${serviceClusterIpRange}`,
     '--allow-privileged=true',
     // The Node authorizer gives a kubelet what its own pods need, as on a real cluster.
     `--authorization-mode=${realNodePlan === undefined ? 'RBAC' : 'Node,RBAC'}`,
@@ -389,6 +391,7 @@ async function startOnce(options: ClusterOptions, started: number): Promise<Clus
     // The real node first, while the API server still answers it; then the other clients, the
     // API server, and its storage.
     if (realNodePlan !== undefined) {
+      serviceProxy?.close();
       await Promise.all(components.filter((c) => c.name === 'kubelet').map((c) => stopComponent(c)));
       await Promise.all(components.filter((c) => c.name === 'containerd').map((c) => stopComponent(c)));
       cleanUpRealNode(realNodePlan.footprint);
@@ -517,10 +520,12 @@ async function startOnce(options: ClusterOptions, started: number): Promise<Clus
         kubeconfigPath: path('kubelet.kubeconfig'),
         kubeletPort,
         kubeletHealthzPort,
+        apiServerPort: apiPort,
         start: (name, args, env) => start(name, args, env),
         waitFor: (what, check, watched) => waitFor(what, check, watched, timeoutMs),
       });
       realNode = nodeStart.node;
+      serviceProxy = nodeStart.serviceProxy;
       everything.push(...nodeStart.components);
     }
     const nodeNames = realNode === undefined ? fakeNodeNames : [...fakeNodeNames, realNode.name];

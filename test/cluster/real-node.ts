@@ -10,6 +10,10 @@
 // - A bridge with one address of 10.213.X.0/24 (X free on this machine), no default route for
 //   the pods: they reach each other and the host's address on the bridge, nothing else. The
 //   bridge is deleted on stop; the pods' veths go with their network namespaces.
+// - The `kubernetes` Service's address (10.96.0.1) on that bridge too, and a route to the Service
+//   range in the pods: the cluster runs no kube-proxy, so a TCP proxy of the test process (listening
+//   on 10.96.0.1:443) stands in for it, for that one Service: pods reach the API server as on a
+//   real cluster, through KUBERNETES_SERVICE_HOST. The address goes with the bridge.
 // - A cgroup /forkpool-node-ID in every hierarchy, holding every pod; emptied and removed on stop.
 // - Sysctls: the kubelet sets its kernel tunables, the bridge plugin ip_forward; the values they
 //   had are restored on stop.
@@ -20,6 +24,7 @@
 // is made, so that the next startCluster() undoes what a killed run left (cleanUpRealNode).
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { createConnection, createServer, type Server } from 'node:net';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -31,6 +36,12 @@ const run = promisify(execFile);
 
 /** The sandbox image the kubelet asks for, imported from bin/pause: build.sh's PAUSE_VERSION. */
 export const pauseImage = 'registry.k8s.io/pause:3.10.2';
+
+/** The cluster's Service range (kube-apiserver's --service-cluster-ip-range). */
+export const serviceClusterIpRange = '10.96.0.0/16';
+
+/** The `kubernetes` Service's address: the first of the range, as the API server allocates it. */
+export const kubernetesServiceAddress = '10.96.0.1';
 
 /** Where Debian puts the CNI plugins, then where upstream's packages do. */
 const cniBinDirs = ['/usr/lib/cni', '/opt/cni/bin'];
@@ -202,6 +213,8 @@ export interface RealNodeContext {
   kubeconfigPath: string;
   kubeletPort: number;
   kubeletHealthzPort: number;
+  /** The API server's port on 127.0.0.1, where the `kubernetes` Service's proxy forwards. */
+  apiServerPort: number;
   /** Starts `kube exec PROGRAM ARGS...` as a component of the cluster. */
   start: (name: string, args: string[], env?: NodeJS.ProcessEnv) => Component;
   /** Waits until `check` is true, failing if one of `watched` exits. */
@@ -306,6 +319,8 @@ function cniConfig(plan: RealNodePlan): string {
           ipam: {
             type: 'host-local',
             ranges: [[{ subnet: plan.subnet, gateway: plan.hostAddress }]],
+            // The Service range only, through the host: the kubernetes Service's proxy is there.
+            routes: [{ dst: serviceClusterIpRange }],
             dataDir: join(plan.nodeDir, 'cni-ipam'),
           },
         },
@@ -323,6 +338,7 @@ function createBridge(plan: RealNodePlan): void {
   const ipv6 = `/proc/sys/net/ipv6/conf/${bridge}/disable_ipv6`;
   if (existsSync(ipv6)) writeFileSync(ipv6, '1');
   execFileSync('ip', ['addr', 'add', `${plan.hostAddress}/24`, 'dev', bridge]);
+  execFileSync('ip', ['addr', 'add', `${kubernetesServiceAddress}/32`, 'dev', bridge]);
   execFileSync('ip', ['link', 'set', bridge, 'up']);
 }
 
@@ -340,10 +356,29 @@ function createCgroupRoot(cgroupRoot: string): void {
 }
 
 /**
+ * The `kubernetes` Service for the pods, as kube-proxy would make it: connections to
+ * 10.96.0.1:443 go to the API server on 127.0.0.1 (TLS passes through; the API server's
+ * certificate names 10.96.0.1).
+ */
+async function startServiceProxy(apiServerPort: number): Promise<Server> {
+  const server = createServer((client) => {
+    const upstream = createConnection({ host: '127.0.0.1', port: apiServerPort });
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(443, kubernetesServiceAddress, resolve);
+  });
+  return server;
+}
+
+/**
  * Starts containerd and the kubelet and waits until the node is Ready. On failure the caller
  * stops the cluster, which calls cleanUpRealNode().
  */
-export async function startRealNode(plan: RealNodePlan, context: RealNodeContext): Promise<{ node: RealNode; components: Component[] }> {
+export async function startRealNode(plan: RealNodePlan, context: RealNodeContext): Promise<{ node: RealNode; components: Component[]; serviceProxy: Server }> {
   const cniBin = cniBinDir();
   if (cniBin === undefined) throw new Error(realNodeUnavailable(context.binDir));
   const dir = plan.nodeDir;
@@ -353,6 +388,7 @@ export async function startRealNode(plan: RealNodePlan, context: RealNodeContext
   writeFileSync(join(dir, 'kubelet.yaml'), kubeletConfig(plan, context));
   createBridge(plan);
   createCgroupRoot(plan.footprint.cgroupRoot);
+  const serviceProxy = await startServiceProxy(context.apiServerPort);
 
   // unshare execs sh, sh execs containerd: one process, whose mount namespace the kubelet joins.
   const containerd = context.start('containerd', [
@@ -404,7 +440,7 @@ export async function startRealNode(plan: RealNodePlan, context: RealNodeContext
       await ctr(['images', 'import', archivePath]);
     },
   };
-  return { node, components: [containerd, kubelet] };
+  return { node, components: [containerd, kubelet], serviceProxy };
 }
 
 function processCommandLine(pid: string): string[] {

@@ -24,16 +24,17 @@ export interface RedisServer {
 
 /**
  * Starts `redis-server` on a free port; `appendonly` keeps data across `kill()`/`start()`; `args` are more
- * of its command-line options (`--maxmemory-policy allkeys-lru`).
+ * of its command-line options (`--maxmemory-policy allkeys-lru`). It listens on 127.0.0.1 and on the
+ * addresses of `bind` (e.g. a real node's bridge address, for its pods).
  */
-export async function startRedis(opts: { appendonly?: boolean; args?: readonly string[] } = {}): Promise<RedisServer> {
+export async function startRedis(opts: { appendonly?: boolean; args?: readonly string[]; bind?: string[] } = {}): Promise<RedisServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'forkpool-redis-'));
   let proc: ChildProcess | undefined;
   const conns: Redis[] = [];
   const start = async (): Promise<void> => {
     proc = spawn('redis-server', [
-      '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '',
+      '--port', String(port), '--bind', ['127.0.0.1', ...(opts.bind ?? [])].join(' '), '--dir', dir, '--save', '',
       '--appendonly', opts.appendonly ? 'yes' : 'no', '--appendfsync', 'always', ...(opts.args ?? []),
     ], { stdio: ['ignore', 'ignore', 'inherit'] });
     const p = proc;
