@@ -39,6 +39,8 @@ export const REQUIREMENTS: readonly Requirement[] = [
   { name: 'ip', debianPackage: 'iproute2', why: `makes the pods' bridge, for ${realNodeWhy}`, neededFor: ['test', 'test-files'], rootOnly: true },
   { name: 'openssl', debianPackage: 'openssl', why: `makes the kubelet's certificates, for ${realNodeWhy}`, neededFor: ['test', 'test-files'], rootOnly: true },
   { name: '/bin/busybox', debianPackage: 'busybox-static', why: `the test image of ${realNodeWhy}`, neededFor: ['test', 'test-files'], rootOnly: true },
+  { name: 'buildah', debianPackage: 'buildah', why: "builds the images from their Dockerfiles (scripts/images.ts) for the real pods' end-to-end test", neededFor: ['test', 'test-files'], rootOnly: true },
+  { name: 'mmdebstrap', debianPackage: 'mmdebstrap', why: "makes the Debian root filesystem of the images' base (scripts/images.ts)", neededFor: ['test', 'test-files'], rootOnly: true },
 ];
 
 /** Go builds the test control plane, which `test-files` does not. */
