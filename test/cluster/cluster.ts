@@ -5,13 +5,13 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { createServer, type AddressInfo, type Server } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, KubeConfig, type V1Node } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { describeExit, logTail, startComponent, stopComponent, type Component } from './processes.ts';
-import { cleanUpRealNode, planRealNode, serviceClusterIpRange, readFootprint, realNodeUnavailable, startRealNode, type RealNode, type RealNodePlan } from './real-node.ts';
+import { cleanUpRealNode, planRealNode, serviceClusterIpRange, readFootprint, realNodeUnavailable, startRealNode, type RealNode, type RealNodePlan, type ServiceProxy } from './real-node.ts';
 
 /** Where build.sh puts the binaries. */
 export const binDir = join(import.meta.dirname, 'bin');
@@ -320,7 +320,7 @@ async function startOnce(options: ClusterOptions, started: number): Promise<Clus
   const components: Component[] = [];
   let apiServer: Component | undefined;
   /** The real node's stand-in for kube-proxy, for the `kubernetes` Service. */
-  let serviceProxy: Server | undefined;
+  let serviceProxy: ServiceProxy | undefined;
   let stopped = false;
 
   const start = (name: string, args: string[], env: NodeJS.ProcessEnv = {}): Component => {

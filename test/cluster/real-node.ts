@@ -24,7 +24,7 @@
 // is made, so that the next startCluster() undoes what a killed run left (cleanUpRealNode).
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createConnection, createServer, type Server } from 'node:net';
+import { createConnection, createServer, type Socket } from 'node:net';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -355,14 +355,25 @@ function createCgroupRoot(cgroupRoot: string): void {
   }
 }
 
+/** The stand-in for kube-proxy; close() also ends the connections it carries. */
+export interface ServiceProxy {
+  close(): void;
+}
+
 /**
  * The `kubernetes` Service for the pods, as kube-proxy would make it: connections to
  * 10.96.0.1:443 go to the API server on 127.0.0.1 (TLS passes through; the API server's
  * certificate names 10.96.0.1).
  */
-async function startServiceProxy(apiServerPort: number): Promise<Server> {
+async function startServiceProxy(apiServerPort: number): Promise<ServiceProxy> {
+  // A pod's connections die with its network namespace, unannounced: close() ends them here.
+  const sockets = new Set<Socket>();
   const server = createServer((client) => {
     const upstream = createConnection({ host: '127.0.0.1', port: apiServerPort });
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    }
     client.on('error', () => upstream.destroy());
     upstream.on('error', () => client.destroy());
     client.pipe(upstream).pipe(client);
@@ -371,14 +382,19 @@ async function startServiceProxy(apiServerPort: number): Promise<Server> {
     server.once('error', reject);
     server.listen(443, kubernetesServiceAddress, resolve);
   });
-  return server;
+  return {
+    close() {
+      server.close();
+      sockets.forEach((socket) => socket.destroy());
+    },
+  };
 }
 
 /**
  * Starts containerd and the kubelet and waits until the node is Ready. On failure the caller
  * stops the cluster, which calls cleanUpRealNode().
  */
-export async function startRealNode(plan: RealNodePlan, context: RealNodeContext): Promise<{ node: RealNode; components: Component[]; serviceProxy: Server }> {
+export async function startRealNode(plan: RealNodePlan, context: RealNodeContext): Promise<{ node: RealNode; components: Component[]; serviceProxy: ServiceProxy }> {
   const cniBin = cniBinDir();
   if (cniBin === undefined) throw new Error(realNodeUnavailable(context.binDir));
   const dir = plan.nodeDir;
