@@ -34,7 +34,9 @@ export async function startRedis(opts: { appendonly?: boolean; args?: readonly s
   const conns: Redis[] = [];
   const start = async (): Promise<void> => {
     proc = spawn('redis-server', [
-      '--port', String(port), '--bind', ['127.0.0.1', ...(opts.bind ?? [])].join(' '), '--dir', dir, '--save', '',
+      '--port', String(port), '--bind', ['127.0.0.1', ...(opts.bind ?? [])].join(' '),
+      // Without a password Redis answers only loopback clients unless protected mode is off.
+      '--protected-mode', opts.bind === undefined ? 'yes' : 'no', '--dir', dir, '--save', '',
       '--appendonly', opts.appendonly ? 'yes' : 'no', '--appendfsync', 'always', ...(opts.args ?? []),
     ], { stdio: ['ignore', 'ignore', 'inherit'] });
     const p = proc;
