@@ -52,17 +52,19 @@ export function objectKey(obj: Meta): string {
   return `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
 }
 
-/** Whether `a` is a newer version than `b`, reading resourceVersions as the etcd revisions they are in practice. */
-export function isNewer(a: Meta, b: Meta | undefined): boolean {
-  const ra = a.metadata?.resourceVersion;
-  const rb = b?.metadata?.resourceVersion;
-  if (rb === undefined || ra === undefined) return true;
-  try {
-    return BigInt(ra) > BigInt(rb);
-  } catch {
-    return ra !== rb;
-  }
+/**
+ * Orders two resourceVersions: negative when `a` is older, 0 when equal, positive when newer, undefined
+ * when either is not an integer. The API conventions call resourceVersions opaque, but the API server
+ * serves etcd revisions, and client-go's MutationCache and Kubernetes' own comparable-resourceVersion
+ * rules compare them as integers for the same need: telling our write from an older copy.
+ */
+export function compareResourceVersions(a: string | undefined, b: string | undefined): number | undefined {
+  if (a === undefined || b === undefined || !/^[0-9]+$/.test(a) || !/^[0-9]+$/.test(b)) return undefined;
+  const [x, y] = [BigInt(a), BigInt(b)];
+  return x === y ? 0 : x > y ? 1 : -1;
 }
+
+const rv = (obj: Meta | undefined): string | undefined => obj?.metadata?.resourceVersion;
 
 type WatchEnd = 'closed' | 'gone' | 'quiet' | 'relist' | 'stopped';
 
@@ -77,7 +79,14 @@ class WatchError extends Error {
 
 export class Informer<T extends Meta> {
   readonly #o: Required<Omit<InformerOptions<T>, 'labelSelector' | 'onChange' | 'onRestart'>> & InformerOptions<T>;
+  /** Exactly what the list and the watch said: the server sends each watch in order, so it never goes back. */
   readonly #store = new Map<string, T>();
+  /**
+   * Objects the operator wrote, each until the list or the watch shows a version at least as new (what
+   * client-go's MutationCache does): a list taken before the write, or a watch event still on its way,
+   * must not hand an older copy to the next reconcile.
+   */
+  readonly #written = new Map<string, T>();
   #resourceVersion = '';
   #synced = false;
   #stopped = false;
@@ -107,18 +116,41 @@ export class Informer<T extends Meta> {
     return this.#synced;
   }
 
+  /** The newest copy of an object: what the server last said, or what the operator wrote after that. */
   get(key: string): T | undefined {
-    return this.#store.get(key);
+    return this.#newest(key, this.#store.get(key));
   }
 
   list(): T[] {
-    return [...this.#store.values()];
+    const objects = [...this.#store].map(([key, obj]) => this.#newest(key, obj) ?? obj);
+    for (const [key, obj] of this.#written) {
+      if (!this.#ahead(obj)) this.#written.delete(key);
+      else if (!this.#store.has(key)) objects.push(obj);
+    }
+    return objects;
   }
 
-  /** Puts an object the operator just wrote (without its managedFields) into the cache when it is newer than the cached one, so the next read sees the write. */
+  /**
+   * Keeps an object the operator just wrote (without its managedFields), so the next read sees the write
+   * even before the watch brings it, and until the cache has reached its version. When the versions
+   * cannot be ordered, the list and the watch win.
+   */
   remember(obj: T): void {
-    const key = objectKey(obj);
-    if (isNewer(obj, this.#store.get(key))) this.#store.set(key, trim(obj));
+    if (this.#ahead(obj)) this.#written.set(objectKey(obj), trim(obj));
+  }
+
+  /** Whether a written object is newer than everything the list and the watch have said (the watch's position counts bookmarks and deletions). */
+  #ahead(written: T): boolean {
+    return (compareResourceVersions(rv(written), this.#resourceVersion) ?? 0) > 0;
+  }
+
+  /** `fromServer`, unless the operator wrote a version the cache has not reached yet; a written copy it has reached is dropped. */
+  #newest(key: string, fromServer: T | undefined): T | undefined {
+    const written = this.#written.get(key);
+    if (written === undefined) return fromServer;
+    if (this.#ahead(written)) return written;
+    this.#written.delete(key);
+    return fromServer;
   }
 
   start(): void {

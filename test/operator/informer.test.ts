@@ -164,11 +164,50 @@ test('cached objects carry no managedFields', async () => {
   await inf.stop();
 });
 
-test('remember keeps the newer of a write response and the cache', () => {
-  const inf = new Informer<Obj>({ name: 't', list: lister(() => [], () => 1).list, watchPath: '/x', watch: fakeWatch(() => undefined) });
+test('a write is kept until the list or the watch shows a version at least as new', async () => {
+  const listed = [obj('a', 1), obj('b', 1)];
+  const listRv = 1;
+  const l = lister(() => listed, () => listRv);
+  let emit: Callback | undefined;
+  const watch = fakeWatch((n, _q, cb) => {
+    if (n === 1) emit = cb;
+  });
+  const inf = new Informer<Obj>({ name: 't', list: l.list, watchPath: '/x', watch, relistIntervalMs: 60_000 });
+  inf.start();
+  await until('the watch', () => emit);
+  const rvOf = (name: string): string | undefined => inf.get(`ns/${name}`)?.metadata?.resourceVersion;
   inf.remember(obj('a', 5));
-  inf.remember(obj('a', 4));
-  assert.equal(inf.get('ns/a')?.metadata?.resourceVersion, '5');
-  inf.remember(obj('a', 12));
-  assert.equal(inf.get('ns/a')?.metadata?.resourceVersion, '12');
+  inf.remember(obj('c', 6));
+  emit?.('MODIFIED', obj('a', 4));
+  assert.equal(rvOf('a'), '5', 'an older watch event does not hide the write');
+  assert.deepEqual(inf.list().map((o) => o.metadata.name).sort(), ['a', 'b', 'c']);
+  emit?.('MODIFIED', obj('a', 7));
+  assert.equal(rvOf('a'), '7', 'a newer one replaces it');
+  inf.remember(obj('a', 6));
+  assert.equal(rvOf('a'), '7', 'a write older than the cache is not kept');
+  emit?.('DELETED', obj('b', 8));
+  inf.remember(obj('b', 7));
+  assert.equal(inf.get('ns/b'), undefined, 'a write older than a deletion does not bring it back');
+  emit?.('BOOKMARK', { metadata: { resourceVersion: '20' } });
+  assert.equal(inf.get('ns/c'), undefined, 'c was deleted before 20, or the watch would have said so');
+  await inf.stop();
+});
+
+test('a re-list taken before a write does not hide it; one taken after drops what it lacks', async () => {
+  let listRv = 3;
+  const l = lister(() => [obj('a', 2)], () => listRv);
+  const inf = new Informer<Obj>({ name: 't', list: l.list, watchPath: '/x', watch: fakeWatch(() => undefined), relistIntervalMs: 30 });
+  inf.start();
+  await inf.waitForSync();
+  inf.remember(obj('a', 9));
+  inf.remember(obj('z', 10));
+  await until('a re-list', () => l.count() >= 2, 5000);
+  assert.equal(inf.get('ns/a')?.metadata?.resourceVersion, '9');
+  assert.equal(inf.get('ns/z')?.metadata?.resourceVersion, '10');
+  listRv = 11;
+  const n = l.count();
+  await until('a re-list at 11', () => l.count() >= n + 2, 5000);
+  assert.equal(inf.get('ns/a')?.metadata?.resourceVersion, '2', 'the list at 11 is newer than the write at 9');
+  assert.equal(inf.get('ns/z'), undefined, 'z was deleted before 11');
+  await inf.stop();
 });
