@@ -1,6 +1,10 @@
 // A TCP proxy that plays a DNS name moved by a failover: each new connection goes to the target of the
-// moment, while open ones stay with the server they reached.
+// moment, while open ones stay with the server they reached. It can also play a server that stops
+// answering without closing anything (freeze), as a hung server or a partition does. With `tls` it
+// terminates TLS with the server's own certificate, so that a frozen connection holds the requests
+// themselves, not the handshake (a client then waits on its request, not on its connect timeout).
 import { createConnection, createServer, type Socket } from 'node:net';
+import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
 import { Redis } from 'ioredis';
 import { until } from './wait.ts';
 
@@ -10,35 +14,70 @@ export interface TcpProxy {
   target: number;
   /** connections opened so far, per target port */
   readonly opened: Map<number, number>;
+  /** Stops forwarding in both directions on every connection, open or new; nothing is closed. */
+  freeze(): void;
+  /** Forwards again, what was held first. */
+  thaw(): void;
   /** Closes the proxy and every connection through it. */
   close(): Promise<void>;
 }
 
+/** The server's certificate and key (PEM), and the authority that signed them, for a proxy that terminates TLS. */
+export interface ProxyTls {
+  cert: string;
+  key: string;
+  ca: string;
+}
+
 /** Starts a proxy on a free port of 127.0.0.1 to `target` on 127.0.0.1. */
-export async function startTcpProxy(target: number): Promise<TcpProxy> {
+export async function startTcpProxy(target: number, options: { tls?: ProxyTls } = {}): Promise<TcpProxy> {
+  const { tls } = options;
   const sockets = new Set<Socket>();
   const track = (s: Socket): void => {
     sockets.add(s);
     s.once('close', () => sockets.delete(s));
   };
   const opened = new Map<number, number>();
-  const server = createServer((client) => {
+  const pairs = new Set<[Socket, Socket]>();
+  let frozen = false;
+  const forward = ([client, upstream]: [Socket, Socket]): void => {
+    client.pipe(upstream).pipe(client);
+  };
+  const onClient = (client: Socket): void => {
     opened.set(proxy.target, (opened.get(proxy.target) ?? 0) + 1);
-    const upstream = createConnection({ host: '127.0.0.1', port: proxy.target });
+    const upstream = tls === undefined ? createConnection({ host: '127.0.0.1', port: proxy.target }) : tlsConnect({ host: '127.0.0.1', port: proxy.target, ca: tls.ca });
     track(client);
     track(upstream);
-    client.pipe(upstream).pipe(client);
+    const pair: [Socket, Socket] = [client, upstream];
+    pairs.add(pair);
+    client.once('close', () => pairs.delete(pair));
+    if (frozen) client.pause();
+    else forward(pair);
     client.once('error', () => upstream.destroy());
     upstream.once('error', () => client.destroy());
     client.once('close', () => upstream.destroy());
     upstream.once('close', () => client.destroy());
-  });
+  };
+  const server = tls === undefined ? createServer(onClient) : createTlsServer({ cert: tls.cert, key: tls.key }, onClient);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
   const proxy: TcpProxy = {
     port: typeof address === 'object' && address ? address.port : 0,
     target,
     opened,
+    freeze() {
+      frozen = true;
+      for (const [client, upstream] of pairs) {
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        client.pause();
+        upstream.pause();
+      }
+    },
+    thaw() {
+      frozen = false;
+      for (const pair of pairs) forward(pair);
+    },
     close() {
       for (const s of sockets) s.destroy();
       return new Promise((resolve) => server.close(() => resolve()));
