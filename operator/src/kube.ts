@@ -13,10 +13,13 @@ import {
   CoordinationV1Api,
   CoreV1Api,
   CustomObjectsApi,
+  Observable,
   PatchStrategy,
   Watch,
   setHeaderOptions,
+  type ConfigurationOptions,
   type KubeConfig,
+  type ObservableMiddleware,
   type V1Deployment,
   type V1Lease,
   type V1Pod,
@@ -68,6 +71,23 @@ export function apiMessage(err: unknown): string {
     }
   }
   return err instanceof Error ? err.message : String(err);
+}
+
+/** Call options that abort the request when `signal` does (client-node takes a signal only through a middleware). */
+function abortable(signal: AbortSignal | undefined): ConfigurationOptions<ObservableMiddleware> | undefined {
+  if (signal === undefined) return undefined;
+  return {
+    middleware: [
+      {
+        pre: (request) => {
+          request.setSignal(signal);
+          return new Observable(Promise.resolve(request));
+        },
+        post: (response) => new Observable(Promise.resolve(response)),
+      },
+    ],
+    middlewareMergeStrategy: 'append',
+  };
 }
 
 const page = <T>(list: { items: T[]; metadata?: { resourceVersion?: string; _continue?: string } }): ListPage<T> => ({
@@ -183,16 +203,17 @@ export class KubeApi {
     });
   }
 
-  readLease(namespace: string, name: string): Promise<V1Lease> {
-    return this.#coordination.readNamespacedLease({ namespace, name });
+  /** Reads a Lease; `signal` bounds the call (leader election bounds each by the renew deadline). */
+  readLease(namespace: string, name: string, signal?: AbortSignal): Promise<V1Lease> {
+    return this.#coordination.readNamespacedLease({ namespace, name }, abortable(signal));
   }
 
-  createLease(namespace: string, lease: V1Lease): Promise<V1Lease> {
-    return this.#coordination.createNamespacedLease({ namespace, body: lease });
+  createLease(namespace: string, lease: V1Lease, signal?: AbortSignal): Promise<V1Lease> {
+    return this.#coordination.createNamespacedLease({ namespace, body: lease }, abortable(signal));
   }
 
   /** Replaces a Lease; the resourceVersion in it makes this a compare-and-swap (409 when someone else wrote first). */
-  replaceLease(namespace: string, lease: V1Lease): Promise<V1Lease> {
-    return this.#coordination.replaceNamespacedLease({ namespace, name: lease.metadata?.name ?? '', body: lease });
+  replaceLease(namespace: string, lease: V1Lease, signal?: AbortSignal): Promise<V1Lease> {
+    return this.#coordination.replaceNamespacedLease({ namespace, name: lease.metadata?.name ?? '', body: lease }, abortable(signal));
   }
 }

@@ -1,7 +1,10 @@
 // Leader election on a coordination.k8s.io/v1 Lease, as client-go does it (client-node has none):
 // the holder renews every retry period; another candidate takes over once it has seen the same
-// record unchanged for a whole lease duration (its own clock only, so clock skew does not matter);
-// a leader that could not renew within the renew deadline stops acting.
+// record unchanged for a whole lease duration (its own monotonic clock only, so clock skew and clock
+// steps do not matter); a leader that could not renew within the renew deadline stops acting. Every
+// Lease call is aborted at that deadline, so a call the network or the API server holds cannot keep
+// a leader acting past it: the leader's deadline (renew deadline after the start of its last good
+// renew) always falls before the lease duration a follower waits from when it saw that renew.
 import type { V1Lease } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { statusCode, type KubeApi } from './kube.ts';
@@ -34,10 +37,16 @@ export class LeaderElector {
   readonly #api: KubeApi;
   #leading = false;
   #stopped = false;
-  /** The record last seen and when (our clock) it was first seen in that form. */
+  /** The record last seen and when (performance.now()) it was first seen in that form. */
   #observed: { key: string; at: number } | undefined;
+  /** When (performance.now()) the last successful renew started. */
   #lastRenew = 0;
   #loop: Promise<void> | undefined;
+  /** Aborts the attempt in flight when the elector stops. */
+  readonly #stopping = new AbortController();
+  /** Ends the leadership at the renew deadline, whatever the loop is waiting for. */
+  #deadlineTimer: NodeJS.Timeout | undefined;
+  #lost = false;
 
   constructor(api: KubeApi, options: LeaderElectionOptions) {
     this.#api = api;
@@ -55,39 +64,53 @@ export class LeaderElector {
   async #run(): Promise<void> {
     const { retryPeriodMs, renewDeadlineMs } = this.#o;
     while (!this.#stopped) {
+      const startedAt = performance.now();
+      // A leader's attempt ends at its deadline; a candidate's after a renew deadline of its own.
+      const deadline = this.#leading ? this.#lastRenew + renewDeadlineMs : startedAt + renewDeadlineMs;
       let ok = false;
       try {
-        ok = await this.#tryAcquireOrRenew();
+        ok = await this.#tryAcquireOrRenew(AbortSignal.any([AbortSignal.timeout(Math.max(0, deadline - startedAt)), this.#stopping.signal]));
       } catch (err) {
-        this.#o.log.warn({ err: String(err) }, 'lease: could not read or write the lease');
+        if (!this.#stopped) this.#o.log.warn({ err: String(err) }, 'lease: could not read or write the lease');
       }
-      if (this.#stopped) break;
-      const now = Date.now();
+      if (this.#stopped || this.#lost) break;
       if (ok) {
-        this.#lastRenew = now;
+        this.#lastRenew = startedAt;
+        this.#armDeadline();
         if (!this.#leading) {
           this.#leading = true;
           this.#o.log.info({ lease: `${this.#o.namespace}/${this.#o.name}`, identity: this.#o.identity }, 'became the leader');
           this.#o.onStartedLeading();
         }
-      } else if (this.#leading && now - this.#lastRenew > renewDeadlineMs) {
-        this.#leading = false;
-        this.#o.log.error({ lease: `${this.#o.namespace}/${this.#o.name}` }, 'lost the lease: could not renew it within the renew deadline');
-        this.#o.onStoppedLeading();
-        return;
       }
       // Jitter keeps candidates from hitting the API server in step.
       await sleep(this.#leading ? retryPeriodMs : retryPeriodMs * (1 + Math.random() * 0.2));
     }
   }
 
-  async #tryAcquireOrRenew(): Promise<boolean> {
+  /** (Re)starts the timer that ends the leadership at the renew deadline of the last good renew. */
+  #armDeadline(): void {
+    clearTimeout(this.#deadlineTimer);
+    this.#deadlineTimer = setTimeout(() => this.#lose('could not renew it within the renew deadline'), Math.max(0, this.#lastRenew + this.#o.renewDeadlineMs - performance.now()));
+  }
+
+  /** Stops acting for good: a leader that missed its deadline may have been replaced already; the operator exits. */
+  #lose(why: string): void {
+    if (!this.#leading || this.#stopped) return;
+    this.#leading = false;
+    this.#lost = true;
+    this.#stopping.abort();
+    this.#o.log.error({ lease: `${this.#o.namespace}/${this.#o.name}`, renewDeadlineMs: this.#o.renewDeadlineMs }, `lost the lease: ${why}`);
+    this.#o.onStoppedLeading();
+  }
+
+  async #tryAcquireOrRenew(signal: AbortSignal): Promise<boolean> {
     const { namespace, name, identity } = this.#o;
     const leaseSeconds = Math.ceil(this.#o.leaseDurationMs / 1000);
     const now = new Date();
     let lease: V1Lease;
     try {
-      lease = await this.#api.readLease(namespace, name);
+      lease = await this.#api.readLease(namespace, name, signal);
     } catch (err) {
       if (statusCode(err) !== 404) throw err;
       try {
@@ -101,7 +124,7 @@ export class LeaderElector {
             renewTime: microTime(now) as unknown as Date,
             leaseTransitions: 0,
           },
-        });
+        }, signal);
         return true;
       } catch (createErr) {
         if (statusCode(createErr) === 409) return false;
@@ -111,9 +134,13 @@ export class LeaderElector {
     const spec = lease.spec ?? {};
     const holder = spec.holderIdentity ?? '';
     const recordKey = `${holder}|${String(spec.renewTime)}|${spec.leaseDurationSeconds ?? ''}`;
-    if (this.#observed?.key !== recordKey) this.#observed = { key: recordKey, at: Date.now() };
+    if (this.#observed?.key !== recordKey) this.#observed = { key: recordKey, at: performance.now() };
     const durationMs = (spec.leaseDurationSeconds ?? leaseSeconds) * 1000;
-    if (holder !== '' && holder !== identity && this.#observed.at + durationMs > Date.now()) return false;
+    if (holder !== '' && holder !== identity) {
+      // Someone else holds it: it waited out our lease, so we are past our deadline whatever our clock says.
+      if (this.#leading) this.#lose(`${holder} holds it`);
+      if (this.#lost || this.#observed.at + durationMs > performance.now()) return false;
+    }
 
     const takingOver = holder !== identity;
     const acquire = spec.acquireTime === undefined ? undefined : toDate(spec.acquireTime);
@@ -129,7 +156,7 @@ export class LeaderElector {
       },
     };
     try {
-      await this.#api.replaceLease(namespace, next);
+      await this.#api.replaceLease(namespace, next, signal);
       return true;
     } catch (err) {
       if (statusCode(err) === 409) return false;
@@ -140,17 +167,21 @@ export class LeaderElector {
   /** Stops campaigning; a leader hands the lease back (empty holder, 1 s) so that another takes over at once. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    clearTimeout(this.#deadlineTimer);
+    this.#stopping.abort();
     await this.#loop;
     if (!this.#leading) return;
     this.#leading = false;
+    // Handing back is worth it only while the lease is still ours: not past the renew deadline.
+    const signal = AbortSignal.timeout(Math.max(0, this.#lastRenew + this.#o.renewDeadlineMs - performance.now()));
     try {
-      const lease = await this.#api.readLease(this.#o.namespace, this.#o.name);
+      const lease = await this.#api.readLease(this.#o.namespace, this.#o.name, signal);
       if (lease.spec?.holderIdentity !== this.#o.identity) return;
       const now = microTime(new Date()) as unknown as Date;
       await this.#api.replaceLease(this.#o.namespace, {
         ...lease,
         spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: now, acquireTime: now },
-      });
+      }, signal);
     } catch (err) {
       this.#o.log.warn({ err: String(err) }, 'lease: could not hand the lease back');
     }
