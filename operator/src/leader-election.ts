@@ -69,7 +69,7 @@ export class LeaderElector {
       const deadline = this.#leading ? this.#lastRenew + renewDeadlineMs : startedAt + renewDeadlineMs;
       let ok = false;
       try {
-        ok = await this.#tryAcquireOrRenew(AbortSignal.any([AbortSignal.timeout(Math.max(0, deadline - startedAt)), this.#stopping.signal]));
+        ok = await this.#tryAcquireOrRenew(AbortSignal.any([AbortSignal.timeout(Math.max(0, Math.ceil(deadline - startedAt))), this.#stopping.signal]));
       } catch (err) {
         if (!this.#stopped) this.#o.log.warn({ err: String(err) }, 'lease: could not read or write the lease');
       }
@@ -173,7 +173,7 @@ export class LeaderElector {
     if (!this.#leading) return;
     this.#leading = false;
     // Handing back is worth it only while the lease is still ours: not past the renew deadline.
-    const signal = AbortSignal.timeout(Math.max(0, this.#lastRenew + this.#o.renewDeadlineMs - performance.now()));
+    const signal = AbortSignal.timeout(Math.max(0, Math.ceil(this.#lastRenew + this.#o.renewDeadlineMs - performance.now())));
     try {
       const lease = await this.#api.readLease(this.#o.namespace, this.#o.name, signal);
       if (lease.spec?.holderIdentity !== this.#o.identity) return;

@@ -73,8 +73,12 @@ describe('a leader cut off from the API server', { timeout: 300_000 }, () => {
     await redis.rpush(k.queue('cut'), ...Array.from({ length: 15 }, (_, i) => JSON.stringify({ class: 'X', args: [i] })));
     await until('op-a scales to 2', async () => (await replicasOf(env, 'cut', 'pool')) === 2, 30_000);
     await until('op-a fires the schedule', () => logLines(env, 'op-a').some((l) => l.msg === 'enqueued a scheduled job'), 10_000);
+    // op-a renews: it still leads one renew deadline after it took the lease.
+    const tookAt = logLines(env, 'op-a').find((l) => l.msg === 'became the leader')?.time ?? 0;
+    await until('op-a led past one renew deadline', () => Date.now() > tookAt + 11_000, 15_000, 200);
     const before = await lease();
     assert.equal(before?.holder, 'op-a');
+    assert.ok(!logLines(env, 'op-a').some((l) => l.msg.startsWith('lost the lease')), 'op-a lost the lease before the freeze');
 
     proxy.freeze();
     const frozenAt = Date.now();
