@@ -2,6 +2,9 @@
 //
 //   forkpool.io      jobpools          list, watch
 //   forkpool.io      jobpools/status   patch
+//   forkpool.io      jobpools/finalizers update (no call: the Deployment's owner reference sets
+//                                      blockOwnerDeletion, which the OwnerReferencesPermissionEnforcement
+//                                      admission plugin, on in OpenShift, allows only to who may do this)
 //   apps             deployments       list, watch, patch, create (server-side apply; the API server
 //                                      authorizes an apply that creates the object as create too)
 //   ""               pods              list, watch, patch (pod-deletion-cost annotation)
@@ -32,6 +35,7 @@ import type { ListPage } from './informer.ts';
 export const RBAC_RULES: readonly { apiGroups: string[]; resources: string[]; verbs: string[] }[] = [
   { apiGroups: [GROUP], resources: [PLURAL], verbs: ['list', 'watch'] },
   { apiGroups: [GROUP], resources: [`${PLURAL}/status`], verbs: ['patch'] },
+  { apiGroups: [GROUP], resources: [`${PLURAL}/finalizers`], verbs: ['update'] },
   { apiGroups: ['apps'], resources: ['deployments'], verbs: ['list', 'watch', 'patch', 'create'] },
   { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch', 'patch'] },
   { apiGroups: [''], resources: ['secrets'], verbs: ['get'] },

@@ -346,6 +346,8 @@ async function startOnce(options: ClusterOptions, started: number): Promise<Clus
     '--allow-privileged=true',
     // The Node authorizer gives a kubelet what its own pods need, as on a real cluster.
     `--authorization-mode=${realNodePlan === undefined ? 'RBAC' : 'Node,RBAC'}`,
+    // As OpenShift: setting blockOwnerDeletion needs update on the owner's finalizers.
+    '--enable-admission-plugins=OwnerReferencesPermissionEnforcement',
     `--token-auth-file=${path('pki/tokens.csv')}`,
     '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
     `--service-account-key-file=${path('pki/sa.pub')}`,

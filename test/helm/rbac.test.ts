@@ -53,6 +53,9 @@ function usedByOperator(): Set<Permission> {
     const call = kubeTs.slice(m.index, kubeTs.indexOf(';', m.index));
     if (verbPart === 'patch' && call.includes('PatchStrategy.ServerSideApply')) used.add(permission(clientGroups[cls] ?? '', fullResource, 'create'));
   }
+  // Setting blockOwnerDeletion on an owner reference needs update on the owner's finalizers (the
+  // OwnerReferencesPermissionEnforcement admission plugin); the operator's only owner is the JobPool.
+  if (/blockOwnerDeletion: true/.test(readFileSync(join(operatorSrc, 'desired-deployment.ts'), 'utf8'))) used.add(permission(GROUP, `${PLURAL}/finalizers`, 'update'));
   // Everything paths() returns is watched (the informers list through the calls above, then watch these).
   const pathsBody = /static paths\([^)]*\)[^{]*\{([\s\S]*?)\n {2}\}/.exec(kubeTs)?.[1] ?? '';
   const watched = [...pathsBody.matchAll(/`(\/apis?\/[^`]+)`/g)].map((m) => (m[1] ?? '').replaceAll('${GROUP}', GROUP).replaceAll('${VERSION}', VERSION).replaceAll('${PLURAL}', PLURAL).replaceAll('${ns}', ''));

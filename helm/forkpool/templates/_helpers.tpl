@@ -83,6 +83,11 @@ calls of operator/src/kube.ts (test/helm/rbac.test.ts fails on any difference).
 - apiGroups: [forkpool.io]
   resources: [jobpools/status]
   verbs: [patch]
+# The Deployment's owner reference sets blockOwnerDeletion, which the OwnerReferencesPermissionEnforcement
+# admission plugin (on in OpenShift) allows only to who may update the owner's finalizers.
+- apiGroups: [forkpool.io]
+  resources: [jobpools/finalizers]
+  verbs: [update]
 # Server-side apply (a patch) creates a pool's Deployment when it does not exist yet, and the API
 # server authorizes an apply that creates as create too.
 - apiGroups: [apps]
