@@ -1,5 +1,7 @@
 // A work queue of object keys: each key waits once however often it is added, is never handled by two
-// workers at once, and is retried with exponential backoff after an error (controller-runtime's model).
+// workers at once, and is retried with exponential backoff after an error, under an overall rate limit
+// of retries (controller-runtime's default rate limiter: the larger of the key's backoff and a token
+// bucket's wait).
 
 /** What a handler may ask for besides success: to be called again after a while. */
 export interface Outcome {
@@ -12,27 +14,35 @@ export interface WorkQueueOptions {
   /** First retry delay after an error; doubles per consecutive error of the key. */
   baseDelayMs: number;
   maxDelayMs: number;
+  /** Retries of all keys together, at most this many a second once the burst is spent. Default 10, as controller-runtime. */
+  retriesPerSecond?: number;
+  /** Retries allowed at once before the rate applies. Default 100, as controller-runtime. */
+  retryBurst?: number;
   /** Called after each handling, for metrics and logs. */
   onDone?: (key: string, ms: number, error: unknown) => void;
 }
 
 export class WorkQueue {
   readonly #handler: (key: string) => Promise<Outcome | undefined>;
-  readonly #options: WorkQueueOptions;
+  readonly #options: Required<Omit<WorkQueueOptions, 'onDone'>> & WorkQueueOptions;
   readonly #queue: string[] = [];
   readonly #queued = new Set<string>();
   readonly #processing = new Set<string>();
   /** Keys added while being processed: handled once more afterwards. */
   readonly #dirty = new Set<string>();
   readonly #failures = new Map<string, number>();
-  readonly #timers = new Map<string, NodeJS.Timeout>();
+  /** Delayed keys: their timer and when (performance.now()) it fires. */
+  readonly #timers = new Map<string, { timer: NodeJS.Timeout; at: number }>();
+  /** The retry token bucket: tokens left as of `at` (performance.now()). */
+  #bucket: { tokens: number; at: number };
   #active = 0;
   #stopped = false;
   #idleWaiters: (() => void)[] = [];
 
   constructor(handler: (key: string) => Promise<Outcome | undefined>, options: WorkQueueOptions) {
     this.#handler = handler;
-    this.#options = options;
+    this.#options = { retriesPerSecond: 10, retryBurst: 100, ...options };
+    this.#bucket = { tokens: this.#options.retryBurst, at: performance.now() };
   }
 
   /** Queues a key now (a no-op when it already waits). */
@@ -48,17 +58,33 @@ export class WorkQueue {
     this.#pump();
   }
 
-  /** Queues a key after a delay; an earlier pending delay for the key wins. */
+  /** Queues a key after a delay; of two delays for a key the earlier wins (a 500 ms retry is not held back by a 30 s requeue). */
   addAfter(key: string, ms: number): void {
     if (this.#stopped) return;
     if (ms <= 0) return this.add(key);
-    if (this.#timers.has(key)) return;
+    const at = performance.now() + ms;
+    const pending = this.#timers.get(key);
+    if (pending !== undefined) {
+      if (pending.at <= at) return;
+      clearTimeout(pending.timer);
+    }
     const timer = setTimeout(() => {
       this.#timers.delete(key);
       this.add(key);
     }, ms);
     timer.unref();
-    this.#timers.set(key, timer);
+    this.#timers.set(key, { timer, at });
+  }
+
+  /** The wait before one more retry under the overall rate: a token now, or when the next one is due. */
+  #retryRateDelay(): number {
+    const { retriesPerSecond, retryBurst } = this.#options;
+    const now = performance.now();
+    const b = this.#bucket;
+    b.tokens = Math.min(retryBurst, b.tokens + ((now - b.at) / 1000) * retriesPerSecond);
+    b.at = now;
+    b.tokens -= 1;
+    return b.tokens >= 0 ? 0 : (-b.tokens / retriesPerSecond) * 1000;
   }
 
   /** Keys waiting or being handled. */
@@ -75,7 +101,7 @@ export class WorkQueue {
   /** Drops waiting keys and timers; handlers already running finish. */
   stop(): void {
     this.#stopped = true;
-    for (const t of this.#timers.values()) clearTimeout(t);
+    for (const t of this.#timers.values()) clearTimeout(t.timer);
     this.#timers.clear();
     this.#queue.length = 0;
     this.#queued.clear();
@@ -106,8 +132,8 @@ export class WorkQueue {
     if (error !== undefined) {
       const n = (this.#failures.get(key) ?? 0) + 1;
       this.#failures.set(key, n);
-      const delay = Math.min(this.#options.baseDelayMs * 2 ** (n - 1), this.#options.maxDelayMs);
-      this.addAfter(key, delay * (0.8 + Math.random() * 0.4));
+      const backoff = Math.min(this.#options.baseDelayMs * 2 ** (n - 1), this.#options.maxDelayMs) * (0.8 + Math.random() * 0.4);
+      this.addAfter(key, Math.max(backoff, this.#retryRateDelay()));
     } else {
       this.#failures.delete(key);
       if (outcome?.requeueAfterMs !== undefined) this.addAfter(key, outcome.requeueAfterMs);

@@ -79,3 +79,43 @@ test('requeueAfter brings a key back', async () => {
   await until('second call', () => calls === 2);
   q.stop();
 });
+
+test('a retry after an error is not held back by a later requeue of the key', async () => {
+  let calls = 0;
+  const q = new WorkQueue(
+    () => {
+      calls += 1;
+      if (calls === 1) return Promise.resolve({ requeueAfterMs: 60_000 });
+      if (calls === 2) return Promise.reject(new Error('conflict'));
+      return Promise.resolve(undefined);
+    },
+    { concurrency: 1, baseDelayMs: 20, maxDelayMs: 100 },
+  );
+  q.add('k');
+  await until('the requeued call', () => calls === 1);
+  q.add('k');
+  await until('the retry of the failed call', () => calls === 3, 5000);
+  q.stop();
+});
+
+test('retries of all keys together keep to the overall rate after the burst', async () => {
+  const retried: number[] = [];
+  const failed = new Set<string>();
+  const q = new WorkQueue(
+    (key) => {
+      if (failed.has(key)) {
+        retried.push(performance.now());
+        return Promise.resolve(undefined);
+      }
+      failed.add(key);
+      return Promise.reject(new Error('boom'));
+    },
+    { concurrency: 8, baseDelayMs: 1, maxDelayMs: 1, retriesPerSecond: 100, retryBurst: 10 },
+  );
+  for (let i = 0; i < 40; i++) q.add(`k${i}`);
+  await until('40 retries', () => retried.length === 40, 5000);
+  // The first 10 go at once; the 30 others come at most 100 a second.
+  const span = Math.max(...retried) - Math.min(...retried);
+  assert.ok(span >= 270, `40 retries within ${span.toFixed(0)} ms`);
+  q.stop();
+});
