@@ -167,24 +167,67 @@ export function desiredDeployment(pool: JobPool, replicas: number): V1Deployment
   };
 }
 
+const BINARY_SUFFIXES: Record<string, bigint> = { Ki: 2n ** 10n, Mi: 2n ** 20n, Gi: 2n ** 30n, Ti: 2n ** 40n, Pi: 2n ** 50n, Ei: 2n ** 60n };
+const DECIMAL_EXPONENTS: Record<string, number> = { n: -9, u: -6, m: -3, '': 0, k: 3, M: 6, G: 9, T: 12, P: 15, E: 18 };
+
+/** A Kubernetes quantity (`1000m`, `1Gi`, `0.5`, `1e3`) as an exact fraction, or undefined when it is not one. */
+export function parseQuantity(text: string | number): { num: bigint; den: bigint } | undefined {
+  const m = /^([+-]?)(\d+)(?:\.(\d*))?(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?)$/.exec(String(text));
+  if (m === null) return undefined;
+  const [, sign = '', whole = '', fraction = '', exponent, suffix = ''] = m;
+  let num = BigInt(`${sign}${whole}${fraction}`);
+  let den = 10n ** BigInt(fraction.length);
+  const binary = BINARY_SUFFIXES[suffix];
+  const power = exponent !== undefined ? Number(exponent.slice(1)) : (DECIMAL_EXPONENTS[suffix] ?? 0);
+  if (binary !== undefined) num *= binary;
+  else if (power >= 0) num *= 10n ** BigInt(power);
+  else den *= 10n ** BigInt(-power);
+  return { num, den };
+}
+
+/** Whether two quantities are the same amount however written (`1000m` and `1`, `1024Mi` and `1Gi`). */
+function sameQuantity(a: unknown, b: unknown): boolean {
+  if ((typeof a !== 'string' && typeof a !== 'number') || (typeof b !== 'string' && typeof b !== 'number')) return false;
+  const [x, y] = [parseQuantity(a), parseQuantity(b)];
+  return x !== undefined && y !== undefined && x.num * y.den === y.num * x.den;
+}
+
+/** Fields whose values are quantities, by the key of their parent (resources.limits, resources.requests) or their own key. */
+const QUANTITY_PARENTS: ReadonlySet<string> = new Set(['limits', 'requests', 'overhead']);
+const QUANTITY_KEYS: ReadonlySet<string> = new Set(['sizeLimit']);
+
+/** Values the API server leaves out of what it returns (Go's omitempty): absent in the live object means the same. */
+function isZero(v: unknown): boolean {
+  if (v === undefined || v === null || v === '' || v === false || v === 0) return true;
+  if (Array.isArray(v)) return v.length === 0;
+  return typeof v === 'object' && Object.keys(v).length === 0;
+}
+
 /**
  * True when every field of `desired` is present with the same value in `live` (arrays element by
- * element): live objects carry server defaults and other managers' fields, which are not drift.
+ * element): live objects carry server defaults and other managers' fields, which are not drift. A
+ * quantity matches the same amount however the server canonicalized it, and a zero value ('', 0,
+ * false, [], {}) matches a field the server left out.
  */
-export function isSubset(desired: unknown, live: unknown): boolean {
+export function isSubset(desired: unknown, live: unknown, key = '', parentKey = ''): boolean {
+  if (live === undefined && isZero(desired)) return true;
   if (Array.isArray(desired)) {
-    return Array.isArray(live) && live.length === desired.length && desired.every((d, i) => isSubset(d, live[i]));
+    return Array.isArray(live) && live.length === desired.length && desired.every((d, i) => isSubset(d, live[i], key, parentKey));
   }
   if (typeof desired === 'object' && desired !== null) {
     if (typeof live !== 'object' || live === null || Array.isArray(live)) return false;
-    return Object.entries(desired).every(([k, v]) => isSubset(v, (live as Obj)[k]));
+    return Object.entries(desired).every(([k, v]) => isSubset(v, (live as Obj)[k], k, key));
   }
+  if ((QUANTITY_PARENTS.has(parentKey) || QUANTITY_KEYS.has(key)) && sameQuantity(desired, live)) return true;
   // Kubernetes may render numbers as strings in int-or-string fields; compare their text.
   return desired === live || (typeof desired !== typeof live && String(desired) === String(live));
 }
 
-/** Whether the live Deployment must be re-applied: missing, changed spec, drift in owned fields, or other replicas. */
+/**
+ * Whether the live Deployment must be re-applied: missing, changed spec, drift in owned fields, or other
+ * replicas. apiVersion and kind are not compared: objects of a list come without them.
+ */
 export function needsApply(desired: V1Deployment, live: V1Deployment | undefined): boolean {
   if (live === undefined) return true;
-  return !isSubset(desired, live);
+  return !isSubset({ metadata: desired.metadata, spec: desired.spec }, live);
 }

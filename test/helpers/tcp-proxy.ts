@@ -29,9 +29,16 @@ export interface ProxyTls {
   ca: string;
 }
 
+export interface ProxyOptions {
+  tls?: ProxyTls;
+  /** Sees what each client sends, connection by connection (with `tls`, the plain requests). */
+  onClientData?: (connection: number, chunk: Buffer) => void;
+}
+
 /** Starts a proxy on a free port of 127.0.0.1 to `target` on 127.0.0.1. */
-export async function startTcpProxy(target: number, options: { tls?: ProxyTls } = {}): Promise<TcpProxy> {
-  const { tls } = options;
+export async function startTcpProxy(target: number, options: ProxyOptions = {}): Promise<TcpProxy> {
+  const { tls, onClientData } = options;
+  let connections = 0;
   const sockets = new Set<Socket>();
   const track = (s: Socket): void => {
     sockets.add(s);
@@ -48,6 +55,8 @@ export async function startTcpProxy(target: number, options: { tls?: ProxyTls } 
     const upstream = tls === undefined ? createConnection({ host: '127.0.0.1', port: proxy.target }) : tlsConnect({ host: '127.0.0.1', port: proxy.target, ca: tls.ca });
     track(client);
     track(upstream);
+    const connection = ++connections;
+    if (onClientData !== undefined) client.on('data', (chunk: Buffer) => onClientData(connection, chunk));
     const pair: [Socket, Socket] = [client, upstream];
     pairs.add(pair);
     client.once('close', () => pairs.delete(pair));

@@ -206,7 +206,25 @@ test('needsApply: missing, in sync, drifted, other replicas', () => {
   live.status = { replicas: 2 };
   live.metadata!.annotations!['user'] = 'kept';
   assert.equal(needsApply(d, live), false);
+  // Objects of a list carry no apiVersion and kind.
+  assert.equal(needsApply(d, { ...live, apiVersion: undefined, kind: undefined }), false);
   podSpec(live).containers[0]!.env![1]!.value = 'drifted';
   assert.equal(needsApply(d, live), true);
   assert.equal(needsApply(desiredDeployment(pool(), 3), structuredClone(d)), true);
+});
+
+test('a live Deployment the server canonicalized or trimmed needs no apply', () => {
+  const cases: [string, unknown, unknown, boolean][] = [
+    ['1000m is 1', { resources: { limits: { cpu: '1000m' } } }, { resources: { limits: { cpu: '1' } } }, true],
+    ['1024Mi is 1Gi', { resources: { requests: { memory: '1024Mi' } } }, { resources: { requests: { memory: '1Gi' } } }, true],
+    ['0.5 is 500m', { resources: { requests: { cpu: 0.5 } } }, { resources: { requests: { cpu: '500m' } } }, true],
+    ['1e3 is 1k', { resources: { limits: { 'ephemeral-storage': '1e3' } } }, { resources: { limits: { 'ephemeral-storage': '1k' } } }, true],
+    ['sizeLimit 2048Ki is 2Mi', { emptyDir: { sizeLimit: '2048Ki' } }, { emptyDir: { sizeLimit: '2Mi' } }, true],
+    ['1 is not 1001m', { resources: { limits: { cpu: '1' } } }, { resources: { limits: { cpu: '1001m' } } }, false],
+    ['quantities only where quantities live', { env: [{ name: 'X', value: '1000m' }] }, { env: [{ name: 'X', value: '1' }] }, false],
+    ['an empty value the server left out', { env: [{ name: 'EMPTY', value: '' }] }, { env: [{ name: 'EMPTY' }] }, true],
+    ['false, 0, [] and {} the server left out', { hostNetwork: false, args: [], hostPort: 0, emptyDir: {} }, {}, true],
+    ['a value the server has and we do not want', { hostNetwork: false }, { hostNetwork: true }, false],
+  ];
+  for (const [name, desired, live, same] of cases) assert.equal(isSubset(desired, live), same, name);
 });
