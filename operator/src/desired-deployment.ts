@@ -29,6 +29,7 @@ export const WORKER_ENV_NAMES = [
   'RETRY_ATTEMPTS',
   'RETRY_BACKOFF_SECONDS',
   'SHUTDOWN_TIMEOUT_SECONDS',
+  'POD_NAME',
 ] as const;
 
 type Obj = Record<string, unknown>;
@@ -69,6 +70,9 @@ export function workerEnv(pool: JobPool): V1EnvVar[] {
     // After TERM (a scale-down, a rollout) a running job may use its whole timeout before it is handed back;
     // terminationGracePeriodSeconds leaves GRACE_MARGIN_SECONDS more for that.
     { name: 'SHUTDOWN_TIMEOUT_SECONDS', value: String(spec.worker.jobTimeoutSeconds) },
+    // The host part of the worker's id, by which scale-down finds a pod's jobs: the pod's name, which a
+    // template cannot change (its hostname and HOSTNAME it can).
+    { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
   ];
 }
 

@@ -7,7 +7,7 @@ export const DELETION_COST_ANNOTATION = 'controller.kubernetes.io/pod-deletion-c
 /** Cost per job a pod holds: a pod with more jobs in flight goes later. */
 export const COST_PER_JOB = 100;
 
-/** The pod a worker id (`host:pid-start:queues`, host = the pod's name) runs in. */
+/** The pod a worker id (`host:pid-start:queues`, host = the pod's name, POD_NAME) runs in. */
 export function podOfWorker(workerId: string): string {
   const i = workerId.indexOf(':');
   return i === -1 ? workerId : workerId.slice(0, i);

@@ -17,7 +17,7 @@ function pool(spec: Obj = {}): JobPool {
       queues: ['critical', 'mailers'],
       template: {
         metadata: { labels: { team: 'mail' }, annotations: { note: 'x' } },
-        spec: { containers: [{ name: 'worker', image: 'img:1', env: [{ name: 'JOBS_DIR', value: '/jobs' }, { name: 'QUEUES', value: 'wrong' }] }] },
+        spec: { containers: [{ name: 'worker', image: 'img:1', env: [{ name: 'JOBS_DIR', value: '/jobs' }, { name: 'QUEUES', value: 'wrong' }, { name: 'POD_NAME', value: 'fixed' }] }] },
       },
       ...spec,
     },
@@ -56,6 +56,7 @@ test('worker environment from the spec wins over the template\'s, other env stay
     RETRY_ATTEMPTS: '3',
     RETRY_BACKOFF_SECONDS: '15',
     SHUTDOWN_TIMEOUT_SECONDS: '90',
+    POD_NAME: { fieldRef: { fieldPath: 'metadata.name' } },
   });
 });
 

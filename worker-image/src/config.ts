@@ -48,6 +48,7 @@ const Env = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
     message: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
   }).default('info'),
+  POD_NAME: z.string().optional(),
   HOSTNAME: z.string().optional(),
   FORKPOOL_START_ID: z.string().regex(/^[0-9A-Za-z]{1,32}$/, { message: 'FORKPOOL_START_ID must be 1 to 32 letters and digits' }).optional(),
 });
@@ -118,7 +119,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
     delayedPollMs: e.DELAYED_POLL_SECONDS * 1000,
     port: e.PORT,
     logLevel: e.LOG_LEVEL,
-    hostname: e.HOSTNAME ?? hostname(),
+    // The pod's name (the downward API) first: a pod template can change HOSTNAME, not the pod's name.
+    hostname: e.POD_NAME ?? e.HOSTNAME ?? hostname(),
     startId: e.FORKPOOL_START_ID ?? newStartId(),
   };
 }
