@@ -7,7 +7,7 @@ import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
 import type { Cron } from 'croner';
 import type { Logger } from 'pino';
 import { decideReplicas, type ScaleDecision } from './autoscaler.ts';
-import { desiredDeployment, needsApply, POOL_LABEL, poolSelector } from './desired-deployment.ts';
+import { desiredDeployment, needsApply, POOL_LABEL, poolSelector, redisSecretHash } from './desired-deployment.ts';
 import type { Informer } from './informer.ts';
 import { GROUP, KIND, VERSION, parseJobPool, type JobPool, type JobPoolStatus, type Schedule } from './jobpool.ts';
 import { apiMessage, statusCode, type KubeApi, type RawJobPool } from './kube.ts';
@@ -20,8 +20,8 @@ import type { Outcome } from './workqueue.ts';
 
 /** Depth-only status changes are written at most this often (the metrics endpoint has them live). */
 const STATUS_METRICS_INTERVAL_MS = 10_000;
-/** A Redis URL read from a Secret is read again this often, in case the Secret changed. */
-const SECRET_REFRESH_MS = 5 * 60_000;
+/** Pools that read one Secret within this long share one read of it. */
+const SECRET_READ_SHARED_MS = 1000;
 /** A pool whose spec cannot be used is looked at again this often (a missing Secret may appear). */
 const SPEC_ERROR_RETRY_MS = 30_000;
 
@@ -30,6 +30,8 @@ interface PoolState {
   uid: string;
   resolvedGeneration: number;
   resolvedAt: number;
+  /** With spec.redis.urlFrom: the pool's poll interval, after which the Secret is read again. */
+  secretRefreshMs: number | undefined;
   url: string | undefined;
   specError: Failure | undefined;
   schedules: { schedule: Schedule; cron: Cron }[];
@@ -144,6 +146,8 @@ export class PoolController {
   readonly #state = new Map<string, PoolState>();
   /** The last parse of each pool, by resourceVersion: polls reconcile every pool every tick. */
   readonly #parsed = new Map<string, { resourceVersion: string | undefined; result: ReturnType<typeof parseJobPool> }>();
+  /** Secret reads in flight or just done, by namespace/name/key. */
+  readonly #secretReads = new Map<string, { at: number; value: Promise<string | undefined> }>();
 
   constructor(deps: ControllerDeps) {
     this.#d = deps;
@@ -159,6 +163,8 @@ export class PoolController {
     if (st === undefined) return true;
     const previous = st.sample;
     st.sample = sample;
+    // A Secret rotated under the pool takes effect within a poll: its reconcile reads it again.
+    if (st.secretRefreshMs !== undefined && performance.now() - st.resolvedAt >= st.secretRefreshMs) return true;
     if (previous === undefined || st.lastReason === undefined || st.statusDeferred || TIME_DRIVEN.has(st.lastReason)) return true;
     if (previous.error !== sample.error || !deepEqual(previous.queues, sample.queues)) return true;
     // What a reconcile would have concluded: demand is still as high as the size.
@@ -246,7 +252,7 @@ export class PoolController {
    */
   async #apply(seen: Observation, desired: number, log: Logger): Promise<Refusal | undefined> {
     const st = seen.state;
-    st.manifest ??= desiredDeployment(seen.pool, 0);
+    st.manifest ??= desiredDeployment(seen.pool, 0, st.secretRefreshMs === undefined || st.url === undefined ? undefined : redisSecretHash(seen.pool, st.url));
     const manifest: V1Deployment = { ...st.manifest, spec: { ...st.manifest.spec, replicas: desired } as V1Deployment['spec'] };
     if (!needsApply(manifest, seen.live)) return undefined;
     try {
@@ -315,15 +321,16 @@ export class PoolController {
   async #resolve(key: string, pool: JobPool): Promise<PoolState> {
     let st = this.#state.get(key);
     if (st !== undefined && st.uid !== pool.metadata.uid) st = undefined;
-    const now = Date.now();
-    const fromSecret = pool.spec.redis.urlFrom !== undefined;
-    if (st !== undefined && st.resolvedGeneration === pool.metadata.generation && (!fromSecret || now - st.resolvedAt < SECRET_REFRESH_MS)) {
+    const now = performance.now();
+    const secretRefreshMs = pool.spec.redis.urlFrom === undefined ? undefined : pool.spec.scaling.pollIntervalSeconds * 1000;
+    if (st !== undefined && st.resolvedGeneration === pool.metadata.generation && (secretRefreshMs === undefined || now - st.resolvedAt < secretRefreshMs)) {
       return st;
     }
     st ??= {
       uid: pool.metadata.uid,
       resolvedGeneration: 0,
       resolvedAt: 0,
+      secretRefreshMs: undefined,
       url: undefined,
       specError: undefined,
       schedules: [],
@@ -356,7 +363,9 @@ export class PoolController {
     }
     if (specError === undefined && scheduleErrors.length > 0) specError = { reason: 'InvalidSchedule', message: scheduleErrors.join('; ') };
     if (url !== st.url) st.sample = undefined;
-    Object.assign(st, { resolvedGeneration: pool.metadata.generation, resolvedAt: now, url, specError, schedules, manifest: undefined });
+    // The manifest is built again only when what it is built from changed: a re-read Secret that says the same keeps it.
+    const same = st.resolvedGeneration === pool.metadata.generation && url === st.url;
+    Object.assign(st, { resolvedGeneration: pool.metadata.generation, resolvedAt: now, secretRefreshMs, url, specError, schedules, manifest: same ? st.manifest : undefined });
     this.#state.set(key, st);
     return st;
   }
@@ -367,11 +376,23 @@ export class PoolController {
    */
   async #readSecretKey(namespace: string, name: string, key: string): Promise<string | Failure | undefined> {
     try {
-      return await this.#d.api.readSecretKey(namespace, name, key);
+      return await this.#sharedSecretRead(namespace, name, key);
     } catch (err) {
       if (statusCode(err) !== 403) throw err;
       return { reason: 'SecretForbidden', message: `Secret ${name} (spec.redis.urlFrom) cannot be read: ${apiMessage(err)}` };
     }
+  }
+
+  /** A Secret key read, shared by the pools that ask for it within SECRET_READ_SHARED_MS (many pools often use one Secret). */
+  #sharedSecretRead(namespace: string, name: string, key: string): Promise<string | undefined> {
+    const now = performance.now();
+    for (const [k, read] of this.#secretReads) if (now - read.at >= SECRET_READ_SHARED_MS) this.#secretReads.delete(k);
+    const id = `${namespace}/${name}/${key}`;
+    const shared = this.#secretReads.get(id);
+    if (shared !== undefined) return shared.value;
+    const value = this.#d.api.readSecretKey(namespace, name, key);
+    this.#secretReads.set(id, { at: now, value });
+    return value;
   }
 
   /** Marks busy pods expensive to delete and idle ones cheap, just before the operator lowers replicas. */

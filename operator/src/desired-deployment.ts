@@ -10,6 +10,12 @@ export const POOL_LABEL = 'forkpool.io/pool';
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 /** Hash of everything in the manifest but replicas, to notice that the desired Deployment changed. */
 export const SPEC_HASH_ANNOTATION = 'forkpool.io/spec-hash';
+/**
+ * Hash of the Redis URL the pods read from the pool's Secret (spec.redis.urlFrom): a rotated Secret
+ * changes the pod template, so the Deployment rolls its pods onto the new value (env from a Secret is
+ * read only when a container starts).
+ */
+export const REDIS_SECRET_HASH_ANNOTATION = 'forkpool.io/redis-secret-hash';
 /** Extra seconds of grace beyond the job timeout, for the master to hand back jobs and exit. */
 export const GRACE_MARGIN_SECONDS = 30;
 /** The worker image's user and group (worker-image/Dockerfile: `USER 1000:1000`). */
@@ -124,8 +130,14 @@ function canonical(v: unknown): string {
 /**
  * The Deployment for a pool, for server-side apply with field manager `forkpool-operator`: it holds
  * only the fields the operator owns, so fields other managers set survive and drift in ours is undone.
+ * `redisSecretHash` (of the URL read from the pool's Secret) goes on the pod template.
  */
-export function desiredDeployment(pool: JobPool, replicas: number): V1Deployment {
+/** What goes in REDIS_SECRET_HASH_ANNOTATION: a digest of the value, salted with the pool's uid, never the value. */
+export function redisSecretHash(pool: JobPool, url: string): string {
+  return createHash('sha256').update(`${pool.metadata.uid}\n${url}`).digest('hex').slice(0, 16);
+}
+
+export function desiredDeployment(pool: JobPool, replicas: number, redisSecretHash?: string): V1Deployment {
   const { spec, metadata } = pool;
   const labels = poolLabels(pool);
   const tmplMeta = asObj(spec.template.metadata);
@@ -147,6 +159,7 @@ export function desiredDeployment(pool: JobPool, replicas: number): V1Deployment
     metadata: {
       ...tmplMeta,
       labels: { ...(asObj(tmplMeta['labels']) as Record<string, string>), ...labels },
+      ...(redisSecretHash === undefined ? {} : { annotations: { ...(asObj(tmplMeta['annotations']) as Record<string, string>), [REDIS_SECRET_HASH_ANNOTATION]: redisSecretHash } }),
     },
     spec: podSpec,
   };

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { jobPoolSchema, type JobPool } from '../../operator/src/jobpool.ts';
 import type { V1Deployment } from '@kubernetes/client-node';
-import { desiredDeployment, isSubset, needsApply, SPEC_HASH_ANNOTATION, TMP_VOLUME } from '../../operator/src/desired-deployment.ts';
+import { desiredDeployment, isSubset, needsApply, redisSecretHash, REDIS_SECRET_HASH_ANNOTATION, SPEC_HASH_ANNOTATION, TMP_VOLUME } from '../../operator/src/desired-deployment.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -228,4 +228,15 @@ test('a live Deployment the server canonicalized or trimmed needs no apply', () 
     ['a value the server has and we do not want', { hostNetwork: false }, { hostNetwork: true }, false],
   ];
   for (const [name, desired, live, same] of cases) assert.equal(isSubset(desired, live), same, name);
+});
+
+test('a hash of the Redis URL from the Secret goes on the pod template, next to the template\'s annotations', () => {
+  const p = pool();
+  const hash = redisSecretHash(p, 'redis://:s3cret@redis:6379/0');
+  assert.match(hash, /^[0-9a-f]{16}$/);
+  assert.notEqual(redisSecretHash(p, 'redis://:rotated@redis:6379/0'), hash);
+  const d = desiredDeployment(p, 1, hash);
+  assert.equal(d.spec!.template.metadata!.annotations![REDIS_SECRET_HASH_ANNOTATION], hash);
+  assert.equal(d.spec!.template.metadata!.annotations!['note'], 'x');
+  assert.equal(desiredDeployment(p, 1).spec!.template.metadata!.annotations![REDIS_SECRET_HASH_ANNOTATION], undefined);
 });
