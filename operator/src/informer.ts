@@ -141,6 +141,8 @@ export class Informer<T extends Meta> {
 
   /** Whether a written object is newer than everything the list and the watch have said (the watch's position counts bookmarks and deletions). */
   #ahead(written: T): boolean {
+    // Before the first list the cache has seen nothing: any write is ahead of it.
+    if (this.#resourceVersion === '') return true;
     return (compareResourceVersions(rv(written), this.#resourceVersion) ?? 0) > 0;
   }
 
