@@ -55,8 +55,8 @@ export function objectKey(obj: Meta): string {
 /**
  * Orders two resourceVersions: negative when `a` is older, 0 when equal, positive when newer, undefined
  * when either is not an integer. The API conventions call resourceVersions opaque, but the API server
- * serves etcd revisions, and client-go's MutationCache and Kubernetes' own comparable-resourceVersion
- * rules compare them as integers for the same need: telling our write from an older copy.
+ * serves etcd revisions, and client-go's MutationCache compares them as integers for the same need:
+ * telling our own write from an older copy.
  */
 export function compareResourceVersions(a: string | undefined, b: string | undefined): number | undefined {
   if (a === undefined || b === undefined || !/^[0-9]+$/.test(a) || !/^[0-9]+$/.test(b)) return undefined;
