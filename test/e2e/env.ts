@@ -57,7 +57,9 @@ export async function startE2e(options: E2eOptions = {}): Promise<E2eEnv> {
   const [cluster, redis] = await Promise.all([startCluster({ log: () => undefined, keepDir }), startRedis({ appendonly: options.redisAppendonly === true })]);
   const operators = new Map<string, ChildProcess>();
   let runner: PodRunner | undefined;
+  let stopping = false;
   const stop = async (): Promise<void> => {
+    stopping = true;
     await Promise.all([...operators.values()].map(async (op) => {
       if (op.exitCode !== null || op.signalCode !== null) return;
       const exited = new Promise((r) => op.once('exit', r));
@@ -104,6 +106,11 @@ export async function startE2e(options: E2eOptions = {}): Promise<E2eEnv> {
       const op = spawn(process.execPath, [join(root, 'operator/src/bin.ts')], { env: { ...env, POD_NAME: podName }, stdio: ['ignore', out, out] });
       process.once('exit', () => op.kill('SIGKILL'));
       operators.set(podName, op);
+      // As the kubelet restarts the operator's container: an operator that exits by itself (a leader that
+      // lost its Lease stops acting and exits) starts again as a candidate. One the test kills stays dead.
+      op.once('exit', (code) => {
+        if (!stopping && code !== null && operators.get(podName) === op) setTimeout(() => { if (!stopping) spawnOperator(podName); }, 1000);
+      });
       return op;
     };
     const leaseName = env['LEADER_ELECTION_ID'] ?? RELEASE;
