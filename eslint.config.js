@@ -8,7 +8,7 @@ const nodeGlobals = Object.fromEntries(
 );
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', '.tmp/', 'test/cluster/bin/', 'test/cluster/.work/'] },
+  { ignores: ['dist/', 'node_modules/', '.tmp/', '.images/', 'test/cluster/bin/', 'test/cluster/.work/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
