@@ -30,7 +30,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { writeOciArchive } from './oci-archive.ts';
-import type { Component } from './processes.ts';
+import { stopComponent, type Component } from './processes.ts';
 
 const run = promisify(execFile);
 
@@ -81,6 +81,12 @@ export interface RealNode {
   readonly footprint: RealNodeFootprint;
   /** Imports an OCI image archive (see oci-archive.ts) into the node's containerd. */
   importImage(archivePath: string): Promise<void>;
+  /**
+   * Restarts the node's containerd as a service manager would: SIGTERM (the containers' shims
+   * keep running), then a new containerd in the same mount namespace, which finds them again.
+   * Resolves once it answers.
+   */
+  restartContainerd(): Promise<void>;
 }
 
 /** Why a real node cannot run on this machine, or undefined when it can. */
@@ -407,20 +413,22 @@ export async function startRealNode(plan: RealNodePlan, context: RealNodeContext
   const serviceProxy = await startServiceProxy(context.apiServerPort);
 
   // unshare execs sh, sh execs containerd: one process, whose mount namespace the kubelet joins.
-  const containerd = context.start('containerd', [
+  let containerd = context.start('containerd', [
     'exec', 'unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c',
     'set -e; for d in /run /var/lib /var/log; do mount -t tmpfs -o mode=0755 forkpool-node "$d"; done; exec containerd --config "$1"',
     'sh', join(dir, 'containerd.toml'),
   ]);
   const ctr = (args: string[]): Promise<{ stdout: string }> => run('ctr', ['--address', plan.footprint.containerdSocket, '--namespace', 'k8s.io', ...args]);
-  await context.waitFor(
-    'containerd',
-    async () => {
-      await ctr(['version']);
-      return true;
-    },
-    [containerd],
-  );
+  const answering = (what: string): Promise<void> =>
+    context.waitFor(
+      what,
+      async () => {
+        await ctr(['version']);
+        return true;
+      },
+      [containerd],
+    );
+  await answering('containerd');
   const pauseArchive = join(dir, 'pause.oci.tar');
   await writeOciArchive(pauseArchive, {
     name: pauseImage,
@@ -454,6 +462,16 @@ export async function startRealNode(plan: RealNodePlan, context: RealNodeContext
     footprint: plan.footprint,
     async importImage(archivePath) {
       await ctr(['images', 'import', archivePath]);
+    },
+    async restartContainerd() {
+      await stopComponent(containerd);
+      // The kubelet and the shims hold the mount namespace, its tmpfs mounts included.
+      const kubeletPid = kubelet.child.pid;
+      if (kubeletPid === undefined) throw new Error('the kubelet is not running: no mount namespace to restart containerd in');
+      containerd = context.start('containerd', [
+        'exec', 'nsenter', `--target=${kubeletPid}`, '--mount', '--', 'containerd', '--config', join(dir, 'containerd.toml'),
+      ]);
+      await answering('containerd after its restart');
     },
   };
   return { node, components: [containerd, kubelet], serviceProxy };
