@@ -21,7 +21,7 @@
 // Needs root, and the Debian packages buildah and mmdebstrap (scripts/setup.ts installs them as root).
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -92,6 +92,11 @@ function nodeHeaders(): string | undefined {
 export async function buildImages(log: NodeJS.WritableStream = process.stderr): Promise<BuiltImage[]> {
   const unavailable = imagesUnavailable();
   if (unavailable !== undefined) throw new Error(unavailable);
+  const unchanged = unchangedImages(await inputStamps());
+  if (unchanged !== undefined) {
+    log.write(`images: up to date, their inputs unchanged since they were archived (${unchanged.map((b) => b.archive).join(', ')})\n`);
+    return unchanged;
+  }
   rmSync(resultFile, { force: true });
   const child = spawn('unshare', ['--mount', '--propagation', 'private', '--', process.execPath, fileURLToPath(import.meta.url), '--in-namespace'], {
     cwd: root,
@@ -141,8 +146,8 @@ async function imageLabel(reference: string, label: string): Promise<string | un
   }
 }
 
-/** A Debian root filesystem as a tar, made once per argument list and kept in .images/cache. */
-function debianRootfs(): string {
+/** mmdebstrap's arguments and sources for the base's root filesystem, and the tar in .images/cache they make. */
+function debianRootfsPlan(): { args: string[]; sources: string[]; tar: string } {
   const sources = [
     `deb ${debianMirror} ${debianSuite} main`,
     `deb ${debianMirror} ${debianSuite}-updates main`,
@@ -158,7 +163,12 @@ function debianRootfs(): string {
     '--dpkgopt=path-exclude=/usr/share/locale/*',
     debianSuite,
   ];
-  const tar = join(cacheDir, `debian-${debianSuite}-${sha256(JSON.stringify([args, sources])).slice(0, 16)}.tar`);
+  return { args, sources, tar: join(cacheDir, `debian-${debianSuite}-${sha256(JSON.stringify([args, sources])).slice(0, 16)}.tar`) };
+}
+
+/** A Debian root filesystem as a tar, made once per argument list and kept in .images/cache. */
+function debianRootfs(): string {
+  const { args, sources, tar } = debianRootfsPlan();
   if (existsSync(tar)) return tar;
   mkdirSync(cacheDir, { recursive: true });
   const started = Date.now();
@@ -168,6 +178,18 @@ function debianRootfs(): string {
   return tar;
 }
 
+/** What the base is made of, and the stamp naming them all (its label forkpool.base-stamp). */
+async function baseParts(): Promise<{ nodeBinary: string; npmPackage: string; headers: string; nodeVersion: string; npmVersion: string; stamp: string }> {
+  const nodeBinary = realpathSync(join(root, 'node_modules', 'node', 'bin', 'node'));
+  const npmPackage = dirname(dirname(realpathSync(execFileSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim())));
+  const headers = nodeHeaders();
+  if (headers === undefined) throw new Error(imagesUnavailable());
+  const nodeVersion = execFileSync(nodeBinary, ['--version'], { encoding: 'utf8' }).trim();
+  const npmVersion = z.object({ version: z.string() }).parse(JSON.parse(readFileSync(join(npmPackage, 'package.json'), 'utf8'))).version;
+  const stamp = sha256(JSON.stringify([debianRootfsPlan().tar, await fileSha256(nodeBinary), npmVersion, readFileSync(join(headers, 'node_version.h'), 'utf8')]));
+  return { nodeBinary, npmPackage, headers, nodeVersion, npmVersion, stamp };
+}
+
 /**
  * Assembles node:24-bookworm-slim in buildah's storage, as the node image makes it: Debian, node, npm and npx
  * in /usr/local, Node's headers in /usr/local/include/node, the user node (1000:1000). Skipped when the image
@@ -175,13 +197,7 @@ function debianRootfs(): string {
  */
 async function assembleBase(): Promise<void> {
   const rootfs = debianRootfs();
-  const nodeBinary = realpathSync(join(root, 'node_modules', 'node', 'bin', 'node'));
-  const npmPackage = dirname(dirname(realpathSync(execFileSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim())));
-  const headers = nodeHeaders();
-  if (headers === undefined) throw new Error(imagesUnavailable());
-  const nodeVersion = execFileSync(nodeBinary, ['--version'], { encoding: 'utf8' }).trim();
-  const npmVersion = z.object({ version: z.string() }).parse(JSON.parse(readFileSync(join(npmPackage, 'package.json'), 'utf8'))).version;
-  const stamp = sha256(JSON.stringify([rootfs, await fileSha256(nodeBinary), npmVersion, readFileSync(join(headers, 'node_version.h'), 'utf8')]));
+  const { nodeBinary, npmPackage, headers, nodeVersion, npmVersion, stamp } = await baseParts();
   if ((await imageLabel(baseReference, 'forkpool.base-stamp')) === stamp) {
     console.log(`${baseImage}: up to date`);
     return;
@@ -208,6 +224,73 @@ async function assembleBase(): Promise<void> {
     throw err;
   }
   console.log(`${baseImage}: assembled from Debian ${debianSuite} and Node ${nodeVersion}, npm ${npmVersion} (headers ${headers}) in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+}
+
+/** A Dockerfile's lines, continuations joined. */
+function dockerfileLines(text: string): string[] {
+  return text.replace(/\\\n/g, ' ').split('\n').map((line) => line.trim()).filter((line) => line !== '' && !line.startsWith('#'));
+}
+
+/** The files of the build context that a Dockerfile copies (COPY and ADD not --from a stage), less .dockerignore's. */
+function contextFiles(image: ImageSpec): string[] {
+  const context = join(root, image.context);
+  const ignoreFile = join(context, '.dockerignore');
+  const ignored = existsSync(ignoreFile) ? readFileSync(ignoreFile, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#')) : [];
+  // The patterns used here: NAME (at the context's top) and **/NAME (at any depth).
+  const isIgnored = (path: string): boolean =>
+    ignored.some((pattern) => (pattern.startsWith('**/') ? path.split('/').includes(pattern.slice(3)) : path === pattern || path.startsWith(`${pattern}/`)));
+  const files: string[] = [];
+  const walk = (path: string): void => {
+    if (isIgnored(path)) return;
+    const full = join(context, path);
+    if (!statSync(full).isDirectory()) {
+      files.push(path);
+      return;
+    }
+    for (const entry of readdirSync(full)) walk(path === '.' ? entry : `${path}/${entry}`);
+  };
+  for (const line of dockerfileLines(readFileSync(join(root, image.dockerfile), 'utf8'))) {
+    const [instruction, ...rest] = line.split(/\s+/);
+    if (!/^(COPY|ADD)$/i.test(instruction ?? '') || rest.some((arg) => arg.startsWith('--from'))) continue;
+    const sources = rest.filter((arg) => !arg.startsWith('--')).slice(0, -1);
+    for (const source of sources) {
+      if (/[*?[]/.test(source)) throw new Error(`${image.dockerfile}: COPY ${source}: a wildcard, which the images' stamp does not resolve`);
+      walk(source.replace(/^\.\/|\/$/g, '') || '.');
+    }
+  }
+  return [...new Set(files)].sort();
+}
+
+/**
+ * Each image's input stamp: its Dockerfile, the context files it copies, the base's stamp, and the stamp of the
+ * image it is built FROM. Archives whose stamp matches are not built again: a warm run does not start buildah.
+ */
+export async function inputStamps(): Promise<Map<string, string>> {
+  const { stamp: base } = await baseParts();
+  const stamps = new Map<string, string>();
+  for (const image of images) {
+    const dockerfile = readFileSync(join(root, image.dockerfile), 'utf8');
+    const from = images.filter((other) => stamps.has(other.key) && dockerfile.includes(other.reference)).map((other) => stamps.get(other.key));
+    const files = await Promise.all(contextFiles(image).map(async (file) => [file, await fileSha256(join(root, image.context, file))]));
+    stamps.set(image.key, sha256(JSON.stringify([image, dockerfile, files, base, from])));
+  }
+  return stamps;
+}
+
+const stampFile = (image: ImageSpec): string => join(ociDir, `${image.key}.oci.tar.stamp`);
+
+/** The images of the last build, if every archive is there and was built from the inputs as they are now. */
+function unchangedImages(stamps: Map<string, string>): BuiltImage[] | undefined {
+  try {
+    const last = z.array(builtImage).parse(JSON.parse(readFileSync(resultFile, 'utf8')));
+    const fresh = images.every((image) => {
+      const built = last.find((b) => b.key === image.key);
+      return built !== undefined && existsSync(built.archive) && readFileSync(stampFile(image), 'utf8') === stamps.get(image.key);
+    });
+    return fresh ? last.map((b) => ({ ...b, seconds: 0, archived: false })) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Builds one image from its Dockerfile and writes its archive, unless the archive already holds this image. */
@@ -244,8 +327,13 @@ async function buildInNamespace(): Promise<void> {
   await assembleBase();
   const npmrc = join(imagesDir, 'npmrc');
   writeFileSync(npmrc, 'prefer-offline=true\naudit=false\nfund=false\nupdate-notifier=false\n');
+  const stamps = await inputStamps();
   const built: BuiltImage[] = [];
-  for (const image of images) built.push(await buildImage(image, npmrc));
+  for (const image of images) {
+    rmSync(stampFile(image), { force: true });
+    built.push(await buildImage(image, npmrc));
+    writeFileSync(stampFile(image), stamps.get(image.key) ?? '');
+  }
   writeFileSync(resultFile, JSON.stringify(built, null, 2));
 }
 
