@@ -21,6 +21,7 @@ export const unitTestFiles: readonly string[] = [
   'test/operator/status.test.ts',
   'test/operator/workqueue.test.ts',
   'test/queue/json-text.test.ts',
+  'test/queue/redis-connection.test.ts',
   'test/queue/redis-url.test.ts',
   'test/queue/worker-id.test.ts',
   'test/scripts/setup.test.ts',
