@@ -4,7 +4,7 @@ import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 
 const LOCAL_HOSTS = ['127.0.0.1', 'localhost', '[::1]'];
 
@@ -83,12 +83,12 @@ export async function startSessionRedis(binary: string, unreachableUrl: string):
 
 /**
  * Waits until a local redis-server on `port` answers PING: true when it does, false once `timeoutMs`
- * passed or `starting()` says the server is gone.
+ * passed or `starting()` says the server is gone. `tls`: the server listens with TLS only (tests).
  */
-export async function redisAnswers(port: number, timeoutMs: number, starting: () => boolean = () => true): Promise<boolean> {
+export async function redisAnswers(port: number, timeoutMs: number, starting: () => boolean = () => true, tls?: RedisOptions['tls']): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, ...(tls ? { tls } : {}) });
     probe.on('error', () => undefined);
     try {
       await probe.connect();

@@ -10,7 +10,7 @@ import { startWorker, stopWorker } from '../helpers/worker.ts';
 describe('worker configuration', () => {
   it('has Resque-like defaults', () => {
     const c = readConfig({});
-    assert.equal(c.redisUrl, 'redis://127.0.0.1:6379');
+    assert.deepEqual(c.redis, { url: 'redis://127.0.0.1:6379' });
     assert.equal(c.namespace, 'resque');
     assert.deepEqual(c.queues, ['*']);
     assert.equal(c.concurrency, 1);
@@ -31,7 +31,7 @@ describe('worker configuration', () => {
     ['CONCURRENCY=two', { CONCURRENCY: 'two' }, /CONCURRENCY must be an integer >= 1/],
     ['JOBS_PER_CHILD=1.5', { JOBS_PER_CHILD: '1.5' }, /JOBS_PER_CHILD must be an integer/],
     ['ISOLATION=thread', { ISOLATION: 'thread' }, /ISOLATION must be spawn or fork/],
-    ['REDIS_URL=localhost', { REDIS_URL: 'localhost:6379' }, /REDIS_URL must start with redis:\/\//],
+    ['REDIS_URL=localhost', { REDIS_URL: 'localhost:6379' }, /REDIS_URL: a Redis URL starts with redis:\/\//],
     ['QUEUES=" , "', { QUEUES: ' , ' }, /QUEUES must be a comma list/],
     ['LOG_LEVEL=loud', { LOG_LEVEL: 'loud' }, /LOG_LEVEL must be one of/],
     ['MAX_PAYLOAD_BYTES=0', { MAX_PAYLOAD_BYTES: '0' }, /MAX_PAYLOAD_BYTES must be an integer >= 1, got "0"/],

@@ -13,7 +13,14 @@ try {
 }
 const log = createLogger(config.logLevel);
 process.title = 'forkpool-worker master';
-const master = new Master(config, log);
+let master: Master;
+try {
+  master = new Master(config, log);
+} catch (err) {
+  // A TLS file that cannot be read: the connections cannot even be described.
+  log.fatal({ err }, 'worker could not start');
+  process.exit(1);
+}
 
 let stopping = false;
 const stop = (): void => {

@@ -5,7 +5,8 @@
 // Redis, where the waker's way (an invalidation, then a take) needs a notification and a round trip.
 // BLMOVE waits on one list: this serves workers of a single named queue; the others use the waker.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
+import { createRedis, type RedisTarget } from '../../queue/src/redis-connection.ts';
 import type { ScriptCall } from '../../queue/src/scripts.ts';
 
 /** How long one wait lasts in Redis before the slot sends a new one. */
@@ -21,10 +22,10 @@ export class BlockingTake {
   #noBlmove = false;
 
   /** `queueKey`: the full key of the one queue the worker takes from. */
-  constructor(redisUrl: string, options: RedisOptions, queueKey: string) {
+  constructor(target: RedisTarget, options: RedisOptions, queueKey: string) {
     // Fail fast rather than queue or re-send: an unanswered take is taken again under the same field
     // (which then returns the job if this one got it), and meanwhile the slot waits the waker's way.
-    this.#conn = new Redis(redisUrl, {
+    this.#conn = createRedis(target, {
       ...options, lazyConnect: true, enableOfflineQueue: false, autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 0,
     });
     this.#queueKey = queueKey;

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../../queue/src/payload.ts';
+import { redisTargetFromEnv, type RedisTarget } from '../../queue/src/redis-connection.ts';
 import { newStartId } from '../../queue/src/worker-id.ts';
 
 const int = (name: string, def: number, min: number): z.ZodType<number> =>
@@ -17,9 +18,6 @@ const int = (name: string, def: number, min: number): z.ZodType<number> =>
   });
 
 const Env = z.object({
-  REDIS_URL: z.string().default('redis://127.0.0.1:6379').refine((v) => /^rediss?:\/\//.test(v), {
-    message: 'REDIS_URL must start with redis:// or rediss://',
-  }),
   RESQUE_NAMESPACE: z.string().min(1).default('resque'),
   QUEUES: z.string().default('*').transform((v, ctx) => {
     const list = v.split(',').map((q) => q.trim()).filter(Boolean);
@@ -55,7 +53,8 @@ const Env = z.object({
 
 /** The worker's settings, validated. */
 export interface WorkerConfig {
-  readonly redisUrl: string;
+  /** REDIS_URL and the other REDIS_* variables (see redis-connection.ts) */
+  readonly redis: RedisTarget;
   readonly namespace: string;
   /** queue names in priority order; `['*']` means every queue, alphabetically, as Resque does */
   readonly queues: readonly string[];
@@ -90,8 +89,12 @@ export interface WorkerConfig {
 /** Reads the configuration; a bad value throws an error whose message names the variable. */
 export function readConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
   const parsed = Env.safeParse(env);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => (i.path.length > 0 && !i.message.startsWith(String(i.path[0])) ? `${String(i.path[0])}: ${i.message}` : i.message));
+  const redis = redisTargetFromEnv(env);
+  if (!parsed.success || redis.problems) {
+    const lines = [
+      ...(redis.problems ?? []),
+      ...(parsed.error?.issues ?? []).map((i) => (i.path.length > 0 && !i.message.startsWith(String(i.path[0])) ? `${String(i.path[0])}: ${i.message}` : i.message)),
+    ];
     throw new Error(`invalid configuration:\n  ${lines.join('\n  ')}`);
   }
   const e = parsed.data;
@@ -99,7 +102,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
     throw new Error(`invalid configuration:\n  HEARTBEAT_TIMEOUT_SECONDS (${e.HEARTBEAT_TIMEOUT_SECONDS}) must be greater than HEARTBEAT_INTERVAL_SECONDS (${e.HEARTBEAT_INTERVAL_SECONDS})`);
   }
   return {
-    redisUrl: e.REDIS_URL,
+    redis: redis.target,
     namespace: e.RESQUE_NAMESPACE,
     queues: e.QUEUES,
     jobsDir: resolve(e.JOBS_DIR),

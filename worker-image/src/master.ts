@@ -7,7 +7,7 @@
 //   USR2 / CONT      pause taking jobs / resume.
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import {
   encodeFailure, formatFailedAt, formatRunAt, formatWorkerId, keys, parseJob, scripts, type Keys,
@@ -15,6 +15,7 @@ import {
 } from '../../queue/src/index.ts';
 import { withMembers } from '../../queue/src/json-text.ts';
 import { evictionProblem, readServerFacts, versionProblem } from '../../queue/src/redis-checks.ts';
+import { createRedis, describeTarget, explainRedisError } from '../../queue/src/redis-connection.ts';
 import { isFailoverError, redisOptions } from '../../queue/src/redis-options.ts';
 import type { WorkerConfig } from './config.ts';
 import type { Executor } from './executor.ts';
@@ -74,6 +75,8 @@ export class Master {
   #knownQueuesAt = 0;
   #finished: Promise<void> | undefined;
   readonly #onRedisError: (err: Error) => void;
+  /** the last connection error, to say why a start could not connect */
+  #lastRedisError: Error | undefined;
   /** false from a failover answer (READONLY, ...) until a heartbeat is written again: /readyz is then 503 */
   #writable = true;
   /**
@@ -92,12 +95,20 @@ export class Master {
     this.#keys = keys(config.namespace);
     const retryStrategy = (times: number): number => Math.min(100 * 2 ** Math.min(times + this.#reconnectsToReplica, 6), REDIS_RETRY_MAX_MS) + Math.floor(Math.random() * 100);
     const opts = redisOptions({ maxRetriesPerRequest: null, retryStrategy, lazyConnect: true }, (err) => this.#onFailover(err));
-    this.#redis = new Redis(config.redisUrl, { ...opts, connectionName: `forkpool-worker:${this.id}` });
+    this.#redis = createRedis(config.redis, { ...opts, connectionName: `forkpool-worker:${this.id}` });
     // Named at every connect, so that the waker finds it in CLIENT LIST after a reconnect too.
-    this.#sub = new Redis(config.redisUrl, { ...opts, connectionName: `forkpool-wake:${randomUUID()}` });
+    this.#sub = createRedis(config.redis, { ...opts, connectionName: `forkpool-wake:${randomUUID()}` });
     let lastError = 0;
+    let lastLogged = '';
     this.#onRedisError = (err: Error): void => {
-      if (Date.now() - lastError > 5000) this.#log.error({ err: err.message }, 'Redis unreachable; retrying with backoff');
+      this.#lastRedisError = err;
+      // An error that goes on is said once per burst; one of another kind (the server is up again, but now
+      // refuses the certificate) at once.
+      const explained = explainRedisError(err, config.redis);
+      if (Date.now() - lastError > 5000 || explained !== lastLogged) {
+        this.#log.error({ err: explained, redis: describeTarget(config.redis) }, 'Redis unreachable; retrying with backoff');
+        lastLogged = explained;
+      }
       lastError = Date.now();
     };
     for (const conn of [this.#redis, this.#sub]) conn.on('error', this.#onRedisError);
@@ -111,18 +122,24 @@ export class Master {
     const [only] = config.queues;
     if (config.queues.length === 1 && only !== undefined && only !== '*') {
       for (let slot = 0; slot < config.concurrency; slot++) {
-        this.#blocking.push(new BlockingTake(config.redisUrl, { ...opts, connectionName: `forkpool-wait:${slot}:${this.id}` }, this.#keys.queue(only)));
+        this.#blocking.push(new BlockingTake(config.redis, { ...opts, connectionName: `forkpool-wait:${slot}:${this.id}` }, this.#keys.queue(only)));
       }
     }
-    this.#waker = new Waker(this.#redis, this.#sub, this.#keys.queue(''), this.#log);
     this.#metrics = createMetrics();
+    this.#waker = new Waker(this.#redis, this.#sub, this.#keys.queue(''), this.#log, (on) => this.#metrics.queueNotifications.set(on ? 1 : 0));
   }
 
   /** Connects, registers, starts the slots and the periodic duties. Resolves once jobs are being taken. */
   async start(): Promise<void> {
     const config = this.#config;
     this.#server = await startHttp(config.port, this.#metrics.registry, () => this.#redis.status === 'ready' && this.#writable && !this.#stop.signal.aborted);
-    await Promise.all([this.#redis.connect(), this.#sub.connect(), ...this.#blocking.map((b) => b.connect(this.#onRedisError))]);
+    try {
+      await Promise.all([this.#redis.connect(), this.#sub.connect(), ...this.#blocking.map((b) => b.connect(this.#onRedisError))]);
+    } catch (err) {
+      const why = this.#lastRedisError ?? (err as Error);
+      const explained = explainRedisError(why, config.redis);
+      throw new Error(explained === why.message ? `cannot connect to Redis at ${describeTarget(config.redis)}: ${why.message}` : explained, { cause: err });
+    }
     const tooOld = await this.#checkServer();
     if (tooOld) throw new Error(tooOld);
     // A reconnect may reach another server (a failover): it is checked again.

@@ -11,6 +11,7 @@ export interface WorkerMetrics {
   readonly queueWait: Histogram<'queue'>;
   readonly writtenOff: Counter;
   readonly evictionPolicyOk: Gauge<'policy'>;
+  readonly queueNotifications: Gauge;
 }
 
 export function createMetrics(): WorkerMetrics {
@@ -26,6 +27,7 @@ export function createMetrics(): WorkerMetrics {
     childStart: new Histogram({ name: 'forkpool_child_start_seconds', help: 'Time from starting a child to it being ready (modules loaded).', buckets: [0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 5], registers: [registry] }),
     queueWait: new Histogram({ name: 'forkpool_job_queue_wait_seconds', help: 'Time from enqueue to start, for payloads that carry their enqueue time (ActiveJob).', labelNames: ['queue'], buckets: jobBuckets, registers: [registry] }),
     writtenOff: new Counter({ name: 'forkpool_worker_written_off_total', help: 'Heartbeats that found this worker written off as dead (its heartbeat had expired and its jobs were handed back).', registers: [registry] }),
+    queueNotifications: new Gauge({ name: 'forkpool_worker_queue_notifications', help: 'How idle slots learn of new jobs: 1 from Redis\'s change notifications (CLIENT TRACKING), 0 by polling every 100 ms (Redis refused them).', registers: [registry] }),
     evictionPolicyOk: new Gauge({ name: 'forkpool_redis_eviction_policy_ok', help: 'Redis\'s maxmemory-policy (label): 1 for noeviction, 0 for a policy that may evict jobs. Absent when it cannot be read.', labelNames: ['policy'], registers: [registry] }),
   };
 }

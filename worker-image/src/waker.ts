@@ -18,6 +18,7 @@ export class Waker {
   readonly #prefix: string;
   readonly #log: Logger;
   readonly #name: string;
+  readonly #onMode: (notifications: boolean) => void;
   #waiters = new Set<() => void>();
   #generation = 0;
   #tracking = false;
@@ -27,8 +28,9 @@ export class Waker {
   /**
    * `cmd` runs the scripts (its own pops do not wake it: NOLOOP); `sub` is a dedicated connection, with a
    * `connectionName` unique on the server (set at every connect: the waker finds it by that name).
+   * `onMode` is told after each set-up whether notifications are on (true) or slots poll (false).
    */
-  constructor(cmd: Redis, sub: Redis, queuePrefix: string, log: Logger) {
+  constructor(cmd: Redis, sub: Redis, queuePrefix: string, log: Logger, onMode: (notifications: boolean) => void = () => undefined) {
     const name = sub.options.connectionName;
     if (!name) throw new Error('the waker\'s subscriber connection needs a connectionName');
     this.#cmd = cmd;
@@ -36,6 +38,7 @@ export class Waker {
     this.#name = name;
     this.#prefix = queuePrefix;
     this.#log = log;
+    this.#onMode = onMode;
   }
 
   async start(): Promise<void> {
@@ -92,14 +95,15 @@ export class Waker {
       if (!id) throw new Error('subscriber connection not found in CLIENT LIST');
       await this.#cmd.call('CLIENT', 'TRACKING', 'OFF');
       await this.#cmd.call('CLIENT', 'TRACKING', 'ON', 'REDIRECT', id, 'BCAST', 'PREFIX', this.#prefix, 'NOLOOP');
-      if (!this.#tracking) this.#log.debug('queue change notifications on');
+      if (!this.#tracking) this.#log.info('queue change notifications on: idle slots wake when a job is pushed');
       this.#tracking = true;
     } catch (err) {
       if (this.#tracking || this.#generation === 0) {
-        this.#log.warn({ err }, `Redis refused CLIENT TRACKING; idle workers will poll every ${FALLBACK_POLL_MS} ms`);
+        this.#log.warn({ err: (err as Error).message }, `Redis refused CLIENT TRACKING; idle workers will poll every ${FALLBACK_POLL_MS} ms`);
       }
       this.#tracking = false;
     }
+    this.#onMode(this.#tracking);
     this.wake();
   }
 }
