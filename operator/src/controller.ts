@@ -17,6 +17,7 @@ import { deletionCostPatches, jobsByPod, DELETION_COST_ANNOTATION } from './scal
 import { compileSchedule, type Scheduler } from './scheduler.ts';
 import { computeStatus, deepEqual, failures, statusNeedsWrite, warningKey, type Failure, type Observed as StatusObservation } from './status.ts';
 import type { Outcome } from './workqueue.ts';
+import { RedisTarget, targetKey, type Pem } from '../../queue/src/redis-connection.ts';
 
 /** Depth-only status changes are written at most this often (the metrics endpoint has them live). */
 const STATUS_METRICS_INTERVAL_MS = 10_000;
@@ -30,9 +31,10 @@ interface PoolState {
   uid: string;
   resolvedGeneration: number;
   resolvedAt: number;
-  /** With spec.redis.urlFrom: the pool's poll interval, after which the Secret is read again. */
+  /** With Secrets in spec.redis: the pool's poll interval, after which they are read again. */
   secretRefreshMs: number | undefined;
-  url: string | undefined;
+  /** the pool's Redis with the credentials and TLS material its Secrets hold; undefined while they cannot be read */
+  redis: RedisTarget | undefined;
   specError: Failure | undefined;
   schedules: { schedule: Schedule; cron: Cron }[];
   sample: Sample | undefined;
@@ -200,8 +202,8 @@ export class PoolController {
     const seen = await this.#observe(key, parsed.pool);
     const decision = decideSize(seen.pool.spec, seen.current, seen.sample, seen.state.demandHighAt, Date.now());
     // Deletion costs go on the pods before the smaller size: the ReplicaSet chooses which pods to delete the moment it sees fewer replicas.
-    if (seen.live !== undefined && decision.desired < seen.current && seen.state.url !== undefined) {
-      await this.#protectBusyPods(seen.pool, seen.state.url, log);
+    if (seen.live !== undefined && decision.desired < seen.current && seen.state.redis !== undefined) {
+      await this.#protectBusyPods(seen.pool, seen.state.redis, log);
     }
     const refusal = await this.#apply(seen, decision.desired, log);
     rememberDecision(seen.state, decision, seen.sample);
@@ -231,14 +233,14 @@ export class PoolController {
   async #observe(key: string, pool: JobPool): Promise<Observation> {
     const { poller, scheduler } = this.#d;
     const state = await this.#resolve(key, pool);
-    if (state.url !== undefined) {
+    if (state.redis !== undefined) {
       poller.upsert(key, {
-        url: state.url,
+        redis: state.redis,
         namespace: pool.spec.redis.namespace,
         queues: pool.spec.queues,
         intervalMs: pool.spec.scaling.pollIntervalSeconds * 1000,
       });
-      scheduler.setPool(key, poller.client(state.url), pool.spec.redis.namespace, state.schedules);
+      scheduler.setPool(key, poller.client(state.redis), pool.spec.redis.namespace, state.schedules);
     } else {
       this.#stopPolling(key);
     }
@@ -252,7 +254,7 @@ export class PoolController {
    */
   async #apply(seen: Observation, desired: number, log: Logger): Promise<Refusal | undefined> {
     const st = seen.state;
-    st.manifest ??= desiredDeployment(seen.pool, 0, st.secretRefreshMs === undefined || st.url === undefined ? undefined : redisSecretHash(seen.pool, st.url));
+    st.manifest ??= desiredDeployment(seen.pool, 0, st.secretRefreshMs === undefined || st.redis === undefined ? undefined : redisSecretHash(seen.pool, targetKey(st.redis)));
     const manifest: V1Deployment = { ...st.manifest, spec: { ...st.manifest.spec, replicas: desired } as V1Deployment['spec'] };
     if (!needsApply(manifest, seen.live)) return undefined;
     try {
@@ -317,12 +319,14 @@ export class PoolController {
     return result;
   }
 
-  /** Derives the Redis URL and compiled schedules from the spec once per generation (and re-reads a Secret now and then). */
+  /** Derives the Redis target and compiled schedules from the spec once per generation (and re-reads its Secrets now and then). */
   async #resolve(key: string, pool: JobPool): Promise<PoolState> {
     let st = this.#state.get(key);
     if (st !== undefined && st.uid !== pool.metadata.uid) st = undefined;
     const now = performance.now();
-    const secretRefreshMs = pool.spec.redis.urlFrom === undefined ? undefined : pool.spec.scaling.pollIntervalSeconds * 1000;
+    const { urlFrom, tls, auth } = pool.spec.redis;
+    const fromSecret = urlFrom !== undefined || tls?.caSecretRef !== undefined || tls?.certSecretRef !== undefined || auth !== undefined;
+    const secretRefreshMs = fromSecret ? pool.spec.scaling.pollIntervalSeconds * 1000 : undefined;
     if (st !== undefined && st.resolvedGeneration === pool.metadata.generation && (secretRefreshMs === undefined || now - st.resolvedAt < secretRefreshMs)) {
       return st;
     }
@@ -331,7 +335,7 @@ export class PoolController {
       resolvedGeneration: 0,
       resolvedAt: 0,
       secretRefreshMs: undefined,
-      url: undefined,
+      redis: undefined,
       specError: undefined,
       schedules: [],
       sample: undefined,
@@ -343,17 +347,9 @@ export class PoolController {
       statusDeferred: false,
       warned: storedWarning(pool.status),
     };
-    let url = pool.spec.redis.url;
-    let specError: PoolState['specError'];
-    const ref = pool.spec.redis.urlFrom?.secretKeyRef;
-    if (ref !== undefined) {
-      const read = await this.#readSecretKey(pool.metadata.namespace, ref.name, ref.key);
-      url = undefined;
-      if (typeof read === 'object') specError = read;
-      else if (read === undefined) specError = { reason: 'SecretNotFound', message: `Secret ${ref.name} with key ${ref.key} (spec.redis.urlFrom) does not exist` };
-      else if (!/^rediss?:\/\//.test(read)) specError = { reason: 'InvalidRedisURL', message: `Secret ${ref.name} key ${ref.key} does not hold a redis:// or rediss:// URL` };
-      else url = read;
-    }
+    const resolved = await this.#resolveRedis(pool);
+    let specError = 'failure' in resolved ? resolved.failure : undefined;
+    const redis = 'target' in resolved ? resolved.target : undefined;
     const schedules: PoolState['schedules'] = [];
     const scheduleErrors: string[] = [];
     for (const schedule of pool.spec.schedules) {
@@ -362,10 +358,11 @@ export class PoolController {
       else scheduleErrors.push(compiled.error);
     }
     if (specError === undefined && scheduleErrors.length > 0) specError = { reason: 'InvalidSchedule', message: scheduleErrors.join('; ') };
-    if (url !== st.url) st.sample = undefined;
-    // The manifest is built again only when what it is built from changed: a re-read Secret that says the same keeps it.
-    const same = st.resolvedGeneration === pool.metadata.generation && url === st.url;
-    Object.assign(st, { resolvedGeneration: pool.metadata.generation, resolvedAt: now, secretRefreshMs, url, specError, schedules, manifest: same ? st.manifest : undefined });
+    const redisKey = redis === undefined ? undefined : targetKey(redis);
+    if (redisKey !== (st.redis === undefined ? undefined : targetKey(st.redis))) st.sample = undefined;
+    // The manifest is built again only when what it is built from changed: re-read Secrets that say the same keep it.
+    const same = st.resolvedGeneration === pool.metadata.generation && redisKey === (st.redis === undefined ? undefined : targetKey(st.redis));
+    Object.assign(st, { resolvedGeneration: pool.metadata.generation, resolvedAt: now, secretRefreshMs, redis, specError, schedules, manifest: same ? st.manifest : undefined });
     this.#state.set(key, st);
     return st;
   }
@@ -374,12 +371,12 @@ export class PoolController {
    * A Secret's key, undefined when either does not exist, or a failure when the operator may not read it
    * (its RBAC, e.g. the chart's rbac.readSecrets=false). Other errors are thrown: the work queue retries them.
    */
-  async #readSecretKey(namespace: string, name: string, key: string): Promise<string | Failure | undefined> {
+  async #readSecretKey(namespace: string, name: string, key: string, field = 'spec.redis.urlFrom'): Promise<string | Failure | undefined> {
     try {
       return await this.#sharedSecretRead(namespace, name, key);
     } catch (err) {
       if (statusCode(err) !== 403) throw err;
-      return { reason: 'SecretForbidden', message: `Secret ${name} (spec.redis.urlFrom) cannot be read: ${apiMessage(err)}` };
+      return { reason: 'SecretForbidden', message: `Secret ${name} (${field}) cannot be read: ${apiMessage(err)}` };
     }
   }
 
@@ -395,15 +392,68 @@ export class PoolController {
     return value;
   }
 
+  /**
+   * The pool's Redis target: its URL, and the credentials and TLS material read from the Secrets its spec
+   * names (as the worker pods get them), or the failure that keeps it from being used.
+   */
+  async #resolveRedis(pool: JobPool): Promise<{ target: RedisTarget } | { failure: Failure }> {
+    const { namespace } = pool.metadata;
+    const { url, urlFrom, tls, auth } = pool.spec.redis;
+    const read = async (field: string, ref: { name: string; key: string }): Promise<string | Failure> => {
+      const value = await this.#readSecretKey(namespace, ref.name, ref.key, field);
+      if (value === undefined) return { reason: 'SecretNotFound', message: `Secret ${ref.name} with key ${ref.key} (${field}) does not exist` };
+      return value;
+    };
+    const reads: [string, { name: string; key: string }][] = [];
+    if (urlFrom) reads.push(['spec.redis.urlFrom', urlFrom.secretKeyRef]);
+    if (auth?.usernameFrom) reads.push(['spec.redis.auth.usernameFrom', auth.usernameFrom.secretKeyRef]);
+    if (auth?.passwordFrom) reads.push(['spec.redis.auth.passwordFrom', auth.passwordFrom.secretKeyRef]);
+    if (tls?.caSecretRef) reads.push(['spec.redis.tls.caSecretRef', tls.caSecretRef]);
+    if (tls?.certSecretRef) {
+      reads.push(['spec.redis.tls.certSecretRef', { name: tls.certSecretRef.name, key: 'tls.crt' }]);
+      reads.push(['spec.redis.tls.certSecretRef', { name: tls.certSecretRef.name, key: 'tls.key' }]);
+    }
+    const values = new Map<string, string>();
+    for (const [field, ref] of reads) {
+      const value = await read(field, ref);
+      if (typeof value === 'object') return { failure: value };
+      values.set(`${field} ${ref.key}`, value);
+    }
+    const get = (field: string, key: string | undefined): string | undefined => (key === undefined ? undefined : values.get(`${field} ${key}`));
+    const fromUrl = get('spec.redis.urlFrom', urlFrom?.secretKeyRef.key);
+    if (urlFrom && !/^rediss?:\/\//.test(fromUrl ?? '')) {
+      return { failure: { reason: 'InvalidRedisURL', message: `Secret ${urlFrom.secretKeyRef.name} key ${urlFrom.secretKeyRef.key} does not hold a redis:// or rediss:// URL` } };
+    }
+    const pem = (field: string, name: string, key: string): Pem | undefined => {
+      const text = get(field, key);
+      return text === undefined ? undefined : { pem: text, from: `Secret ${namespace}/${name} key ${key}` };
+    };
+    const parsed = RedisTarget.safeParse(JSON.parse(JSON.stringify({
+      url: fromUrl ?? url,
+      username: get('spec.redis.auth.usernameFrom', auth?.usernameFrom?.secretKeyRef.key),
+      password: get('spec.redis.auth.passwordFrom', auth?.passwordFrom?.secretKeyRef.key),
+      tls: tls === undefined ? undefined : {
+        ca: tls.caSecretRef ? pem('spec.redis.tls.caSecretRef', tls.caSecretRef.name, tls.caSecretRef.key) : undefined,
+        cert: tls.certSecretRef ? pem('spec.redis.tls.certSecretRef', tls.certSecretRef.name, 'tls.crt') : undefined,
+        key: tls.certSecretRef ? pem('spec.redis.tls.certSecretRef', tls.certSecretRef.name, 'tls.key') : undefined,
+        servername: tls.serverName,
+      },
+    })));
+    if (!parsed.success) {
+      return { failure: { reason: 'InvalidRedisConnection', message: parsed.error.issues.map((i) => `spec.redis${i.path.length > 0 ? `.${i.path.map(String).join('.')}` : ''}: ${i.message}`).join('; ') } };
+    }
+    return { target: parsed.data };
+  }
+
   /** Marks busy pods expensive to delete and idle ones cheap, just before the operator lowers replicas. */
-  async #protectBusyPods(pool: JobPool, url: string, log: Logger): Promise<void> {
+  async #protectBusyPods(pool: JobPool, redis: RedisTarget, log: Logger): Promise<void> {
     const { namespace, name } = pool.metadata;
     const pods = this.#d.pods
       .list()
       .filter((p) => p.metadata?.namespace === namespace && p.metadata.labels?.[POOL_LABEL] === name && p.metadata.deletionTimestamp == null)
       .map((p) => ({ name: p.metadata?.name ?? '', annotations: p.metadata?.annotations }));
     if (pods.length === 0) return;
-    const busy = await jobsByPod(await this.#d.poller.connectedClient(url), pool.spec.redis.namespace);
+    const busy = await jobsByPod(await this.#d.poller.connectedClient(redis), pool.spec.redis.namespace);
     const patches = deletionCostPatches(pods, busy);
     await Promise.all(
       [...patches].map(async ([pod, cost]) => {

@@ -1,6 +1,8 @@
 // The worker Deployment a JobPool asks for, as a server-side-apply manifest. Pure.
 import { createHash } from 'node:crypto';
-import type { V1Container, V1Deployment, V1EnvVar, V1PodSecurityContext, V1PodSpec, V1PodTemplateSpec, V1SecurityContext } from '@kubernetes/client-node';
+import type {
+  V1Container, V1Deployment, V1EnvVar, V1PodSecurityContext, V1PodSpec, V1PodTemplateSpec, V1SecurityContext, V1Volume, V1VolumeMount,
+} from '@kubernetes/client-node';
 import type { JobPool } from './jobpool.ts';
 import { GROUP, KIND, VERSION } from './jobpool.ts';
 
@@ -25,6 +27,12 @@ export const TMP_VOLUME = 'forkpool-tmp';
 /** The env vars the operator sets on the worker container; they win over the template's. */
 export const WORKER_ENV_NAMES = [
   'REDIS_URL',
+  'REDIS_USERNAME',
+  'REDIS_PASSWORD',
+  'REDIS_TLS_CA_FILE',
+  'REDIS_TLS_CERT_FILE',
+  'REDIS_TLS_KEY_FILE',
+  'REDIS_TLS_SERVERNAME',
   'RESQUE_NAMESPACE',
   'QUEUES',
   'CONCURRENCY',
@@ -37,6 +45,13 @@ export const WORKER_ENV_NAMES = [
   'SHUTDOWN_TIMEOUT_SECONDS',
   'POD_NAME',
 ] as const;
+
+/** The volume of spec.redis.tls.caSecretRef in worker pods, and where it is mounted. */
+export const REDIS_CA_VOLUME = 'forkpool-redis-ca';
+export const REDIS_CA_DIR = '/etc/forkpool/redis-ca';
+/** The volume of spec.redis.tls.certSecretRef (a kubernetes.io/tls Secret), and where it is mounted. */
+export const REDIS_CERT_VOLUME = 'forkpool-redis-client-cert';
+export const REDIS_CERT_DIR = '/etc/forkpool/redis-client-cert';
 
 type Obj = Record<string, unknown>;
 
@@ -55,15 +70,26 @@ export function poolSelector(pool: JobPool): string {
   return `${POOL_LABEL}=${pool.metadata.name}`;
 }
 
-/** The worker environment from the JobPool spec; the Redis URL comes from the Secret when urlFrom is used. */
+/**
+ * The worker environment from the JobPool spec; the Redis URL comes from the Secret when urlFrom is used,
+ * the credentials from theirs, and the TLS files from the Secrets mountRedisTls mounts.
+ */
 export function workerEnv(pool: JobPool): V1EnvVar[] {
   const { spec } = pool;
   const redisUrl: V1EnvVar =
     spec.redis.urlFrom !== undefined
       ? { name: 'REDIS_URL', valueFrom: { secretKeyRef: { name: spec.redis.urlFrom.secretKeyRef.name, key: spec.redis.urlFrom.secretKeyRef.key } } }
       : { name: 'REDIS_URL', value: spec.redis.url ?? '' };
+  const { tls, auth } = spec.redis;
+  const fromSecret = (name: string, ref: { name: string; key: string }): V1EnvVar => ({ name, valueFrom: { secretKeyRef: { name: ref.name, key: ref.key } } });
   return [
     redisUrl,
+    ...(auth?.usernameFrom ? [fromSecret('REDIS_USERNAME', auth.usernameFrom.secretKeyRef)] : []),
+    ...(auth?.passwordFrom ? [fromSecret('REDIS_PASSWORD', auth.passwordFrom.secretKeyRef)] : []),
+    // Mounted as volumes, not env: a Secret updated in place reaches the files, which the worker reads at each connect.
+    ...(tls?.caSecretRef ? [{ name: 'REDIS_TLS_CA_FILE', value: `${REDIS_CA_DIR}/ca.crt` }] : []),
+    ...(tls?.certSecretRef ? [{ name: 'REDIS_TLS_CERT_FILE', value: `${REDIS_CERT_DIR}/tls.crt` }, { name: 'REDIS_TLS_KEY_FILE', value: `${REDIS_CERT_DIR}/tls.key` }] : []),
+    ...(tls?.serverName !== undefined ? [{ name: 'REDIS_TLS_SERVERNAME', value: tls.serverName }] : []),
     { name: 'RESQUE_NAMESPACE', value: spec.redis.namespace },
     { name: 'QUEUES', value: spec.queues.join(',') },
     { name: 'CONCURRENCY', value: String(spec.worker.concurrency) },
@@ -102,6 +128,25 @@ export function workerSecurityContext(container: V1SecurityContext | undefined, 
     if (sc.capabilities?.drop === undefined) sc.capabilities = { ...sc.capabilities, drop: ['ALL'] };
   }
   return sc;
+}
+
+/** Mounts the Secrets of spec.redis.tls read-only at REDIS_CA_DIR and REDIS_CERT_DIR (what workerEnv points to). */
+function mountRedisTls(pool: JobPool, podSpec: V1PodSpec, container: V1Container): void {
+  const tls = pool.spec.redis.tls;
+  const volumes: V1Volume[] = [];
+  const mounts: V1VolumeMount[] = [];
+  if (tls?.caSecretRef) {
+    volumes.push({ name: REDIS_CA_VOLUME, secret: { secretName: tls.caSecretRef.name, items: [{ key: tls.caSecretRef.key, path: 'ca.crt' }] } });
+    mounts.push({ name: REDIS_CA_VOLUME, mountPath: REDIS_CA_DIR, readOnly: true });
+  }
+  if (tls?.certSecretRef) {
+    volumes.push({ name: REDIS_CERT_VOLUME, secret: { secretName: tls.certSecretRef.name, items: [{ key: 'tls.crt', path: 'tls.crt' }, { key: 'tls.key', path: 'tls.key' }] } });
+    mounts.push({ name: REDIS_CERT_VOLUME, mountPath: REDIS_CERT_DIR, readOnly: true });
+  }
+  if (volumes.length === 0) return;
+  const ours = new Set(volumes.map((v) => v.name));
+  podSpec.volumes = [...(podSpec.volumes ?? []).filter((v) => !ours.has(v.name)), ...volumes];
+  container.volumeMounts = [...(container.volumeMounts ?? []).filter((m) => !ours.has(m.name)), ...mounts];
 }
 
 /** Gives a container a writable /tmp (an emptyDir), unless the template mounts /tmp itself or names a volume as ours. */
@@ -151,6 +196,7 @@ export function desiredDeployment(pool: JobPool, replicas: number, redisSecretHa
     // Hardened unless the template says otherwise, so that the pods pass the restricted Pod Security Standard.
     target.securityContext = workerSecurityContext(target.securityContext, podSpec.securityContext);
     if (target.securityContext.readOnlyRootFilesystem === true) mountTmp(podSpec, target);
+    mountRedisTls(pool, podSpec, target);
   }
   const grace = spec.worker.jobTimeoutSeconds + GRACE_MARGIN_SECONDS;
   podSpec.terminationGracePeriodSeconds = Math.max(spec.template.spec.terminationGracePeriodSeconds ?? 0, grace);

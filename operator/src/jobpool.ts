@@ -28,6 +28,54 @@ const secretKeyRef = z
   })
   .meta({ description: 'Reads the Redis URL from a key of a Secret in the same namespace.' });
 
+const secretName = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/)
+  .meta({ description: 'Name of a Secret in the JobPool\'s namespace.' });
+
+const valueFrom = (what: string): z.ZodType<{ secretKeyRef: { name: string; key: string } }> =>
+  z
+    .object({
+      secretKeyRef: z
+        .object({ name: secretName, key: z.string().min(1).meta({ description: `Key in the Secret whose value is ${what}.` }) })
+        .meta({ description: `Reads ${what} from a key of a Secret in the same namespace.` }),
+    })
+    .meta({ description: `Where to read ${what} from.` });
+
+/** The key of a CA Secret read when none is named, as cert-manager names it. */
+export const DEFAULT_CA_KEY = 'ca.crt';
+
+const redisTls = z
+  .object({
+    caSecretRef: z
+      .object({
+        name: secretName,
+        key: z.string().min(1).default(DEFAULT_CA_KEY).meta({ description: 'Key in the Secret whose value is the CA bundle (PEM); "ca.crt" by default, as cert-manager writes it.' }),
+      })
+      .optional()
+      .meta({ description: 'A Secret holding the CA bundle (PEM) the server\'s certificate must chain to, instead of the system\'s CAs. Mounted in worker pods as REDIS_TLS_CA_FILE.' }),
+    certSecretRef: z
+      .object({ name: secretName })
+      .optional()
+      .meta({ description: 'A kubernetes.io/tls Secret (tls.crt, tls.key) with the client certificate and key, for a Redis that asks for one (mutual TLS). Mounted in worker pods as REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE.' }),
+    serverName: z
+      .string()
+      .min(1)
+      .max(253)
+      .optional()
+      .meta({ description: 'The name the server\'s certificate must carry (and SNI), when it is not the URL\'s host. REDIS_TLS_SERVERNAME in worker pods.' }),
+  })
+  .meta({ description: 'TLS beyond the rediss:// URL: whom to trust and who the client is. Needs a rediss:// URL. The server\'s certificate is always verified.' });
+
+const redisAuth = z
+  .object({
+    usernameFrom: valueFrom('the ACL user name').optional(),
+    passwordFrom: valueFrom('the password').optional(),
+  })
+  .meta({ description: 'Credentials apart from the URL (then the URL holds none): an ACL user (Redis 6+) and its password, or the password alone. REDIS_USERNAME and REDIS_PASSWORD in worker pods; docs/redis.md lists the ACL a worker and the operator need.' });
+
 const redis = z
   .object({
     url: z
@@ -46,14 +94,20 @@ const redis = z
       .regex(/^[^\s]+$/)
       .default(DEFAULT_NAMESPACE)
       .meta({ description: 'Key prefix of every Resque key (Resque.redis.namespace); Resque\'s default is "resque".' }),
+    tls: redisTls.optional(),
+    auth: redisAuth.optional(),
   })
   .refine((r) => (r.url === undefined) !== (r.urlFrom === undefined), {
     message: 'exactly one of spec.redis.url and spec.redis.urlFrom must be set',
+  })
+  .refine((r) => r.tls === undefined || r.url === undefined || r.url.startsWith('rediss://'), {
+    message: 'spec.redis.tls needs a rediss:// URL',
   })
   .meta({
     description: 'The Redis server holding the queues.',
     'x-kubernetes-validations': [
       { rule: 'has(self.url) != has(self.urlFrom)', message: 'exactly one of spec.redis.url and spec.redis.urlFrom must be set' },
+      { rule: '!has(self.tls) || !has(self.url) || self.url.startsWith(\'rediss://\')', message: 'spec.redis.tls needs a rediss:// URL' },
     ],
   });
 

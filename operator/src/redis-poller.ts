@@ -1,15 +1,17 @@
 // Reads the queue depths of every pool, one pipelined round trip per Redis server per tick whatever
 // the number of pools on it, and hands each pool its sample.
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { keys } from '../../queue/src/keys.ts';
+import { createRedis, describeTarget, explainRedisError, targetKey, type RedisTarget } from '../../queue/src/redis-connection.ts';
 import { redactUrl } from '../../queue/src/redis-url.ts';
 import { evictionProblem, readServerFacts, versionProblem } from '../../queue/src/redis-checks.ts';
 import { redisOptions } from '../../queue/src/redis-options.ts';
 import type { QueueStatus } from './jobpool.ts';
 
 export interface PollTarget {
-  url: string;
+  /** the pool's Redis, credentials and TLS material included (pools on the same target share a connection) */
+  redis: RedisTarget;
   namespace: string;
   queues: string[];
   intervalMs: number;
@@ -23,7 +25,10 @@ export interface Sample {
 }
 
 interface Group {
+  target: RedisTarget;
   redis: Redis;
+  /** the last connection error, explained (see explainRedisError), until the next connect */
+  lastError: string | undefined;
   pools: Map<string, PollTarget & { lastPolled: number }>;
   timer: NodeJS.Timeout | undefined;
   periodMs: number;
@@ -37,7 +42,7 @@ export interface PollerOptions {
   onRoundTrip?: (ms: number, commands: number, error: unknown) => void;
   /**
    * Called after each connect to a Redis server with its `maxmemory-policy` (undefined when it cannot be
-   * read), and with undefined when no pool uses the server any more. `redis` is its URL without password.
+   * read), and with undefined when no pool uses the server any more. `redis` is its URL without credentials.
    */
   onEvictionPolicy?: (redis: string, policy: string | undefined) => void;
   /** Redis client options override (tests). */
@@ -46,7 +51,8 @@ export interface PollerOptions {
 
 export class RedisPoller {
   readonly #groups = new Map<string, Group>();
-  readonly #poolUrl = new Map<string, string>();
+  /** pool → the targetKey of its group */
+  readonly #poolGroup = new Map<string, string>();
   readonly #o: PollerOptions;
   #running = false;
 
@@ -61,18 +67,19 @@ export class RedisPoller {
   }
 
   /** The shared client of a Redis server (created on first use), for the scheduler and scale-down reads. */
-  client(url: string): Redis {
-    return this.#group(url).redis;
+  client(target: RedisTarget): Redis {
+    return this.#group(target).redis;
   }
 
   /** The shared client once it is connected (commands fail at once while it is not, by design). */
-  async connectedClient(url: string, timeoutMs = 5000): Promise<Redis> {
-    const redis = this.client(url);
+  async connectedClient(target: RedisTarget, timeoutMs = 5000): Promise<Redis> {
+    const group = this.#group(target);
+    const redis = group.redis;
     if (redis.status === 'ready') return redis;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         redis.off('ready', onReady);
-        reject(new Error(`Redis ${redactUrl(url)} is not connected`));
+        reject(new Error(`Redis ${describeTarget(target)} is not connected${group.lastError === undefined ? '' : `: ${group.lastError}`}`));
       }, timeoutMs);
       const onReady = (): void => {
         clearTimeout(timer);
@@ -85,9 +92,10 @@ export class RedisPoller {
 
   /** Adds or updates a pool; a pool that moved to another Redis leaves its old group. */
   upsert(poolKey: string, target: PollTarget): void {
-    const oldUrl = this.#poolUrl.get(poolKey);
-    if (oldUrl !== undefined && oldUrl !== target.url) this.remove(poolKey);
-    const group = this.#group(target.url);
+    const key = targetKey(target.redis);
+    const oldKey = this.#poolGroup.get(poolKey);
+    if (oldKey !== undefined && oldKey !== key) this.remove(poolKey);
+    const group = this.#group(target.redis);
     const existing = group.pools.get(poolKey);
     if (existing !== undefined && existing.intervalMs === target.intervalMs) {
       // Every poll reconciles every pool, which upserts it: this path must stay O(1).
@@ -96,22 +104,22 @@ export class RedisPoller {
       return;
     }
     group.pools.set(poolKey, { ...target, lastPolled: existing?.lastPolled ?? 0 });
-    this.#poolUrl.set(poolKey, target.url);
+    this.#poolGroup.set(poolKey, key);
     this.#schedule(group);
   }
 
   remove(poolKey: string): void {
-    const url = this.#poolUrl.get(poolKey);
-    if (url === undefined) return;
-    this.#poolUrl.delete(poolKey);
-    const group = this.#groups.get(url);
+    const key = this.#poolGroup.get(poolKey);
+    if (key === undefined) return;
+    this.#poolGroup.delete(poolKey);
+    const group = this.#groups.get(key);
     if (group === undefined) return;
     group.pools.delete(poolKey);
     if (group.pools.size === 0) {
       clearInterval(group.timer);
-      this.#groups.delete(url);
+      this.#groups.delete(key);
       group.redis.disconnect();
-      this.#o.onEvictionPolicy?.(redactUrl(url), undefined);
+      this.#o.onEvictionPolicy?.(redactUrl(group.target.url), undefined);
     } else {
       this.#schedule(group);
     }
@@ -124,45 +132,52 @@ export class RedisPoller {
       g.redis.disconnect();
     }
     this.#groups.clear();
-    this.#poolUrl.clear();
+    this.#poolGroup.clear();
     await Promise.resolve();
   }
 
-  #group(url: string): Group {
-    let group = this.#groups.get(url);
+  #group(target: RedisTarget): Group {
+    const key = targetKey(target);
+    const group = this.#groups.get(key);
     if (group !== undefined) return group;
+    const shown = describeTarget(target);
     // A replica answers the reads; the scheduler's writes (cron fires, due delayed jobs) find a primary
     // that failed over behind the same address, and the connection then reconnects to the new one.
-    const redis = new Redis(url, redisOptions({
+    const redis = createRedis(target, redisOptions({
       // Fail fast instead of queueing while disconnected: a reading that cannot be had is an error now.
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       commandTimeout: this.#o.commandTimeoutMs ?? 2000,
       retryStrategy: (times) => Math.min(100 * 2 ** times, 5000),
       connectionName: 'forkpool-operator',
-    }, (err) => this.#o.log.warn({ redis: redactUrl(url), err: err.message }, 'Redis answered as a replica or not ready: reconnecting')));
+    }, (err) => this.#o.log.warn({ redis: shown, err: err.message }, 'Redis answered as a replica or not ready: reconnecting')));
+    const g: Group = { target, redis, lastError: undefined, pools: new Map(), timer: undefined, periodMs: 0, busy: false };
     let lastLogged = 0;
     redis.on('error', (err: Error) => {
-      // ioredis repeats connection errors on every retry; one line a minute is enough.
-      if (Date.now() - lastLogged > 60_000) {
+      const explained = explainRedisError(err, target);
+      // ioredis repeats connection errors on every retry; one line a minute is enough, unless the error changes.
+      if (Date.now() - lastLogged > 60_000 || explained !== g.lastError) {
         lastLogged = Date.now();
-        this.#o.log.warn({ redis: redactUrl(url), err: err.message }, 'Redis connection error');
+        this.#o.log.warn({ redis: shown, err: explained }, 'Redis connection error');
       }
+      g.lastError = explained;
     });
     // A reconnect may reach another server (a failover): each connect is checked.
-    redis.on('ready', () => void this.#checkServer(url, redis));
-    group = { redis, pools: new Map(), timer: undefined, periodMs: 0, busy: false };
-    this.#groups.set(url, group);
-    return group;
+    redis.on('ready', () => {
+      g.lastError = undefined;
+      void this.#checkServer(target, redis);
+    });
+    this.#groups.set(key, g);
+    return g;
   }
 
   /**
    * Checks a server (see redis-checks.ts): a version too old is an error in the log (its workers refuse to
    * start), a memory policy that may evict keys a warning; what cannot be read is said at debug level.
    */
-  async #checkServer(url: string, redis: Redis): Promise<void> {
+  async #checkServer(target: RedisTarget, redis: Redis): Promise<void> {
     const facts = await readServerFacts(redis);
-    const at = { redis: redactUrl(url) };
+    const at = { redis: redactUrl(target.url) };
     if (facts.unread.length > 0) this.#o.log.debug({ ...at, unread: facts.unread }, 'could not read all of the Redis server\'s settings; those are not checked');
     const tooOld = versionProblem(facts.version);
     if (tooOld) this.#o.log.error(at, tooOld);
@@ -224,6 +239,11 @@ export class RedisPoller {
         results = await pipeline.exec();
       } catch (err) {
         failure = err;
+      }
+      if (group.redis.status !== 'ready' && group.lastError !== undefined) {
+        // Not connected: why the connection fails (a certificate, a password) says more than the refused commands.
+        results = null;
+        failure = new Error(group.lastError);
       }
       this.#o.onRoundTrip?.(performance.now() - started, n, failure);
       const at = Date.now();

@@ -39,7 +39,7 @@ export async function aclOnlyServer(server: RedisServer): Promise<Redis> {
   await setup.call('ACL', 'SETUSER', 'admin', 'on', '>admin-secret', '~*', '&*', '+@all');
   await setup.call('ACL', 'SETUSER', 'default', 'off');
   setup.disconnect();
-  const admin = new Redis({ host: '127.0.0.1', port: server.port, username: 'admin', password: 'admin-secret' });
+  const admin = new Redis({ ...server.clientOptions, username: 'admin', password: 'admin-secret' });
   admin.on('error', () => undefined);
   await admin.ping();
   return admin;

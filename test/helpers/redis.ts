@@ -16,6 +16,8 @@ export interface RedisServer {
   readonly port: number;
   /** the server's pid (0 while it is down) */
   readonly pid: number;
+  /** how to reach it (host, port, and for a TLS server the CA and the client certificate) */
+  readonly clientOptions: RedisOptions;
   /** a new connection to it (as the default user; over TLS with the client certificate for a TLS server) */
   connect(): Redis;
   /** SIGKILLs the server (and keeps its data dir, so `start` brings the AOF back) */
@@ -72,6 +74,7 @@ export async function startRedis(opts: { appendonly?: boolean; args?: readonly s
   await start();
   return {
     url: `${tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`,
+    clientOptions,
     port,
     get pid() { return proc?.exitCode === null && proc.signalCode === null ? (proc.pid ?? 0) : 0; },
     connect() {

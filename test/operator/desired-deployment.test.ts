@@ -240,3 +240,58 @@ test('a hash of the Redis URL from the Secret goes on the pod template, next to 
   assert.equal(d.spec!.template.metadata!.annotations!['note'], 'x');
   assert.equal(desiredDeployment(p, 1).spec!.template.metadata!.annotations![REDIS_SECRET_HASH_ANNOTATION], undefined);
 });
+
+const redisCases: Record<string, { redis: Obj; env: Record<string, unknown>; volumes: Obj[]; mounts: Obj[] }> = {
+  'no TLS, no auth: only the URL': { redis: { url: 'redis://redis:6379/0' }, env: { REDIS_URL: 'redis://redis:6379/0' }, volumes: [], mounts: [] },
+  'ACL user and password from Secrets': {
+    redis: { url: 'redis://redis:6379/0', auth: { usernameFrom: { secretKeyRef: { name: 'redis-user', key: 'username' } }, passwordFrom: { secretKeyRef: { name: 'redis-user', key: 'password' } } } },
+    env: { REDIS_URL: 'redis://redis:6379/0', REDIS_USERNAME: { secretKeyRef: { name: 'redis-user', key: 'username' } }, REDIS_PASSWORD: { secretKeyRef: { name: 'redis-user', key: 'password' } } },
+    volumes: [],
+    mounts: [],
+  },
+  'a CA (default key), a client certificate and a server name': {
+    redis: { url: 'rediss://redis:6380', tls: { caSecretRef: { name: 'redis-ca' }, certSecretRef: { name: 'worker-tls' }, serverName: 'redis.internal' } },
+    env: {
+      REDIS_URL: 'rediss://redis:6380', REDIS_TLS_CA_FILE: '/etc/forkpool/redis-ca/ca.crt', REDIS_TLS_CERT_FILE: '/etc/forkpool/redis-client-cert/tls.crt',
+      REDIS_TLS_KEY_FILE: '/etc/forkpool/redis-client-cert/tls.key', REDIS_TLS_SERVERNAME: 'redis.internal',
+    },
+    volumes: [
+      { name: 'forkpool-redis-ca', secret: { secretName: 'redis-ca', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+      { name: 'forkpool-redis-client-cert', secret: { secretName: 'worker-tls', items: [{ key: 'tls.crt', path: 'tls.crt' }, { key: 'tls.key', path: 'tls.key' }] } },
+    ],
+    mounts: [
+      { name: 'forkpool-redis-ca', mountPath: '/etc/forkpool/redis-ca', readOnly: true },
+      { name: 'forkpool-redis-client-cert', mountPath: '/etc/forkpool/redis-client-cert', readOnly: true },
+    ],
+  },
+  'a CA under another key, no client certificate': {
+    redis: { url: 'rediss://redis:6380', tls: { caSecretRef: { name: 'bundle', key: 'root.pem' } } },
+    env: { REDIS_URL: 'rediss://redis:6380', REDIS_TLS_CA_FILE: '/etc/forkpool/redis-ca/ca.crt' },
+    volumes: [{ name: 'forkpool-redis-ca', secret: { secretName: 'bundle', items: [{ key: 'root.pem', path: 'ca.crt' }] } }],
+    mounts: [{ name: 'forkpool-redis-ca', mountPath: '/etc/forkpool/redis-ca', readOnly: true }],
+  },
+};
+
+for (const [name, c] of Object.entries(redisCases)) {
+  test(`worker pods connect as spec.redis says: ${name}`, () => {
+    const d = desiredDeployment(pool({ redis: c.redis }), 1);
+    const env = envOf(d);
+    const redisEnv = Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('REDIS_')));
+    assert.deepEqual(redisEnv, c.env);
+    const ours = (list: { name: string }[] | undefined): unknown[] => (list ?? []).filter((v) => v.name.startsWith('forkpool-redis-'));
+    assert.deepEqual(ours(podSpec(d).volumes), c.volumes);
+    assert.deepEqual(ours(podSpec(d).containers[0]!.volumeMounts), c.mounts);
+  });
+}
+
+test('the template cannot set the Redis connection variables the operator owns', () => {
+  const d = desiredDeployment(pool({
+    redis: { url: 'redis://redis:6379/0' },
+    template: { spec: { containers: [{ name: 'worker', image: 'img:1', env: [{ name: 'REDIS_PASSWORD', value: 'stale' }, { name: 'REDIS_TLS_CA_FILE', value: '/x' }] }] } },
+  }), 1);
+  assert.deepEqual(Object.keys(envOf(d)).filter((k) => k.startsWith('REDIS_')), ['REDIS_URL']);
+});
+
+test('spec.redis.tls with a redis:// URL is refused', () => {
+  assert.throws(() => pool({ redis: { url: 'redis://redis:6379', tls: { serverName: 'x' } } }), /spec.redis.tls needs a rediss:\/\/ URL/);
+});

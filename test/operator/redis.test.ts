@@ -36,7 +36,7 @@ test('one pipelined round trip per Redis server per tick, whatever the number of
   const trips: number[] = [];
   const poller = new RedisPoller({ log, onSample: (key, s) => samples.set(key, s), onRoundTrip: (_ms, commands) => trips.push(commands) });
   for (let i = 0; i < 50; i++) {
-    poller.upsert(`ns/p${i}`, { url: server.url, namespace: 'resque', queues: [`q${i}`, 'shared'], intervalMs: 200 });
+    poller.upsert(`ns/p${i}`, { redis: { url: server.url }, namespace: 'resque', queues: [`q${i}`, 'shared'], intervalMs: 200 });
   }
   poller.setRunning(true);
   await until('all sampled', () => samples.size === 50 && [...samples.values()].every((s) => s.queues !== undefined));
@@ -53,7 +53,7 @@ test('one pipelined round trip per Redis server per tick, whatever the number of
 test('an unreachable Redis gives error samples, not zero depths', async () => {
   const samples: Sample[] = [];
   const poller = new RedisPoller({ log, onSample: (_k, s) => samples.push(s), commandTimeoutMs: 200 });
-  poller.upsert('ns/p', { url: 'redis://127.0.0.1:1', namespace: 'resque', queues: ['q'], intervalMs: 100 });
+  poller.upsert('ns/p', { redis: { url: 'redis://127.0.0.1:1' }, namespace: 'resque', queues: ['q'], intervalMs: 100 });
   poller.setRunning(true);
   await until('samples', () => samples.length >= 2);
   await poller.stop();
@@ -164,7 +164,7 @@ test('after a failover behind one address, the scheduler reconnects and moves du
   try {
     let moved = 0;
     const s = new Scheduler({ log, identity: 'op', onMoved: (n) => (moved += n) });
-    s.setPool('ns/p', await poller.connectedClient(url), 'resque', []);
+    s.setPool('ns/p', await poller.connectedClient({ url }), 'resque', []);
     await s.tick();
     await failOver(proxy, ra, rb, b.port);
     const k = keys('resque');
@@ -191,8 +191,8 @@ test('each Redis server is checked at connect: a memory policy that may evict ke
   const policies: [string, string | undefined][] = [];
   const poller = new RedisPoller({ log: captured, onSample: () => undefined, onEvictionPolicy: (r, policy) => policies.push([r, policy]) });
   try {
-    poller.upsert('ns/lru', { url: lru.url, namespace: 'resque', queues: ['q'], intervalMs: 1000 });
-    poller.upsert('ns/plain', { url: server.url, namespace: 'resque', queues: ['q'], intervalMs: 1000 });
+    poller.upsert('ns/lru', { redis: { url: lru.url }, namespace: 'resque', queues: ['q'], intervalMs: 1000 });
+    poller.upsert('ns/plain', { redis: { url: server.url }, namespace: 'resque', queues: ['q'], intervalMs: 1000 });
     await until('both servers checked', () => policies.length === 2);
     assert.deepEqual(new Map(policies), new Map([[redactUrl(lru.url), 'allkeys-lru'], [redactUrl(server.url), 'noeviction']]));
     const warning = lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('Redis\'s maxmemory-policy is allkeys-lru'));
