@@ -1,10 +1,11 @@
 // Starts a real redis-server on a free port for a test file, and stops it.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readFileSync } from 'node:fs';
+import { after, before, beforeEach } from 'node:test';
 import { Redis, type RedisOptions } from 'ioredis';
+import { createClient, type ForkpoolClient } from '../../queue/src/index.ts';
 import { freePort, redisAnswers } from '../../cli/src/session-redis.ts';
 import type { TestCerts } from './tls.ts';
 
@@ -90,5 +91,42 @@ export async function startRedis(opts: { appendonly?: boolean; args?: readonly s
       await kill();
       rmSync(dir, { recursive: true, force: true });
     },
+  };
+}
+
+export interface RedisSuite {
+  readonly server: RedisServer;
+  /** a plain connection, for reading and arranging keys */
+  readonly redis: Redis;
+  /** forkpool's client on the server */
+  readonly client: ForkpoolClient;
+}
+
+/**
+ * For a describe block: a Redis of its own for the block, forkpool's client on it, and an empty database
+ * before each test. Its getters throw when used before the block's before() hook ran.
+ */
+export function redisSuite(): RedisSuite {
+  let server: RedisServer | undefined;
+  let redis: Redis | undefined;
+  let client: ForkpoolClient | undefined;
+  const ready = <T>(v: T | undefined): T => {
+    if (v === undefined) throw new Error('redisSuite is used before its before() hook ran');
+    return v;
+  };
+  before(async () => {
+    server = await startRedis();
+    redis = server.connect();
+    client = createClient({ url: server.url });
+  });
+  after(async () => {
+    await client?.close();
+    await server?.stop();
+  });
+  beforeEach(async () => { await redis?.flushdb(); });
+  return {
+    get server() { return ready(server); },
+    get redis() { return ready(redis); },
+    get client() { return ready(client); },
   };
 }

@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { after, before, beforeEach } from 'node:test';
+import { after, beforeEach } from 'node:test';
 import type { Redis } from 'ioredis';
-import { createClient, type ForkpoolClient } from '../../queue/src/index.ts';
-import { startRedis, type RedisServer } from './redis.ts';
+import type { ForkpoolClient } from '../../queue/src/index.ts';
+import { redisSuite, type RedisServer } from './redis.ts';
 
 export const JOBS_DIR = fileURLToPath(new URL('../fixtures/jobs/', import.meta.url));
 const BIN = fileURLToPath(new URL('../../worker-image/src/bin.ts', import.meta.url));
@@ -132,34 +132,17 @@ export interface WorkerSuite {
  * from the one before. `defaults` is environment every worker of the block gets.
  */
 export function workerSuite(isolation: 'spawn' | 'fork', defaults: Record<string, string> = {}): WorkerSuite {
-  let server: RedisServer | undefined;
-  let redis: Redis | undefined;
-  let client: ForkpoolClient | undefined;
   const workers: WorkerProcess[] = [];
-  const ready = <T>(v: T | undefined): T => {
-    if (v === undefined) throw new Error('workerSuite is used before its before() hook ran');
-    return v;
-  };
-  before(async () => {
-    server = await startRedis();
-    redis = server.connect();
-    client = createClient({ url: server.url });
-  });
-  after(async () => {
-    await Promise.all(workers.splice(0).map(stopWorker));
-    await client?.close();
-    await server?.stop();
-  });
-  beforeEach(async () => {
-    await Promise.all(workers.splice(0).map(stopWorker));
-    await redis?.flushdb();
-  });
+  // Registered before redisSuite's hooks, which run after these: workers stop before the flush and the server.
+  after(async () => { await Promise.all(workers.splice(0).map(stopWorker)); });
+  beforeEach(async () => { await Promise.all(workers.splice(0).map(stopWorker)); });
+  const r = redisSuite();
   return {
-    get server() { return ready(server); },
-    get redis() { return ready(redis); },
-    get client() { return ready(client); },
+    get server() { return r.server; },
+    get redis() { return r.redis; },
+    get client() { return r.client; },
     async start(env, opts) {
-      const w = await startWorker({ REDIS_URL: ready(server).url, ...defaults, ISOLATION: isolation, ...env }, opts);
+      const w = await startWorker({ REDIS_URL: r.server.url, ...defaults, ISOLATION: isolation, ...env }, opts);
       workers.push(w);
       await w.waitForLog((l) => l.msg === 'worker started' && l.isolation === isolation, 1000);
       return w;

@@ -2,13 +2,12 @@
 // and what Resque writes we read.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { after, before, beforeEach, describe, it } from 'node:test';
-import type { Redis } from 'ioredis';
+import { describe, it } from 'node:test';
 import {
-  createClient, encodeFailure, FailureRecord, formatFailedAt, formatHeartbeat, formatRunAt, formatStarted, parseJob,
-  scripts, type ForkpoolClient,
+  encodeFailure, FailureRecord, formatFailedAt, formatHeartbeat, formatRunAt, formatStarted, parseJob,
+  scripts,
 } from '../../queue/src/index.ts';
-import { startRedis, type RedisServer } from '../helpers/redis.ts';
+import { redisSuite } from '../helpers/redis.ts';
 
 interface Capture { type: string; items?: string[]; members?: string[] | Record<string, number>; value?: string; fields?: Record<string, string> }
 const fixture = JSON.parse(readFileSync(new URL('../fixtures/resque-3.0.0-redis.json', import.meta.url), 'utf8')) as Record<string, Record<string, Capture>>;
@@ -19,34 +18,22 @@ const capture = (section: string, key: string): Capture => {
 };
 
 describe('Resque wire format', () => {
-  let server: RedisServer;
-  let redis: Redis;
-  let client: ForkpoolClient;
-  before(async () => {
-    server = await startRedis();
-    redis = server.connect();
-    client = createClient({ url: server.url });
-  });
-  after(async () => {
-    await client.close();
-    await server.stop();
-  });
-  beforeEach(async () => { await redis.flushdb(); });
+  const suite = redisSuite();
 
   it('enqueue writes what Resque.enqueue writes', async () => {
-    await client.enqueue('demo', 'NoopJob', 42, 'hello');
-    assert.deepEqual(await redis.lrange('resque:queue:demo', 0, -1), capture('enqueue', 'resque:queue:demo').items);
-    assert.deepEqual(await redis.smembers('resque:queues'), capture('enqueue', 'resque:queues').members);
+    await suite.client.enqueue('demo', 'NoopJob', 42, 'hello');
+    assert.deepEqual(await suite.redis.lrange('resque:queue:demo', 0, -1), capture('enqueue', 'resque:queue:demo').items);
+    assert.deepEqual(await suite.redis.smembers('resque:queues'), capture('enqueue', 'resque:queues').members);
   });
 
   it('enqueueAt writes what resque-scheduler writes', async () => {
-    await client.enqueueAt(new Date(1795763662_000), 'dq', 'NoopJob', 'x', 1);
+    await suite.client.enqueueAt(new Date(1795763662_000), 'dq', 'NoopJob', 'x', 1);
     const d = fixture.delayed as Record<string, Capture>;
-    assert.deepEqual(await redis.lrange('resque:delayed:1795763662', 0, -1), d['resque:delayed:1795763662']?.items);
-    assert.deepEqual(await redis.zrange('resque:delayed_queue_schedule', 0, -1, 'WITHSCORES'), ['1795763662', '1795763662']);
+    assert.deepEqual(await suite.redis.lrange('resque:delayed:1795763662', 0, -1), d['resque:delayed:1795763662']?.items);
+    assert.deepEqual(await suite.redis.zrange('resque:delayed_queue_schedule', 0, -1, 'WITHSCORES'), ['1795763662', '1795763662']);
     const tsKey = Object.keys(d).find((key) => key.startsWith('resque:timestamps:'));
     assert.ok(tsKey);
-    assert.deepEqual(await redis.smembers(tsKey), d[tsKey]?.members);
+    assert.deepEqual(await suite.redis.smembers(tsKey), d[tsKey]?.members);
   });
 
   it('failure records are encoded as Resque::Failure::Redis encodes them', () => {
@@ -74,23 +61,23 @@ describe('Resque wire format', () => {
   it('the heartbeat and start time the heartbeat script writes match the captures, by Redis\'s clock', async () => {
     const prelude = readFileSync(new URL('../../queue/lua/_lib.lua', import.meta.url), 'utf8');
     const at = Date.parse('2026-11-27T07:12:02Z') / 1000;
-    assert.deepEqual(await redis.eval(`${prelude}\nreturn { heartbeat_utc(tonumber(ARGV[1])), started_utc(tonumber(ARGV[1])) }`, 0, at), [
+    assert.deepEqual(await suite.redis.eval(`${prelude}\nreturn { heartbeat_utc(tonumber(ARGV[1])), started_utc(tonumber(ARGV[1])) }`, 0, at), [
       capture('while_a_job_runs', 'resque:workers:heartbeat').fields?.['vm:11461:slow'],
       capture('while_a_job_runs', 'resque:worker:vm:11461:slow:started').value,
     ]);
-    const [before = '0'] = await redis.time();
-    await scripts.heartbeat.run(redis, ['resque', 'vm:1-0a0b0c0d:slow', 2]);
-    const [after = '0'] = await redis.time();
-    const beat = Date.parse(String(await redis.hget('resque:workers:heartbeat', 'vm:1-0a0b0c0d:slow'))) / 1000;
-    const started = Date.parse(String(await redis.get('resque:worker:vm:1-0a0b0c0d:slow:started')).replace(' ', 'T').replace(' +0000', 'Z')) / 1000;
+    const [before = '0'] = await suite.redis.time();
+    await scripts.heartbeat.run(suite.redis, ['resque', 'vm:1-0a0b0c0d:slow', 2]);
+    const [after = '0'] = await suite.redis.time();
+    const beat = Date.parse(String(await suite.redis.hget('resque:workers:heartbeat', 'vm:1-0a0b0c0d:slow'))) / 1000;
+    const started = Date.parse(String(await suite.redis.get('resque:worker:vm:1-0a0b0c0d:slow:started')).replace(' ', 'T').replace(' +0000', 'Z')) / 1000;
     for (const t of [beat, started]) assert.ok(t >= Number(before) && t <= Number(after), `${t} between ${before} and ${after}`);
   });
 
   it('the running-job record a worker writes matches Resque\'s', async () => {
-    await redis.rpush('resque:queue:slow', '{"class":"SleepJob","args":[5]}');
-    const taken = await scripts.reserve.run(redis, ['resque', 'vm:11461:slow', '0', '2026-11-27T07:12:02Z', 0, 'slow']);
+    await suite.redis.rpush('resque:queue:slow', '{"class":"SleepJob","args":[5]}');
+    const taken = await scripts.reserve.run(suite.redis, ['resque', 'vm:11461:slow', '0', '2026-11-27T07:12:02Z', 0, 'slow']);
     assert.deepEqual(taken, ['slow', '{"class":"SleepJob","args":[5]}']);
-    assert.equal(await redis.get('resque:worker:vm:11461:slow'), capture('while_a_job_runs', 'resque:worker:vm:11461:slow').value);
+    assert.equal(await suite.redis.get('resque:worker:vm:11461:slow'), capture('while_a_job_runs', 'resque:worker:vm:11461:slow').value);
   });
 
   it('reads ActiveJob 6.1 payloads and runs job_class with arguments', () => {
@@ -106,17 +93,17 @@ describe('Resque wire format', () => {
 
   it('reads the worker registry and stats Ruby Resque wrote', async () => {
     for (const [key, c] of Object.entries(fixture.while_a_job_runs as Record<string, Capture>)) {
-      if (c.type === 'set') await redis.sadd(key, ...(c.members as string[]));
-      if (c.type === 'string') await redis.set(key, c.value ?? '');
-      if (c.type === 'hash') await redis.hset(key, c.fields ?? {});
+      if (c.type === 'set') await suite.redis.sadd(key, ...(c.members as string[]));
+      if (c.type === 'string') await suite.redis.set(key, c.value ?? '');
+      if (c.type === 'hash') await suite.redis.hset(key, c.fields ?? {});
     }
-    const [w] = await client.workers();
+    const [w] = await suite.client.workers();
     assert.equal(w?.id, 'vm:11461:slow');
     assert.equal(w?.host, 'vm');
     assert.equal(w?.pid, 11461);
     assert.deepEqual(w?.queues, ['slow']);
     assert.deepEqual(w?.job, { queue: 'slow', run_at: '2026-11-27T07:12:02Z', payload: { class: 'SleepJob', args: [5] } });
-    const stats = await client.stats();
+    const stats = await suite.client.stats();
     assert.equal(stats.processed, 1);
     assert.equal(stats.workers, 1);
     assert.equal(stats.working, 1);
@@ -124,50 +111,50 @@ describe('Resque wire format', () => {
 
   it('retrying a failure does what Resque::Failure.requeue does', async () => {
     const raw = capture('after_a_job_raised', 'resque:failed').items?.[0] ?? '';
-    await redis.rpush('resque:failed', raw);
-    await client.failed.retry(0);
-    assert.deepEqual(await redis.lrange('resque:queue:demo', 0, -1), ['{"class":"FailJob","args":[7,"x"]}']);
-    const updated = await redis.lindex('resque:failed', 0);
+    await suite.redis.rpush('resque:failed', raw);
+    await suite.client.failed.retry(0);
+    assert.deepEqual(await suite.redis.lrange('resque:queue:demo', 0, -1), ['{"class":"FailJob","args":[7,"x"]}']);
+    const updated = await suite.redis.lindex('resque:failed', 0);
     assert.match(updated ?? '', /,"retried_at":"\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d UTC"\}$/);
     assert.equal(updated?.replace(/,"retried_at":"[^"]+"\}$/, '}'), raw);
   });
 
   it('lists, removes and clears failures; a malformed record is reported, not thrown', async () => {
     const raw = capture('after_a_job_raised', 'resque:failed').items?.[0] ?? '';
-    await redis.rpush('resque:failed', raw, 'not json', '{"payload":1}', raw);
-    const list = await client.failed.list();
+    await suite.redis.rpush('resque:failed', raw, 'not json', '{"payload":1}', raw);
+    const list = await suite.client.failed.list();
     assert.equal(list.length, 4);
     assert.equal(list[0]?.record?.exception, 'ArgumentError');
     assert.match(list[1]?.problem ?? '', /not valid JSON/);
     assert.match(list[2]?.problem ?? '', /failed_at/);
-    await assert.rejects(client.failed.retry(1), /cannot be retried/);
-    await client.failed.remove(1);
-    assert.equal(await client.failed.count(), 3);
-    await assert.rejects(client.failed.remove(10), /no failure at index 10/);
-    assert.equal(await client.failed.clear(), 3);
+    await assert.rejects(suite.client.failed.retry(1), /cannot be retried/);
+    await suite.client.failed.remove(1);
+    assert.equal(await suite.client.failed.count(), 3);
+    await assert.rejects(suite.client.failed.remove(10), /no failure at index 10/);
+    assert.equal(await suite.client.failed.clear(), 3);
   });
 
   it('rejects bad arguments with a clear error', async () => {
-    await assert.rejects(client.enqueue('', 'X'), /queue must be a non-empty string/);
-    await assert.rejects(client.enqueue('q', 'has space'), /class name must be/);
-    await assert.rejects(client.enqueueIn(-1, 'q', 'X'), /non-negative number of seconds/);
-    await assert.rejects(client.enqueueAt(new Date('nope'), 'q', 'X'), /valid Date/);
-    await assert.rejects(client.failed.retry(-2), /non-negative integer/);
+    await assert.rejects(suite.client.enqueue('', 'X'), /queue must be a non-empty string/);
+    await assert.rejects(suite.client.enqueue('q', 'has space'), /class name must be/);
+    await assert.rejects(suite.client.enqueueIn(-1, 'q', 'X'), /non-negative number of seconds/);
+    await assert.rejects(suite.client.enqueueAt(new Date('nope'), 'q', 'X'), /valid Date/);
+    await assert.rejects(suite.client.failed.retry(-2), /non-negative integer/);
   });
 
   it('reports queue sizes, delayed jobs and unreadable queue items', async () => {
-    await client.enqueue('a', 'X', 1);
-    await client.enqueue('a', 'X', 2);
-    await client.enqueue('b', 'Y');
-    await redis.rpush('resque:queue:b', '{broken');
-    await client.enqueueIn(3600, 'a', 'Later');
-    assert.deepEqual(await client.queueSizes(['c']), { a: 2, b: 2, c: 0 });
-    const items = await client.peek('b');
+    await suite.client.enqueue('a', 'X', 1);
+    await suite.client.enqueue('a', 'X', 2);
+    await suite.client.enqueue('b', 'Y');
+    await suite.redis.rpush('resque:queue:b', '{broken');
+    await suite.client.enqueueIn(3600, 'a', 'Later');
+    assert.deepEqual(await suite.client.queueSizes(['c']), { a: 2, b: 2, c: 0 });
+    const items = await suite.client.peek('b');
     assert.equal(items[0]?.payload?.class, 'Y');
     assert.match(items[1]?.problem ?? '', /not valid JSON/);
-    assert.equal(await client.delayed.count(), 1);
-    assert.equal((await client.delayed.list())[0]?.payload?.class, 'Later');
-    const stats = await client.stats();
+    assert.equal(await suite.client.delayed.count(), 1);
+    assert.equal((await suite.client.delayed.list())[0]?.payload?.class, 'Later');
+    const stats = await suite.client.stats();
     assert.equal(stats.pending, 4);
     assert.equal(stats.delayed, 1);
   });

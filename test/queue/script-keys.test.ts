@@ -3,10 +3,10 @@
 // before they call their script (a key depends on data in Redis): nothing lost, nothing doubled.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { keys, scripts, type Keys, type Requeued, type Script } from '../../queue/src/index.ts';
-import { startRedis, type RedisServer } from '../helpers/redis.ts';
+import { redisSuite } from '../helpers/redis.ts';
 
 const NS = 'resque';
 const RUN_AT = '2026-11-27T07:12:02Z';
@@ -108,16 +108,13 @@ function racing(redis: Redis, before: () => Promise<void>, times = 1): Redis {
 }
 
 describe('Lua scripts and their keys', () => {
-  let server: RedisServer;
+  const suite = redisSuite();
   let redis: Redis;
   let other: Redis;
-  before(async () => {
-    server = await startRedis();
-    redis = server.connect();
-    other = server.connect();
+  before(() => {
+    redis = suite.redis;
+    other = suite.server.connect();
   });
-  after(async () => { await server.stop(); });
-  beforeEach(async () => { await redis.flushdb(); });
 
   const inflight = async (worker: string): Promise<string[]> => Object.keys(await redis.hgetall(k.inflight(worker))).sort();
 
@@ -169,7 +166,7 @@ describe('Lua scripts and their keys', () => {
   it('every script touches only the keys it is given, and is given the keys its header declares', async () => {
     // Loaded beforehand, so that MONITOR shows each call as EVALSHA (it shows EVAL's script text escaped).
     for (const s of all) await redis.script('LOAD', s.lua);
-    const monitor = await server.connect().monitor();
+    const monitor = await suite.server.connect().monitor();
     const events: { args: string[]; source: string }[] = [];
     monitor.on('monitor', (_time: string, args: string[], source: string) => { events.push({ args, source }); });
     await new Promise((r) => setTimeout(r, 50));
@@ -257,7 +254,7 @@ describe('Lua scripts and their keys', () => {
     await scripts.reserve.run(redis, [NS, 'gone:2:a,b', '0', RUN_AT, 0, 'b']);
     await scripts.reserve.run(redis, [NS, 'gone:2:a,b', '1', RUN_AT, 0, 'a']);
     for (const w of dead) await redis.zadd(k.alive, Date.now() - 60_000, w);
-    const conns = [redis, other, server.connect(), server.connect()];
+    const conns = [redis, other, suite.server.connect(), suite.server.connect()];
     const results = await Promise.all(conns.map((c) => scripts.requeueDead.run(c, [NS, 30_000, 2]) as Promise<Requeued[]>));
     const handed = results.flat().reduce((n, r) => n + r.handedBack, 0);
     assert.equal(handed, 3);

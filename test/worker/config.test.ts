@@ -1,9 +1,8 @@
 // Configuration errors name the variable; health, readiness and metrics are served on PORT.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { readConfig } from '../../worker-image/src/config.ts';
-import { createClient, type ForkpoolClient } from '../../queue/src/index.ts';
-import { startRedis, type RedisServer } from '../helpers/redis.ts';
+import { redisSuite } from '../helpers/redis.ts';
 import { until } from '../helpers/wait.ts';
 import { startWorker, stopWorker } from '../helpers/worker.ts';
 
@@ -56,26 +55,17 @@ describe('worker configuration', () => {
 });
 
 describe('worker health and metrics', () => {
-  let server: RedisServer;
-  let client: ForkpoolClient;
-  before(async () => {
-    server = await startRedis();
-    client = createClient({ url: server.url });
-  });
-  after(async () => {
-    await client.close();
-    await server.stop();
-  });
+  const suite = redisSuite();
 
   it('serves /healthz, /readyz and Prometheus /metrics with job counts and timings', async () => {
-    const w = await startWorker({ REDIS_URL: server.url, QUEUES: 'm' });
+    const w = await startWorker({ REDIS_URL: suite.server.url, QUEUES: 'm' });
     const started = await w.waitForLog((l) => l.msg === 'worker started');
     const base = `http://127.0.0.1:${Number(started.port)}`;
     assert.equal((await fetch(`${base}/healthz`)).status, 200);
     assert.equal((await fetch(`${base}/readyz`)).status, 200);
-    await client.enqueue('m', 'Noop');
-    await client.enqueue('m', 'Fail', 1);
-    await until('2 processed', async () => (await client.stats()).processed === 2);
+    await suite.client.enqueue('m', 'Noop');
+    await suite.client.enqueue('m', 'Fail', 1);
+    await until('2 processed', async () => (await suite.client.stats()).processed === 2);
     const text = await (await fetch(`${base}/metrics`)).text();
     assert.match(text, /forkpool_jobs_processed_total\{queue="m",class="Noop"\} 1/);
     assert.match(text, /forkpool_jobs_failed_total\{queue="m",class="Fail",exception="PaymentDeclined"\} 1/);
@@ -86,17 +76,17 @@ describe('worker health and metrics', () => {
   });
 
   it('is not ready while Redis is unreachable, and carries on when it is back', async () => {
-    const w = await startWorker({ REDIS_URL: server.url, QUEUES: 'r' });
+    const w = await startWorker({ REDIS_URL: suite.server.url, QUEUES: 'r' });
     const started = await w.waitForLog((l) => l.msg === 'worker started');
     const base = `http://127.0.0.1:${Number(started.port)}`;
-    await server.kill();
+    await suite.server.kill();
     await until('not ready', async () => (await fetch(`${base}/readyz`)).status === 503);
     await w.waitForLog((l) => l.msg === 'Redis unreachable; retrying with backoff');
     assert.equal((await fetch(`${base}/healthz`)).status, 200, 'alive, so Kubernetes does not restart it');
-    await server.start();
+    await suite.server.start();
     await until('ready again', async () => (await fetch(`${base}/readyz`)).status === 200, 15_000);
-    await client.enqueue('r', 'Noop');
-    await until('job after reconnect', async () => (await client.stats()).processed === 1, 10_000);
+    await suite.client.enqueue('r', 'Noop');
+    await until('job after reconnect', async () => (await suite.client.stats()).processed === 1, 10_000);
     await stopWorker(w);
   });
 });
