@@ -28,6 +28,7 @@ export const unitTestFiles: readonly string[] = [
   'test/scripts/timeline-svg.test.ts',
   'test/unit.test.ts',
   'test/worker/jobs-dir.test.ts',
+  'test/worker/run-job.test.ts',
   'test/worker/line-splitter.test.ts',
 ];
 

@@ -29,3 +29,12 @@ export class PayloadTooLargeError extends ForkpoolError {
     this.limit = limit;
   }
 }
+
+/**
+ * Thrown by a job's `beforePerform` hook (or the worker's global `beforeJob`) to skip the job without failing
+ * it, as Resque's `Resque::Job::DontPerform`. The worker matches it by name: any error class named
+ * `DontPerform` does the same, so a job need not import this package for it.
+ */
+export class DontPerform extends Error {
+  override name = 'DontPerform';
+}

@@ -1,7 +1,7 @@
 // forkpool's public API: the Resque-compatible queue client and the protocol it speaks.
 export { createClient } from './client.ts';
 export type { ClientOptions, ForkpoolClient, FailedItem, QueuedItem, DelayedItem, WorkerInfo, Stats } from './client.ts';
-export { ForkpoolError, PayloadTooLargeError, type ForkpoolErrorKind } from './errors.ts';
+export { DontPerform, ForkpoolError, PayloadTooLargeError, type ForkpoolErrorKind } from './errors.ts';
 export { keys, DEFAULT_NAMESPACE, type Keys } from './keys.ts';
 export {
   parseJob, encodePayload, encodeDelayed, encodeFailure, formatFailedAt, formatRunAt, formatStarted, formatHeartbeat,

@@ -1,4 +1,5 @@
-// Starting fork mode: what a master hears when it cannot run (so that it falls back to spawn mode).
+// Starting fork mode: what a master hears when it cannot run (so that it falls back to spawn mode), and a
+// broken hooks module, which is no reason to: every job fails with it, as in spawn mode.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -31,10 +32,16 @@ describe('fork mode: start-up', () => {
     assert.ok(noZygoteLeft());
   });
 
-  it('rejects when the hooks module cannot load', async () => {
+  it('starts when the hooks module cannot load, and fails every job with the reason', async () => {
     const jobsDir = jobsDirWithHooks('hooks-broken', 'export function beforeFork( {\n');
-    await assert.rejects(startTestZygote({ jobsDir }), /SyntaxError/);
-    assert.ok(noZygoteLeft());
+    const zygote = await startTestZygote({ jobsDir });
+    try {
+      const outcome = await zygote.run('Noop', []).done;
+      assert.equal(outcome.status === 'failed' && outcome.error.name, 'Forkpool::HooksLoadError');
+      assert.match(outcome.status === 'failed' ? outcome.error.message : '', /^forkpool\.hooks\.mjs failed to load: SyntaxError/);
+    } finally {
+      await zygote.close();
+    }
   });
 
   it('says why fork mode is unavailable when the addon cannot be loaded', () => {

@@ -103,19 +103,38 @@ export function listJobModules(jobsDir: string): string[] {
 }
 
 export type Perform = (...args: unknown[]) => unknown;
+export interface NamedHook {
+  readonly name: string;
+  readonly fn: (...args: unknown[]) => unknown;
+}
 
-/** A loaded job module's `perform`, or the error that stops it from running. */
-export type Loaded = { perform: Perform } | { error: { name: string; message: string; stack: string[] } };
+/**
+ * A job's own hooks, found as Resque finds them: every export whose name starts with `beforePerform`,
+ * `aroundPerform`, `afterPerform` or `onFailure`, each kind in alphabetical order (the bare name first).
+ */
+export interface JobHooks {
+  readonly before: readonly NamedHook[];
+  readonly around: readonly NamedHook[];
+  readonly after: readonly NamedHook[];
+  readonly onFailure: readonly NamedHook[];
+}
+
+const HOOK_PREFIXES = { before: 'beforePerform', around: 'aroundPerform', after: 'afterPerform', onFailure: 'onFailure' } as const;
+
+export const NO_JOB_HOOKS: JobHooks = { before: [], around: [], after: [], onFailure: [] };
+
+/** A loaded job module's `perform` and hooks, or the error that stops it from running. */
+export type Loaded = { perform: Perform; hooks: JobHooks } | { error: { name: string; message: string; stack: string[] } };
 
 // CommonJS's `require`, in the build's CommonJS child (spawn-child.cjs); undefined in an ES module.
 const cjsRequire = typeof require === 'function' ? require : undefined;
 
 /**
- * A job module's exports. Where this runs as CommonJS it `require`s the module (ES modules too, as Node 24
+ * A module's exports. Where this runs as CommonJS it `require`s the module (ES modules too, as Node 24
  * does): a fresh child then never starts Node's ES loader for modules of its own, ~1.2 ms of CPU per child
  * (measured). A module `require` cannot load (one with top-level `await`) is imported.
  */
-async function importJob(path: string): Promise<Record<string, unknown>> {
+export async function importModule(path: string): Promise<Record<string, unknown>> {
   if (cjsRequire) {
     try {
       return cjsRequire(path) as Record<string, unknown>;
@@ -126,22 +145,42 @@ async function importJob(path: string): Promise<Record<string, unknown>> {
   return (await import(pathToFileURL(path).href)) as Record<string, unknown>;
 }
 
-/** Imports a job module and finds its `perform` (a named export, or on the default export). */
+/** The hooks among a job module's exports, or the name of one that is not a function. */
+function jobHooks(exports: Record<string, unknown>): JobHooks | { notAFunction: string } {
+  const hooks = { before: [] as NamedHook[], around: [] as NamedHook[], after: [] as NamedHook[], onFailure: [] as NamedHook[] };
+  for (const name of Object.keys(exports).sort()) {
+    const kind = (Object.keys(HOOK_PREFIXES) as (keyof typeof HOOK_PREFIXES)[]).find((k) => name.startsWith(HOOK_PREFIXES[k]));
+    if (kind === undefined) continue;
+    const fn = exports[name];
+    if (typeof fn !== 'function') return { notAFunction: name };
+    hooks[kind].push({ name, fn: fn as NamedHook['fn'] });
+  }
+  return hooks;
+}
+
+/**
+ * Imports a job module and finds its `perform` and hooks: named exports, or the default export's properties
+ * when `perform` is there.
+ */
 export async function loadJob(jobsDir: string, path: string): Promise<Loaded> {
   const rel = nodePath.relative(jobsDir, path);
   let mod: Record<string, unknown>;
   try {
-    mod = await importJob(path);
+    mod = await importModule(path);
   } catch (err) {
     const e = err instanceof Error ? err : new Error(String(err));
     return { error: { name: 'Forkpool::JobLoadError', message: `${rel} failed to load: ${e.name}: ${e.message}`, stack: stackLines(e) } };
   }
   const def = mod.default as Record<string, unknown> | undefined;
-  const perform = typeof mod.perform === 'function' ? mod.perform : typeof def?.perform === 'function' ? def.perform : undefined;
-  if (typeof perform !== 'function') {
+  const exports = typeof mod.perform === 'function' ? mod : typeof def?.perform === 'function' ? def : undefined;
+  if (exports === undefined) {
     return { error: { name: 'Forkpool::JobLoadError', message: `${rel} does not export a perform(...args) function`, stack: [] } };
   }
-  return { perform: perform as Perform };
+  const hooks = jobHooks(exports);
+  if ('notAFunction' in hooks) {
+    return { error: { name: 'Forkpool::JobLoadError', message: `${rel} exports ${hooks.notAFunction}, which is not a function: a name starting with beforePerform, aroundPerform, afterPerform or onFailure must be a hook`, stack: [] } };
+  }
+  return { perform: exports.perform as Perform, hooks };
 }
 
 export function stackLines(err: Error): string[] {

@@ -16,7 +16,9 @@
 // heap freed page by page) costs a fresh child ~1.5 ms of CPU (measured, paired runs), and all of it is then
 // thrown away by the kernel. When a job has registered `process.on('exit')` listeners the child exits the
 // usual way, so that they run.
-import { classNameFor, findJobModule, listJobModules, loadJob, stackLines, type Loaded } from './jobs.ts';
+import { classNameFor, findJobModule, listJobModules, loadJob, NO_JOB_HOOKS, type Loaded } from './jobs.ts';
+import { loadGlobalHooks, NO_GLOBAL_HOOKS, type LoadedGlobalHooks } from './global-hooks.ts';
+import { childLog, runJob } from './run-job.ts';
 import type { ChildMessage, RunMessage } from './child-protocol.ts';
 import { LineSplitter } from './line-splitter.ts';
 import { watchStdio } from './stdio.ts';
@@ -32,13 +34,15 @@ const jobsPerChild = Number(process.env.FORKPOOL_JOBS_PER_CHILD ?? '1');
 const preload = process.env.FORKPOOL_PRELOAD;
 const masterPid = process.ppid;
 const loaded = new Map<string, Loaded>();
+/** The hooks module's hooks, loaded with the job modules before the first job. */
+let globalHooks: LoadedGlobalHooks = NO_GLOBAL_HOOKS;
 const queue: RunMessage[] = [];
 const lines = new LineSplitter();
 let jobsRun = 0;
 let running = false;
 /** Before "ready", the path a job takes is run once on a job that does nothing and is not reported. */
 let warmingUp = true;
-const NOOP: Loaded = { perform: () => undefined };
+const NOOP: Loaded = { perform: () => undefined, hooks: NO_JOB_HOOKS };
 const stdioWritten = watchStdio();
 
 /**
@@ -74,21 +78,9 @@ function received(chunk: Buffer): void {
   }
 }
 
-/** Runs a loaded job and says how it ended. */
-async function perform(job: Loaded, args: readonly unknown[]): Promise<ChildMessage> {
-  if ('error' in job) return { t: 'done', ok: false, error: job.error };
-  try {
-    await job.perform(...args);
-    return { t: 'done', ok: true };
-  } catch (err) {
-    const e = err instanceof Error ? err : new Error(typeof err === 'string' ? err : JSON.stringify(err));
-    return { t: 'done', ok: false, error: { name: e.name !== 'Error' ? e.name : (e.constructor?.name ?? 'Error'), message: e.message, stack: stackLines(e) } };
-  }
-}
-
 async function run(msg: RunMessage): Promise<void> {
   if (warmingUp) {
-    await perform(NOOP, msg.args);
+    await runJob(NOOP, NO_GLOBAL_HOOKS, { className: msg.className, args: msg.args });
     return;
   }
   jobsRun++;
@@ -100,7 +92,8 @@ async function run(msg: RunMessage): Promise<void> {
       : { error: { name: 'Forkpool::UnknownJobClass', message: `no job module for class ${msg.className} in ${jobsDir} (looked for ${msg.className.split('::').join('/')}.js, .mjs or .cjs)`, stack: [] } };
     loaded.set(msg.className, job);
   }
-  send(await perform(job, msg.args));
+  const result = await runJob(job, globalHooks, { className: msg.className, args: msg.args });
+  send({ t: 'done', ...result });
   if (jobsRun >= jobsPerChild) await finished();
 }
 
@@ -143,6 +136,8 @@ async function main(): Promise<void> {
       const path = findJobModule(jobsDir, className);
       return path ? [[className, path] as [string, string]] : [];
     });
+  globalHooks = await loadGlobalHooks(jobsDir);
+  if ('error' in globalHooks) childLog('error', `hooks module: ${globalHooks.error.message}; every job fails with ${globalHooks.error.name} until it is fixed`, {});
   for (const [className, path] of modules) loaded.set(className, await loadJob(jobsDir, path));
   // The first job would otherwise wait ~0.3 ms for this path to be compiled (measured: ~0.1 ms per function).
   const warmUpLine = Buffer.from('{"t":"run","className":"Warm::Up","args":[]}\n');

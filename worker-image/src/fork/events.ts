@@ -12,7 +12,7 @@ const JobResultSchema = z.discriminatedUnion('ok', [
 export const ZygoteEventSchema = z.discriminatedUnion('type', [
   // Job modules are loaded and beforeFork has run: commands are taken from now on.
   z.object({ type: z.literal('ready'), jobs: z.array(z.string()), loadErrors: z.array(z.object({ className: z.string(), error: JobErrorSchema })) }),
-  // The zygote cannot serve (hooks module failed, beforeFork threw, addon missing); it exits next.
+  // The zygote cannot serve (beforeFork threw, addon missing); it exits next.
   z.object({ type: z.literal('fatal'), error: JobErrorSchema }),
   z.object({ type: z.literal('log'), level: z.enum(['info', 'warn', 'error']), msg: z.string() }),
   z.object({ type: z.literal('forked'), id: z.string(), pid: z.number().int().positive() }),

@@ -37,7 +37,7 @@ export class ForkExecutors {
 
   /**
    * Starts the zygote. Rejects with a ZygoteStartError saying why fork mode cannot run here (addon
-   * not built, hooks module broken, beforeFork threw): the master then logs it and uses spawn mode.
+   * not built, beforeFork threw): the master then logs it and uses spawn mode.
    */
   static async start(options: ForkExecutorsOptions): Promise<ForkExecutors> {
     const addon = loadProcessAddon();

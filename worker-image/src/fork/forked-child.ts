@@ -9,6 +9,7 @@ import type { JobModules } from './job-modules.ts';
 import { toJobError, type ChildReport, type JobResult, type RunCommand } from './zygote-protocol.ts';
 import type { TimerTracker } from './timers.ts';
 import { watchStdio } from '../stdio.ts';
+import { runJob } from '../run-job.ts';
 
 /** What the zygote hands to a child it has just forked. */
 export interface ForkedChild {
@@ -72,7 +73,7 @@ export function makeForkSafe(inheritedFds: readonly number[], deps: ChildDeps): 
   Object.defineProperty(process, 'pid', { value: Number(readlinkSync('/proc/self')), configurable: true, enumerable: true });
 }
 
-/** Runs afterFork and the job, reports, and exits the child. Never returns. */
+/** Runs afterFork and the job with its hooks, reports, and exits the child. Never returns. */
 export async function runForkedJob(child: ForkedChild, deps: ChildDeps): Promise<never> {
   const { addon } = deps;
   let reported = false;
@@ -110,13 +111,5 @@ export async function runForkedJob(child: ForkedChild, deps: ChildDeps): Promise
 
   const { className, args } = child.command;
   process.title = `forkpool-job ${className}`;
-  try {
-    await deps.jobs.hooks.afterFork?.({ className, args });
-    const job = await deps.jobs.lookup(className);
-    if ('error' in job) return await ended({ ok: false, error: job.error });
-    await job.perform(...args);
-    return await ended({ ok: true });
-  } catch (err) {
-    return await ended({ ok: false, error: toJobError(err) });
-  }
+  return await ended(await runJob(await deps.jobs.lookup(className), deps.jobs.hooks, { className, args }, { forked: true }));
 }

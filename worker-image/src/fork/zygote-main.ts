@@ -345,7 +345,8 @@ async function main(): Promise<void> {
   let jobs;
   try {
     jobs = await loadJobModules(jobsDir);
-    await jobs.hooks.beforeFork?.();
+    if ('hooks' in jobs.hooks) await jobs.hooks.hooks.beforeFork?.();
+    else send({ type: 'log', level: 'error', msg: `hooks module: ${jobs.hooks.error.message}; every job fails with ${jobs.hooks.error.name} until it is fixed` });
   } catch (err) {
     return fatal(err);
   }

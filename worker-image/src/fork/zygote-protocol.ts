@@ -6,23 +6,14 @@
 //
 // This half is what the zygote loads, and every fork copies the zygote's memory: it checks the two
 // messages the zygote reads by hand rather than load zod there (zod adds ~15 MB to a process, measured).
-import { stackLines } from '../jobs.ts';
+import type { JobError, JobResult } from '../run-job.ts';
+
+export { toJobError, type JobError, type JobResult } from '../run-job.ts';
 
 /** The command channel's descriptor in the zygote (the master's stdio[3]). */
 export const CHANNEL_FD = 3;
 /** Environment variable carrying the master's pid to the zygote, which dies with it. */
 export const MASTER_PID_ENV = 'FORKPOOL_MASTER_PID';
-
-/** What a job threw, as a failure record needs it. */
-export interface JobError {
-  readonly name: string;
-  readonly message: string;
-  /** The stack's frames, one per line, without the message line. */
-  readonly stack: string[];
-}
-
-/** What perform did: returned (or resolved), or threw (or rejected). */
-export type JobResult = { readonly ok: true } | { readonly ok: false; readonly error: JobError };
 
 /** Master -> zygote: fork a child that runs `className.perform(...args)`. `id` is the master's. */
 export interface RunCommand {
@@ -95,11 +86,4 @@ export function parseChildReport(line: string): Parsed<ChildReport> {
   if (r.ok === true) return { ok: true, value: { type: 'result', result: { ok: true }, rssBytes: rss as number } };
   if (r.ok === false && isJobError(r.error)) return { ok: true, value: { type: 'result', result: { ok: false, error: r.error }, rssBytes: rss as number } };
   return { ok: false, reason: 'result must be {ok: true} or {ok: false, error: {name, message, stack}}' };
-}
-
-/** Turns anything thrown into a JobError, named as spawn mode names it (../spawn-child.ts). */
-export function toJobError(thrown: unknown): JobError {
-  const e = thrown instanceof Error ? thrown : new Error(typeof thrown === 'string' ? thrown : JSON.stringify(thrown));
-  const name = e.name !== 'Error' ? e.name : ((e.constructor as { name?: string } | undefined)?.name ?? 'Error');
-  return { name, message: e.message, stack: stackLines(e).slice(0, 200) };
 }

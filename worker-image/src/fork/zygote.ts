@@ -114,7 +114,7 @@ export interface Zygote {
   close(): Promise<ExitStatus>;
 }
 
-/** Why a zygote did not start: the addon, the hooks module, beforeFork, or a timeout. */
+/** Why a zygote did not start: the addon, beforeFork, or a timeout. */
 export class ZygoteStartError extends Error {
   readonly kind = 'ZygoteStartError';
   override name = 'ZygoteStartError';
