@@ -1,6 +1,7 @@
 // Opens the command's Redis connection and tells "unreachable" apart from everything else.
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { createClient, type ForkpoolClient } from '../../queue/src/client.ts';
+import { createRedis, describeTarget, explainRedisError, type RedisTarget } from '../../queue/src/redis-connection.ts';
 import { redactUrl } from '../../queue/src/redis-url.ts';
 import { redisOptions } from '../../queue/src/redis-options.ts';
 import { CliError } from './errors.ts';
@@ -33,13 +34,14 @@ export function redisDatabase(url: string): number {
  * Connects and pings within a few seconds, or throws a `redisUnreachable` CliError. A long-lived
  * connection (dashboard, local mode) reconnects forever afterwards; a command's gives up quickly. The
  * URL's database is selected first, and one the server does not have is a usage error: ioredis alone
- * would go on in database 0.
+ * would go on in database 0. A TLS or credentials refusal is said as the worker says it (explainRedisError).
  */
-export async function connect(url: string, namespace: string, opts: { longLived?: boolean; timeoutMs?: number } = {}): Promise<Connection> {
+export async function connect(target: RedisTarget, namespace: string, opts: { longLived?: boolean; timeoutMs?: number } = {}): Promise<Connection> {
+  const url = target.url;
   const db = redisDatabase(url);
   let redis: Redis;
   try {
-    redis = new Redis(url, redisOptions({
+    redis = createRedis(target, redisOptions({
       // Selected below, where a refusal can be told apart from an unreachable server.
       db: 0,
       lazyConnect: true,
@@ -58,8 +60,9 @@ export async function connect(url: string, namespace: string, opts: { longLived?
     await redis.ping();
   } catch (err) {
     redis.disconnect();
-    const why = lastError?.message ?? (err as Error).message;
-    throw new CliError('redisUnreachable', `cannot reach Redis at ${redactUrl(url)}: ${why}`, { cause: err });
+    const why = lastError ?? (err as Error);
+    const explained = explainRedisError(why, target);
+    throw new CliError('redisUnreachable', explained === why.message ? `cannot reach Redis at ${describeTarget(target)}: ${why.message}` : explained, { cause: err });
   }
   if (db !== 0) {
     try {
@@ -68,7 +71,7 @@ export async function connect(url: string, namespace: string, opts: { longLived?
       redis.options.db = db;
     } catch (err) {
       redis.disconnect();
-      const count = await databaseCount(url);
+      const count = await databaseCount(target);
       throw new CliError('usage', `Redis URL ${redactUrl(url)}: the server has no database ${db}` +
         `${count !== undefined ? ` (it has ${count}: 0-${count - 1})` : ''}: ${(err as Error).message}`);
     }
@@ -92,8 +95,8 @@ export function asRedisError(err: unknown): unknown {
 }
 
 /** The server's `databases` setting, when CONFIG GET is allowed (managed Redis services often refuse it). */
-async function databaseCount(url: string): Promise<number | undefined> {
-  const probe = new Redis(url, { db: 0, lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+async function databaseCount(target: RedisTarget): Promise<number | undefined> {
+  const probe = createRedis(target, { db: 0, lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null });
   probe.on('error', () => undefined);
   try {
     await probe.connect();

@@ -1,6 +1,7 @@
 // Option values shared by every command: commander parses the syntax (cli/src/program.ts), zod checks the values.
 import { z } from 'zod';
 import { DEFAULT_NAMESPACE } from '../../queue/src/keys.ts';
+import { DEFAULT_REDIS_URL, redisTargetFromEnv, type RedisTarget } from '../../queue/src/redis-connection.ts';
 import { usageError } from './errors.ts';
 
 export const redisUrl = z
@@ -44,17 +45,22 @@ export function parseInput<S extends z.ZodType>(schema: S, values: Record<string
   return result.data;
 }
 
-/** Where the command's Redis is: the flag, else the JobPool file's URL, else REDIS_URL, else the local default. */
+/**
+ * Where the command's Redis is: the flag, else the JobPool file's URL, else REDIS_URL, else the local default;
+ * and how to get in, from the worker's variables (REDIS_TLS_*, REDIS_USERNAME, REDIS_PASSWORD, REDIS_SENTINEL*).
+ */
 export function resolveTarget(
   flags: { redis?: string | undefined; namespace?: string | undefined },
   env: NodeJS.ProcessEnv,
   pool?: { url: string | undefined; namespace: string },
-): { url: string; namespace: string } {
+): { redis: RedisTarget; namespace: string } {
   const fromEnv = env.REDIS_URL?.trim() ? env.REDIS_URL.trim() : undefined;
   if (fromEnv !== undefined && flags.redis === undefined && pool?.url === undefined && !redisUrl.safeParse(fromEnv).success) {
     throw usageError(`REDIS_URL must be a redis:// or rediss:// URL, got ${JSON.stringify(fromEnv)}`);
   }
-  const url = flags.redis ?? pool?.url ?? fromEnv ?? 'redis://127.0.0.1:6379';
+  const url = flags.redis ?? pool?.url ?? fromEnv ?? DEFAULT_REDIS_URL;
   const namespace = flags.namespace ?? pool?.namespace ?? (env.RESQUE_NAMESPACE?.trim() || DEFAULT_NAMESPACE);
-  return { url, namespace };
+  const read = redisTargetFromEnv({ ...env, REDIS_URL: url });
+  if (read.problems) throw usageError(read.problems.join('; '));
+  return { redis: read.target, namespace };
 }

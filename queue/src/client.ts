@@ -1,7 +1,8 @@
 // The queue client: what an application (or the CLI, the operator, the dashboard) does with a Resque Redis.
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { ForkpoolError, PayloadTooLargeError } from './errors.ts';
 import { keys as keyNames, DEFAULT_NAMESPACE, type Keys } from './keys.ts';
+import { createRedis, DEFAULT_REDIS_URL, RedisTarget } from './redis-connection.ts';
 import { redisOptions } from './redis-options.ts';
 import {
   DEFAULT_MAX_PAYLOAD_BYTES, encodeDelayed, encodePayload, FailureRecord, formatFailedAt, JobPayload, RunningJob,
@@ -12,6 +13,11 @@ import { parseWorkerId } from './worker-id.ts';
 export interface ClientOptions {
   /** Redis URL, e.g. `redis://127.0.0.1:6379/0` (default) */
   readonly url?: string;
+  /**
+   * which Redis and how to get in when a URL is not enough (a CA bundle, an ACL user apart from the URL,
+   * Sentinel): instead of `url`, as the worker reads it from REDIS_* (see redisTargetFromEnv)
+   */
+  readonly target?: RedisTarget;
   /** key prefix, Resque's `resque` by default */
   readonly namespace?: string;
   /** an existing connection to use instead of opening one (it is not closed by `close()`) */
@@ -184,6 +190,14 @@ function parseRunning(raw: string | null): RunningJob | undefined {
 
 const toInt = (v: string | null | undefined): number => (v ? Number.parseInt(v, 10) || 0 : 0);
 
+/** The target of a client's own connection: `target`, or `url` alone, checked. */
+function parseTarget(options: ClientOptions): RedisTarget {
+  if (options.target !== undefined && options.url !== undefined) throw new ForkpoolError('invalid-argument', 'give createClient a url or a target, not both');
+  const parsed = RedisTarget.safeParse(options.target ?? { url: options.url ?? DEFAULT_REDIS_URL });
+  if (parsed.success) return parsed.data;
+  throw new ForkpoolError('invalid-argument', `createClient: ${parsed.error.issues.map((i) => `${['target', ...i.path].join('.')}: ${i.message}`).join('; ')}`);
+}
+
 /** Creates a client. It connects lazily on first use. */
 export function createClient(options: ClientOptions = {}): ForkpoolClient {
   const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
@@ -191,7 +205,7 @@ export function createClient(options: ClientOptions = {}): ForkpoolClient {
     throw new ForkpoolError('invalid-argument', `maxPayloadBytes must be a positive integer, got ${JSON.stringify(maxPayloadBytes)}`);
   }
   const ownConnection = !options.redis;
-  const redis = options.redis ?? new Redis(options.url ?? 'redis://127.0.0.1:6379', redisOptions({ lazyConnect: true, maxRetriesPerRequest: 3 }));
+  const redis = options.redis ?? createRedis(parseTarget(options), redisOptions({ lazyConnect: true, maxRetriesPerRequest: 3 }));
   // Commands reject with the connection error; the event would only repeat it on stderr.
   if (ownConnection) redis.on('error', () => undefined);
   const k = keyNames(options.namespace ?? DEFAULT_NAMESPACE);

@@ -33,7 +33,7 @@ export async function dashboardCommand(opts: z.output<typeof dashboardSchema>, i
   if (token !== undefined && token.length < 8) throw usageError('FORKPOOL_DASHBOARD_TOKEN must have at least 8 characters');
   const pool = file !== undefined ? readJobPoolFile(file) : undefined;
   const target = resolveTarget(opts, io.env, pool && { url: pool.spec.redis.url, namespace: pool.spec.redis.namespace });
-  const conn = await connect(target.url, target.namespace, { longLived: true });
+  const conn = await connect(target.redis, target.namespace, { longLived: true });
 
   const log = pino({ name: 'forkpool-dashboard', level: 'warn' }, pino.destination(2));
   const dashboard = createDashboard({ conn, namespace: target.namespace, token, pool, sampleMs: opts.sample * 1000, historyLength: 60, log });

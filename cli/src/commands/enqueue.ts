@@ -39,7 +39,7 @@ export async function enqueueCommand(opts: z.output<typeof enqueueSchema>, io: I
   }
 
   const target = resolveTarget(opts, io.env);
-  const conn = await connect(target.url, target.namespace);
+  const conn = await connect(target.redis, target.namespace);
   try {
     if (at) {
       await conn.client.enqueueAt(at, queue, className, ...args);

@@ -112,7 +112,7 @@ async function retryAll(conn: Connection, io: Io, json: boolean): Promise<number
 
 async function withConnection(opts: z.output<typeof commonSchema>, io: Io, work: (conn: Connection) => Promise<number>): Promise<number> {
   const target = resolveTarget(opts, io.env);
-  const conn = await connect(target.url, target.namespace);
+  const conn = await connect(target.redis, target.namespace);
   try {
     return await work(conn);
   } finally {

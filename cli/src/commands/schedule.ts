@@ -20,7 +20,7 @@ export async function scheduleCommand(opts: z.output<typeof scheduleSchema>, io:
   const [file] = opts.positionals;
   const pool = file !== undefined ? readJobPoolFile(file) : undefined;
   const target = resolveTarget(opts, io.env, pool && { url: pool.spec.redis.url, namespace: pool.spec.redis.namespace });
-  const conn = await connect(target.url, target.namespace);
+  const conn = await connect(target.redis, target.namespace);
   try {
     const [total, items] = await Promise.all([conn.client.delayed.count(), conn.client.delayed.list(0, opts.count ?? 50)]);
     const schedules = pool ? await describeSchedules(pool, conn.redis, conn.client.keys) : [];

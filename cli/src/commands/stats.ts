@@ -18,7 +18,7 @@ export const statsSchema = commonSchema;
 /** forkpool stats: queues with their depth, workers with the job each runs, the counters. */
 export async function statsCommand(opts: z.output<typeof statsSchema>, io: Io): Promise<number> {
   const target = resolveTarget(opts, io.env);
-  const conn = await connect(target.url, target.namespace);
+  const conn = await connect(target.redis, target.namespace);
   try {
     const [stats, sizes, workers, running] = await Promise.all([
       conn.client.stats(),

@@ -5,6 +5,7 @@ import { extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { z } from 'zod';
+import type { RedisTarget } from '../../../queue/src/redis-connection.ts';
 import { redactUrl } from '../../../queue/src/redis-url.ts';
 import { connect, type Connection } from '../connect.ts';
 import { CliError, usageError } from '../errors.ts';
@@ -67,6 +68,11 @@ function describe(e: PoolEvent): string | undefined {
   }
 }
 
+/** A target that is its URL alone: no TLS files, credentials or sentinels given apart from it. */
+function isPlain(target: RedisTarget): boolean {
+  return Object.keys(target).length === 1;
+}
+
 /** forkpool up: runs a JobPool's workers on this machine until Ctrl-C. */
 export async function upCommand(opts: z.output<typeof upSchema>, io: Io): Promise<number> {
   const [file] = opts.positionals;
@@ -79,18 +85,20 @@ export async function upCommand(opts: z.output<typeof upSchema>, io: Io): Promis
   const target = resolveTarget(opts, io.env, { url: pool.spec.redis.url, namespace: pool.spec.redis.namespace });
   let session: SessionRedis | undefined;
   let conn: Connection;
-  let url = target.url;
+  let url = target.redis.url;
   try {
-    conn = await connect(url, target.namespace, { longLived: true });
+    conn = await connect(target.redis, target.namespace, { longLived: true });
   } catch (err) {
     // A session Redis stands in only for a Redis meant to run on this machine: for a remote one it
-    // would hide the outage and take the jobs away from everyone else who uses that server.
+    // would hide the outage and take the jobs away from everyone else who uses that server. Nor for a target
+    // with TLS files, credentials or sentinels apart from its URL: they describe a set-up of its own, which a
+    // plain, empty redis-server would not be.
     const binary = findRedisServer(io.env);
-    if (!(err instanceof CliError) || err.kind !== 'redisUnreachable' || !opts.startRedis || !isLocalRedis(url) || !binary) throw err;
+    if (!(err instanceof CliError) || err.kind !== 'redisUnreachable' || !opts.startRedis || !isLocalRedis(url) || !isPlain(target.redis) || !binary) throw err;
     session = await startSessionRedis(binary, url);
     io.err(`Redis at ${redactUrl(url)} is unreachable: started ${binary} at ${session.url} for this session (its data goes when forkpool up exits)`);
     url = session.url;
-    conn = await connect(url, target.namespace, { longLived: true });
+    conn = await connect({ url }, target.namespace, { longLived: true });
   }
 
   const logFile = resolve(opts.logFile ?? join(tmpdir(), `forkpool-up-${pool.metadata.name}.log`));
