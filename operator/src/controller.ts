@@ -17,7 +17,7 @@ import { deletionCostPatches, jobsByPod, DELETION_COST_ANNOTATION } from './scal
 import { compileSchedule, type Scheduler } from './scheduler.ts';
 import { computeStatus, deepEqual, failures, statusNeedsWrite, warningKey, type Failure, type Observed as StatusObservation } from './status.ts';
 import type { Outcome } from './workqueue.ts';
-import { RedisTarget, targetKey, type Pem } from '../../queue/src/redis-connection.ts';
+import { parseHostPorts, RedisTarget, targetKey, type Pem } from '../../queue/src/redis-connection.ts';
 
 /** Depth-only status changes are written at most this often (the metrics endpoint has them live). */
 const STATUS_METRICS_INTERVAL_MS = 10_000;
@@ -324,8 +324,9 @@ export class PoolController {
     let st = this.#state.get(key);
     if (st !== undefined && st.uid !== pool.metadata.uid) st = undefined;
     const now = performance.now();
-    const { urlFrom, tls, auth } = pool.spec.redis;
-    const fromSecret = urlFrom !== undefined || tls?.caSecretRef !== undefined || tls?.certSecretRef !== undefined || auth !== undefined;
+    const { urlFrom, tls, auth, sentinel } = pool.spec.redis;
+    const fromSecret = urlFrom !== undefined || tls?.caSecretRef !== undefined || tls?.certSecretRef !== undefined || auth !== undefined
+      || sentinel?.passwordFrom !== undefined;
     const secretRefreshMs = fromSecret ? pool.spec.scaling.pollIntervalSeconds * 1000 : undefined;
     if (st !== undefined && st.resolvedGeneration === pool.metadata.generation && (secretRefreshMs === undefined || now - st.resolvedAt < secretRefreshMs)) {
       return st;
@@ -398,7 +399,7 @@ export class PoolController {
    */
   async #resolveRedis(pool: JobPool): Promise<{ target: RedisTarget } | { failure: Failure }> {
     const { namespace } = pool.metadata;
-    const { url, urlFrom, tls, auth } = pool.spec.redis;
+    const { url, urlFrom, tls, auth, sentinel } = pool.spec.redis;
     const read = async (field: string, ref: { name: string; key: string }): Promise<string | Failure> => {
       const value = await this.#readSecretKey(namespace, ref.name, ref.key, field);
       if (value === undefined) return { reason: 'SecretNotFound', message: `Secret ${ref.name} with key ${ref.key} (${field}) does not exist` };
@@ -408,6 +409,7 @@ export class PoolController {
     if (urlFrom) reads.push(['spec.redis.urlFrom', urlFrom.secretKeyRef]);
     if (auth?.usernameFrom) reads.push(['spec.redis.auth.usernameFrom', auth.usernameFrom.secretKeyRef]);
     if (auth?.passwordFrom) reads.push(['spec.redis.auth.passwordFrom', auth.passwordFrom.secretKeyRef]);
+    if (sentinel?.passwordFrom) reads.push(['spec.redis.sentinel.passwordFrom', sentinel.passwordFrom.secretKeyRef]);
     if (tls?.caSecretRef) reads.push(['spec.redis.tls.caSecretRef', tls.caSecretRef]);
     if (tls?.certSecretRef) {
       reads.push(['spec.redis.tls.certSecretRef', { name: tls.certSecretRef.name, key: 'tls.crt' }]);
@@ -428,6 +430,8 @@ export class PoolController {
       const text = get(field, key);
       return text === undefined ? undefined : { pem: text, from: `Secret ${namespace}/${name} key ${key}` };
     };
+    const sentinels = sentinel === undefined ? undefined : parseHostPorts(sentinel.sentinels.join(','));
+    if (typeof sentinels === 'string') return { failure: { reason: 'InvalidRedisConnection', message: `spec.redis.sentinel.sentinels: ${sentinels}` } };
     const parsed = RedisTarget.safeParse(JSON.parse(JSON.stringify({
       url: fromUrl ?? url,
       username: get('spec.redis.auth.usernameFrom', auth?.usernameFrom?.secretKeyRef.key),
@@ -437,6 +441,11 @@ export class PoolController {
         cert: tls.certSecretRef ? pem('spec.redis.tls.certSecretRef', tls.certSecretRef.name, 'tls.crt') : undefined,
         key: tls.certSecretRef ? pem('spec.redis.tls.certSecretRef', tls.certSecretRef.name, 'tls.key') : undefined,
         servername: tls.serverName,
+      },
+      sentinel: sentinel === undefined ? undefined : {
+        masterName: sentinel.masterName,
+        sentinels,
+        password: get('spec.redis.sentinel.passwordFrom', sentinel.passwordFrom?.secretKeyRef.key),
       },
     })));
     if (!parsed.success) {

@@ -33,6 +33,9 @@ export const WORKER_ENV_NAMES = [
   'REDIS_TLS_CERT_FILE',
   'REDIS_TLS_KEY_FILE',
   'REDIS_TLS_SERVERNAME',
+  'REDIS_SENTINELS',
+  'REDIS_SENTINEL_MASTER',
+  'REDIS_SENTINEL_PASSWORD',
   'RESQUE_NAMESPACE',
   'QUEUES',
   'CONCURRENCY',
@@ -72,7 +75,7 @@ export function poolSelector(pool: JobPool): string {
 
 /**
  * The worker environment from the JobPool spec; the Redis URL comes from the Secret when urlFrom is used,
- * the credentials from theirs, and the TLS files from the Secrets mountRedisTls mounts.
+ * the credentials (the sentinels' too) from theirs, and the TLS files from the Secrets mountRedisTls mounts.
  */
 export function workerEnv(pool: JobPool): V1EnvVar[] {
   const { spec } = pool;
@@ -80,7 +83,7 @@ export function workerEnv(pool: JobPool): V1EnvVar[] {
     spec.redis.urlFrom !== undefined
       ? { name: 'REDIS_URL', valueFrom: { secretKeyRef: { name: spec.redis.urlFrom.secretKeyRef.name, key: spec.redis.urlFrom.secretKeyRef.key } } }
       : { name: 'REDIS_URL', value: spec.redis.url ?? '' };
-  const { tls, auth } = spec.redis;
+  const { tls, auth, sentinel } = spec.redis;
   const fromSecret = (name: string, ref: { name: string; key: string }): V1EnvVar => ({ name, valueFrom: { secretKeyRef: { name: ref.name, key: ref.key } } });
   return [
     redisUrl,
@@ -90,6 +93,8 @@ export function workerEnv(pool: JobPool): V1EnvVar[] {
     ...(tls?.caSecretRef ? [{ name: 'REDIS_TLS_CA_FILE', value: `${REDIS_CA_DIR}/ca.crt` }] : []),
     ...(tls?.certSecretRef ? [{ name: 'REDIS_TLS_CERT_FILE', value: `${REDIS_CERT_DIR}/tls.crt` }, { name: 'REDIS_TLS_KEY_FILE', value: `${REDIS_CERT_DIR}/tls.key` }] : []),
     ...(tls?.serverName !== undefined ? [{ name: 'REDIS_TLS_SERVERNAME', value: tls.serverName }] : []),
+    ...(sentinel ? [{ name: 'REDIS_SENTINELS', value: sentinel.sentinels.join(',') }, { name: 'REDIS_SENTINEL_MASTER', value: sentinel.masterName }] : []),
+    ...(sentinel?.passwordFrom ? [fromSecret('REDIS_SENTINEL_PASSWORD', sentinel.passwordFrom.secretKeyRef)] : []),
     { name: 'RESQUE_NAMESPACE', value: spec.redis.namespace },
     { name: 'QUEUES', value: spec.queues.join(',') },
     { name: 'CONCURRENCY', value: String(spec.worker.concurrency) },

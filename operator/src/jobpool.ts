@@ -76,6 +76,31 @@ const redisAuth = z
   })
   .meta({ description: 'Credentials apart from the URL (then the URL holds none): an ACL user (Redis 6+) and its password, or the password alone. REDIS_USERNAME and REDIS_PASSWORD in worker pods; docs/redis.md lists the ACL a worker and the operator need.' });
 
+const redisSentinel = z
+  .object({
+    masterName: z
+      .string()
+      .min(1)
+      .max(253)
+      .meta({ description: 'The master name the sentinels know (the name in "sentinel monitor <name> ..."). REDIS_SENTINEL_MASTER in worker pods.' }),
+    sentinels: z
+      .array(
+        z
+          .string()
+          .regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$/)
+          .meta({ description: 'A sentinel\'s address, host:port (an IPv6 address in brackets).' }),
+      )
+      .min(1)
+      .max(32)
+      .meta({ description: 'The sentinels to ask for the primary, host:port each; any one that answers will do. REDIS_SENTINELS in worker pods.' }),
+    passwordFrom: valueFrom('the sentinels\' own password (requirepass of the sentinels)')
+      .optional()
+      .meta({ description: 'The sentinels\' own password, when they have one (the primary\'s is in the URL or spec.redis.auth). REDIS_SENTINEL_PASSWORD in worker pods.' }),
+  })
+  .meta({
+    description: 'Redis Sentinel: the workers and the operator ask these sentinels for the primary of masterName, and follow a failover to the replica they promote. The URL then gives only the scheme (rediss:// for TLS, to the sentinels too), the database and credentials; its host and port are not used.',
+  });
+
 const redis = z
   .object({
     url: z
@@ -96,6 +121,7 @@ const redis = z
       .meta({ description: 'Key prefix of every Resque key (Resque.redis.namespace); Resque\'s default is "resque".' }),
     tls: redisTls.optional(),
     auth: redisAuth.optional(),
+    sentinel: redisSentinel.optional(),
   })
   .refine((r) => (r.url === undefined) !== (r.urlFrom === undefined), {
     message: 'exactly one of spec.redis.url and spec.redis.urlFrom must be set',

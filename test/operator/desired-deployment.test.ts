@@ -270,6 +270,18 @@ const redisCases: Record<string, { redis: Obj; env: Record<string, unknown>; vol
     volumes: [{ name: 'forkpool-redis-ca', secret: { secretName: 'bundle', items: [{ key: 'root.pem', path: 'ca.crt' }] } }],
     mounts: [{ name: 'forkpool-redis-ca', mountPath: '/etc/forkpool/redis-ca', readOnly: true }],
   },
+  'Sentinel with its own password from a Secret': {
+    redis: {
+      url: 'redis://ignored:6379/2',
+      sentinel: { masterName: 'jobs', sentinels: ['sentinel-0.sentinel:26379', '[fd00::1]:26379'], passwordFrom: { secretKeyRef: { name: 'sentinel', key: 'password' } } },
+    },
+    env: {
+      REDIS_URL: 'redis://ignored:6379/2', REDIS_SENTINELS: 'sentinel-0.sentinel:26379,[fd00::1]:26379', REDIS_SENTINEL_MASTER: 'jobs',
+      REDIS_SENTINEL_PASSWORD: { secretKeyRef: { name: 'sentinel', key: 'password' } },
+    },
+    volumes: [],
+    mounts: [],
+  },
 };
 
 for (const [name, c] of Object.entries(redisCases)) {
@@ -294,4 +306,9 @@ test('the template cannot set the Redis connection variables the operator owns',
 
 test('spec.redis.tls with a redis:// URL is refused', () => {
   assert.throws(() => pool({ redis: { url: 'redis://redis:6379', tls: { serverName: 'x' } } }), /spec.redis.tls needs a rediss:\/\/ URL/);
+});
+
+test('spec.redis.sentinel needs sentinels as host:port, and at least one', () => {
+  assert.throws(() => pool({ redis: { url: 'redis://x:6379', sentinel: { masterName: 'jobs', sentinels: ['sentinel'] } } }), /sentinels/);
+  assert.throws(() => pool({ redis: { url: 'redis://x:6379', sentinel: { masterName: 'jobs', sentinels: [] } } }), /sentinels/);
 });
