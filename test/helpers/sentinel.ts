@@ -15,6 +15,8 @@ export interface Sentinels {
   readonly list: { host: string; port: number }[];
   /** the primary's port the sentinels name now */
   primaryPort(): Promise<number>;
+  /** `SENTINEL FAILOVER`: promotes a replica now, as an operator does for maintenance */
+  failover(masterName: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -65,6 +67,9 @@ export async function startSentinels(masterName: string, primaryPort: number, op
     async primaryPort() {
       const [, port] = (await conns[0]!.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', masterName)) as [string, string];
       return Number(port);
+    },
+    async failover(name) {
+      await conns[0]!.call('SENTINEL', 'FAILOVER', name);
     },
     async stop() {
       for (const c of conns) c.disconnect();
