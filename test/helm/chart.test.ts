@@ -163,6 +163,37 @@ describe('the forkpool chart', () => {
     await assert.rejects(render({ dashboard: { enabled: true } }), /dashboard.enabled needs dashboard.redisUrl or redisSecret.create/);
   });
 
+  it('gives the dashboard its Redis CA, client certificate, ACL user and sentinels from Secrets, as worker pods get them', async () => {
+    const objects = await render({
+      dashboard: {
+        enabled: true, redisUrl: 'rediss://unused:6380/0',
+        redisTls: { caSecret: 'redis-ca', caKey: 'root.pem', certSecret: 'dashboard-tls', serverName: 'redis.internal' },
+        redisAuth: { secret: 'dashboard-redis', usernameKey: 'user' },
+        redisSentinel: { masterName: 'jobs', sentinels: ['sentinel-0:26379', 'sentinel-1:26379'], passwordSecret: 'sentinel' },
+      },
+    });
+    const dash = objects.find((o) => o.kind === 'Deployment' && o.metadata.name.endsWith('-dashboard'));
+    assert.deepEqual(envOf(dash), {
+      REDIS_URL: 'rediss://unused:6380/0', RESQUE_NAMESPACE: 'resque',
+      REDIS_TLS_CA_FILE: '/etc/forkpool/redis-ca/ca.crt', REDIS_TLS_CERT_FILE: '/etc/forkpool/redis-client-cert/tls.crt',
+      REDIS_TLS_KEY_FILE: '/etc/forkpool/redis-client-cert/tls.key', REDIS_TLS_SERVERNAME: 'redis.internal',
+      REDIS_USERNAME: { secretKeyRef: { name: 'dashboard-redis', key: 'user' } }, REDIS_PASSWORD: { secretKeyRef: { name: 'dashboard-redis', key: 'password' } },
+      REDIS_SENTINELS: 'sentinel-0:26379,sentinel-1:26379', REDIS_SENTINEL_MASTER: 'jobs',
+      REDIS_SENTINEL_PASSWORD: { secretKeyRef: { name: 'sentinel', key: 'password' } },
+    });
+    const spec = podSpec(dash);
+    assert.deepEqual(spec['volumes'], [
+      { name: 'redis-ca', secret: { secretName: 'redis-ca', items: [{ key: 'root.pem', path: 'ca.crt' }] } },
+      { name: 'redis-client-cert', secret: { secretName: 'dashboard-tls', items: [{ key: 'tls.crt', path: 'tls.crt' }, { key: 'tls.key', path: 'tls.key' }] } },
+    ]);
+    assert.deepEqual(spec.containers[0]?.['volumeMounts'], [
+      { name: 'redis-ca', mountPath: '/etc/forkpool/redis-ca', readOnly: true },
+      { name: 'redis-client-cert', mountPath: '/etc/forkpool/redis-client-cert', readOnly: true },
+    ]);
+    await assert.rejects(render({ dashboard: { enabled: true, redisUrl: 'redis://r:6379', redisSentinel: { masterName: 'jobs' } } }),
+      /dashboard.redisSentinel.masterName needs dashboard.redisSentinel.sentinels/);
+  });
+
   it('renders every option where it belongs', async () => {
     const objects = await render(everyOption);
     const deployment = find(objects, 'Deployment', 'jobs-operator');
