@@ -5,7 +5,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { redisAnswers } from '../../cli/src/session-redis.ts';
 import { freePort } from './redis.ts';
 import { until } from './wait.ts';
 
@@ -23,9 +22,14 @@ export interface Sentinels {
 /**
  * Starts `count` sentinels monitoring the primary at 127.0.0.1:`primaryPort` as `masterName` (quorum: a
  * majority), and waits until each knows the primary's replicas (`replicas`) and the other sentinels. A
- * primary that does not answer for `downAfterMs` is objectively down, and a failover starts.
+ * primary that does not answer for `downAfterMs` is objectively down, and a failover starts. `password`: the
+ * sentinels' own (`requirepass`, and what they give each other).
  */
-export async function startSentinels(masterName: string, primaryPort: number, opts: { count?: number; replicas?: number; downAfterMs?: number } = {}): Promise<Sentinels> {
+export async function startSentinels(
+  masterName: string,
+  primaryPort: number,
+  opts: { count?: number; replicas?: number; downAfterMs?: number; password?: string } = {},
+): Promise<Sentinels> {
   const count = opts.count ?? 3;
   const dir = mkdtempSync(join(tmpdir(), 'forkpool-sentinel-'));
   const procs: ChildProcess[] = [];
@@ -40,19 +44,24 @@ export async function startSentinels(masterName: string, primaryPort: number, op
       `sentinel down-after-milliseconds ${masterName} ${opts.downAfterMs ?? 1000}`,
       `sentinel failover-timeout ${masterName} 10000`,
       `sentinel parallel-syncs ${masterName} 1`,
+      ...(opts.password === undefined ? [] : [`requirepass ${opts.password}`, `sentinel sentinel-pass ${opts.password}`]),
       '',
     ].join('\n'));
     const proc = spawn('redis-server', [conf, '--sentinel'], { stdio: ['ignore', 'ignore', 'inherit'] });
     process.once('exit', () => proc.kill('SIGKILL'));
     procs.push(proc);
     list.push({ host: '127.0.0.1', port });
-    if (!(await redisAnswers(port, 10_000, () => proc.exitCode === null))) throw new Error(`redis-server --sentinel did not start on port ${port}`);
   }
   const conns = list.map((s) => {
-    const c = new Redis({ ...s, lazyConnect: true, maxRetriesPerRequest: 1 });
+    const c = new Redis({ ...s, password: opts.password, lazyConnect: true, maxRetriesPerRequest: 1 });
     c.on('error', () => undefined);
     return c;
   });
+  await until('the sentinels answer', async () => {
+    if (procs.some((p) => p.exitCode !== null)) throw new Error('redis-server --sentinel exited at start');
+    await Promise.all(conns.map((c) => c.ping()));
+    return true;
+  }, 10_000);
   await until('every sentinel knows the replicas and the other sentinels', async () => {
     for (const c of conns) {
       const [master] = (await c.call('SENTINEL', 'MASTERS')) as string[][];
