@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { keys as keyNames, type Keys } from '../../queue/src/keys.ts';
 import { formatWorkerId, newStartId } from '../../queue/src/worker-id.ts';
 import { decideReplicas, type ScaleReason } from '../../operator/src/autoscaler.ts';
+import type { Recommendation, ScaleEvent } from '../../operator/src/scaling-behavior.ts';
 import { workerEnv } from '../../operator/src/desired-deployment.ts';
 import type { JobPool } from '../../operator/src/jobpool.ts';
 import { compileSchedule, Scheduler } from '../../operator/src/scheduler.ts';
@@ -58,7 +59,10 @@ export class LocalPool {
   readonly #workers = new Map<number, LocalWorker>();
   readonly #scheduler: Scheduler;
   readonly #host = hostname();
-  #demandHighAt: number | undefined;
+  /** What the next decision starts from: its recommendations and the scale events (the behavior's windows and policies). */
+  #recommendations: Recommendation[] = [];
+  #scaleEvents: ScaleEvent[] = [];
+  #failedReads = 0;
   #pollTimer: NodeJS.Timeout | undefined;
   #schedulerTimer: NodeJS.Timeout | undefined;
   #ticking: Promise<void> | undefined;
@@ -120,8 +124,10 @@ export class LocalPool {
       const err = res.find(([e]) => e !== null)?.[0];
       if (err) throw err;
       waiting = spec.queues.reduce((n, _q, i) => n + Number(res[i]?.[1] ?? 0), 0);
+      this.#failedReads = 0;
       inFlight = ((res[spec.queues.length]?.[1] ?? []) as (string | null)[]).reduce((n, v) => n + Math.max(0, Number(v ?? 0)), 0);
     } catch (err) {
+      this.#failedReads += 1;
       this.#o.log.warn({ err: String(err) }, 'cannot read the queue depth: holding the pool size');
     }
     if (this.#stopping) return;
@@ -135,12 +141,19 @@ export class LocalPool {
       jobsPerReplica: spec.scaling.jobsPerReplica,
       scaleDownDelaySeconds: spec.scaling.scaleDownDelaySeconds,
       fixedReplicas: spec.replicas,
-      demandHighAt: this.#demandHighAt,
+      paused: undefined,
+      failedReads: this.#failedReads,
+      fallback: spec.scaling.fallback,
+      behavior: spec.scaling.behavior,
+      recommendations: this.#recommendations,
+      scaleEvents: this.#scaleEvents,
       now,
     });
-    this.#demandHighAt = decision.demandHighAt;
+    this.#recommendations = decision.recommendations;
+    this.#scaleEvents = decision.scaleEvents;
     const scale = decision.desired > active.length ? now >= this.#respawnAt : decision.desired < active.length;
     if (scale) {
+      this.#scaleEvents.push({ at: now, change: decision.desired - active.length });
       this.#o.log.info({ from: active.length, to: decision.desired, reason: decision.reason }, decision.message);
       this.#o.onEvent({ type: 'scale', from: active.length, to: decision.desired, reason: decision.reason, message: decision.message });
       if (decision.desired > active.length) for (let i = active.length; i < decision.desired; i++) this.#spawn();

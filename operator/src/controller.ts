@@ -9,11 +9,12 @@ import type { Logger } from 'pino';
 import { decideReplicas, type ScaleDecision } from './autoscaler.ts';
 import { desiredDeployment, needsApply, POOL_LABEL, poolSelector, redisSecretHash } from './desired-deployment.ts';
 import type { Informer } from './informer.ts';
-import { GROUP, KIND, VERSION, parseJobPool, type JobPool, type JobPoolStatus, type Schedule } from './jobpool.ts';
+import { GROUP, KIND, VERSION, parseJobPool, pauseOf, type JobPool, type JobPoolStatus, type Schedule } from './jobpool.ts';
 import { apiMessage, statusCode, type KubeApi, type RawJobPool } from './kube.ts';
 import type { Metrics } from './metrics.ts';
 import type { RedisPoller, Sample } from './redis-poller.ts';
 import { deletionCostPatches, jobsByPod, DELETION_COST_ANNOTATION } from './scale-down.ts';
+import type { Recommendation, ScaleEvent } from './scaling-behavior.ts';
 import { compileSchedule, type Scheduler } from './scheduler.ts';
 import { computeStatus, deepEqual, failures, statusNeedsWrite, warningKey, type Failure, type Observed as StatusObservation } from './status.ts';
 import type { Outcome } from './workqueue.ts';
@@ -38,7 +39,14 @@ interface PoolState {
   specError: Failure | undefined;
   schedules: { schedule: Schedule; cron: Cron }[];
   sample: Sample | undefined;
-  demandHighAt: number | undefined;
+  /** What the next decision starts from: recent recommendations and the operator's scale events. */
+  recommendations: Recommendation[];
+  scaleEvents: ScaleEvent[];
+  /** Polls in a row that could not read Redis, and after how many spec.scaling.fallback applies. */
+  failedReads: number;
+  fallbackThreshold: number | undefined;
+  /** Paused or Fallback while the last decision was one of them: their start and end are Events. */
+  override: 'Paused' | 'Fallback' | undefined;
   lastScaleTime: string | undefined;
   lastStatusWrite: number | undefined;
   /** The desired Deployment of the resolved generation, without replicas (built once, not every tick). */
@@ -51,9 +59,9 @@ interface PoolState {
 }
 
 /** Decisions that depend on the clock, not only on the sample: their pools are reconciled every tick. */
-const TIME_DRIVEN: ReadonlySet<string> = new Set(['ScaleDownDelayed']);
-/** Decisions after which demand was at least the current size (so the scale-down delay restarts). */
-const DEMAND_HIGH: ReadonlySet<string> = new Set(['DemandMet', 'AtMaxReplicas', 'AtMinReplicas', 'ScaledUp', 'ScaledDown']);
+const TIME_DRIVEN: ReadonlySet<string> = new Set(['ScaleUpDelayed', 'ScaleDownDelayed', 'ScaleUpLimited', 'ScaleDownLimited']);
+/** Decisions that reached the recommendation: a repeat of their sample recommends the same size again. */
+const SETTLED: ReadonlySet<string> = new Set(['DemandMet', 'AtMaxReplicas', 'AtMinReplicas', 'ScaledUp', 'ScaledDown']);
 
 /** A Deployment the API server refused: the failure to report, and the error for the work queue's backoff. */
 interface Refusal {
@@ -77,7 +85,8 @@ interface Observation {
  * as of the sample's time, so a reconcile woken by anything else repeats it exactly; `now` counts only
  * before the first sample.
  */
-function decideSize(spec: JobPool['spec'], current: number, sample: Sample | undefined, demandHighAt: number | undefined, now: number): ScaleDecision {
+function decideSize(pool: JobPool, st: PoolState, current: number, sample: Sample | undefined, now: number): ScaleDecision {
+  const { spec } = pool;
   const { scaling } = spec;
   const decided = decideReplicas({
     waiting: sample?.queues?.reduce((n, q) => n + q.waiting, 0),
@@ -88,7 +97,12 @@ function decideSize(spec: JobPool['spec'], current: number, sample: Sample | und
     jobsPerReplica: scaling.jobsPerReplica,
     scaleDownDelaySeconds: scaling.scaleDownDelaySeconds,
     fixedReplicas: spec.replicas,
-    demandHighAt,
+    paused: pauseOf(pool.metadata.annotations),
+    failedReads: st.failedReads,
+    fallback: scaling.fallback,
+    behavior: scaling.behavior,
+    recommendations: st.recommendations,
+    scaleEvents: st.scaleEvents,
     now: sample?.at ?? now,
   });
   // Before the first reading the size only follows the bounds; that is not a Redis failure.
@@ -97,9 +111,10 @@ function decideSize(spec: JobPool['spec'], current: number, sample: Sample | und
     : decided;
 }
 
-/** Keeps what the next decision starts from (the scale-down delay) and what recordSample compares a new sample with. */
+/** Keeps what the next decision starts from (the windows and policies) and what recordSample compares a new sample with. */
 function rememberDecision(st: PoolState, decision: ScaleDecision, sample: Sample | undefined): void {
-  st.demandHighAt = decision.demandHighAt;
+  st.recommendations = decision.recommendations;
+  st.scaleEvents = decision.scaleEvents;
   st.lastReason = sample === undefined ? undefined : decision.reason;
 }
 
@@ -123,6 +138,12 @@ function deploymentStatus(dep: V1Deployment | undefined, desired: number): Statu
 /** A refused apply as a failure: 422 is an invalid pod template (the message names the field), anything else a failed apply. */
 function applyFailure(err: unknown): Failure {
   return { reason: statusCode(err) === 422 ? 'InvalidTemplate' : 'ApplyFailed', message: apiMessage(err) };
+}
+
+/** The override a stored status already tells (so a new leader or a restarted operator does not tell it again). */
+function storedOverride(status: JobPoolStatus | undefined): PoolState['override'] {
+  const reason = status?.conditions?.find((c) => c.type === 'Scaling')?.reason;
+  return reason === 'Paused' || reason === 'Fallback' ? reason : undefined;
 }
 
 /** The failure a stored status already tells (so a new leader or a restarted operator does not record it again). */
@@ -165,12 +186,15 @@ export class PoolController {
     if (st === undefined) return true;
     const previous = st.sample;
     st.sample = sample;
+    st.failedReads = sample.error === undefined ? 0 : st.failedReads + 1;
+    if (st.failedReads > 0 && st.failedReads === st.fallbackThreshold) return true;
     // A Secret rotated under the pool takes effect within a poll: its reconcile reads it again.
     if (st.secretRefreshMs !== undefined && performance.now() - st.resolvedAt >= st.secretRefreshMs) return true;
     if (previous === undefined || st.lastReason === undefined || st.statusDeferred || TIME_DRIVEN.has(st.lastReason)) return true;
     if (previous.error !== sample.error || !deepEqual(previous.queues, sample.queues)) return true;
-    // What a reconcile would have concluded: demand is still as high as the size.
-    if (DEMAND_HIGH.has(st.lastReason)) st.demandHighAt = sample.at;
+    // What a reconcile would have concluded: the same recommendation, now (moving the last one forward is the same for the windows).
+    const last = st.recommendations.at(-1);
+    if (SETTLED.has(st.lastReason) && last !== undefined) st.recommendations = [...st.recommendations.slice(0, -1), { at: sample.at, replicas: last.replicas }];
     return false;
   }
 
@@ -200,14 +224,16 @@ export class PoolController {
       return { requeueAfterMs: SPEC_ERROR_RETRY_MS };
     }
     const seen = await this.#observe(key, parsed.pool);
-    const decision = decideSize(seen.pool.spec, seen.current, seen.sample, seen.state.demandHighAt, Date.now());
+    seen.state.fallbackThreshold = seen.pool.spec.scaling.fallback?.failureThreshold;
+    const decidedAt = seen.sample?.at ?? Date.now();
+    const decision = decideSize(seen.pool, seen.state, seen.current, seen.sample, decidedAt);
     // Deletion costs go on the pods before the smaller size: the ReplicaSet chooses which pods to delete the moment it sees fewer replicas.
     if (seen.live !== undefined && decision.desired < seen.current && seen.state.redis !== undefined) {
       await this.#protectBusyPods(seen.pool, seen.state.redis, log);
     }
     const refusal = await this.#apply(seen, decision.desired, log);
     rememberDecision(seen.state, decision, seen.sample);
-    await this.#report(seen, decision, refusal?.failure, log);
+    await this.#report(seen, decision, decidedAt, refusal?.failure, log);
     if (refusal !== undefined) throw refusal.error;
     return seen.state.specError !== undefined ? { requeueAfterMs: SPEC_ERROR_RETRY_MS } : undefined;
   }
@@ -271,12 +297,14 @@ export class PoolController {
    * Tells what the reconcile did: an Event when the size changed, a Warning Event for each new failure,
    * the status when it differs, the metrics.
    */
-  async #report(seen: Observation, decision: ScaleDecision, applyError: Failure | undefined, log: Logger): Promise<void> {
+  async #report(seen: Observation, decision: ScaleDecision, decidedAt: number, applyError: Failure | undefined, log: Logger): Promise<void> {
     const { pool, state: st, current, sample } = seen;
     const desired = decision.desired;
+    await this.#overrideEvents(pool, st, decision, log);
     // A refused apply changed nothing: there is no scaling to tell.
     if (desired !== current && applyError === undefined) {
       st.lastScaleTime = new Date().toISOString();
+      st.scaleEvents.push({ at: decidedAt, change: desired - current });
       await this.#scaleEvent(pool, current, desired, decision, log);
     }
     const observed: StatusObservation = {
@@ -340,7 +368,11 @@ export class PoolController {
       specError: undefined,
       schedules: [],
       sample: undefined,
-      demandHighAt: undefined,
+      recommendations: [],
+      scaleEvents: [],
+      failedReads: 0,
+      fallbackThreshold: undefined,
+      override: storedOverride(pool.status),
       lastScaleTime: pool.status?.lastScaleTime,
       lastStatusWrite: undefined,
       manifest: undefined,
@@ -471,6 +503,16 @@ export class PoolController {
       }),
     );
     if (patches.size > 0) log.info({ costs: Object.fromEntries(patches) }, 'set pod deletion costs before scaling down');
+  }
+
+  /** An Event when autoscaling stops for a pause (Normal) or a fallback (Warning), and when a pause ends. */
+  async #overrideEvents(pool: JobPool, st: PoolState, decision: ScaleDecision, log: Logger): Promise<void> {
+    const override = decision.reason === 'Paused' || decision.reason === 'Fallback' ? decision.reason : undefined;
+    if (override === st.override) return;
+    const was = st.override;
+    st.override = override;
+    if (override !== undefined) await this.#event(pool.metadata, override === 'Paused' ? 'Normal' : 'Warning', override, decision.message, log);
+    if (was === 'Paused') await this.#event(pool.metadata, 'Normal', 'Resumed', `forkpool.io/paused is removed: autoscaling resumes (${decision.message})`, log);
   }
 
   async #scaleEvent(pool: JobPool, from: number, to: number, decision: ScaleDecision, log: Logger): Promise<void> {

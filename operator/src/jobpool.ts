@@ -200,13 +200,76 @@ const worker = z
   .prefault({})
   .meta({ description: 'How each worker pod runs jobs.' });
 
+const fallback = z
+  .object({
+    failureThreshold: z.int().min(1).max(10_000).meta({ description: 'Polls in a row that fail to read Redis before the fallback applies.' }),
+    replicas: z.int().min(0).max(10_000).meta({ description: 'Worker pods while Redis cannot be read (within minReplicas..maxReplicas). It raises the pool, never lowers it: without Redis busy pods cannot be told from idle ones.' }),
+  })
+  .meta({ description: 'What to do when Redis cannot be read, as KEDA\'s fallback: after failureThreshold failed polls in a row, scale to replicas. Without it the pool holds its size.' });
+
+const scalingPolicy = z
+  .object({
+    type: z.enum(['Pods', 'Percent']).meta({ description: 'Pods: value is a number of pods; Percent: value is a percentage of the size at the start of the period.' }),
+    value: z.int().min(1).max(10_000).meta({ description: 'How much the size may change within periodSeconds.' }),
+    periodSeconds: z.int().min(1).max(1800).meta({ description: 'The period the policy counts changes over, in seconds.' }),
+  })
+  .meta({ description: 'A limit on the rate of change, as the HorizontalPodAutoscaler\'s HPAScalingPolicy.' });
+
+const selectPolicy = (direction: 'up' | 'down'): z.ZodDefault<z.ZodEnum<{ Max: 'Max'; Min: 'Min'; Disabled: 'Disabled' }>> =>
+  z
+    .enum(['Max', 'Min', 'Disabled'])
+    .default('Max')
+    .meta({ description: `Which policy applies when several do: Max the one allowing the largest change (the default), Min the smallest, Disabled no scale-${direction} at all.` });
+
+const policies = (direction: 'up' | 'down'): z.ZodDefault<z.ZodArray<typeof scalingPolicy>> =>
+  z.array(scalingPolicy).max(10).default([]).meta({ description: `Limits on the rate of scale-${direction}; none (the default) lets the pool go to the recommendation in one step.` });
+
+const behavior = z
+  .object({
+    scaleUp: z
+      .object({
+        stabilizationWindowSeconds: z
+          .int()
+          .min(0)
+          .max(3600)
+          .default(0)
+          .meta({ description: 'Seconds of past recommendations whose lowest one caps a scale-up; 0 (the default) scales up at once.' }),
+        selectPolicy: selectPolicy('up'),
+        policies: policies('up'),
+      })
+      .prefault({})
+      .meta({ description: 'How the pool scales up, as the HorizontalPodAutoscaler\'s HPAScalingRules.' }),
+    scaleDown: z
+      .object({
+        stabilizationWindowSeconds: z
+          .int()
+          .min(0)
+          .max(86_400)
+          .optional()
+          .meta({ description: 'Seconds of past recommendations whose highest one floors a scale-down; scaleDownDelaySeconds when not set.' }),
+        selectPolicy: selectPolicy('down'),
+        policies: policies('down'),
+      })
+      .prefault({})
+      .meta({ description: 'How the pool scales down, as the HorizontalPodAutoscaler\'s HPAScalingRules.' }),
+  })
+  .prefault({})
+  .meta({ description: 'How fast the pool changes size, as the HorizontalPodAutoscaler\'s behavior. The defaults scale up at once and down after scaleDownDelaySeconds, in one step each.' });
+
 const scaling = z
   .object({
     minReplicas: z.int().min(0).max(10_000).default(0).meta({ description: 'Fewest worker pods; 0 scales to zero when nothing waits and nothing runs.' }),
     maxReplicas: z.int().min(1).max(10_000).default(10).meta({ description: 'Most worker pods.' }),
     jobsPerReplica: z.int().min(1).max(1_000_000).default(10).meta({ description: 'Jobs (waiting plus in flight) one pod is expected to absorb: desired = ceil(jobs / jobsPerReplica).' }),
     pollIntervalSeconds: z.int().min(1).max(300).default(2).meta({ description: 'How often the operator reads the queue depths.' }),
-    scaleDownDelaySeconds: z.int().min(0).max(86_400).default(60).meta({ description: 'How long demand must stay lower before the pool scales down; scale-up is immediate.' }),
+    scaleDownDelaySeconds: z
+      .int()
+      .min(0)
+      .max(86_400)
+      .default(60)
+      .meta({ description: 'How long demand must stay lower before the pool scales down: the scale-down stabilization window unless behavior.scaleDown.stabilizationWindowSeconds is set.' }),
+    fallback: fallback.optional(),
+    behavior,
   })
   .refine((s) => s.minReplicas <= s.maxReplicas, { message: 'spec.scaling.minReplicas must not exceed spec.scaling.maxReplicas' })
   .prefault({})
@@ -316,7 +379,24 @@ export const objectMetaSchema = z.looseObject({
   uid: z.string(),
   generation: z.int().default(1),
   resourceVersion: z.string().optional(),
+  annotations: z.record(z.string(), z.string()).optional(),
 });
+
+/** Stops autoscaling while it is "true", as KEDA's autoscaling.keda.sh/paused. */
+export const PAUSED_ANNOTATION = 'forkpool.io/paused';
+/** The size a paused pool is set to (and, set alone, pauses it too), as KEDA's paused-replicas. */
+export const PAUSED_REPLICAS_ANNOTATION = 'forkpool.io/paused-replicas';
+
+/**
+ * Whether a pool is paused and at which size: undefined when not paused; `replicas` undefined holds the
+ * size (also when paused-replicas is not a whole number: a typo must not scale the pool).
+ */
+export function pauseOf(annotations: Record<string, string> | undefined): { replicas: number | undefined } | undefined {
+  const paused = annotations?.[PAUSED_ANNOTATION];
+  const replicas = annotations?.[PAUSED_REPLICAS_ANNOTATION];
+  if (paused !== 'true' && replicas === undefined) return undefined;
+  return { replicas: replicas !== undefined && /^\d{1,5}$/.test(replicas.trim()) ? Number(replicas.trim()) : undefined };
+}
 
 /** A JobPool as read from the API server (custom objects come back untyped). */
 export const jobPoolSchema = z.object({

@@ -35,6 +35,9 @@ export interface Observed {
   now: string;
 }
 
+/** Decisions that are not queue-depth autoscaling: the Scaling condition is False with them. */
+const AUTOSCALING_OFF: ReadonlySet<string> = new Set(['Paused', 'FixedReplicas', 'RedisUnreachable', 'Fallback']);
+
 type ConditionCore = Pick<Condition, 'type' | 'status' | 'reason' | 'message'>;
 
 /** Keeps lastTransitionTime when the status of a condition did not change (API conventions). */
@@ -77,7 +80,7 @@ export function computeStatus(o: Observed, previous: JobPoolStatus | undefined):
       ? { type: 'Scaling', status: 'Unknown', reason: 'NotPolledYet', message: 'no scale decision yet' }
       : {
           type: 'Scaling',
-          status: o.decision.reason === 'FixedReplicas' || o.decision.reason === 'RedisUnreachable' ? 'False' : 'True',
+          status: AUTOSCALING_OFF.has(o.decision.reason) ? 'False' : 'True',
           reason: o.decision.reason,
           message: o.decision.message,
         };

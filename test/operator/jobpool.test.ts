@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import { jobPoolSpecSchema, describeIssues, parseJobPool } from '../../operator/src/jobpool.ts';
+import { jobPoolSpecSchema, describeIssues, parseJobPool, pauseOf } from '../../operator/src/jobpool.ts';
 import { renderCrd, jobPoolCrd } from '../../operator/src/crd.ts';
 
 const root = new URL('../../', import.meta.url);
@@ -21,7 +21,14 @@ test('defaults fill every optional field of a minimal spec', () => {
   const spec = jobPoolSpecSchema.parse(minimal);
   assert.equal(spec.redis.namespace, 'resque');
   assert.deepEqual(spec.worker, { concurrency: 1, jobsPerChild: 1, isolation: 'spawn', jobTimeoutSeconds: 300, maxChildMemoryMiB: 512 });
-  assert.deepEqual(spec.scaling, { minReplicas: 0, maxReplicas: 10, jobsPerReplica: 10, pollIntervalSeconds: 2, scaleDownDelaySeconds: 60 });
+  assert.deepEqual(spec.scaling, {
+    minReplicas: 0,
+    maxReplicas: 10,
+    jobsPerReplica: 10,
+    pollIntervalSeconds: 2,
+    scaleDownDelaySeconds: 60,
+    behavior: { scaleUp: { stabilizationWindowSeconds: 0, selectPolicy: 'Max', policies: [] }, scaleDown: { selectPolicy: 'Max', policies: [] } },
+  });
   assert.deepEqual(spec.retry, { attempts: 3, backoffSeconds: 15 });
   assert.deepEqual(spec.schedules, []);
   assert.equal(spec.replicas, undefined);
@@ -96,3 +103,15 @@ test('every spec and status field of the CRD has a description and is structural
   });
   assert.deepEqual(problems, []);
 });
+
+const pauses: Record<string, { annotations: Record<string, string> | undefined; want: ReturnType<typeof pauseOf> }> = {
+  'no annotations': { annotations: undefined, want: undefined },
+  'paused "true" holds the size': { annotations: { 'forkpool.io/paused': 'true' }, want: { replicas: undefined } },
+  'paused "false" is not paused': { annotations: { 'forkpool.io/paused': 'false' }, want: undefined },
+  'paused-replicas sets the size': { annotations: { 'forkpool.io/paused': 'true', 'forkpool.io/paused-replicas': '3' }, want: { replicas: 3 } },
+  'paused-replicas alone pauses, as in KEDA': { annotations: { 'forkpool.io/paused-replicas': '0' }, want: { replicas: 0 } },
+  'a paused-replicas that is not a whole number holds the size': { annotations: { 'forkpool.io/paused-replicas': 'two' }, want: { replicas: undefined } },
+};
+for (const [name, { annotations, want }] of Object.entries(pauses)) {
+  test(`pause: ${name}`, () => assert.deepEqual(pauseOf(annotations), want));
+}

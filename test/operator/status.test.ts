@@ -12,7 +12,7 @@ const base: Observed = {
   applyError: undefined,
   queues: [{ name: 'a', waiting: 5, inFlight: 1 }, { name: 'b', waiting: 2, inFlight: 0 }],
   redisError: undefined,
-  decision: { desired: 2, reason: 'DemandMet', message: '2 replicas for 7 jobs waiting, 1 in flight', demandHighAt: 0, needed: 1 },
+  decision: { desired: 2, reason: 'DemandMet', message: '2 replicas for 7 jobs waiting, 1 in flight', recommendations: [], scaleEvents: [], needed: 1 },
   deployment: { replicas: 2, readyReplicas: 2, updatedReplicas: 2, upToDate: true, podsRefused: undefined },
   lastScaleTime: undefined,
   now,
@@ -32,7 +32,7 @@ const cases: Record<string, { o: Partial<Observed>; ready: [string, string]; red
   },
   'no Deployment yet': { o: { deployment: undefined }, ready: ['False', 'DeploymentMissing'], redis: ['True', 'QueuesRead'], scaling: ['True', 'DemandMet'] },
   'Redis down': {
-    o: { queues: undefined, redisError: 'connect ECONNREFUSED', decision: { desired: 2, reason: 'RedisUnreachable', message: 'holding', demandHighAt: 0, needed: undefined } },
+    o: { queues: undefined, redisError: 'connect ECONNREFUSED', decision: { desired: 2, reason: 'RedisUnreachable', message: 'holding', recommendations: [], scaleEvents: [], needed: undefined } },
     ready: ['False', 'RedisUnreachable'],
     redis: ['False', 'RedisError'],
     scaling: ['False', 'RedisUnreachable'],

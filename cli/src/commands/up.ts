@@ -46,11 +46,16 @@ const clock = (): string => new Date().toISOString().slice(11, 19);
 
 /** The status line's words for why the pool has its size (the reason codes are for --json and conditions). */
 const SIZE_WORDS: Record<Extract<PoolEvent, { type: 'status' }>['reason'], string> = {
+  Paused: 'paused: size held',
   FixedReplicas: 'fixed size (spec.replicas)',
   RedisUnreachable: 'Redis cannot be read: size held',
+  Fallback: 'Redis cannot be read: fallback size',
   ScaledUp: 'scaling up',
   ScaledDown: 'scaling down',
+  ScaleUpDelayed: 'more needed: scaling up after the scale-up stabilization window',
   ScaleDownDelayed: 'fewer needed: scaling down after scaleDownDelaySeconds unless demand rises',
+  ScaleUpLimited: 'more needed: scaling up at the rate behavior.scaleUp allows',
+  ScaleDownLimited: 'fewer needed: scaling down at the rate behavior.scaleDown allows',
   AtMaxReplicas: 'more needed: capped at maxReplicas',
   AtMinReplicas: 'held at minReplicas',
   DemandMet: 'enough workers',
