@@ -299,8 +299,26 @@ const schedule = z
     queue: queueName.meta({ description: 'Queue the job is enqueued into.' }),
     class: z.string().min(1).meta({ description: 'Job class name, e.g. DigestJob or Reports::Daily.' }),
     args: z.array(z.unknown()).default([]).meta({ description: 'Arguments passed to the job\'s perform, any JSON values.' }),
+    startingDeadlineSeconds: z
+      .int()
+      .min(0)
+      .max(31_536_000)
+      .default(300)
+      .meta({
+        description:
+          'How late a fire time may still be enqueued, as a CronJob\'s: fire times missed while no operator led (an outage, a restart) are enqueued once each, oldest first, ' +
+          'if they are at most this old; older ones are skipped and counted in a MissedSchedule Warning Event. The scheduler looks every second: below a few seconds, fires may be skipped.',
+      }),
+    suspend: z
+      .boolean()
+      .default(false)
+      .meta({ description: 'While true nothing is enqueued; on resume, fire times missed while suspended are enqueued only within startingDeadlineSeconds, as a CronJob\'s.' }),
   })
-  .meta({ description: 'A cron schedule: at each fire time the operator enqueues one job, exactly once.' });
+  .meta({
+    description:
+      'A cron schedule: at each fire time the operator\'s leader enqueues one job. A fire time is enqueued at most once, even across a leader change; one missed ' +
+      'while no operator led is enqueued late within startingDeadlineSeconds, else skipped and reported.',
+  });
 
 export const jobPoolSpecSchema = z
   .object({

@@ -9,6 +9,7 @@ import type { OperatorConfig } from './config.ts';
 import { PoolController } from './controller.ts';
 import { FIELD_MANAGER, MANAGED_BY_LABEL, POOL_LABEL } from './desired-deployment.ts';
 import { Informer, objectKey } from './informer.ts';
+import { GROUP, KIND, VERSION } from './jobpool.ts';
 import { KubeApi, apiMessage, type RawJobPool } from './kube.ts';
 import { DEFAULT_TIMINGS, LeaderElector } from './leader-election.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -70,7 +71,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     if (controller.recordSample(key, sample)) enqueue(key);
   };
   const poller = createPoller(onSample, metrics, log);
-  const scheduler = createScheduler(config.identity, metrics, log);
+  const scheduler = createScheduler(config.identity, api, caches.pools, metrics, log);
   const controller = new PoolController({ api, ...caches, poller, scheduler, metrics, log, identity: config.identity });
 
   const { startLeading, stopLeading } = leadership(state, { caches, queue, poller, scheduler, controller, metrics });
@@ -199,11 +200,22 @@ function createPoller(onSample: (key: string, sample: Sample) => void, metrics: 
 }
 
 /** The scheduler of cron schedules and delayed jobs, counted in the metrics. */
-function createScheduler(identity: string, metrics: Metrics, log: Logger): Scheduler {
+/** The scheduler; fire times it skips as too late are a Warning Event on their pool. */
+function createScheduler(identity: string, api: KubeApi, pools: Informer<RawJobPool>, metrics: Metrics, log: Logger): Scheduler {
+  const onMissed = (key: string, schedule: string, count: number, more: boolean): void => {
+    const { namespace, name, uid } = pools.get(key)?.metadata ?? {};
+    if (namespace === undefined || name === undefined || uid === undefined) return;
+    const message = `schedule ${schedule}: ${more ? `more than ${count}` : count} fire ${count === 1 && !more ? 'time was' : 'times were'} skipped, older than its startingDeadlineSeconds`;
+    api.createEvent({ namespace, name, uid, apiVersion: `${GROUP}/${VERSION}`, kind: KIND }, 'Warning', 'MissedSchedule', message, identity).catch((err: unknown) => {
+      // The scheduler's log has the count too: a lost Event loses no fire time.
+      log.warn({ pool: key, err: apiMessage(err) }, 'could not record an Event');
+    });
+  };
   return new Scheduler({
     log,
     identity,
     onFired: () => metrics.scheduledJobs.inc(),
+    onMissed,
     onMoved: (n) => metrics.delayedMoved.inc(n),
   });
 }

@@ -1,32 +1,41 @@
-// The leader's scheduler: cron schedules of every pool (each fire time enqueued exactly once, even
-// across a leader change) and resque-scheduler's due delayed jobs moved to their queues.
+// The leader's scheduler: cron schedules of every pool (each fire time enqueued at most once, even
+// across a leader change; those missed while no operator led caught up within the schedule's
+// startingDeadlineSeconds) and resque-scheduler's due delayed jobs moved to their queues.
 import { Cron } from 'croner';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { keys } from '../../queue/src/keys.ts';
 import { encodePayload, formatFailedAt } from '../../queue/src/payload.ts';
 import { scripts } from '../../queue/src/scripts.ts';
+import { catchUp, fireAfter, type CatchUp } from './cron-fires.ts';
 import type { Schedule } from './jobpool.ts';
 
+/** Fire times one look at a schedule enqueues at most; more are enqueued on the next ticks (a long outage of a per-second cron). */
+export const MAX_FIRES_PER_TICK = 100;
+/** Skipped fire times counted one by one at most; beyond, the Event says "more than". */
+const MAX_SKIPPED_COUNTED = 100;
+
 /**
- * Enqueues one fire of a schedule unless it, or a later one, was already enqueued: a compare-and-set
- * on the schedule's last fire time and the push, in one atomic step, so that two leaders (an old one
- * that has not noticed yet and a new one) cannot both enqueue it. A schedule never seen before starts
- * from `first` (now), so creating one does not enqueue a fire time from before it existed.
- * KEYS: fired hash, queues set, queue list. ARGV: field, fire ms, payload, queue name, first ms.
+ * Settles fire times of a schedule: a compare-and-set on its last settled fire time, and the push of one
+ * job per due fire time, in one atomic step. The caller read the last settled time and computed what
+ * follows it; when another leader (an old one that has not noticed yet, or a new one) settled something
+ * in between, nothing happens and -1 is returned, so no fire time is ever enqueued twice.
+ * KEYS: fired hash, queues set, queue list. ARGV: field, the last settled time read ("" when none),
+ * the new one, payload, queue name, the number of due fire times. Returns that number, or -1.
  * Kept inline: the build copies only queue/lua, and this script is the operator's alone.
  */
 export const FIRE_SCHEDULE_LUA = `
 local last = redis.call('HGET', KEYS[1], ARGV[1])
-if not last then
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[5])
-  last = ARGV[5]
+if (last or '') ~= ARGV[2] then return -1 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+local n = tonumber(ARGV[6])
+if n > 0 then
+  redis.call('SADD', KEYS[2], ARGV[5])
+  local jobs = {}
+  for i = 1, n do jobs[i] = ARGV[4] end
+  redis.call('RPUSH', KEYS[3], unpack(jobs))
 end
-if tonumber(ARGV[2]) <= tonumber(last) then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('SADD', KEYS[2], ARGV[4])
-redis.call('RPUSH', KEYS[3], ARGV[3])
-return 1
+return n
 `;
 
 /** A parsed cron schedule, or why it cannot be used. */
@@ -41,17 +50,10 @@ export function compileSchedule(s: Schedule): { ok: true; cron: Cron } | { ok: f
   }
 }
 
-/** The latest fire time at or before `now`, or undefined when there is none. */
-export function latestFireTime(cron: Cron, now: number): number | undefined {
-  // previousRuns looks strictly before its reference: ask from just after now.
-  const [prev] = cron.previousRuns(1, new Date(now + 1));
-  return prev?.getTime();
-}
-
 interface PoolSchedules {
   redis: Redis;
   namespace: string;
-  /** `next`: the next fire time to act on; undefined until the first tick, which also catches up the latest one. */
+  /** `next`: the next fire time to act on; undefined until the first look, which also catches up what was missed. */
   schedules: { field: string; schedule: Schedule; cron: Cron; next: number | undefined }[];
 }
 
@@ -60,6 +62,8 @@ export interface SchedulerOptions {
   /** Who moves delayed jobs, recorded on failure records of unreadable ones. */
   identity: string;
   onFired?: (poolKey: string, schedule: string) => void;
+  /** Fire times of a schedule skipped as older than its startingDeadlineSeconds: `count`, or more when `more`. */
+  onMissed?: (poolKey: string, schedule: string, count: number, more: boolean) => void;
   onMoved?: (count: number) => void;
 }
 
@@ -88,20 +92,16 @@ export class Scheduler {
     this.#pools.delete(poolKey);
   }
 
-  /** One pass: every due fire time enqueued once, due delayed jobs moved. Errors are logged per pool and Redis. */
+  /** One pass: the fire times of every schedule settled up to now, due delayed jobs moved. Errors are logged per pool and Redis. */
   async tick(now: number = Date.now()): Promise<void> {
     const work: Promise<void>[] = [];
     for (const [poolKey, pool] of this.#pools) {
       for (const s of pool.schedules) {
+        // A suspended schedule records nothing: on resume its missed fire times meet the deadline as any others.
+        if (s.schedule.suspend) continue;
         // Cron arithmetic is not free; between fire times a tick only compares numbers.
         if (s.next !== undefined && now < s.next) continue;
-        const fire = latestFireTime(s.cron, now);
-        if (fire === undefined) continue;
-        work.push(
-          this.#fire(poolKey, pool, s, fire, now).then((done) => {
-            if (done) s.next = s.cron.nextRun(new Date(now))?.getTime() ?? Number.POSITIVE_INFINITY;
-          }),
-        );
+        work.push(this.#settle(poolKey, pool, s, now));
       }
     }
     // Delayed jobs are per Redis namespace, whatever the number of pools reading it.
@@ -116,31 +116,41 @@ export class Scheduler {
     await Promise.all(work);
   }
 
-  /** Resolves true when the fire time is settled (enqueued now or before), false when it must be retried. */
-  async #fire(poolKey: string, pool: PoolSchedules, s: PoolSchedules['schedules'][number], fire: number, now: number): Promise<boolean> {
+  /**
+   * Settles a schedule's fire times up to now: enqueues those within its deadline, skips older ones. A
+   * schedule never seen before starts from now, so creating one does not enqueue a fire time from before
+   * it existed. When it cannot be settled (Redis, or another leader first), `next` is left for the next tick.
+   */
+  async #settle(poolKey: string, pool: PoolSchedules, s: PoolSchedules['schedules'][number], now: number): Promise<void> {
     const k = keys(pool.namespace);
     const { schedule } = s;
     try {
-      const fired = await pool.redis.eval(
-        FIRE_SCHEDULE_LUA,
-        3,
-        k.scheduleFired,
-        k.queues,
-        k.queue(schedule.queue),
-        s.field,
-        fire,
-        encodePayload(schedule.class, schedule.args),
-        schedule.queue,
-        now,
-      );
-      if (fired === 1) {
-        this.#o.log.info({ pool: poolKey, schedule: schedule.name, fireTime: new Date(fire).toISOString(), queue: schedule.queue }, 'enqueued a scheduled job');
-        this.#o.onFired?.(poolKey, schedule.name);
+      const stored = await pool.redis.hget(k.scheduleFired, s.field);
+      const last = stored === null ? Number.NaN : Number(stored);
+      const plan: CatchUp = Number.isFinite(last)
+        ? catchUp(s.cron, last, now, schedule.startingDeadlineSeconds * 1000, MAX_FIRES_PER_TICK, MAX_SKIPPED_COUNTED)
+        : { due: [], skipped: 0, skippedMore: false, settled: now, more: false };
+      if (plan.settled !== last) {
+        const args = [s.field, stored ?? '', plan.settled, encodePayload(schedule.class, schedule.args), schedule.queue, plan.due.length];
+        const fired = Number(await pool.redis.eval(FIRE_SCHEDULE_LUA, 3, k.scheduleFired, k.queues, k.queue(schedule.queue), ...args));
+        if (fired < 0) return;
+        this.#report(poolKey, schedule, plan, now);
       }
-      return true;
+      s.next = plan.more ? now : (fireAfter(s.cron, now) ?? Number.POSITIVE_INFINITY);
     } catch (err) {
       this.#o.log.warn({ pool: poolKey, schedule: schedule.name, err: String(err) }, 'could not enqueue a scheduled job; retrying next tick');
-      return false;
+    }
+  }
+
+  #report(poolKey: string, schedule: Schedule, plan: CatchUp, now: number): void {
+    const log = this.#o.log.child({ pool: poolKey, schedule: schedule.name, queue: schedule.queue });
+    for (const fire of plan.due) {
+      log.info({ fireTime: new Date(fire).toISOString(), lateMs: now - fire }, 'enqueued a scheduled job');
+      this.#o.onFired?.(poolKey, schedule.name);
+    }
+    if (plan.skipped > 0 || plan.skippedMore) {
+      log.warn({ skipped: plan.skipped, more: plan.skippedMore, startingDeadlineSeconds: schedule.startingDeadlineSeconds }, 'skipped fire times older than the starting deadline');
+      this.#o.onMissed?.(poolKey, schedule.name, plan.skipped, plan.skippedMore);
     }
   }
 

@@ -104,6 +104,12 @@ test('every spec and status field of the CRD has a description and is structural
   assert.deepEqual(problems, []);
 });
 
+test('a schedule is caught up within 300 s and runs unless suspended, by default', () => {
+  const spec = jobPoolSpecSchema.parse({ ...minimal, schedules: [{ name: 'n', cron: '0 3 * * *', queue: 'q', class: 'C' }] });
+  assert.equal(spec.schedules[0]?.startingDeadlineSeconds, 300);
+  assert.equal(spec.schedules[0]?.suspend, false);
+});
+
 const pauses: Record<string, { annotations: Record<string, string> | undefined; want: ReturnType<typeof pauseOf> }> = {
   'no annotations': { annotations: undefined, want: undefined },
   'paused "true" holds the size': { annotations: { 'forkpool.io/paused': 'true' }, want: { replicas: undefined } },

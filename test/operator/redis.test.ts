@@ -9,7 +9,7 @@ import { keys } from '../../queue/src/keys.ts';
 import { encodeDelayed } from '../../queue/src/payload.ts';
 import { RedisPoller, type Sample } from '../../operator/src/redis-poller.ts';
 import { redactUrl } from '../../queue/src/redis-url.ts';
-import { Scheduler, compileSchedule } from '../../operator/src/scheduler.ts';
+import { MAX_FIRES_PER_TICK, Scheduler, compileSchedule } from '../../operator/src/scheduler.ts';
 import { deletionCostPatches, jobsByPod, podOfWorker, DELETION_COST_ANNOTATION } from '../../operator/src/scale-down.ts';
 import type { Schedule } from '../../operator/src/jobpool.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
@@ -66,7 +66,7 @@ test('redactUrl hides the password', () => {
 });
 
 const schedule = (cron: string, extra: Partial<Schedule> = {}): { schedule: Schedule; cron: Cron } => {
-  const s: Schedule = { name: 'every-second', cron, timeZone: 'UTC', queue: 'cron', class: 'TickJob', args: [1, 'a'], ...extra };
+  const s: Schedule = { name: 'every-second', cron, timeZone: 'UTC', queue: 'cron', class: 'TickJob', args: [1, 'a'], startingDeadlineSeconds: 300, suspend: false, ...extra };
   const compiled = compileSchedule(s);
   assert.ok(compiled.ok);
   return { schedule: s, cron: compiled.cron };
@@ -107,6 +107,65 @@ test('a new leader catches up the fire time the old one missed, once', async () 
   await old.tick(Date.parse('2030-01-01T02:00:42Z'));
   assert.equal(await redis.llen(k.queue('cron')), 1);
   assert.equal(await redis.hget(k.scheduleFired, 'ns/p/nightly'), String(Date.parse('2030-01-01T02:00:00Z')));
+});
+
+test('fire times missed while no scheduler ran are enqueued once each within the deadline, older ones skipped', async () => {
+  await redis.flushall();
+  const k = keys('resque');
+  const s = schedule('*/10 * * * * *', { name: 'ten', startingDeadlineSeconds: 35 });
+  const missed: number[] = [];
+  const make = (id: string): Scheduler => new Scheduler({ log, identity: id, onMissed: (_p, _s, n) => missed.push(n) });
+  const old = make('old');
+  old.setPool('ns/p', redis, 'resque', [s]);
+  await old.tick(Date.parse('2030-01-01T00:00:05Z'));
+  await old.tick(Date.parse('2030-01-01T00:00:10.3Z'));
+  assert.equal(await redis.llen(k.queue('cron')), 1);
+  // No scheduler from 00:00:11 to 00:01:03: fire times 00:20 .. 01:00 are missed; 00:30 .. 01:00 are within 35 s.
+  const a = make('a');
+  const b = make('b');
+  a.setPool('ns/p', redis, 'resque', [s]);
+  b.setPool('ns/p', redis, 'resque', [s]);
+  const back = Date.parse('2030-01-01T00:01:03Z');
+  await Promise.all([a.tick(back), b.tick(back), a.tick(back + 200), b.tick(back + 400)]);
+  assert.equal(await redis.llen(k.queue('cron')), 1 + 4);
+  assert.equal(await redis.hget(k.scheduleFired, 'ns/p/ten'), String(Date.parse('2030-01-01T00:01:00Z')));
+  assert.deepEqual(missed, [1]);
+  // Later ticks, of either, add only the fire times that come.
+  await Promise.all([a.tick(back + 5000), b.tick(back + 7500), old.tick(back + 7600)]);
+  assert.equal(await redis.llen(k.queue('cron')), 6);
+});
+
+test('a long outage of a per-second schedule is caught up over several ticks, each fire time once', async () => {
+  await redis.flushall();
+  const k = keys('resque');
+  const s = schedule('* * * * * *', { startingDeadlineSeconds: 250 });
+  const sc = new Scheduler({ log, identity: 'op' });
+  sc.setPool('ns/p', redis, 'resque', [s]);
+  const t0 = Date.parse('2030-01-01T00:00:00.5Z');
+  await sc.tick(t0);
+  // 240 fire times missed, all within the deadline: at most MAX_FIRES_PER_TICK per tick.
+  const back = t0 + 240_000;
+  await sc.tick(back);
+  assert.equal(await redis.llen(k.queue('cron')), MAX_FIRES_PER_TICK);
+  for (let t = back + 100; t <= back + 400; t += 100) await sc.tick(t);
+  assert.equal(await redis.llen(k.queue('cron')), 240);
+});
+
+test('a suspended schedule enqueues nothing; on resume only what is within the deadline', async () => {
+  await redis.flushall();
+  const k = keys('resque');
+  const running = schedule('*/10 * * * * *', { name: 'ten', startingDeadlineSeconds: 15 });
+  const suspended = { ...running, schedule: { ...running.schedule, suspend: true } };
+  const sc = new Scheduler({ log, identity: 'op' });
+  sc.setPool('ns/p', redis, 'resque', [running]);
+  await sc.tick(Date.parse('2030-01-01T00:00:05Z'));
+  sc.setPool('ns/p', redis, 'resque', [suspended]);
+  for (let t = Date.parse('2030-01-01T00:00:06Z'); t <= Date.parse('2030-01-01T00:01:02Z'); t += 1000) await sc.tick(t);
+  assert.equal(await redis.llen(k.queue('cron')), 0);
+  // Resumed at 00:01:02: of 00:10 .. 01:00, only 00:50 and 01:00 are at most 15 s old.
+  sc.setPool('ns/p', redis, 'resque', [running]);
+  await sc.tick(Date.parse('2030-01-01T00:01:02Z'));
+  assert.equal(await redis.llen(k.queue('cron')), 2);
 });
 
 test('due delayed jobs are moved to their queues, once per Redis namespace', async () => {
