@@ -47,7 +47,7 @@ export const RBAC_RULES: readonly { apiGroups: string[]; resources: string[]; ve
 export interface RawJobPool {
   apiVersion?: string;
   kind?: string;
-  metadata?: { name?: string; namespace?: string; uid?: string; generation?: number; resourceVersion?: string };
+  metadata?: { name?: string; namespace?: string; uid?: string; generation?: number; resourceVersion?: string; annotations?: Record<string, string> };
   spec?: unknown;
   status?: JobPoolStatus;
 }

@@ -9,7 +9,8 @@ import type { OperatorConfig } from './config.ts';
 import { PoolController } from './controller.ts';
 import { FIELD_MANAGER, MANAGED_BY_LABEL, POOL_LABEL } from './desired-deployment.ts';
 import { Informer, objectKey } from './informer.ts';
-import { GROUP, KIND, VERSION } from './jobpool.ts';
+import { GROUP, KIND, VERSION, pauseOf } from './jobpool.ts';
+import { deepEqual } from './status.ts';
 import { KubeApi, apiMessage, type RawJobPool } from './kube.ts';
 import { DEFAULT_TIMINGS, LeaderElector } from './leader-election.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -146,9 +147,11 @@ function createCaches(
     watchPath: paths.jobPools,
     watch: api.watch,
     ...tuning,
-    // Our own status writes change the resourceVersion, not the generation: they must not wake us.
+    // Our own status writes change the resourceVersion, not the generation: they must not wake us. The
+    // pause annotations change neither the spec nor the generation, and must.
     onChange: (type, obj, old) => {
-      if (type !== 'MODIFIED' || old?.metadata?.generation !== obj.metadata?.generation) enqueue(objectKey(obj));
+      const pauseChanged = !deepEqual(pauseOf(old?.metadata?.annotations), pauseOf(obj.metadata?.annotations));
+      if (type !== 'MODIFIED' || old?.metadata?.generation !== obj.metadata?.generation || pauseChanged) enqueue(objectKey(obj));
     },
     onRestart: onRestart('jobpools'),
   });

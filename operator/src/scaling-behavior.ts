@@ -61,13 +61,15 @@ function changedWithin(events: readonly ScaleEvent[], periodSeconds: number, dir
 
 /**
  * The largest size the scale-up rules allow (direction 1) or the smallest the scale-down rules allow
- * (direction -1), from the size at the start of each policy's period. Undefined when nothing limits it.
+ * (direction -1), from the size at the start of each policy's period. Only changes in the same direction
+ * count: a scale-up just before a drop in demand must not let the scale-down remove more than its policy
+ * allows. Undefined when nothing limits it.
  */
 export function rateLimit(current: number, events: readonly ScaleEvent[], rules: ScalingRules, direction: 1 | -1, now: number): number | undefined {
   if (rules.selectPolicy === 'Disabled') return current;
   if (rules.policies.length === 0) return undefined;
   const proposals = rules.policies.map((p) => {
-    const start = current - changedWithin(events, p.periodSeconds, 1, now) + changedWithin(events, p.periodSeconds, -1, now);
+    const start = current - direction * changedWithin(events, p.periodSeconds, direction, now);
     if (direction === 1) return p.type === 'Pods' ? start + p.value : Math.ceil(start * (1 + p.value / 100));
     return p.type === 'Pods' ? start - p.value : Math.floor(start * (1 - p.value / 100));
   });
