@@ -14,7 +14,8 @@
     KEYS[10]     delayed(retry_ts)                 the delayed jobs due at the retry time ('retry' only)
     KEYS[11]     timestamps(record)                the retry's entry in resque-scheduler's index ('retry' only)
     KEYS[12]     recoveries                        payload SHA-1 -> times the job was recovered
-    KEYS[13...]  queue(name)                       the queue lists, one per name in ARGV[8...], in the same order
+    KEYS[13]     queueStats                        per-queue counters: processed:<queue>, busy_ms:<queue>
+    KEYS[14...]  queue(name)                       the queue lists, one per name in ARGV[9...], in the same order
 
     ARGV[1]      field                             the slot of the finished job
     ARGV[2]      outcome                           'ok' | 'failed' | 'retry'
@@ -24,7 +25,8 @@
     ARGV[5]      run_at                            for the next job (see reserve.lua)
     ARGV[6]      next field                        the slot to take the next job under
     ARGV[7]      min_left                          for the next job (see take in _lib.lua)
-    ARGV[8...]   queue names                       in priority order (none: take nothing)
+    ARGV[8]      duration_ms                       how long the finished job ran, added to busy_ms:<queue>
+    ARGV[9...]   queue names                       in priority order (none: take nothing)
 
   Output:
     {held, queue, payload}, or {held} when nothing was taken. held is 0 when the slot no longer held the job
@@ -32,7 +34,7 @@
 ]]
 local k = { inflight = KEYS[1], running = KEYS[2], worker = KEYS[3] }
 local slot, outcome, record, retry_ts, run_at = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local queues = queue_lists(13, 8)
+local queues = queue_lists(14, 9)
 local entry = redis.call('HGET', k.inflight, slot)
 local held = 0
 if entry then
@@ -47,6 +49,10 @@ if entry then
   if redis.call('HLEN', KEYS[12]) > 0 then redis.call('HDEL', KEYS[12], redis.sha1hex(string.sub(entry, e.at))) end
   redis.call('INCR', KEYS[4])
   redis.call('INCR', KEYS[5])
+  -- Counted here, in the round trip the worker makes anyway, so that the operator's rate estimates cost
+  -- workers no write of their own.
+  redis.call('HINCRBY', KEYS[13], 'processed:' .. e.queue, 1)
+  redis.call('HINCRBY', KEYS[13], 'busy_ms:' .. e.queue, math.max(0, math.floor(tonumber(ARGV[8]) or 0)))
   if outcome == 'failed' then
     redis.call('RPUSH', KEYS[8], record)
     redis.call('INCR', KEYS[6])

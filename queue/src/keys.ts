@@ -43,6 +43,16 @@ export interface Keys {
   readonly recoveries: string;
   /** forkpool: fire times already enqueued by the cron scheduler (`name` -> last fire ms) */
   readonly scheduleFired: string;
+  /**
+   * forkpool: hash of counters per queue, kept by finish.lua: `processed:<queue>` (jobs finished) and
+   * `busy_ms:<queue>` (their run time summed, ms). The operator estimates arrival and service rates from them.
+   */
+  readonly queueStats: string;
+}
+
+/** The fields of `queueStats` for one queue. */
+export function queueStatFields(queue: string): { processed: string; busyMs: string } {
+  return { processed: `processed:${queue}`, busyMs: `busy_ms:${queue}` };
 }
 
 /** The key names for a namespace (Resque's `Resque.redis.namespace`). */
@@ -75,5 +85,6 @@ export function keys(namespace: string = DEFAULT_NAMESPACE): Keys {
     running: `${own}:running`,
     recoveries: `${own}:recoveries`,
     scheduleFired: `${own}:schedule:fired`,
+    queueStats: `${own}:qstats`,
   };
 }

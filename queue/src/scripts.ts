@@ -99,17 +99,18 @@ const reserve = singleCall('reserve', (k, [worker = '', field = '', runAt = '', 
 
 /**
  * Records how a held job ended and takes the next one (see finish.lua).
- * args: namespace, worker id, field, outcome, record, retry timestamp, run_at, next field, min_left, queue names...
+ * args: namespace, worker id, field, outcome, record, retry timestamp, run_at, next field, min_left, the job's
+ * run time in ms, queue names...
  */
-const finish = singleCall('finish', (k, [worker = '', field = '', outcome = '', record = '', retryTs = '', runAt = '', nextField = '', minLeft = '', ...queues]) => ({
+const finish = singleCall('finish', (k, [worker = '', field = '', outcome = '', record = '', retryTs = '', runAt = '', nextField = '', minLeft = '', durationMs = '', ...queues]) => ({
   keys: [
     k.inflight(worker), k.running, k.worker(worker),
     k.stat('processed'), k.workerStat('processed', worker), k.stat('failed'), k.workerStat('failed', worker), k.failed, k.delayedSchedule,
     // A retry's delayed list and index entry; for another outcome, names the script leaves alone.
-    k.delayed(retryTs), k.timestamps(outcome === 'retry' ? record : ''), k.recoveries,
+    k.delayed(retryTs), k.timestamps(outcome === 'retry' ? record : ''), k.recoveries, k.queueStats,
     ...queues.map((q) => k.queue(q)),
   ],
-  argv: [field, outcome, record, retryTs, runAt, nextField, minLeft, ...queues],
+  argv: [field, outcome, record, retryTs, runAt, nextField, minLeft, durationMs, ...queues],
 }));
 
 /**

@@ -135,11 +135,11 @@ describe('Lua scripts and their keys', () => {
     await scripts.reserve.run(redis, [NS, a, '2', RUN_AT, 0, 'high', 'low']);
     const call = scripts.reserve.call([NS, a, '3', '', 0, 'low']);
     await redis.evalsha(call.script.sha, call.keys.length, ...call.keys, ...call.argv);
-    await scripts.finish.run(redis, [NS, a, '0', 'ok', '', '', RUN_AT, '4', 0, 'high', 'low']);
-    await scripts.finish.run(redis, [NS, a, '2', 'failed', '{"f":1}', '', RUN_AT, '', 0]);
-    await scripts.finish.run(redis, [NS, a, '3', 'retry', '{"r":1,"queue":"low"}', String(now - 1), RUN_AT, '5', 9, 'low']);
+    await scripts.finish.run(redis, [NS, a, '0', 'ok', '', '', RUN_AT, '4', 0, 0, 'high', 'low']);
+    await scripts.finish.run(redis, [NS, a, '2', 'failed', '{"f":1}', '', RUN_AT, '', 0, 0]);
+    await scripts.finish.run(redis, [NS, a, '3', 'retry', '{"r":1,"queue":"low"}', String(now - 1), RUN_AT, '5', 9, 0, 'low']);
     await scripts.handBack.run(redis, [NS, a, '4']);
-    await scripts.finish.run(redis, [NS, a, '4', 'ok', '', '', RUN_AT, '', 0]);
+    await scripts.finish.run(redis, [NS, a, '4', 'ok', '', '', RUN_AT, '', 0, 0]);
     await redis.rpush(k.queue('high'), 'H3');
     await scripts.reserve.run(redis, [NS, b, '0', RUN_AT, 0, 'high']);
     await scripts.reserve.run(redis, [NS, b, '1', RUN_AT, 0, 'low']);
@@ -154,7 +154,7 @@ describe('Lua scripts and their keys', () => {
     await redis.zadd(k.alive, Date.now() - 60_000, b);
     assert.deepEqual(await scripts.requeueDead.run(redis, [NS, 30_000, 0]), [{ worker: b, handedBack: 0, poisoned: 1 }]);
     await scripts.reserve.run(redis, [NS, a, '9', RUN_AT, 0, 'low']);
-    await scripts.finish.run(redis, [NS, a, '9', 'ok', '', '', RUN_AT, '', 0]);
+    await scripts.finish.run(redis, [NS, a, '9', 'ok', '', '', RUN_AT, '', 0, 0]);
     await redis.rpush(k.delayed(now - 2), '{"class":"D","args":[],"queue":"dq"}', 'garbage');
     await redis.zadd(k.delayedSchedule, now - 2, String(now - 2), now + 3600, String(now + 3600));
     await scripts.moveDue.run(redis, [NS, 2, '2026/11/27 07:12:13 UTC', 'mover']);

@@ -76,7 +76,7 @@ describe('Lua transitions', () => {
     await redis.rpush(`${NS}:queue:low`, 'L1', 'L2');
     assert.deepEqual(await scripts.reserve.run(redis, [NS, W, '0', RUN_AT, 0, 'low']), ['low', 'L1']);
     assert.deepEqual(await scripts.reserve.run(redis, [NS, W, '0', RUN_AT, 0, 'low']), ['low', 'L1'], 'the same job again');
-    assert.deepEqual(await scripts.finish.run(redis, [NS, W, 'x', 'ok', '', '', RUN_AT, '0', 0, 'low']), [0, 'low', 'L1'], 'finish taking under it too');
+    assert.deepEqual(await scripts.finish.run(redis, [NS, W, 'x', 'ok', '', '', RUN_AT, '0', 0, 0, 'low']), [0, 'low', 'L1'], 'finish taking under it too');
     assert.deepEqual(await redis.lrange(`${NS}:queue:low`, 0, -1), ['L2']);
     assert.deepEqual(Object.keys(await inflight()), ['0']);
     assert.deepEqual(await redis.hgetall(`${NS}:forkpool:running`), { low: '1' });
@@ -105,10 +105,10 @@ describe('Lua transitions', () => {
   it('finish records the outcome and takes the next job in the same call', async () => {
     await redis.rpush(`${NS}:queue:low`, 'L1', 'L2', 'L3');
     await scripts.reserve.run(redis, [NS, W, '0', RUN_AT, 0, 'low']);
-    assert.deepEqual(await scripts.finish.run(redis, [NS, W, '0', 'ok', '', '', RUN_AT, '1', 0, 'high', 'low']), [1, 'low', 'L2']);
+    assert.deepEqual(await scripts.finish.run(redis, [NS, W, '0', 'ok', '', '', RUN_AT, '1', 0, 0, 'high', 'low']), [1, 'low', 'L2']);
     assert.deepEqual(Object.keys(await inflight()), ['1']);
-    assert.deepEqual(await scripts.finish.run(redis, [NS, W, '1', 'failed', '{"f":1}', '', RUN_AT, '0', 0, 'low']), [1, 'low', 'L3']);
-    assert.deepEqual(await scripts.finish.run(redis, [NS, W, '0', 'retry', '{"r":1}', '1795763662', RUN_AT, '', 0]), [1]);
+    assert.deepEqual(await scripts.finish.run(redis, [NS, W, '1', 'failed', '{"f":1}', '', RUN_AT, '0', 0, 0, 'low']), [1, 'low', 'L3']);
+    assert.deepEqual(await scripts.finish.run(redis, [NS, W, '0', 'retry', '{"r":1}', '1795763662', RUN_AT, '', 0, 0]), [1]);
     assert.equal(await redis.get(`${NS}:stat:processed`), '3');
     assert.equal(await redis.get(`${NS}:stat:processed:${W}`), '3');
     assert.equal(await redis.get(`${NS}:stat:failed`), '1');
@@ -120,12 +120,23 @@ describe('Lua transitions', () => {
     assert.equal(await redis.exists(`${NS}:worker:${W}`), 0);
   });
 
+  it('finish counts each finished job and its run time per queue, for the operator\'s rate estimates', async () => {
+    await redis.rpush(`${NS}:queue:high`, 'H1');
+    await redis.rpush(`${NS}:queue:low`, 'L1', 'L2');
+    await scripts.reserve.run(redis, [NS, W, '0', RUN_AT, 0, 'high', 'low']);
+    assert.deepEqual(await scripts.finish.run(redis, [NS, W, '0', 'ok', '', '', RUN_AT, '1', 0, 250, 'high', 'low']), [1, 'low', 'L1']);
+    assert.deepEqual(await scripts.finish.run(redis, [NS, W, '1', 'failed', '{"f":1}', '', RUN_AT, '0', 0, 1200, 'low']), [1, 'low', 'L2']);
+    assert.deepEqual(await scripts.finish.run(redis, [NS, W, '0', 'ok', '', '', RUN_AT, '', 0, 800]), [1]);
+    assert.deepEqual(await redis.hgetall(`${NS}:forkpool:qstats`), { 'processed:high': '1', 'busy_ms:high': '250', 'processed:low': '2', 'busy_ms:low': '2000' });
+  });
+
   it('finish of a job that was handed back is not counted', async () => {
     await redis.rpush(`${NS}:queue:low`, 'L1');
     await scripts.reserve.run(redis, [NS, W, '0', RUN_AT, 0, 'low']);
     assert.equal(await scripts.handBack.run(redis, [NS, W]), 1);
-    assert.deepEqual(await scripts.finish.run(redis, [NS, W, '0', 'ok', '', '', RUN_AT, '', 0]), [0]);
+    assert.deepEqual(await scripts.finish.run(redis, [NS, W, '0', 'ok', '', '', RUN_AT, '', 0, 0]), [0]);
     assert.equal(await redis.get(`${NS}:stat:processed`), null);
+    assert.equal(await redis.exists(`${NS}:forkpool:qstats`), 0);
     assert.deepEqual(await redis.lrange(`${NS}:queue:low`, 0, -1), ['L1']);
   });
 
@@ -133,7 +144,7 @@ describe('Lua transitions', () => {
     await redis.rpush(`${NS}:queue:low`, '{"class":"A","args":[]}', '{"class":"B","args":[]}');
     await scripts.reserve.run(redis, [NS, W, '0', RUN_AT, 0, 'low']);
     await scripts.reserve.run(redis, [NS, W, '1', RUN_AT, 0, 'low']);
-    await scripts.finish.run(redis, [NS, W, '1', 'ok', '', '', RUN_AT, '', 0]);
+    await scripts.finish.run(redis, [NS, W, '1', 'ok', '', '', RUN_AT, '', 0, 0]);
     assert.equal(await redis.get(`${NS}:worker:${W}`), `{"queue":"low","run_at":"${RUN_AT}","payload":{"class":"A","args":[]}}`);
   });
 
@@ -153,9 +164,9 @@ describe('Lua transitions', () => {
     same(await scripts.reserve.run(guarded, [NS, W, '0', RUN_AT, 0, 'low']), ['low', big], 'a take sent again returns the job it took');
     same(await scripts.reserve.run(guarded, [NS, W, '1', RUN_AT, 0, 'low']), ['low', 'not json {'], 'taken');
     same(await shown(), `{"queue":"low","run_at":"${RUN_AT}","payload":"not json {"}`, 'not an object: shown as a JSON string');
-    same(await scripts.finish.run(guarded, [NS, W, '1', 'ok', '', '', RUN_AT, '2', 0, 'low']), [1, 'low', spaced], 'finished, and the next taken');
+    same(await scripts.finish.run(guarded, [NS, W, '1', 'ok', '', '', RUN_AT, '2', 0, 0, 'low']), [1, 'low', spaced], 'finished, and the next taken');
     same(await shown(), `{"queue":"low","run_at":"${RUN_AT}","payload":${spaced}}`, 'an object after spaces is shown as it is');
-    same(await scripts.finish.run(guarded, [NS, W, '2', 'ok', '', '', RUN_AT, '', 0]), [1], 'finished');
+    same(await scripts.finish.run(guarded, [NS, W, '2', 'ok', '', '', RUN_AT, '', 0, 0]), [1], 'finished');
     same(await shown(), `{"queue":"low","run_at":"${RUN_AT}","payload":${big}}`, 'the job still held is shown');
     same(await scripts.handBack.run(guarded, [NS, W]), 1, 'handed back');
     same(await redis.lindex(`${NS}:queue:low`, 0), big, 'handed back with its bytes');
@@ -173,8 +184,8 @@ describe('Lua transitions', () => {
     assert.equal(await scripts.reserve.run(redis, [NS, W, 'a', RUN_AT, 2, 'high', 'low']), null, 'never skips to a lower queue');
     assert.deepEqual(await scripts.reserve.run(redis, [NS, W, 'a', RUN_AT, 1, 'high', 'low']), ['high', 'H1']);
     assert.deepEqual(await scripts.reserve.run(redis, [NS, W, 'b', RUN_AT, 0, 'high', 'low']), ['high', 'H2']);
-    assert.deepEqual(await scripts.finish.run(redis, [NS, W, 'a', 'ok', '', '', RUN_AT, 'c', 8, 'high', 'low']), [1, 'low', 'L0']);
-    assert.deepEqual(await scripts.finish.run(redis, [NS, W, 'b', 'ok', '', '', RUN_AT, 'd', 9, 'high', 'low']), [1]);
+    assert.deepEqual(await scripts.finish.run(redis, [NS, W, 'a', 'ok', '', '', RUN_AT, 'c', 8, 0, 'high', 'low']), [1, 'low', 'L0']);
+    assert.deepEqual(await scripts.finish.run(redis, [NS, W, 'b', 'ok', '', '', RUN_AT, 'd', 9, 0, 'high', 'low']), [1]);
   });
 
   it('hand-back puts jobs at the head of their queues, one slot or all', async () => {
@@ -292,7 +303,7 @@ describe('Lua transitions', () => {
     assert.deepEqual(await scripts.heartbeat.run(redis, [NS, W, 2]), [0, 1, 0]);
     assert.equal(await count('J1'), '2');
     await scripts.reserve.run(redis, [NS, W, '0.1', RUN_AT, 0, 'low']);
-    assert.deepEqual(await scripts.finish.run(redis, [NS, W, '0.1', 'failed', '{"f":1}', '', RUN_AT, '', 0]), [1]);
+    assert.deepEqual(await scripts.finish.run(redis, [NS, W, '0.1', 'failed', '{"f":1}', '', RUN_AT, '', 0, 0]), [1]);
     assert.equal(await redis.exists(`${NS}:forkpool:recoveries`), 0, 'forgotten once it ended');
   });
 

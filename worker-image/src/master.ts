@@ -342,7 +342,7 @@ export class Master {
     const finish = this.#settle(slot.name, taken, ran) as Finish;
     const nextField = this.#canTake() && slot.hasRoom() ? slot.nextField() : undefined;
     const ahead = slot.held > 0;
-    slot.track(this.#retrying('record a finished job', () => this.#finish(taken, finish, nextField, ahead)).then((next) => {
+    slot.track(this.#retrying('record a finished job', () => this.#finish(taken, finish, ran.durationMs, nextField, ahead)).then((next) => {
       slot.release(taken.field);
       if (nextField !== undefined && !next) slot.release(nextField);
       return next;
@@ -441,14 +441,17 @@ export class Master {
     return asTaken(res, field);
   }
 
-  /** Records how a job ended and, when `nextField` is given, takes the next job under it (ahead: see reserve). */
-  async #finish(taken: Taken, finish: Finish, nextField: string | undefined, ahead: boolean): Promise<Taken | undefined> {
+  /**
+   * Records how a job ended and how long it ran (the operator's service-time estimate) and, when `nextField`
+   * is given, takes the next job under it (ahead: see reserve).
+   */
+  async #finish(taken: Taken, finish: Finish, durationMs: number, nextField: string | undefined, ahead: boolean): Promise<Taken | undefined> {
     const queues = nextField ? await this.#queueNames(false) : [];
     const record = finish.kind === 'ok' ? '' : finish.record;
     const at = finish.kind === 'retry' ? String(finish.at) : '';
     const res = (await scripts.finish.run(this.#redis, [
       this.#keys.namespace, this.id, taken.field, finish.kind, record, at, formatRunAt(new Date()), nextField ?? '',
-      ahead ? TAKE_AHEAD_MIN_BACKLOG : 0, ...queues,
+      ahead ? TAKE_AHEAD_MIN_BACKLOG : 0, Math.round(durationMs), ...queues,
     ])) as [number, string?, string?];
     if (res[0] === 0) {
       this.#log.warn({ queue: taken.queue, field: taken.field }, 'the job was handed back while it ran (heartbeat lost); it will run again');
