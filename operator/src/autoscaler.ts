@@ -1,4 +1,5 @@
 // The scale decision: how many worker pods a pool should have, from its queue depth and the clock. Pure.
+import type { WaitDemand } from './wait-estimator.ts';
 
 import { keepRecommendations, keepScaleEvents, rateLimit, stabilize, type Recommendation, type ScaleEvent, type ScalingBehavior, type ScalingRules } from './scaling-behavior.ts';
 
@@ -19,6 +20,11 @@ export interface ScaleInput {
   minReplicas: number;
   maxReplicas: number;
   jobsPerReplica: number;
+  /**
+   * With spec.scaling.targetWaitSeconds and rate estimates at hand: the replicas the wait-time model needs
+   * (see wait-estimator.ts), used for demand instead of jobsPerReplica. Undefined: jobsPerReplica decides.
+   */
+  waitDemand?: WaitDemand | undefined;
   /** The scale-down stabilization window when behavior.scaleDown.stabilizationWindowSeconds is not set. */
   scaleDownDelaySeconds: number;
   /** spec.replicas of the JobPool: set by `kubectl scale`, an HPA or KEDA, it overrides the autoscaler. */
@@ -66,7 +72,7 @@ export interface ScaleDecision {
   recommendations: Recommendation[];
   /** The value of `scaleEvents` to pass to the next decision, once the change of this one (if any) is added. */
   scaleEvents: ScaleEvent[];
-  /** Demand before the min/max clamp: ceil((waiting + inFlight) / jobsPerReplica). */
+  /** Demand before the min/max clamp: ceil((waiting + inFlight) / jobsPerReplica), or the wait model's replicas. */
   needed: number | undefined;
 }
 
@@ -128,8 +134,9 @@ export function decideReplicas(input: ScaleInput): ScaleDecision {
     };
   }
   if (input.waiting === undefined || input.inFlight === undefined) return decideUnreadable(input);
-  const jobs = `${plural(input.waiting, 'job', 'jobs')} waiting, ${input.inFlight} in flight`;
-  const needed = Math.ceil((input.waiting + input.inFlight) / input.jobsPerReplica);
+  const depth = `${plural(input.waiting, 'job', 'jobs')} waiting, ${input.inFlight} in flight`;
+  const jobs = input.waitDemand === undefined ? depth : `${depth}, ${input.waitDemand.summary}`;
+  const needed = input.waitDemand?.replicas ?? Math.ceil((input.waiting + input.inFlight) / input.jobsPerReplica);
   const target = clamp(needed, minReplicas, maxReplicas);
   return moveTowards(input, target, needed, jobs);
 }

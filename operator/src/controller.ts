@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { decideReplicas, type ScaleDecision } from './autoscaler.ts';
 import { desiredDeployment, needsApply, POOL_LABEL, poolSelector, redisSecretHash } from './desired-deployment.ts';
 import type { Informer } from './informer.ts';
-import { GROUP, KIND, VERSION, parseJobPool, pauseOf, type JobPool, type JobPoolStatus, type Schedule } from './jobpool.ts';
+import { GROUP, KIND, VERSION, parseJobPool, pauseOf, type AutoscalingStatus, type JobPool, type JobPoolStatus, type Schedule } from './jobpool.ts';
 import { apiMessage, statusCode, type KubeApi, type RawJobPool } from './kube.ts';
 import type { Metrics } from './metrics.ts';
 import type { RedisPoller, Sample } from './redis-poller.ts';
@@ -19,6 +19,7 @@ import { compileSchedule, type Scheduler } from './scheduler.ts';
 import { computeStatus, deepEqual, failures, statusNeedsWrite, warningKey, type Failure, type Observed as StatusObservation } from './status.ts';
 import type { Outcome } from './workqueue.ts';
 import { parseHostPorts, RedisTarget, targetKey, type Pem } from '../../queue/src/redis-connection.ts';
+import { expectedWaitSeconds, observeRates, rateEstimate, replicasForWait, round, type EstimatorState, type RateEstimate, type RateReading } from './wait-estimator.ts';
 
 /** Depth-only status changes are written at most this often (the metrics endpoint has them live). */
 const STATUS_METRICS_INTERVAL_MS = 10_000;
@@ -47,6 +48,12 @@ interface PoolState {
   fallbackThreshold: number | undefined;
   /** Paused or Fallback while the last decision was one of them: their start and end are Events. */
   override: 'Paused' | 'Fallback' | undefined;
+  /** Arrival and service rates, folded from every sample (not only those that wake a reconcile). */
+  rates: EstimatorState | undefined;
+  /** What the last decision needed, for recordSample: a new estimate that needs otherwise wakes a reconcile. */
+  lastNeeded: number | undefined;
+  /** The pool of the last reconcile, for recordSample's look at the wait model's demand. */
+  pool: JobPool | undefined;
   lastScaleTime: string | undefined;
   lastStatusWrite: number | undefined;
   /** The desired Deployment of the resolved generation, without replicas (built once, not every tick). */
@@ -80,21 +87,47 @@ interface Observation {
   sample: Sample | undefined;
 }
 
+/** A sample as the wait estimator reads it; undefined when Redis could not be read. */
+function rateReading(sample: Sample): RateReading | undefined {
+  if (sample.queues === undefined) return undefined;
+  return {
+    at: sample.at,
+    waiting: sample.queues.reduce((n, q) => n + q.waiting, 0),
+    inFlight: sample.queues.reduce((n, q) => n + q.inFlight, 0),
+    processed: sample.counters?.processed,
+    busyMs: sample.counters?.busyMs,
+  };
+}
+
+/** The rate estimates a pool with spec.scaling.targetWaitSeconds is sized by; undefined when it has no target or none yet. */
+function waitRates(spec: JobPool['spec'], rates: EstimatorState | undefined): RateEstimate | undefined {
+  return spec.scaling.targetWaitSeconds === undefined ? undefined : rateEstimate(rates);
+}
+
 /**
- * The size a pool should have, from its spec, its current size and its latest sample. The decision is
- * as of the sample's time, so a reconcile woken by anything else repeats it exactly; `now` counts only
- * before the first sample.
+ * The size a pool should have, from its spec, its current size, its latest sample and the rates estimated
+ * so far. The decision is as of the sample's time, so a reconcile woken by anything else repeats it
+ * exactly; `now` counts only before the first sample.
  */
 function decideSize(pool: JobPool, st: PoolState, current: number, sample: Sample | undefined, now: number): ScaleDecision {
   const { spec } = pool;
   const { scaling } = spec;
+  const waiting = sample?.queues?.reduce((n, q) => n + q.waiting, 0);
+  const inFlight = sample?.queues?.reduce((n, q) => n + q.inFlight, 0);
+  const estimate = waitRates(spec, st.rates);
+  const target = scaling.targetWaitSeconds;
+  const waitDemand =
+    estimate === undefined || target === undefined || waiting === undefined || inFlight === undefined
+      ? undefined
+      : replicasForWait(estimate, { targetWaitSeconds: target, concurrency: spec.worker.concurrency, maxReplicas: scaling.maxReplicas, waiting, inFlight });
   const decided = decideReplicas({
-    waiting: sample?.queues?.reduce((n, q) => n + q.waiting, 0),
-    inFlight: sample?.queues?.reduce((n, q) => n + q.inFlight, 0),
+    waiting,
+    inFlight,
     current,
     minReplicas: scaling.minReplicas,
     maxReplicas: scaling.maxReplicas,
     jobsPerReplica: scaling.jobsPerReplica,
+    waitDemand,
     scaleDownDelaySeconds: scaling.scaleDownDelaySeconds,
     fixedReplicas: spec.replicas,
     paused: pauseOf(pool.metadata.annotations),
@@ -106,15 +139,35 @@ function decideSize(pool: JobPool, st: PoolState, current: number, sample: Sampl
     now: sample?.at ?? now,
   });
   // Before the first reading the size only follows the bounds; that is not a Redis failure.
-  return sample === undefined && decided.reason === 'RedisUnreachable'
-    ? { ...decided, reason: current < decided.desired ? 'AtMinReplicas' : 'DemandMet', message: `queues not read yet: ${decided.desired} replicas to start with` }
-    : decided;
+  if (sample === undefined && decided.reason === 'RedisUnreachable') {
+    return { ...decided, reason: current < decided.desired ? 'AtMinReplicas' : 'DemandMet', message: `queues not read yet: ${decided.desired} replicas to start with` };
+  }
+  if (target !== undefined && waitDemand === undefined && waiting !== undefined && decided.reason !== 'FixedReplicas') {
+    return { ...decided, message: `${decided.message} (target wait ${target} s: no job durations reported yet, sized by jobsPerReplica ${scaling.jobsPerReplica})` };
+  }
+  return decided;
+}
+
+/** The estimates shown in status for a pool with spec.scaling.targetWaitSeconds, as of the desired size. */
+function autoscalingStatus(spec: JobPool['spec'], rates: EstimatorState | undefined, desired: number): AutoscalingStatus | undefined {
+  const target = spec.scaling.targetWaitSeconds;
+  if (target === undefined) return undefined;
+  const estimate = waitRates(spec, rates);
+  if (estimate === undefined) return { targetWaitSeconds: target };
+  const wait = expectedWaitSeconds(estimate, desired * spec.worker.concurrency);
+  return {
+    targetWaitSeconds: target,
+    arrivalPerSecond: round(estimate.arrivalPerSecond),
+    servicePerSecondPerReplica: round(spec.worker.concurrency / estimate.serviceSeconds),
+    ...(Number.isFinite(wait) ? { expectedWaitSeconds: round(wait) } : {}),
+  };
 }
 
 /** Keeps what the next decision starts from (the windows and policies) and what recordSample compares a new sample with. */
 function rememberDecision(st: PoolState, decision: ScaleDecision, sample: Sample | undefined): void {
   st.recommendations = decision.recommendations;
   st.scaleEvents = decision.scaleEvents;
+  st.lastNeeded = decision.needed;
   st.lastReason = sample === undefined ? undefined : decision.reason;
 }
 
@@ -188,10 +241,14 @@ export class PoolController {
     st.sample = sample;
     st.failedReads = sample.error === undefined ? 0 : st.failedReads + 1;
     if (st.failedReads > 0 && st.failedReads === st.fallbackThreshold) return true;
+    st.rates = observeRates(st.rates, rateReading(sample));
     // A Secret rotated under the pool takes effect within a poll: its reconcile reads it again.
     if (st.secretRefreshMs !== undefined && performance.now() - st.resolvedAt >= st.secretRefreshMs) return true;
     if (previous === undefined || st.lastReason === undefined || st.statusDeferred || TIME_DRIVEN.has(st.lastReason)) return true;
     if (previous.error !== sample.error || !deepEqual(previous.queues, sample.queues)) return true;
+    // With a wait target, the rates move the demand even when the depths repeat.
+    const pool = st.pool;
+    if (pool?.spec.scaling.targetWaitSeconds !== undefined && decideSize(pool, st, 0, sample, sample.at).needed !== st.lastNeeded) return true;
     // What a reconcile would have concluded: the same recommendation, now (moving the last one forward is the same for the windows).
     const last = st.recommendations.at(-1);
     if (SETTLED.has(st.lastReason) && last !== undefined) st.recommendations = [...st.recommendations.slice(0, -1), { at: sample.at, replicas: last.replicas }];
@@ -270,6 +327,7 @@ export class PoolController {
     } else {
       this.#stopPolling(key);
     }
+    state.pool = pool;
     const live = this.#d.deployments.get(key);
     return { key, pool, state, live, current: live?.spec?.replicas ?? 0, sample: state.sample };
   }
@@ -315,6 +373,7 @@ export class PoolController {
       queues: sample?.queues,
       redisError: sample?.error,
       decision: sample === undefined ? undefined : decision,
+      autoscaling: autoscalingStatus(pool.spec, st.rates, desired),
       deployment: deploymentStatus(this.#d.deployments.get(seen.key), desired),
       lastScaleTime: st.lastScaleTime,
       now: new Date().toISOString(),
@@ -373,6 +432,9 @@ export class PoolController {
       failedReads: 0,
       fallbackThreshold: undefined,
       override: storedOverride(pool.status),
+      rates: undefined,
+      lastNeeded: undefined,
+      pool: undefined,
       lastScaleTime: pool.status?.lastScaleTime,
       lastStatusWrite: undefined,
       manifest: undefined,
@@ -392,7 +454,10 @@ export class PoolController {
     }
     if (specError === undefined && scheduleErrors.length > 0) specError = { reason: 'InvalidSchedule', message: scheduleErrors.join('; ') };
     const redisKey = redis === undefined ? undefined : targetKey(redis);
-    if (redisKey !== (st.redis === undefined ? undefined : targetKey(st.redis))) st.sample = undefined;
+    if (redisKey !== (st.redis === undefined ? undefined : targetKey(st.redis))) {
+      st.sample = undefined;
+      st.rates = undefined;
+    }
     // The manifest is built again only when what it is built from changed: re-read Secrets that say the same keep it.
     const same = st.resolvedGeneration === pool.metadata.generation && redisKey === (st.redis === undefined ? undefined : targetKey(st.redis));
     Object.assign(st, { resolvedGeneration: pool.metadata.generation, resolvedAt: now, secretRefreshMs, redis, specError, schedules, manifest: same ? st.manifest : undefined });

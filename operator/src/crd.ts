@@ -96,6 +96,7 @@ export function jobPoolCrd(): Schema {
             { name: 'Replicas', type: 'integer', jsonPath: '.status.replicas', description: 'Worker pods that exist.' },
             { name: 'Ready', type: 'integer', jsonPath: '.status.readyReplicas', description: 'Worker pods that are ready.', priority: 1 },
             { name: 'Desired', type: 'integer', jsonPath: '.status.desiredReplicas', description: 'Worker pods the operator asks for.' },
+            { name: 'Wait', type: 'number', jsonPath: '.status.autoscaling.expectedWaitSeconds', description: 'Expected wait of a new job, in seconds (with targetWaitSeconds).' },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
           ],
         },

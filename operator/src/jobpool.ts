@@ -260,7 +260,17 @@ const scaling = z
   .object({
     minReplicas: z.int().min(0).max(10_000).default(0).meta({ description: 'Fewest worker pods; 0 scales to zero when nothing waits and nothing runs.' }),
     maxReplicas: z.int().min(1).max(10_000).default(10).meta({ description: 'Most worker pods.' }),
-    jobsPerReplica: z.int().min(1).max(1_000_000).default(10).meta({ description: 'Jobs (waiting plus in flight) one pod is expected to absorb: desired = ceil(jobs / jobsPerReplica).' }),
+    jobsPerReplica: z.int().min(1).max(1_000_000).default(10).meta({ description: 'Jobs (waiting plus in flight) one pod is expected to absorb: desired = ceil(jobs / jobsPerReplica). With targetWaitSeconds, used only until job durations have been reported.' }),
+    targetWaitSeconds: z
+      .number()
+      .min(0.1)
+      .max(86_400)
+      .optional()
+      .meta({
+        description:
+          'Size the pool so that a new job is expected to wait at most this long before it starts: the operator estimates the arrival rate and the job duration ' +
+          'from the counters the workers keep in Redis and keeps the replicas an M/M/c queue needs. Unset: jobsPerReplica sizes the pool.',
+      }),
     pollIntervalSeconds: z.int().min(1).max(300).default(2).meta({ description: 'How often the operator reads the queue depths.' }),
     scaleDownDelaySeconds: z
       .int()
@@ -357,6 +367,15 @@ const condition = z
   })
   .meta({ description: 'An observation of the pool\'s state (metav1.Condition).' });
 
+const autoscaling = z
+  .object({
+    targetWaitSeconds: z.number().meta({ description: 'spec.scaling.targetWaitSeconds the estimates are used for.' }),
+    arrivalPerSecond: z.number().nullable().optional().meta({ description: 'Jobs arriving per second, smoothed (jobs finished + change of depth and in-flight over each poll).' }),
+    servicePerSecondPerReplica: z.number().nullable().optional().meta({ description: 'Jobs one replica finishes per second when busy (concurrency / mean job duration).' }),
+    expectedWaitSeconds: z.number().nullable().optional().meta({ description: 'Expected wait of a new job with the desired replicas (M/M/c); absent while they cannot keep up or nothing is estimated yet.' }),
+  })
+  .meta({ description: 'The estimates behind spec.scaling.targetWaitSeconds.' });
+
 const queueStatus = z
   .object({
     name: z.string().meta({ description: 'Queue name.' }),
@@ -374,6 +393,8 @@ export const jobPoolStatusSchema = z
     queueDepth: z.int().optional().meta({ description: 'Jobs waiting in all the pool\'s queues.' }),
     inFlight: z.int().optional().meta({ description: 'Jobs of the pool\'s queues held by workers.' }),
     queues: z.array(queueStatus).optional().meta({ description: 'Depth per queue.' }),
+    // null only in a status patch: it removes what no longer applies (a merge patch keeps what it leaves out).
+    autoscaling: autoscaling.nullable().optional(),
     lastScaleTime: z.string().optional().meta({ description: 'When the operator last changed the number of replicas (RFC 3339).', format: 'date-time' }),
     selector: z.string().optional().meta({ description: 'Label selector of the worker pods, for the scale subresource.' }),
     conditions: z
@@ -388,6 +409,7 @@ export type JobPoolSpecInput = z.input<typeof jobPoolSpecSchema>;
 export type JobPoolStatus = z.output<typeof jobPoolStatusSchema>;
 export type Condition = z.output<typeof condition>;
 export type QueueStatus = z.output<typeof queueStatus>;
+export type AutoscalingStatus = z.output<typeof autoscaling>;
 export type Schedule = z.output<typeof schedule>;
 
 /** The object metadata the operator relies on. */

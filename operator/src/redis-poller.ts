@@ -2,7 +2,7 @@
 // the number of pools on it, and hands each pool its sample.
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { keys } from '../../queue/src/keys.ts';
+import { keys, queueStatFields } from '../../queue/src/keys.ts';
 import { createRedis, describeTarget, explainRedisError, targetKey, type RedisTarget } from '../../queue/src/redis-connection.ts';
 import { redactUrl } from '../../queue/src/redis-url.ts';
 import { evictionProblem, readServerFacts, versionProblem } from '../../queue/src/redis-checks.ts';
@@ -22,6 +22,11 @@ export interface Sample {
   at: number;
   queues: QueueStatus[] | undefined;
   error: string | undefined;
+  /**
+   * The workers' counters summed over the pool's queues (see keys.queueStats): jobs finished and their run
+   * time in ms. Undefined when no worker has reported for any of them (or with `error`).
+   */
+  counters?: { processed: number; busyMs: number } | undefined;
 }
 
 interface Group {
@@ -229,8 +234,13 @@ export class RedisPoller {
         const k = keys(p.namespace);
         const lens = p.queues.map((q) => slot(`LLEN ${k.queue(q)}`, () => pipeline.llen(k.queue(q))));
         const running = slot(`HMGET ${k.running} ${p.queues.join(' ')}`, () => pipeline.hmget(k.running, ...p.queues));
+        const fields = p.queues.flatMap((q) => {
+          const f = queueStatFields(q);
+          return [f.processed, f.busyMs];
+        });
+        const stats = slot(`HMGET ${k.queueStats} ${fields.join(' ')}`, () => pipeline.hmget(k.queueStats, ...fields));
         p.lastPolled = now;
-        return { poolKey, p, lens, running };
+        return { poolKey, p, lens, running, stats };
       });
       const started = performance.now();
       let results: [Error | null, unknown][] | null = null;
@@ -247,8 +257,8 @@ export class RedisPoller {
       }
       this.#o.onRoundTrip?.(performance.now() - started, n, failure);
       const at = Date.now();
-      for (const { poolKey, p, lens, running } of plan) {
-        this.#o.onSample(poolKey, readSample(p.queues, lens, running, results, failure, at));
+      for (const { poolKey, p, lens, running, stats } of plan) {
+        this.#o.onSample(poolKey, readSample(p.queues, lens, running, stats, results, failure, at));
       }
     } finally {
       group.busy = false;
@@ -260,6 +270,7 @@ function readSample(
   queues: string[],
   lens: number[],
   running: number,
+  stats: number,
   results: [Error | null, unknown][] | null,
   failure: unknown,
   at: number,
@@ -278,5 +289,23 @@ function readSample(
     // A negative count can only be a bookkeeping slip; it is not demand.
     out.push({ name, waiting: Number(r[1]), inFlight: Math.max(0, Number(inFlight[i] ?? 0)) });
   }
-  return { at, queues: out, error: undefined };
+  const statsResult = results[stats];
+  if (statsResult === undefined) return fail(new Error('missing reply'));
+  if (statsResult[0] !== null) return fail(statsResult[0]);
+  return { at, queues: out, error: undefined, counters: sumCounters(statsResult[1] as (string | null)[]) };
+}
+
+/** HMGET's reply of `processed:<q>, busy_ms:<q>` pairs, summed; undefined when no queue has a count. */
+function sumCounters(values: (string | null)[]): Sample['counters'] {
+  let processed = 0;
+  let busyMs = 0;
+  let reported = false;
+  for (let i = 0; i < values.length; i += 2) {
+    const p = values[i];
+    if (p === null || p === undefined) continue;
+    reported = true;
+    processed += Number(p);
+    busyMs += Number(values[i + 1] ?? 0);
+  }
+  return reported ? { processed, busyMs } : undefined;
 }

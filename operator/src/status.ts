@@ -1,5 +1,5 @@
 // The JobPool status computed from the observed world, and whether it is worth writing. Pure.
-import type { Condition, JobPoolStatus, QueueStatus } from './jobpool.ts';
+import type { AutoscalingStatus, Condition, JobPoolStatus, QueueStatus } from './jobpool.ts';
 import type { ScaleDecision } from './autoscaler.ts';
 
 /** Something a user must act on: a reason in CamelCase and a message naming what to fix. */
@@ -21,6 +21,8 @@ export interface Observed {
   /** Why Redis could not be read. */
   redisError: string | undefined;
   decision: ScaleDecision | undefined;
+  /** The wait model's estimates, for a pool with spec.scaling.targetWaitSeconds. */
+  autoscaling?: AutoscalingStatus | undefined;
   deployment:
     | {
         replicas: number;
@@ -121,12 +123,22 @@ export function computeStatus(o: Observed, previous: JobPoolStatus | undefined):
     status.queueDepth = queues.reduce((n, q) => n + q.waiting, 0);
     status.inFlight = queues.reduce((n, q) => n + q.inFlight, 0);
   }
+  const shownBefore = previous?.autoscaling ?? undefined;
+  if (o.autoscaling !== undefined) status.autoscaling = withCleared(o.autoscaling, shownBefore);
+  else if (shownBefore !== undefined) status.autoscaling = null;
   const lastScaleTime = o.lastScaleTime ?? previous?.lastScaleTime;
   if (lastScaleTime !== undefined) status.lastScaleTime = lastScaleTime;
   return status;
 }
 
-const METRIC_FIELDS = new Set(['queueDepth', 'inFlight', 'queues']);
+/** `next`, with null for each field `before` has and `next` lacks: status is written as a merge patch, which keeps what it leaves out. */
+function withCleared<T extends object>(next: T, before: T | undefined): T {
+  if (before === undefined) return next;
+  const gone = Object.keys(before).filter((k) => !(k in next) && (before as Record<string, unknown>)[k] !== undefined);
+  return { ...next, ...Object.fromEntries(gone.map((k) => [k, null])) };
+}
+
+const METRIC_FIELDS = new Set(['queueDepth', 'inFlight', 'queues', 'autoscaling']);
 
 /** Structural equality, ignoring key order and keys whose value is undefined. */
 export function deepEqual(a: unknown, b: unknown): boolean {
@@ -142,8 +154,8 @@ export function deepEqual(a: unknown, b: unknown): boolean {
 }
 
 /**
- * Whether `next` must be written over `stored`. A change of anything but the queue depths and the
- * condition messages is written at once; those at most every `metricsIntervalMs`, so that busy pools do not turn every
+ * Whether `next` must be written over `stored`. A change of anything but the queue depths, the wait
+ * estimates and the condition messages is written at once; those at most every `metricsIntervalMs`, so that busy pools do not turn every
  * poll into an API write (the depths are in the metrics endpoint in real time).
  */
 export function statusNeedsWrite(

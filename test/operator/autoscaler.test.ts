@@ -192,6 +192,22 @@ const cases: Record<string, { input: Partial<ScaleInput>; want: Partial<ScaleDec
     input: { current: 5, recommendations: [{ at: T - 60_000, replicas: 5 }], behavior: behavior({}, { selectPolicy: 'Disabled' }) },
     want: { desired: 5, reason: 'ScaleDownLimited' },
   },
+  'the wait model\'s demand replaces jobsPerReplica, and the message names the target': {
+    input: { waiting: 2, inFlight: 3, current: 1, waitDemand: { replicas: 4, expectedWaitSeconds: 0.2, summary: '4 jobs/s arriving, 0.5 s each, target wait 1 s' } },
+    want: { desired: 4, reason: 'ScaledUp', needed: 4, message: 'Scaled up from 1 to 4: 2 jobs waiting, 3 in flight, 4 jobs/s arriving, 0.5 s each, target wait 1 s' },
+  },
+  'the wait model\'s demand goes through the scale-down delay': {
+    input: { current: 4, recommendations: [{ at: T - 10_000, replicas: 4 }], waitDemand: { replicas: 1, expectedWaitSeconds: 0.5, summary: '0.5 jobs/s arriving, 0.5 s each, target wait 1 s' } },
+    want: { desired: 4, reason: 'ScaleDownDelayed' },
+  },
+  'the wait model\'s demand is capped at maxReplicas': {
+    input: { current: 20, waitDemand: { replicas: 21, expectedWaitSeconds: Number.POSITIVE_INFINITY, summary: '90 jobs/s arriving, 0.5 s each, target wait 1 s' } },
+    want: { desired: 20, reason: 'AtMaxReplicas', needed: 21 },
+  },
+  'Redis unreachable holds the size whatever the wait model said': {
+    input: { waiting: undefined, inFlight: undefined, current: 5, waitDemand: { replicas: 0, expectedWaitSeconds: 0, summary: '' } },
+    want: { desired: 5, reason: 'RedisUnreachable' },
+  },
 };
 
 for (const [name, { input, want }] of Object.entries(cases)) {

@@ -32,6 +32,7 @@ test('one pipelined round trip per Redis server per tick, whatever the number of
   const k = keys('resque');
   for (let i = 1; i < 50; i++) await redis.rpush(k.queue(`q${i}`), ...Array.from({ length: i }, () => '{}'));
   await redis.hset(k.running, 'q3', '2');
+  await redis.hset(k.queueStats, 'processed:q3', '40', 'busy_ms:q3', '20000', 'processed:q5', '10', 'busy_ms:q5', '1000');
   const samples = new Map<string, Sample>();
   const trips: number[] = [];
   const poller = new RedisPoller({ log, onSample: (key, s) => samples.set(key, s), onRoundTrip: (_ms, commands) => trips.push(commands) });
@@ -41,12 +42,15 @@ test('one pipelined round trip per Redis server per tick, whatever the number of
   poller.setRunning(true);
   await until('all sampled', () => samples.size === 50 && [...samples.values()].every((s) => s.queues !== undefined));
   poller.setRunning(false);
-  // Each pool: its own LLEN and HMGET; the shared queue's LLEN is sent once.
-  assert.ok(trips.includes(50 * 2 + 1), `commands per trip: ${trips.join(',')}`);
+  // Each pool: its own LLEN and two HMGETs (in flight, the workers' counters); the shared queue's LLEN is sent once.
+  assert.ok(trips.includes(50 * 3 + 1), `commands per trip: ${trips.join(',')}`);
   assert.deepEqual(samples.get('ns/p3')?.queues, [
     { name: 'q3', waiting: 3, inFlight: 2 },
     { name: 'shared', waiting: 0, inFlight: 0 },
   ]);
+  assert.deepEqual(samples.get('ns/p3')?.counters, { processed: 40, busyMs: 20_000 });
+  assert.deepEqual(samples.get('ns/p5')?.counters, { processed: 10, busyMs: 1000 });
+  assert.equal(samples.get('ns/p4')?.counters, undefined, 'no worker has reported for its queues');
   await poller.stop();
 });
 

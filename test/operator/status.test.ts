@@ -113,6 +113,22 @@ test('depth totals, selector, observedGeneration', () => {
   assert.equal(s.desiredReplicas, 2);
 });
 
+test('the wait estimates: shown with a target, cleared field by field in the merge patch when they no longer apply', () => {
+  const estimates = { targetWaitSeconds: 2, arrivalPerSecond: 4, servicePerSecondPerReplica: 2, expectedWaitSeconds: 0.22 };
+  const shown = computeStatus({ ...base, autoscaling: estimates }, undefined);
+  assert.deepEqual(shown.autoscaling, estimates);
+  // The desired replicas can no longer keep up: no expected wait, and a null removes the stored one.
+  const saturated = computeStatus({ ...base, autoscaling: { targetWaitSeconds: 2, arrivalPerSecond: 40, servicePerSecondPerReplica: 2 } }, shown);
+  assert.deepEqual(saturated.autoscaling, { targetWaitSeconds: 2, arrivalPerSecond: 40, servicePerSecondPerReplica: 2, expectedWaitSeconds: null });
+  // The target was removed from the spec.
+  assert.equal(computeStatus(base, shown).autoscaling, null);
+  assert.equal(computeStatus(base, computeStatus(base, undefined)).autoscaling, undefined, 'nothing to clear, nothing written');
+  const t = 100_000;
+  const moved = computeStatus({ ...base, autoscaling: { ...estimates, arrivalPerSecond: 4.5 } }, shown);
+  assert.equal(statusNeedsWrite(shown, moved, t - 1_000, t, 10_000), false, 'a new estimate alone waits, as the depths do');
+  assert.equal(statusNeedsWrite(shown, moved, t - 20_000, t, 10_000), true);
+});
+
 test('lastTransitionTime moves only when a condition\'s status changes', () => {
   const first = computeStatus(base, undefined);
   const later = '2030-01-01T00:05:00Z';
