@@ -75,6 +75,21 @@ for (const isolation of ['spawn', 'fork'] as const) describe(`worker: running jo
     assert.deepEqual(records(file).map((r) => (r.args as string[])[0]), ['high-0', 'high-1', 'high-2', 'low-0', 'low-1', 'low-2']);
   });
 
+  it('counts each queue\'s finished jobs and their run time for the operator, failed ones included', async () => {
+    const file = tempRecordFile();
+    await t.client.enqueue('high', 'Sleep', 0.3, 'a');
+    await t.client.enqueue('high', 'Sleep', 0.3, 'b');
+    await t.client.enqueue('low', 'Fail');
+    await t.start({ QUEUES: 'high,low', RECORD_FILE: file });
+    await until('3 processed', async () => (await t.client.stats()).processed === 3);
+    const stats = await t.redis.hgetall('resque:forkpool:qstats');
+    assert.equal(stats['processed:high'], '2');
+    assert.equal(stats['processed:low'], '1');
+    // The run time the master measured: each Sleep job at least its 300 ms.
+    assert.ok(Number(stats['busy_ms:high']) >= 600, `busy_ms:high ${stats['busy_ms:high']}`);
+    assert.ok(Number(stats['busy_ms:low']) >= 0, `busy_ms:low ${stats['busy_ms:low']}`);
+  });
+
   it('QUEUES=* takes from every queue, including ones created after start', async () => {
     const file = tempRecordFile();
     await t.start({ QUEUES: '*', RECORD_FILE: file });
