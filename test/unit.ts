@@ -20,6 +20,7 @@ export const unitTestFiles: readonly string[] = [
   'test/operator/informer.test.ts',
   'test/operator/jobpool.test.ts',
   'test/operator/status.test.ts',
+  'test/operator/template-policy.test.ts',
   'test/operator/wait-estimator.test.ts',
   'test/operator/workqueue.test.ts',
   'test/queue/json-text.test.ts',

@@ -3,6 +3,7 @@
 // server-side apply), report (Events, status, metrics). What fails on the way (a Secret that cannot be
 // read, a Deployment the API server refuses, pods the ReplicaSet cannot create) is reported like the
 // rest: a Ready=False condition with the API server's message and one Warning Event per distinct failure.
+// A template the operator's policy refuses stops the reconcile before anything is applied.
 import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
 import type { Cron } from 'croner';
 import type { Logger } from 'pino';
@@ -16,6 +17,7 @@ import type { RedisPoller, Sample } from './redis-poller.ts';
 import { deletionCostPatches, jobsByPod, DELETION_COST_ANNOTATION } from './scale-down.ts';
 import type { Recommendation, ScaleEvent } from './scaling-behavior.ts';
 import { compileSchedule, type Scheduler } from './scheduler.ts';
+import { DEFAULT_TEMPLATE_POLICY, templateRefusal, templateViolations, type TemplatePolicy } from './template-policy.ts';
 import { computeStatus, deepEqual, failures, statusNeedsWrite, warningKey, type Failure, type Observed as StatusObservation } from './status.ts';
 import type { Outcome } from './workqueue.ts';
 import { parseHostPorts, RedisTarget, targetKey, type Pem } from '../../queue/src/redis-connection.ts';
@@ -215,6 +217,8 @@ export interface ControllerDeps {
   metrics: Metrics;
   log: Logger;
   identity: string;
+  /** What pod templates may ask for; default DEFAULT_TEMPLATE_POLICY. */
+  templatePolicy?: TemplatePolicy;
 }
 
 export class PoolController {
@@ -277,8 +281,16 @@ export class PoolController {
     const parsed = this.#parse(key, raw);
     if (!parsed.ok) {
       this.#stopPolling(key);
-      await this.#writeInvalid(raw, parsed.error, log);
+      await this.#writeUnusable(raw, { reason: 'InvalidSpec', message: parsed.error }, log);
       return { requeueAfterMs: SPEC_ERROR_RETRY_MS };
+    }
+    const refused = templateRefusal(templateViolations(parsed.pool.spec.template, this.#d.templatePolicy ?? DEFAULT_TEMPLATE_POLICY));
+    if (refused !== undefined) {
+      // The operator creates no pod its policy refuses; an existing Deployment keeps its template and size,
+      // since deleting it would stop running jobs. A new generation of the pool wakes the next reconcile.
+      this.#stopPolling(key);
+      await this.#writeUnusable(raw, refused, log);
+      return undefined;
     }
     const seen = await this.#observe(key, parsed.pool);
     seen.state.fallbackThreshold = seen.pool.spec.scaling.fallback?.failureThreshold;
@@ -618,19 +630,21 @@ export class PoolController {
     }
   }
 
-  async #writeInvalid(raw: RawJobPool, error: string, log: Logger): Promise<void> {
+  /** Reports a pool the operator does not act on (its spec does not fit the schema, or its template is refused): Ready=False and one Warning Event. */
+  async #writeUnusable(raw: RawJobPool, failure: Failure, log: Logger): Promise<void> {
     const { namespace = '', name = '', uid = '', generation = 0 } = raw.metadata ?? {};
-    log.warn({ error }, 'the JobPool does not fit the schema');
+    const { reason, message } = failure;
+    log.warn({ reason, error: message }, 'the JobPool cannot be used as it is');
     const previous = raw.status?.conditions?.find((c) => c.type === 'Ready');
-    const sameMessage = previous?.reason === 'InvalidSpec' && previous.message === error;
+    const sameMessage = previous?.reason === reason && previous.message === message;
     if (sameMessage && previous.observedGeneration === generation) return;
     const now = new Date().toISOString();
     const written = await this.#d.api.patchJobPoolStatus(namespace, name, {
       observedGeneration: generation,
-      conditions: [{ type: 'Ready', status: 'False', reason: 'InvalidSpec', message: error, observedGeneration: generation, lastTransitionTime: now }],
+      conditions: [{ type: 'Ready', status: 'False', reason, message, observedGeneration: generation, lastTransitionTime: now }],
     });
     this.#d.pools.remember(written);
-    if (!sameMessage) await this.#event({ namespace, name, uid }, 'Warning', 'InvalidSpec', error, log);
+    if (!sameMessage) await this.#event({ namespace, name, uid }, 'Warning', reason, message, log);
   }
 
   #setMetrics(pool: JobPool, depth: number | undefined, inFlight: number | undefined, desired: number, replicas: number | undefined, ready: number | undefined): void {

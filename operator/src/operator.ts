@@ -73,7 +73,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   };
   const poller = createPoller(onSample, metrics, log);
   const scheduler = createScheduler(config.identity, api, caches.pools, metrics, log);
-  const controller = new PoolController({ api, ...caches, poller, scheduler, metrics, log, identity: config.identity });
+  const controller = new PoolController({ api, ...caches, poller, scheduler, metrics, log, identity: config.identity, templatePolicy: config.templatePolicy });
 
   const { startLeading, stopLeading } = leadership(state, { caches, queue, poller, scheduler, controller, metrics });
   const elector = createElector(api, config, options.leaseTimings ?? DEFAULT_TIMINGS, log, startLeading, () => {

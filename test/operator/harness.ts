@@ -9,6 +9,7 @@ import { startCluster, type Cluster } from '../cluster/cluster.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 import { startOperator, type RunningOperator } from '../../operator/src/operator.ts';
 import type { OperatorConfig } from '../../operator/src/config.ts';
+import { DEFAULT_TEMPLATE_POLICY } from '../../operator/src/template-policy.ts';
 import type { JobPoolSpecInput, JobPoolStatus } from '../../operator/src/jobpool.ts';
 import { sleep, until } from '../helpers/wait.ts';
 
@@ -68,6 +69,7 @@ export function testConfig(overrides: Partial<OperatorConfig> = {}): OperatorCon
     port: 0,
     logLevel: 'info',
     identity: `test-${process.pid}`,
+    templatePolicy: DEFAULT_TEMPLATE_POLICY,
     ...overrides,
   };
 }
