@@ -9,9 +9,10 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { Histogram } from 'prom-client';
 import { createMetrics as operatorMetrics } from '../../operator/src/metrics.ts';
+import { DEFAULT_TEMPLATE_POLICY } from '../../operator/src/template-policy.ts';
 import { findJobModule, loadJob } from '../../worker-image/src/jobs.ts';
 import { createMetrics as workerMetrics } from '../../worker-image/src/metrics.ts';
-import { chartDir, documentedValues, everyOption, find, helm, render, renderNotes, root, run, schemaLeaves, scratchDir, valuesFile, type K8sObject } from './chart.ts';
+import { chartDir, documentedValues, everyOption, find, helm, operatorTemplatePolicy, render, renderNotes, root, run, schemaLeaves, scratchDir, valuesFile, type K8sObject } from './chart.ts';
 
 type Container = { name: string; image: string; imagePullPolicy: string; env: { name: string; value?: string; valueFrom?: unknown }[]; [k: string]: unknown };
 type PodSpec = { containers: Container[]; securityContext?: Record<string, unknown>; [k: string]: unknown };
@@ -103,6 +104,8 @@ describe('the forkpool chart', () => {
     const objects = await render();
     assert.deepEqual(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort(), [
       'ClusterRole/forkpool',
+      'ClusterRole/forkpool-edit',
+      'ClusterRole/forkpool-view',
       'ClusterRoleBinding/forkpool',
       'CustomResourceDefinition/jobpools.forkpool.io',
       'Deployment/forkpool',
@@ -135,9 +138,16 @@ describe('the forkpool chart', () => {
       LEADER_ELECTION_ID: 'forkpool',
       PORT: '8080',
       LOG_LEVEL: 'info',
+      TEMPLATE_POLICY_ALLOW_PRIVILEGED: 'false',
+      TEMPLATE_POLICY_ALLOW_PRIVILEGE_ESCALATION: 'false',
+      TEMPLATE_POLICY_ALLOW_HOST_NAMESPACES: 'false',
+      TEMPLATE_POLICY_ALLOW_HOST_PATH: 'false',
+      TEMPLATE_POLICY_ALLOWED_CAPABILITIES: 'NET_BIND_SERVICE',
+      TEMPLATE_POLICY_ALLOWED_SERVICE_ACCOUNTS: '*',
       POD_NAME: { fieldRef: { fieldPath: 'metadata.name' } },
       POD_NAMESPACE: { fieldRef: { fieldPath: 'metadata.namespace' } },
     });
+    assert.deepEqual(operatorTemplatePolicy(objects), DEFAULT_TEMPLATE_POLICY);
     for (const o of objects) {
       assert.equal(o.metadata.labels?.['app.kubernetes.io/name'], 'forkpool', `${o.kind} labels`);
       assert.equal(o.metadata.labels?.['app.kubernetes.io/instance'], 'forkpool', `${o.kind} labels`);
@@ -219,6 +229,8 @@ describe('the forkpool chart', () => {
     const env = envOf(deployment);
     assert.deepEqual([env['LEADER_ELECTION'], env['LEADER_ELECTION_ID'], env['LOG_LEVEL'], env['PORT']], ['true', 'jobs-leader', 'debug', '9090']);
     assert.equal(env['NODE_EXTRA_CA_CERTS'], '/etc/forkpool/ca/ca.crt');
+    // The operator's policy has the values' names and values.
+    assert.deepEqual(operatorTemplatePolicy(objects), everyOption['templatePolicy']);
     const template = (deployment as unknown as { spec: { template: { metadata: { labels: Record<string, string>; annotations: Record<string, string> } } } }).spec.template.metadata;
     assert.equal(template.labels['team'], 'jobs');
     assert.equal(template.annotations['example.com/team'], 'jobs');

@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isMap, isScalar, parseAllDocuments, parseDocument, type YAMLMap } from 'yaml';
 import { binDir } from '../cluster/cluster.ts';
+import { loadConfig } from '../../operator/src/config.ts';
+import type { TemplatePolicy } from '../../operator/src/template-policy.ts';
 import { sleep, until } from '../helpers/wait.ts';
 
 export const root = new URL('../../', import.meta.url).pathname;
@@ -113,6 +115,15 @@ export function find(objects: K8sObject[], kind: string, name?: string): K8sObje
   return objects.find((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
 }
 
+/** The template policy the operator reads from the environment the chart gives its container, or the error it stops with. */
+export function operatorTemplatePolicy(objects: K8sObject[]): TemplatePolicy | string {
+  type Container = { name: string; env?: { name: string; value?: string }[] };
+  const containers = objects.filter((o) => o.kind === 'Deployment').flatMap((d) => (d as unknown as { spec: { template: { spec: { containers: Container[] } } } }).spec.template.spec.containers);
+  const env = (containers.find((c) => c.name === 'operator')?.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value]);
+  const loaded = loadConfig(Object.fromEntries(env) as NodeJS.ProcessEnv);
+  return loaded.ok ? loaded.config.templatePolicy : loaded.error;
+}
+
 /** Every documented option turned on or away from its default, for the render tests. */
 export const everyOption: Record<string, unknown> = {
   nameOverride: 'fp',
@@ -138,7 +149,15 @@ export const everyOption: Record<string, unknown> = {
     },
   },
   serviceAccount: { create: true, name: 'jobs-operator-sa', annotations: { 'example.com/owner': 'ops' } },
-  rbac: { create: true, readSecrets: false },
+  rbac: { create: true, readSecrets: false, aggregateClusterRoles: true },
+  templatePolicy: {
+    allowPrivileged: true,
+    allowPrivilegeEscalation: true,
+    allowHostNamespaces: true,
+    allowHostPath: true,
+    allowedCapabilities: ['NET_BIND_SERVICE', 'SYS_PTRACE'],
+    allowedServiceAccountNames: ['default', 'jobs'],
+  },
   topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'ScheduleAnyway' }],
   priorityClassName: 'jobs-high',
   strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } },

@@ -126,6 +126,51 @@ describe('the chart on a real cluster', { timeout: 600_000 }, () => {
     assert.ok(await exists(['-n', ns, 'jobpool/example']), 'the example pool, a hook on the first install');
   });
 
+  it('a user with the built-in edit role in a namespace may create JobPools there, one with view may only read them', async () => {
+    const team = 'team';
+    await kubectl(['create', 'namespace', team]);
+    await kubectl(['create', 'rolebinding', 'alice-edit', '--clusterrole=edit', '--user=alice', '-n', team]);
+    await kubectl(['create', 'rolebinding', 'bob-view', '--clusterrole=view', '--user=bob', '-n', team]);
+    const canI = async (user: string, verb: string, resource: string, namespace = team): Promise<string> => {
+      const [plural, subresource] = resource.split('/');
+      const args = ['auth', 'can-i', verb, `${plural}.forkpool.io`, '-n', namespace, '--as', user, ...(subresource === undefined ? [] : [`--subresource=${subresource}`])];
+      return `${user} ${verb} ${resource} in ${namespace}: ${(await run(cluster.bin.kubectl, args, { env: { KUBECONFIG: cluster.kubeconfigPath } })).stdout.trim()}`;
+    };
+    // The aggregation controller adds the chart's rules to the built-in roles shortly after the install.
+    await until('edit aggregated', async () => (await canI('alice', 'create', 'jobpools')).endsWith(': yes'), 30_000);
+    await until('view aggregated', async () => (await canI('bob', 'list', 'jobpools')).endsWith(': yes'), 30_000);
+    const answers: [string, string, string, string, string?][] = [
+      ['yes', 'alice', 'create', 'jobpools'],
+      ['yes', 'alice', 'update', 'jobpools'],
+      ['yes', 'alice', 'patch', 'jobpools'],
+      ['yes', 'alice', 'delete', 'jobpools'],
+      ['yes', 'alice', 'update', 'jobpools/scale'],
+      ['yes', 'alice', 'get', 'jobpools/status'],
+      ['no', 'alice', 'patch', 'jobpools/status'],
+      ['no', 'alice', 'create', 'jobpools', apps],
+      ['yes', 'bob', 'get', 'jobpools'],
+      ['yes', 'bob', 'watch', 'jobpools'],
+      ['yes', 'bob', 'get', 'jobpools/status'],
+      ['yes', 'bob', 'get', 'jobpools/scale'],
+      ['no', 'bob', 'create', 'jobpools'],
+      ['no', 'bob', 'patch', 'jobpools'],
+      ['no', 'bob', 'delete', 'jobpools'],
+      ['no', 'bob', 'update', 'jobpools/scale'],
+    ];
+    for (const [answer, user, verb, resource, namespace] of answers) {
+      assert.equal(await canI(user, verb, resource, namespace), `${user} ${verb} ${resource} in ${namespace ?? team}: ${answer}`);
+    }
+    // The same through impersonated requests: alice creates a pool, bob reads it and is refused a second.
+    const pool = (name: string): string =>
+      JSON.stringify({ apiVersion: 'forkpool.io/v1alpha1', kind: 'JobPool', metadata: { name, namespace: team }, spec: { redis: { url: redis.url }, queues: [team], template: { spec: { containers: [{ name: 'worker', image: 'example.com/jobs:1' }] } } } });
+    await kubectl(['create', '--as', 'alice', '-f', '-'], pool('by-alice'));
+    assert.match(await kubectl(['get', 'jobpools', '-n', team, '--as', 'bob', '-o', 'name']), /^jobpool\.forkpool\.io\/by-alice$/m);
+    const refused = await run(cluster.bin.kubectl, ['create', '--as', 'bob', '-f', '-'], { env: { KUBECONFIG: cluster.kubeconfigPath }, input: pool('by-bob') });
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /User "bob" cannot create resource "jobpools" in API group "forkpool.io" in the namespace "team"/);
+    await kubectl(['delete', 'jobpool', 'by-alice', '-n', team, '--as', 'alice', '--wait']);
+  });
+
   it('the operator, with the chart\'s ServiceAccount and settings, runs examples/jobpool.yaml: every feature works', async () => {
     const operatorLog = await startChartOperator('forkpool-local');
     // The example as it is, pointed at the test Redis through a Secret (so Secrets are read too) and with short timings.

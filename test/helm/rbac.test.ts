@@ -68,10 +68,13 @@ function usedByOperator(): Set<Permission> {
   return used;
 }
 
-/** The permissions the rendered roles grant, by the namespace they hold in ("*" for a ClusterRole). */
+/** The ClusterRoles for people, which Kubernetes aggregates into its built-in roles (templates/user-roles.yaml). */
+const isUserRole = (o: K8sObject): boolean => Object.keys(o.metadata.labels ?? {}).some((l) => l.startsWith('rbac.authorization.k8s.io/aggregate-to-'));
+
+/** The permissions the rendered operator roles grant, by the namespace they hold in ("*" for a ClusterRole). */
 function granted(objects: K8sObject[]): Map<string, Set<Permission>> {
   const byScope = new Map<string, Set<Permission>>();
-  for (const role of objects.filter((o) => o.kind === 'Role' || o.kind === 'ClusterRole')) {
+  for (const role of objects.filter((o) => (o.kind === 'Role' || o.kind === 'ClusterRole') && !isUserRole(o))) {
     const scope = role.kind === 'ClusterRole' ? '*' : role.metadata.namespace ?? '?';
     const set = byScope.get(scope) ?? new Set<Permission>();
     byScope.set(scope, set);
@@ -134,9 +137,9 @@ describe('the chart\'s RBAC is exactly what the operator uses', () => {
     assert.deepEqual(sorted(byScope.get('forkpool-system') ?? []), sorted([...used].filter(isLease)));
   });
 
-  it('one namespace: Roles only, nothing cluster-wide', async () => {
+  it('one namespace: Roles only, nothing cluster-wide for the operator', async () => {
     const objects = await render({ watchNamespace: 'apps' });
-    assert.deepEqual(objects.filter((o) => o.kind.startsWith('Cluster') && o.kind !== 'CustomResourceDefinition'), []);
+    assert.deepEqual(objects.filter((o) => o.kind.startsWith('Cluster') && o.kind !== 'CustomResourceDefinition' && !isUserRole(o)), []);
     const byScope = granted(objects);
     assert.deepEqual(sorted(byScope.get('apps') ?? []), sorted([...used].filter((p) => !isLease(p))));
     assert.deepEqual(sorted(byScope.get('forkpool-system') ?? []), sorted([...used].filter(isLease)));
@@ -164,5 +167,27 @@ describe('the chart\'s RBAC is exactly what the operator uses', () => {
     writeFileSync(helpers, text.replace('resources: [pods]\n  verbs: [list, watch, patch]', 'resources: [pods]\n  verbs: [list, watch, patch, delete]'));
     const extra = sorted(granted(await render({}, { chart: copy })).get('*') ?? []).filter((p) => !used.has(p));
     assert.deepEqual(extra, ['"" pods delete']);
+  });
+
+  it('ClusterRoles for people aggregate JobPool rights into the built-in admin, edit and view roles, bound to nobody', async () => {
+    const objects = await render();
+    const users = objects.filter(isUserRole);
+    const aggregated = (o: K8sObject | undefined): string[] =>
+      Object.entries(o?.metadata.labels ?? {}).filter(([l, v]) => l.startsWith('rbac.authorization.k8s.io/aggregate-to-') && v === 'true').map(([l]) => l.slice(l.indexOf('-to-') + 4)).sort();
+    assert.deepEqual(users.map((o) => `${o.kind} ${o.metadata.name}`), ['ClusterRole forkpool-view', 'ClusterRole forkpool-edit']);
+    const [view, edit] = users;
+    assert.deepEqual(aggregated(view), ['admin', 'edit', 'view']);
+    assert.deepEqual(aggregated(edit), ['admin', 'edit']);
+    assert.deepEqual(view?.['rules'], [{ apiGroups: [GROUP], resources: [PLURAL, `${PLURAL}/status`, `${PLURAL}/scale`], verbs: ['get', 'list', 'watch'] }]);
+    assert.deepEqual(edit?.['rules'], [
+      { apiGroups: [GROUP], resources: [PLURAL], verbs: ['create', 'update', 'patch', 'delete', 'deletecollection'] },
+      { apiGroups: [GROUP], resources: [`${PLURAL}/scale`], verbs: ['update', 'patch'] },
+    ]);
+    const names = new Set(users.map((o) => o.metadata.name));
+    assert.deepEqual(objects.filter((o) => o.kind.endsWith('Binding') && names.has((o['roleRef'] as { name: string }).name)), []);
+    // Also with watchNamespace: the built-in roles are bound per namespace, which is where the rights hold.
+    assert.equal((await render({ watchNamespace: 'apps' })).filter(isUserRole).length, 2);
+    assert.deepEqual((await render({ rbac: { aggregateClusterRoles: false } })).filter(isUserRole), []);
+    assert.deepEqual((await render({ rbac: { create: false } })).filter(isUserRole), []);
   });
 });
