@@ -212,3 +212,27 @@ local function hand_back(k, lists, fields, rec)
   end
   return { handed = handed, poisoned = poisoned }
 end
+
+-- Where a list holds the item whose SHA-1 (of its exact bytes) is `sha`: at `index` when it is still there (the
+-- caller saw it there), else the first such item from the head, read a page at a time. nil when it is gone.
+local function find_by_sha(list, index, sha)
+  local at = redis.call('LINDEX', list, index)
+  if at and redis.sha1hex(at) == sha then return index end
+  local page, start = 200, 0
+  while true do
+    local items = redis.call('LRANGE', list, start, start + page - 1)
+    for i, item in ipairs(items) do
+      if redis.sha1hex(item) == sha then return start + i - 1 end
+    end
+    if #items < page then return nil end
+    start = start + page
+  end
+end
+
+-- Removes the item at `index` of a list: Resque's way, overwriting it with a marker no item can equal (a Lua
+-- string with a NUL and the script's own time), then removing that marker.
+local function remove_at(list, index)
+  local marker = '\0forkpool-remove\0' .. now_ms()
+  redis.call('LSET', list, index, marker)
+  redis.call('LREM', list, 1, marker)
+end

@@ -1,13 +1,15 @@
 // The queue client: what an application (or the CLI, the operator, the dashboard) does with a Resque Redis.
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { ForkpoolError, PayloadTooLargeError } from './errors.ts';
 import { keys as keyNames, DEFAULT_NAMESPACE, type Keys } from './keys.ts';
 import { createRedis, DEFAULT_REDIS_URL, RedisTarget } from './redis-connection.ts';
 import { redisOptions } from './redis-options.ts';
 import {
-  DEFAULT_MAX_PAYLOAD_BYTES, encodeDelayed, encodePayload, FailureRecord, formatFailedAt, JobPayload, RunningJob,
+  ACTIVE_JOB_WRAPPER, DEFAULT_MAX_PAYLOAD_BYTES, encodeDelayed, encodePayload, FailureRecord, formatFailedAt, JobPayload, RunningJob,
 } from './payload.ts';
 import { memberText, withMembers } from './json-text.ts';
+import { scripts } from './scripts.ts';
 import { parseWorkerId } from './worker-id.ts';
 
 export interface ClientOptions {
@@ -29,17 +31,58 @@ export interface ClientOptions {
   readonly maxPayloadBytes?: number;
 }
 
+/**
+ * A list item as a caller names it to act on it: where it was seen, and the SHA-1 of its exact text, so that an
+ * action on a list that shifted since still finds that item, or finds it gone, and never acts on another.
+ */
+export interface ItemRef {
+  readonly index: number;
+  readonly id: string;
+}
+
+/** The SHA-1 of an item's text, lower-case hex: its `id`. */
+export const itemId = (raw: string): string => createHash('sha1').update(raw).digest('hex');
+
 /** One item of the failed list, with its index; `record` is absent when the item is unreadable. */
 export interface FailedItem {
   readonly index: number;
+  /** the SHA-1 of `raw` */
+  readonly id: string;
   readonly raw: string;
+  /** whether `retry` can put it back: it names a queue and holds a job payload */
+  readonly retryable: boolean;
   readonly record: FailureRecord | undefined;
   /** why the item could not be read, when it could not */
   readonly problem: string | undefined;
 }
 
+/** A filter of the failed list; an absent field matches everything. */
+export interface FailedFilter {
+  readonly queue?: string | undefined;
+  /** the payload's class, or the job class ActiveJob wraps */
+  readonly className?: string | undefined;
+}
+
+/** One page of the failed list, newest first; `total` counts the failures that match the filter. */
+export interface FailedPage {
+  readonly total: number;
+  readonly items: readonly FailedItem[];
+}
+
+/** What a bulk action on the failed list did. */
+export interface FailedBulkResult {
+  /** failures acted on */
+  readonly done: number;
+  /** failures that matched but could not be retried (no queue or no readable job) */
+  readonly skipped: number;
+  /** failures that were removed or changed by someone else while the action ran */
+  readonly gone: number;
+}
+
 /** One item of a queue or of the delayed set. */
 export interface QueuedItem {
+  /** the SHA-1 of `raw` */
+  readonly id: string;
   readonly raw: string;
   readonly payload: JobPayload | undefined;
   readonly problem: string | undefined;
@@ -101,16 +144,29 @@ export interface ForkpoolClient {
   readonly failed: {
     count(): Promise<number>;
     list(start?: number, count?: number): Promise<FailedItem[]>;
+    /** One page of the failures matching `filter`, newest first (`start` 0 is the newest). */
+    newest(start: number, count: number, filter?: FailedFilter): Promise<FailedPage>;
     /** Re-enqueues a failure as Resque::Failure.requeue does: marks it `retried_at`, pushes the payload back. */
-    retry(index: number): Promise<void>;
-    /** Removes one failure by index, as Resque::Failure.remove does. */
-    remove(index: number): Promise<void>;
-    /** Removes every failure. */
-    clear(): Promise<number>;
+    retry(target: number | ItemRef): Promise<void>;
+    /** Removes one failure, as Resque::Failure.remove does. */
+    remove(target: number | ItemRef): Promise<void>;
+    /** Retries every failure that matches and can be retried. */
+    retryAll(filter?: FailedFilter): Promise<FailedBulkResult>;
+    /** Removes every failure that matches and has been retried. */
+    clearRetried(filter?: FailedFilter): Promise<FailedBulkResult>;
+    /** Removes every failure that matches (all of them without a filter); resolves to how many. */
+    clear(filter?: FailedFilter): Promise<number>;
   };
+  /** Removes one waiting job from its queue; a job that is gone (taken, removed) throws a not-found error. */
+  removeJob(queue: string, ref: ItemRef): Promise<void>;
   readonly delayed: {
     count(): Promise<number>;
     list(start?: number, count?: number): Promise<DelayedItem[]>;
+    /**
+     * Takes one delayed job (named by its timestamp and id) out of the delayed set and enqueues it on its queue
+     * now (`now`), or drops it; a job no longer due then throws a not-found error.
+     */
+    take(timestamp: number, id: string, now: boolean): Promise<void>;
   };
   workers(): Promise<WorkerInfo[]>;
   stats(): Promise<Stats>;
@@ -135,27 +191,52 @@ function checkIndex(index: unknown): number {
 }
 
 function readItem(raw: string): QueuedItem {
+  const id = itemId(raw);
   try {
     const parsed = JobPayload.safeParse(JSON.parse(raw));
-    if (parsed.success) return { raw, payload: parsed.data, problem: undefined };
-    return { raw, payload: undefined, problem: parsed.error.issues.map((i) => i.message).join('; ') };
+    if (parsed.success) return { id, raw, payload: parsed.data, problem: undefined };
+    return { id, raw, payload: undefined, problem: parsed.error.issues.map((i) => i.message).join('; ') };
   } catch (err) {
-    return { raw, payload: undefined, problem: `not valid JSON: ${(err as Error).message}` };
+    return { id, raw, payload: undefined, problem: `not valid JSON: ${(err as Error).message}` };
   }
 }
 
 function readFailure(raw: string, index: number): FailedItem {
+  const id = itemId(raw);
   let data: unknown;
   try {
     data = JSON.parse(raw);
   } catch (err) {
-    return { index, raw, record: undefined, problem: `not valid JSON: ${(err as Error).message}` };
+    return { index, id, raw, retryable: false, record: undefined, problem: `not valid JSON: ${(err as Error).message}` };
   }
   const parsed = FailureRecord.safeParse(data);
-  return parsed.success
-    ? { index, raw, record: parsed.data, problem: undefined }
-    : { index, raw, record: undefined, problem: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') };
+  if (!parsed.success) {
+    return { index, id, raw, retryable: false, record: undefined, problem: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') };
+  }
+  const retryable = Boolean(parsed.data.queue) && requeuedPayload(raw, parsed.data.payload) !== undefined;
+  return { index, id, raw, retryable, record: parsed.data, problem: undefined };
 }
+
+/** The classes a failure's job answers to in a filter: its payload's class, and the job class ActiveJob wraps. */
+function classesOf(payload: unknown): string[] {
+  const p = JobPayload.safeParse(typeof payload === 'string' ? jsonOrUndefined(payload) : payload);
+  if (!p.success) return [];
+  const wrapped = p.data.class === ACTIVE_JOB_WRAPPER ? (p.data.args[0] as { job_class?: unknown } | undefined)?.job_class : undefined;
+  return typeof wrapped === 'string' ? [p.data.class, wrapped] : [p.data.class];
+}
+
+function matches(item: FailedItem, filter: FailedFilter): boolean {
+  if (filter.queue === undefined && filter.className === undefined) return true;
+  const r = item.record;
+  if (!r) return false;
+  if (filter.queue !== undefined && r.queue !== filter.queue) return false;
+  return filter.className === undefined || classesOf(r.payload).includes(filter.className);
+}
+
+const filtered = (filter: FailedFilter): boolean => filter.queue !== undefined || filter.className !== undefined;
+
+/** Failures read per round trip when the whole list is walked. */
+const SCAN_PAGE = 500;
 
 /**
  * What Resque::Failure.requeue enqueues for a failure: its payload's `{"class","args"}`, their text as recorded
@@ -229,6 +310,77 @@ export function createClient(options: ClientOptions = {}): ForkpoolClient {
       .exec();
   };
 
+  /** Reads the whole failed list a page at a time, from the newest (`newestFirst`) or from the oldest. */
+  const eachFailure = async (newestFirst: boolean, visit: (item: FailedItem) => void): Promise<void> => {
+    const total = await redis.llen(k.failed);
+    for (let done = 0; done < total; done += SCAN_PAGE) {
+      const from = newestFirst ? Math.max(0, total - done - SCAN_PAGE) : done;
+      const to = newestFirst ? total - done - 1 : Math.min(total, done + SCAN_PAGE) - 1;
+      const page = (await redis.lrange(k.failed, from, to)).map((raw, i) => readFailure(raw, from + i));
+      for (const item of newestFirst ? page.reverse() : page) visit(item);
+    }
+  };
+
+  /** A failure named by its index alone: the one there now. */
+  const refOf = async (target: number | ItemRef): Promise<ItemRef> => {
+    if (typeof target !== 'number') return { index: checkIndex(target.index), id: target.id };
+    const raw = await redis.lindex(k.failed, checkIndex(target));
+    if (raw === null) throw new ForkpoolError('not-found', `no failure at index ${target}`);
+    return { index: target, id: itemId(raw) };
+  };
+
+  const gone = (ref: ItemRef): ForkpoolError =>
+    new ForkpoolError('not-found', `failure ${ref.index} is no longer in the failed list as it was shown: it was retried, removed or cleared since`);
+
+  /** The text of the failure `ref` names: at its index, or wherever the list holds it now. */
+  const failureText = async (ref: ItemRef): Promise<string> => {
+    const at = await redis.lindex(k.failed, ref.index);
+    if (at !== null && itemId(at) === ref.id) return at;
+    let found: string | undefined;
+    await eachFailure(false, (item) => {
+      if (found === undefined && item.id === ref.id) found = item.raw;
+    });
+    if (found === undefined) throw gone(ref);
+    return found;
+  };
+
+  const retryFailure = async (ref: ItemRef): Promise<void> => {
+    const raw = await failureText(ref);
+    const item = readFailure(raw, ref.index);
+    const payload = item.record && requeuedPayload(raw, item.record.payload);
+    if (!item.record || payload === undefined || !item.record.queue) {
+      throw new ForkpoolError('malformed', `failure ${ref.index} cannot be retried: ${item.problem ?? 'its payload or queue is unreadable'}`);
+    }
+    const again = sized(`failed.retry ${ref.index}`, payload);
+    const updated = withMembers(raw, { retried_at: formatFailedAt(new Date()) });
+    const res = await scripts.failedRetry.run(redis, [k.namespace, ref.index, ref.id, updated, item.record.queue, again]);
+    if (res === null) throw gone(ref);
+  };
+
+  const removeFailure = async (ref: ItemRef): Promise<void> => {
+    if ((await scripts.listRemove.run(redis, [k.namespace, '', ref.index, ref.id])) === null) throw gone(ref);
+  };
+
+  /** Acts on each failure named; one that is gone by then is counted, not thrown. */
+  const actOnEach = async (refs: readonly ItemRef[], act: (ref: ItemRef) => Promise<void>, skipped: number): Promise<FailedBulkResult> => {
+    let done = 0;
+    let missing = 0;
+    for (const ref of refs) {
+      try {
+        await act(ref);
+        done++;
+      } catch (err) {
+        if (!(err instanceof ForkpoolError && err.kind === 'not-found')) throw err;
+        missing++;
+      }
+    }
+    return { done, skipped, gone: missing };
+  };
+
+  /** Removes failures, the last first so that the indexes of those before stay where they were read. */
+  const removeAll = (refs: readonly ItemRef[]): Promise<FailedBulkResult> =>
+    actOnEach([...refs].sort((a, b) => b.index - a.index), removeFailure, 0);
+
   const client: ForkpoolClient = {
     keys: k,
     redis,
@@ -269,39 +421,59 @@ export function createClient(options: ClientOptions = {}): ForkpoolClient {
         const items = await redis.lrange(k.failed, start, start + count - 1);
         return items.map((raw, i) => readFailure(raw, start + i));
       },
-      async retry(index) {
-        checkIndex(index);
-        const raw = await redis.lindex(k.failed, index);
-        if (raw === null) throw new ForkpoolError('not-found', `no failure at index ${index}`);
-        const item = readFailure(raw, index);
-        const payload = item.record && requeuedPayload(raw, item.record.payload);
-        if (!item.record || payload === undefined || !item.record.queue) {
-          throw new ForkpoolError('malformed', `failure ${index} cannot be retried: ${item.problem ?? 'its payload or queue is unreadable'}`);
+      async newest(start, count, filter = {}) {
+        if (!filtered(filter)) {
+          // One transaction, so that the indexes are those of the items read.
+          const [[, total], [, raw]] = (await redis.multi().llen(k.failed).lrange(k.failed, -(start + count), -(start + 1)).exec()) as [[null, number], [null, string[]]];
+          const first = Math.max(0, total - start - count);
+          return { total, items: raw.map((r, i) => readFailure(r, first + i)).reverse() };
         }
-        const again = sized(`failed.retry ${index}`, payload);
-        const updated = withMembers(raw, { retried_at: formatFailedAt(new Date()) });
-        await redis.multi()
-          .lset(k.failed, index, updated)
-          .sadd(k.queues, item.record.queue)
-          .rpush(k.queue(item.record.queue), again)
-          .exec();
+        const items: FailedItem[] = [];
+        let total = 0;
+        await eachFailure(true, (item) => {
+          if (!matches(item, filter)) return;
+          if (total >= start && items.length < count) items.push(item);
+          total++;
+        });
+        return { total, items };
       },
-      async remove(index) {
-        checkIndex(index);
-        // Resque's way: overwrite the slot with a unique marker, then remove that marker.
-        const marker = `forkpool-remove-${process.pid}-${Date.now()}-${Math.random()}`;
-        try {
-          await redis.lset(k.failed, index, marker);
-        } catch (err) {
-          throw new ForkpoolError('not-found', `no failure at index ${index}`, { cause: err });
+      retry: async (target) => retryFailure(await refOf(target)),
+      remove: async (target) => removeFailure(await refOf(target)),
+      async retryAll(filter = {}) {
+        const refs: FailedItem[] = [];
+        let skipped = 0;
+        await eachFailure(false, (item) => {
+          if (!matches(item, filter)) return;
+          if (item.retryable) refs.push(item);
+          else skipped++;
+        });
+        return actOnEach(refs, retryFailure, skipped);
+      },
+      async clearRetried(filter = {}) {
+        const refs: FailedItem[] = [];
+        await eachFailure(true, (item) => {
+          if (item.record?.retried_at !== undefined && matches(item, filter)) refs.push(item);
+        });
+        return removeAll(refs);
+      },
+      async clear(filter = {}) {
+        if (!filtered(filter)) {
+          const [[, n]] = (await redis.multi().llen(k.failed).del(k.failed).exec()) as [[null, number]];
+          return n;
         }
-        await redis.lrem(k.failed, 1, marker);
+        const refs: FailedItem[] = [];
+        await eachFailure(true, (item) => {
+          if (matches(item, filter)) refs.push(item);
+        });
+        return (await removeAll(refs)).done;
       },
-      async clear() {
-        const n = await redis.llen(k.failed);
-        await redis.del(k.failed);
-        return n;
-      },
+    },
+    async removeJob(queue, ref) {
+      checkName('queue', queue);
+      checkIndex(ref.index);
+      if ((await scripts.listRemove.run(redis, [k.namespace, queue, ref.index, ref.id])) === null) {
+        throw new ForkpoolError('not-found', `that job is no longer in queue ${queue}: a worker took it or someone removed it`);
+      }
     },
     delayed: {
       async count() {
@@ -310,6 +482,15 @@ export function createClient(options: ClientOptions = {}): ForkpoolClient {
         const pipe = redis.pipeline();
         for (const ts of stamps) pipe.llen(k.delayed(ts));
         return ((await pipe.exec()) ?? []).reduce((n, [, v]) => n + Number(v ?? 0), 0);
+      },
+      async take(timestamp, id, now) {
+        const raw = (await redis.lrange(k.delayed(timestamp), 0, -1)).find((r) => itemId(r) === id);
+        const queue = raw === undefined ? undefined : readItem(raw).payload?.['queue'];
+        if (now && raw !== undefined && typeof queue !== 'string') {
+          throw new ForkpoolError('malformed', 'that delayed job names no queue to enqueue it on; delete it instead');
+        }
+        const took = raw !== undefined && Number(await scripts.delayedTake.run(redis, [k.namespace, timestamp, raw, now ? String(queue) : ''])) === 1;
+        if (!took) throw new ForkpoolError('not-found', 'that delayed job is no longer waiting: the scheduler enqueued it or someone removed it');
       },
       async list(start = 0, count = 50) {
         const stamps = await redis.zrange(k.delayedSchedule, 0, -1);

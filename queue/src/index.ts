@@ -1,6 +1,8 @@
 // forkpool's public API: the Resque-compatible queue client and the protocol it speaks.
-export { createClient } from './client.ts';
-export type { ClientOptions, ForkpoolClient, FailedItem, QueuedItem, DelayedItem, WorkerInfo, Stats } from './client.ts';
+export { createClient, itemId } from './client.ts';
+export type {
+  ClientOptions, ForkpoolClient, FailedItem, FailedFilter, FailedPage, FailedBulkResult, ItemRef, QueuedItem, DelayedItem, WorkerInfo, Stats,
+} from './client.ts';
 export { RedisTarget, redisTargetFromEnv, type RedisEnv } from './redis-connection.ts';
 export { DontPerform, ForkpoolError, PayloadTooLargeError, type ForkpoolErrorKind } from './errors.ts';
 export { keys, DEFAULT_NAMESPACE, type Keys } from './keys.ts';

@@ -283,6 +283,33 @@ const moveDue: Transition = {
   },
 };
 
+/**
+ * Retries one failure named by index and SHA-1 (see failed-retry.lua).
+ * args: namespace, index, SHA-1, the record marked retried_at, queue, payload. Resolves to the index, or null.
+ */
+const failedRetry = singleCall('failed-retry', (k, [index = '', sha = '', record = '', queue = '', payload = '']) => ({
+  keys: [k.failed, k.queues, k.queue(queue)],
+  argv: [index, sha, record, queue, payload],
+}));
+
+/**
+ * Removes one item of the failed list (queue '') or of a queue, named by index and SHA-1 (see list-remove.lua).
+ * args: namespace, queue or '', index, SHA-1. Resolves to the index, or null.
+ */
+const listRemove = singleCall('list-remove', (k, [queue = '', index = '', sha = '']) => ({
+  keys: [queue === '' ? k.failed : k.queue(queue)],
+  argv: [index, sha],
+}));
+
+/**
+ * Takes one delayed job out of the delayed set and enqueues it now, or drops it (see delayed-take.lua).
+ * args: namespace, timestamp, the job's exact text, its queue ('' to drop it). Resolves to 1, or 0 when gone.
+ */
+const delayedTake = singleCall('delayed-take', (k, [ts = '', payload = '', queue = '']) => ({
+  keys: [k.delayedSchedule, k.delayed(ts), k.timestamps(payload), ...(queue === '' ? [] : [k.queues, k.queue(queue)])],
+  argv: [ts, payload, queue],
+}));
+
 /** Every transition, its script loaded once per process. */
 export const scripts = {
   reserve,
@@ -291,4 +318,7 @@ export const scripts = {
   heartbeat,
   requeueDead,
   moveDue,
+  failedRetry,
+  listRemove,
+  delayedTake,
 } as const;

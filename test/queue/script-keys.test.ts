@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
-import { keys, scripts, type Keys, type Requeued, type Script } from '../../queue/src/index.ts';
+import { itemId, keys, scripts, type Keys, type Requeued, type Script } from '../../queue/src/index.ts';
 import { redisSuite } from '../helpers/redis.ts';
 
 const NS = 'resque';
@@ -161,6 +161,21 @@ describe('Lua scripts and their keys', () => {
     await scripts.moveDue.run(redis, [NS, 2, '2026/11/27 07:12:13 UTC', 'mover']);
     assert.equal(await redis.llen(k.queue('dq')), 1, 'the scenario moved a due job');
     assert.equal(await redis.llen(k.failed), 3, 'the scenario recorded a failure, a poison job and an unreadable delayed job');
+    // The dashboard's actions on one item: a failure retried and removed, a waiting job removed, delayed jobs
+    // enqueued now and dropped.
+    const failure = '{"failed_at":"x","payload":{"class":"F","args":[]},"exception":"E","error":"e","backtrace":[],"worker":"w","queue":"fq"}';
+    await redis.rpush(k.failed, failure);
+    assert.equal(await scripts.failedRetry.run(redis, [NS, 0, itemId(failure), failure, 'fq', '{"class":"F","args":[]}']), 3, 'found past the index given');
+    assert.equal(await scripts.listRemove.run(redis, [NS, '', 3, itemId(failure)]), 3);
+    assert.equal(await scripts.listRemove.run(redis, [NS, 'fq', 0, itemId('{"class":"F","args":[]}')]), 0);
+    const later = '{"class":"D","args":[1],"queue":"dq"}';
+    await redis.rpush(k.delayed(now + 60), later, later);
+    await redis.zadd(k.delayedSchedule, now + 60, String(now + 60));
+    await redis.sadd(k.timestamps(later), `delayed:${now + 60}`);
+    assert.equal(await scripts.delayedTake.run(redis, [NS, now + 60, later, 'dq']), 1);
+    assert.equal(await scripts.delayedTake.run(redis, [NS, now + 60, later, '']), 1);
+    assert.equal(await redis.llen(k.queue('dq')), 2, 'the scenario enqueued a delayed job now');
+    assert.equal(await redis.exists(k.timestamps(later), k.delayed(now + 60)), 0, 'and cleaned up its timestamp');
   };
 
   it('every script touches only the keys it is given, and is given the keys its header declares', async () => {
