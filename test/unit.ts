@@ -12,6 +12,7 @@ export const root = resolve(import.meta.dirname, '..');
 
 /** Paths from the repository's root. */
 export const unitTestFiles: readonly string[] = [
+  'test/cli/dashboard-host.test.ts',
   'test/fork/zygote-protocol.test.ts',
   'test/helpers/wait.test.ts',
   'test/operator/autoscaler.test.ts',

@@ -131,7 +131,10 @@ export function createProgram(io: Io, run: ProgramRun): Command {
     .option('--port <n>', 'port to listen on (0 for any free port)', '5678')
     .option('--host <addr>', 'address to listen on', '127.0.0.1')
     .option('--token <token>', 'enables write actions (default: $FORKPOOL_DASHBOARD_TOKEN; none: read-only)')
+    .option('--token-reads', 'the token is needed to see anything too (default: $FORKPOOL_DASHBOARD_TOKEN_READS=true)')
+    .option('--allowed-host <names>', 'other names the Host header may carry, comma-separated (.example.com: every name under it)')
     .option('--sample <seconds>', 'how often queue depths are sampled for the sparklines', '5')
+    .option('--prune-after <seconds>', 'a worker whose heartbeat is older is dead (the workers\' HEARTBEAT_TIMEOUT_SECONDS)', '30')
     .addHelpText('after', DASHBOARD_HELP)
     .action(action(dashboardSchema, dashboardCommand));
 

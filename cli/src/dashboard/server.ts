@@ -1,13 +1,16 @@
-// The dashboard's HTTP server: the page, its state as JSON, and (with a token) retry and remove.
+// The dashboard's HTTP server: the page, its state as JSON, and (with a token) the actions on failed, queued
+// and delayed jobs and on dead workers.
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { ForkpoolError } from '../../../queue/src/errors.ts';
 import type { Connection } from '../connect.ts';
 import type { JobPool } from '../../../operator/src/jobpool.ts';
 import { describeSchedules } from '../schedules.ts';
+import { runAction, WRITE_PATHS } from './actions.ts';
 import { QueueHistory } from './history.ts';
-import type { DashboardState } from './state.ts';
+import { hostAllowed } from './host-check.ts';
+import { HttpError } from './http-error.ts';
+import type { DashboardState, WorkerState } from './state.ts';
 import { loadUiFiles } from './ui-files.ts';
 
 export interface DashboardOptions {
@@ -15,6 +18,14 @@ export interface DashboardOptions {
   readonly namespace: string;
   /** write actions need it (cookie or `Authorization: Bearer`); none: read-only */
   readonly token: string | undefined;
+  /** whether reads need the token too */
+  readonly tokenReads: boolean;
+  /** the address the server is bound to, a name its Host header may carry */
+  readonly host: string;
+  /** other names the Host header may carry (`.example.com`: every name under it) */
+  readonly allowedHosts: readonly string[];
+  /** a worker whose heartbeat is older than this is dead, in ms */
+  readonly pruneAfterMs: number;
   /** a JobPool whose cron schedules to show */
   readonly pool: JobPool | undefined;
   readonly sampleMs: number;
@@ -23,22 +34,14 @@ export interface DashboardOptions {
 }
 
 const COOKIE = 'forkpool_token';
-/** Failures and delayed jobs shown per page. */
-const LIST_COUNT = 50;
+/** Items shown per page of every list. */
+const PAGE_SIZE = 50;
 const SECURITY_HEADERS = {
   'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
   'cache-control': 'no-store',
 };
-
-class HttpError extends Error {
-  readonly status: number;
-  constructor(status: number, message: string) {
-    super(message);
-    this.status = status;
-  }
-}
 
 const same = (a: string, b: string): boolean => {
   const x = Buffer.from(a);
@@ -84,11 +87,14 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
   }
 }
 
-function indexOf(body: Record<string, unknown>): number {
-  const i = body.index;
-  if (typeof i !== 'number' || !Number.isInteger(i) || i < 0) throw new HttpError(400, 'index must be a whole number >= 0');
-  return i;
+/** A whole number >= 0 of the query, 0 when absent or not one. */
+function startParam(url: URL, name: string): number {
+  const n = Number(url.searchParams.get(name) ?? 0);
+  return Number.isSafeInteger(n) && n >= 0 ? n : 0;
 }
+
+/** A query parameter, undefined when absent or empty. */
+const param = (url: URL, name: string): string | undefined => url.searchParams.get(name) || undefined;
 
 export interface Dashboard {
   readonly server: Server;
@@ -118,12 +124,36 @@ export function createDashboard(o: DashboardOptions): Dashboard {
     return (bearer !== undefined && same(bearer, o.token)) || (cookie !== undefined && same(cookie, o.token));
   };
 
-  const state = async (req: IncomingMessage): Promise<DashboardState> => {
-    const [stats, running, workers, failedTotal, failed, delayedTotal, delayed, fired] = await Promise.all([
-      client.stats(), redis.hgetall(client.keys.running), client.workers(), client.failed.count(), client.failed.list(0, LIST_COUNT),
-      client.delayed.count(), client.delayed.list(0, LIST_COUNT), redis.hgetall(client.keys.scheduleFired),
+  const readable = (req: IncomingMessage): boolean => !o.tokenReads || authorized(req);
+
+  const workerStates = async (): Promise<WorkerState[]> => {
+    const [workers, [now = '0'], alive] = await Promise.all([client.workers(), redis.time(), redis.zrange(client.keys.alive, 0, -1, 'WITHSCORES')]);
+    const beats = new Map<string, number>();
+    for (let i = 0; i + 1 < alive.length; i += 2) beats.set(alive[i] ?? '', Number(alive[i + 1]));
+    // Redis's clock, as the heartbeats are.
+    const nowMs = Number(now) * 1000;
+    return workers.map((w) => {
+      const beat = beats.get(w.id);
+      return { ...w, dead: beat !== undefined && beat < nowMs - o.pruneAfterMs };
+    });
+  };
+
+  const state = async (req: IncomingMessage, url: URL): Promise<DashboardState> => {
+    const filter = { queue: param(url, 'failedQueue'), className: param(url, 'failedClass') };
+    const failedStart = startParam(url, 'failedStart');
+    const delayedStart = startParam(url, 'delayedStart');
+    const queueName = param(url, 'queue');
+    const queueStart = startParam(url, 'queueStart');
+    const [stats, running, workers, failed, delayedTotal, delayed, fired, sizes] = await Promise.all([
+      client.stats(), redis.hgetall(client.keys.running), workerStates(), client.failed.newest(failedStart, PAGE_SIZE, filter),
+      client.delayed.count(), client.delayed.list(delayedStart, PAGE_SIZE), redis.hgetall(client.keys.scheduleFired), client.queueSizes(),
     ]);
-    const sizes = await client.queueSizes();
+    const queue = queueName === undefined ? undefined : {
+      name: queueName,
+      total: sizes[queueName] ?? 0,
+      start: queueStart,
+      items: (await client.peek(queueName, queueStart, PAGE_SIZE)).map((item, i) => ({ ...item, index: queueStart + i })),
+    };
     return {
       namespace: o.namespace,
       canWrite: authorized(req),
@@ -133,47 +163,32 @@ export function createDashboard(o: DashboardOptions): Dashboard {
         return { name, waiting, inFlight: Number(running[name] ?? 0), history: [...h, waiting].slice(-o.historyLength) };
       }),
       workers,
-      failed: { total: failedTotal, items: failed },
-      delayed: { total: delayedTotal, items: delayed },
+      pageSize: PAGE_SIZE,
+      failed: { ...failed, start: failedStart, ...filter },
+      delayed: { total: delayedTotal, start: delayedStart, items: delayed },
+      queue,
+      pruneAfterSeconds: o.pruneAfterMs / 1000,
       schedulesKnown: o.pool !== undefined,
       schedules: o.pool ? await describeSchedules(o.pool, redis, client.keys) : [],
       fired: Object.entries(fired).map(([field, ms]) => ({ field, lastFired: new Date(Number(ms)).toISOString() })),
     };
   };
 
-  const write = async (path: string, body: Record<string, unknown>): Promise<unknown> => {
-    try {
-      if (path === '/api/failed/retry') {
-        const index = indexOf(body);
-        await client.failed.retry(index);
-        return { retried: index };
-      }
-      if (path === '/api/failed/remove') {
-        const index = indexOf(body);
-        await client.failed.remove(index);
-        return { removed: index };
-      }
-      const total = await client.failed.count();
-      let retried = 0;
-      const errors: { index: number; error: string }[] = [];
-      for (let index = 0; index < total; index++) {
-        try {
-          await client.failed.retry(index);
-          retried++;
-        } catch (err) {
-          if (!(err instanceof ForkpoolError)) throw err;
-          errors.push({ index, error: err.message });
-        }
-      }
-      return { total, retried, errors };
-    } catch (err) {
-      if (err instanceof ForkpoolError) throw new HttpError(err.kind === 'not-found' ? 404 : 400, err.message);
-      throw err;
-    }
-  };
-
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://dashboard');
+    // Probes carry the pod's address or no useful Host, and these two answer nothing about the data.
+    if (req.method === 'GET' && url.pathname === '/livez') {
+      send(res, 200, 'text/plain', 'ok');
+      return;
+    }
+    if (req.method === 'GET' && url.pathname === '/readyz') {
+      const pong = await redis.ping().catch((err: unknown) => `cannot reach Redis: ${String(err)}`);
+      send(res, pong === 'PONG' ? 200 : 503, 'text/plain', pong === 'PONG' ? 'ok' : pong);
+      return;
+    }
+    if (!hostAllowed(req.headers.host, o.host, o.allowedHosts)) {
+      throw new HttpError(421, `this dashboard does not answer to the host ${JSON.stringify(req.headers.host ?? '')}: start it with --allowed-host ${(req.headers.host ?? '').replace(/:\d*$/, '') || 'NAME'} to allow that name`);
+    }
     if (req.method === 'GET' && url.pathname === '/') {
       const given = url.searchParams.get('token');
       if (given !== null) {
@@ -185,17 +200,18 @@ export function createDashboard(o: DashboardOptions): Dashboard {
         });
         return;
       }
-      send(res, 200, 'text/html; charset=utf-8', (await ui).page(authorized(req)));
+      send(res, 200, 'text/html; charset=utf-8', (await ui).page({ write: authorized(req), signedOut: !readable(req), writable: o.token !== undefined }));
     } else if (req.method === 'GET' && url.pathname === '/app.js') {
       send(res, 200, 'text/javascript; charset=utf-8', (await ui).js);
     } else if (req.method === 'GET' && url.pathname === '/app.css') {
       send(res, 200, 'text/css; charset=utf-8', (await ui).css);
     } else if (req.method === 'GET' && url.pathname === '/api/state') {
-      sendJson(res, 200, await state(req));
-    } else if (['/api/failed/retry', '/api/failed/remove', '/api/failed/retry-all'].includes(url.pathname)) {
+      if (!readable(req)) throw new HttpError(401, 'signed out: this dashboard shows its data only with its token; open /?token=<token> once to sign in');
+      sendJson(res, 200, await state(req, url));
+    } else if (WRITE_PATHS.has(url.pathname)) {
       if (req.method !== 'POST') throw new HttpError(405, 'use POST');
-      if (!authorized(req)) throw new HttpError(403, o.token === undefined ? 'the dashboard is read-only: start it with --token to retry and remove' : 'a valid token is needed');
-      const result = await write(url.pathname, await readJson(req));
+      if (!authorized(req)) throw new HttpError(403, o.token === undefined ? 'the dashboard is read-only: start it with --token to act on jobs' : 'a valid token is needed');
+      const result = await runAction(url.pathname, await readJson(req), { client, redis, pool: o.pool, pruneAfterMs: o.pruneAfterMs });
       o.log.info({ action: url.pathname, result }, 'write action');
       sendJson(res, 200, result);
     } else {

@@ -27,13 +27,21 @@ export interface WorkerState {
   readonly id: string;
   readonly queues: readonly string[];
   readonly started?: string | undefined;
+  /** its last heartbeat, as Resque records it */
+  readonly heartbeat?: string | undefined;
+  /** whether its heartbeat is older than the prune age: `Prune dead workers` hands back its jobs and unregisters it */
+  readonly dead: boolean;
   /** the job it runs now; absent when idle */
   readonly job?: { readonly queue: string; readonly run_at: string; readonly payload: UntrustedPayload } | undefined;
 }
 
 export interface FailureState {
   readonly index: number;
+  /** the SHA-1 of `raw`: with `index`, what names it in a retry or a removal */
+  readonly id: string;
   readonly raw: string;
+  /** whether a retry can work: the failure names a queue and holds a readable job */
+  readonly retryable: boolean;
   /** absent when the item is unreadable; `problem` says why */
   readonly record?: {
     readonly failed_at: string;
@@ -51,9 +59,27 @@ export interface FailureState {
 export interface DelayedState {
   /** when it is due, seconds since the epoch */
   readonly timestamp: number;
+  /** the SHA-1 of `raw` */
+  readonly id: string;
   readonly raw: string;
   /** absent when the item is unreadable; resque-scheduler's `queue` is one of its other keys */
   readonly payload?: { readonly class: string; readonly args: readonly unknown[]; readonly [key: string]: unknown } | undefined;
+}
+
+/** A job waiting in a queue, at its index (0 is the next to run). */
+export interface QueuedState {
+  readonly index: number;
+  readonly id: string;
+  readonly raw: string;
+  /** absent when the item is unreadable */
+  readonly payload?: { readonly class: string; readonly args: readonly unknown[] } | undefined;
+}
+
+/** One page of a list: `total` items in all, these from `start`. */
+export interface Page<T> {
+  readonly total: number;
+  readonly start: number;
+  readonly items: readonly T[];
 }
 
 export interface ScheduleState {
@@ -75,8 +101,15 @@ export interface DashboardState {
   readonly stats: StatsState;
   readonly queues: readonly QueueState[];
   readonly workers: readonly WorkerState[];
-  readonly failed: { readonly total: number; readonly items: readonly FailureState[] };
-  readonly delayed: { readonly total: number; readonly items: readonly DelayedState[] };
+  /** items shown per page of every list */
+  readonly pageSize: number;
+  /** the failures matching the filter, newest first */
+  readonly failed: Page<FailureState> & { readonly queue?: string | undefined; readonly className?: string | undefined };
+  readonly delayed: Page<DelayedState>;
+  /** the queue opened, with a page of its jobs */
+  readonly queue?: (Page<QueuedState> & { readonly name: string }) | undefined;
+  /** a worker whose heartbeat is older than this is dead and may be pruned */
+  readonly pruneAfterSeconds: number;
   /** whether the dashboard was given a JobPool file */
   readonly schedulesKnown: boolean;
   readonly schedules: readonly ScheduleState[];

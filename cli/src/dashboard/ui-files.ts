@@ -11,10 +11,19 @@ import { fileURLToPath } from 'node:url';
 
 const UI = new URL('./ui/', import.meta.url);
 
+/** What the page is drawn for. */
+export interface PageMode {
+  /** the request carried the token: the write buttons are shown */
+  readonly write: boolean;
+  /** the token is needed to read, and the request lacks it */
+  readonly signedOut: boolean;
+  /** the dashboard has a token at all */
+  readonly writable: boolean;
+}
+
 /** The page's files, as served. */
 export interface UiFiles {
-  /** the page; `write` says whether the write buttons are shown (the request carried the token) */
-  page(write: boolean): string;
+  page(mode: PageMode): string;
   readonly css: string;
   readonly js: string;
 }
@@ -44,9 +53,13 @@ export async function loadUiFiles(): Promise<UiFiles> {
     readFile(new URL('style.css', UI), 'utf8'),
     fromSources ? bundleApp() : readFile(new URL('app.js', UI), 'utf8'),
   ]);
-  const mode = 'read-only (start with --token to retry and remove)';
+  const modeText = (m: PageMode): string => {
+    if (m.signedOut) return 'signed out';
+    if (m.write) return '';
+    return m.writable ? 'read-only: open /?token=<token> once to act on jobs' : 'read-only (start with --token to act on jobs)';
+  };
   return {
-    page: (write) => html.replace('{{write}}', write ? '1' : '0').replace('{{mode}}', write ? '' : mode),
+    page: (m) => html.replace('{{write}}', m.write ? '1' : '0').replace('{{signedOut}}', m.signedOut ? '1' : '0').replace('{{mode}}', modeText(m)),
     css,
     js,
   };
