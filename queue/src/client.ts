@@ -139,8 +139,8 @@ export interface ForkpoolClient {
   queueSizes(names?: readonly string[]): Promise<Record<string, number>>;
   /** Jobs waiting in a queue, from `start`. */
   peek(queue: string, start?: number, count?: number): Promise<QueuedItem[]>;
-  /** Removes a queue and its jobs. */
-  removeQueue(queue: string): Promise<void>;
+  /** Removes a queue and its jobs; resolves to how many jobs it held. */
+  removeQueue(queue: string): Promise<number>;
   readonly failed: {
     count(): Promise<number>;
     list(start?: number, count?: number): Promise<FailedItem[]>;
@@ -413,7 +413,8 @@ export function createClient(options: ClientOptions = {}): ForkpoolClient {
     },
     async removeQueue(queue) {
       checkName('queue', queue);
-      await redis.multi().srem(k.queues, queue).del(k.queue(queue)).exec();
+      const [[, n]] = (await redis.multi().llen(k.queue(queue)).srem(k.queues, queue).del(k.queue(queue)).exec()) as [[null, number]];
+      return n;
     },
     failed: {
       count: () => redis.llen(k.failed),

@@ -56,11 +56,7 @@ const actions: Record<string, Handler> = {
     await c.client.removeJob(r.queue, r);
     return { removed: 1 };
   }),
-  '/api/queue/clear': action(queue, async (q, c) => {
-    const n = await c.redis.llen(c.client.keys.queue(q.queue));
-    await c.client.removeQueue(q.queue);
-    return { removed: n };
-  }),
+  '/api/queue/clear': action(queue, async (q, c) => ({ removed: await c.client.removeQueue(q.queue) })),
   '/api/delayed/enqueue-now': action(delayed, async (d, c) => {
     await c.client.delayed.take(d.timestamp, d.id, true);
     return { enqueued: 1 };
