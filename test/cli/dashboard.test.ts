@@ -1,7 +1,7 @@
 // forkpool dashboard end to end in headless Chromium (Debian's chromium, driven by playwright-core),
 // on Redis data written by Ruby Resque plus untrusted job data meant to inject script.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -304,7 +304,7 @@ describe('forkpool dashboard in Chromium', () => {
     assert.equal(await dash.stop(), 0);
   });
 
-  it('delayed jobs: enqueue now and delete; dead workers pruned with their jobs handed back', async () => {
+  it('delayed jobs: enqueue now and delete; a cron schedule enqueued now; dead workers pruned with their jobs handed back', async () => {
     const k = keys('later');
     const at = Math.floor(Date.now() / 1000) + 3600;
     const [now, drop] = ['{"class":"Soon","args":[1],"queue":"dq"}', '{"class":"Drop","args":[2],"queue":"dq"}'];
@@ -317,8 +317,20 @@ describe('forkpool dashboard in Chromium', () => {
     for (const w of [dead, live]) await scripts.heartbeat.run(redis, ['later', w, 2]);
     await scripts.reserve.run(redis, ['later', dead, '0', '', 0, 'dq']);
     await redis.zadd(k.alive, Date.now() - 60_000, dead);
-    const dash = await startDashboard(['--namespace', 'later', '--token', TOKEN]);
+    const pool = join(dir, 'pool.yaml');
+    writeFileSync(pool, `apiVersion: forkpool.io/v1alpha1
+kind: JobPool
+metadata: { name: reports }
+spec:
+  redis: { url: "${server.url}", namespace: later }
+  queues: [reports]
+  template: { spec: { containers: [{ name: worker, image: example.com/jobs:1 }] } }
+  schedules: [{ name: nightly, cron: "0 3 * * *", timeZone: UTC, queue: reports, class: DigestJob, args: [7] }]
+`);
+    const dash = await startDashboard([pool, '--namespace', 'later', '--token', TOKEN]);
     const { page, errors } = await signedIn(dash.url);
+    await page.locator('#schedules tr[data-schedule="nightly"] button.enqueue-now').click();
+    await until('the schedule enqueued now', async () => (await redis.lrange(k.queue('reports'), 0, -1)).join() === '{"class":"DigestJob","args":[7]}');
 
     const row = page.locator('#delayed tbody tr').filter({ hasText: 'Soon' });
     assert.match(await row.innerText(), /in (59 min|1 h)/);
