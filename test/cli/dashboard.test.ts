@@ -226,7 +226,7 @@ describe('forkpool dashboard in Chromium', () => {
     await redis.ltrim(k.failed, 5, -1);
     await page.locator('#failed .failure[data-index="117"] button.retry').click();
     await until('the retried job on odd', async () => (await redis.lrange(k.queue('odd'), 0, -1)).join() === '{"class":"B","args":[117]}');
-    assert.match(await page.locator('#notice').innerText(), /retried failure #117/);
+    await until('the notice', async () => /retried failure #117/.test(await page.locator('#notice').innerText()));
     assert.match((await redis.lindex(k.failed, 112)) ?? '', /"error":"boom 117".*"retried_at"/, 'the failure seen is marked retried, at its new index');
     // Remove, after someone else removed a newer failure: failure 105 goes, found where it is now.
     await redis.lrem(k.failed, 1, (await redis.lrange(k.failed, 0, -1)).find((f) => f.includes('"boom 111"')) ?? '');
@@ -298,7 +298,7 @@ describe('forkpool dashboard in Chromium', () => {
     assert.ok(!(await redis.lrange(k.queue('work'), 0, -1)).includes('{"class":"Work","args":[55]}'), 'job 55 deleted, no other');
     await page.locator('#queue .actions button.clear-queue').click();
     await until('the queue cleared', async () => (await redis.exists(k.queue('work'))) === 0);
-    assert.match(await page.locator('#notice').innerText(), /removed 57 jobs from work/);
+    await until('the notice', async () => /removed 57 jobs from work/.test(await page.locator('#notice').innerText()));
     assert.deepEqual(errors, []);
     await page.close();
     assert.equal(await dash.stop(), 0);

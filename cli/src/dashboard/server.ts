@@ -143,6 +143,7 @@ export function createDashboard(o: DashboardOptions): Dashboard {
     const failedStart = startParam(url, 'failedStart');
     const delayedStart = startParam(url, 'delayedStart');
     const queueName = param(url, 'queue');
+    if (queueName !== undefined && !/^\S+$/.test(queueName)) throw new HttpError(400, `no queue is named ${JSON.stringify(queueName)}: queue names have no spaces`);
     const queueStart = startParam(url, 'queueStart');
     const [stats, running, workers, failed, delayedTotal, delayed, fired, sizes] = await Promise.all([
       client.stats(), redis.hgetall(client.keys.running), workerStates(), client.failed.newest(failedStart, PAGE_SIZE, filter),
