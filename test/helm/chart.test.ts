@@ -157,10 +157,12 @@ describe('the forkpool chart', () => {
 
   it('renders the optional dashboard: read-only by default, no API access, pods no operator selector picks', async () => {
     const off = await render({});
-    assert.equal(find(off, 'Deployment', 'forkpool-forkpool-dashboard') ?? find(off, 'Service', 'forkpool-forkpool-dashboard'), undefined, 'off by default');
+    assert.deepEqual(off.filter((o) => /dashboard/.test(o.metadata.name) || o.metadata.labels?.['app.kubernetes.io/component'] === 'dashboard').map((o) => o.kind), [], 'off by default');
     const objects = await render({ dashboard: { enabled: true, redisUrl: 'redis://redis:6379/0' } });
-    const dash = objects.find((o) => o.kind === 'Deployment' && o.metadata.name.endsWith('-dashboard'));
-    assert.ok(dash, 'a dashboard Deployment');
+    const dash = find(objects, 'Deployment', 'forkpool-dashboard');
+    assert.ok(dash, 'a dashboard Deployment, named as the off check expects');
+    assert.ok(find(objects, 'Service', 'forkpool-dashboard'));
+    assert.equal(objects.filter((o) => o.kind === 'Ingress').length, 0, 'no Ingress unless asked');
     const spec = podSpec(dash);
     assert.equal(spec['automountServiceAccountToken'], false);
     const container = spec.containers[0];
@@ -171,6 +173,28 @@ describe('the forkpool chart', () => {
     const dashLabels = (dash as unknown as { spec: { template: { metadata: { labels: Record<string, string> } } } }).spec.template.metadata.labels;
     assert.ok(Object.entries(selector).some(([k, v]) => dashLabels[k] !== v), 'the operator selector does not match dashboard pods');
     await assert.rejects(render({ dashboard: { enabled: true } }), /dashboard.enabled needs dashboard.redisUrl or redisSecret.create/);
+    // Probes: ready while Redis answers, alive while the server answers.
+    const probes = container as unknown as { readinessProbe: { httpGet: { path: string } }; livenessProbe: { httpGet: { path: string } } };
+    assert.deepEqual([probes.readinessProbe.httpGet.path, probes.livenessProbe.httpGet.path], ['/readyz', '/livez']);
+    const command = container?.['command'] as string[];
+    assert.equal(command[command.indexOf('--allowed-host') + 1],
+      'forkpool-dashboard,forkpool-dashboard.forkpool-system,forkpool-dashboard.forkpool-system.svc,forkpool-dashboard.forkpool-system.svc.cluster.local', 'its Service\'s names pass the Host check');
+    assert.ok(!command.includes('--token-reads'));
+    await assert.rejects(render({ dashboard: { enabled: true, redisUrl: 'redis://r:6379', tokenReads: true } }), /dashboard.tokenReads needs dashboard.tokenSecret.name/);
+    await assert.rejects(render({ dashboard: { enabled: true, redisUrl: 'redis://r:6379', ingress: { enabled: true } } }), /dashboard.ingress.enabled needs dashboard.ingress.hosts/);
+  });
+
+  it('runs the dashboard beside the Redis Secret it reads: in watchNamespace when set', async () => {
+    const objects = await render({ watchNamespace: 'apps', redisSecret: { create: true, url: 'redis://redis:6379/0' }, dashboard: { enabled: true, tokenSecret: { name: 'dash-token' } } });
+    const secret = objects.find((o) => o.kind === 'Secret' && o.metadata.name.endsWith('-redis'));
+    assert.equal(secret?.metadata.namespace, 'apps');
+    const dash = find(objects, 'Deployment', 'forkpool-dashboard');
+    assert.equal(dash?.metadata.namespace, 'apps', 'a pod reads Secrets of its own namespace only');
+    assert.deepEqual(envOf(dash)['REDIS_URL'], { secretKeyRef: { name: secret?.metadata.name, key: 'url' } });
+    assert.equal(find(objects, 'Service', 'forkpool-dashboard')?.metadata.namespace, 'apps');
+    const command = podSpec(dash).containers[0]?.['command'] as string[];
+    assert.match(command[command.indexOf('--allowed-host') + 1] ?? '', /^forkpool-dashboard,forkpool-dashboard\.apps,/);
+    assert.match(await renderNotes({ watchNamespace: 'apps', redisSecret: { create: true, url: 'redis://r:6379' }, dashboard: { enabled: true } }), /kubectl --namespace apps port-forward svc\/forkpool-dashboard/);
   });
 
   it('gives the dashboard its Redis CA, client certificate, ACL user and sentinels from Secrets, as worker pods get them', async () => {
@@ -244,6 +268,21 @@ describe('the forkpool chart', () => {
       REDIS_URL: 'redis://redis:6379/1', RESQUE_NAMESPACE: 'jobs', FORKPOOL_DASHBOARD_TOKEN: { secretKeyRef: { name: 'dashboard-token', key: 'secret' } },
     });
     assert.equal((find(objects, 'Service', 'jobs-operator-dashboard') as unknown as { spec: { ports: { port: number }[] } }).spec.ports[0]?.port, 8080);
+    const dashSpec = podSpec(dashboard);
+    const dashValues = everyOption['dashboard'] as Record<string, unknown>;
+    for (const key of ['nodeSelector', 'tolerations', 'affinity', 'topologySpreadConstraints', 'priorityClassName']) assert.deepEqual(dashSpec[key], dashValues[key], `dashboard.${key}`);
+    const dashTemplate = (dashboard as unknown as { spec: { template: { metadata: { labels: Record<string, string>; annotations: Record<string, string> } } } }).spec.template.metadata;
+    assert.deepEqual([dashTemplate.labels['team'], dashTemplate.annotations['example.com/team']], ['jobs', 'jobs']);
+    const dashCommand = dashSpec.containers[0]?.['command'] as string[];
+    assert.ok(dashCommand.includes('--token-reads'));
+    assert.match(dashCommand[dashCommand.indexOf('--allowed-host') + 1] ?? '', /,jobs\.example\.com,\.corp\.example\.com$/, 'the Ingress hosts and allowedHosts pass the Host check');
+    const ingress = find(objects, 'Ingress', 'jobs-operator-dashboard') as unknown as { metadata: { annotations: Record<string, string> }; spec: Record<string, unknown> };
+    assert.deepEqual(ingress.metadata.annotations, { 'example.com/auth': 'sso' });
+    assert.deepEqual(ingress.spec, {
+      ingressClassName: 'nginx',
+      tls: [{ secretName: 'jobs-tls', hosts: ['jobs.example.com'] }],
+      rules: [{ host: 'jobs.example.com', http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'jobs-operator-dashboard', port: { name: 'http' } } } }] } }],
+    });
     const monitor = find(objects, 'ServiceMonitor') as unknown as { metadata: { labels: Record<string, string> }; spec: { endpoints: Record<string, string>[] } };
     assert.equal(monitor.metadata.labels['release'], 'prometheus');
     assert.deepEqual(monitor.spec.endpoints[0], { port: 'http-metrics', path: '/metrics', interval: '15s', scrapeTimeout: '10s', honorLabels: true });

@@ -178,7 +178,12 @@ export const everyOption: Record<string, unknown> = {
   examplePool: { enabled: true, name: 'demo', queues: ['critical', 'default'], image: 'example.com/jobs:2', redisUrl: 'redis://redis:6379/1', minReplicas: 1, maxReplicas: 3 },
   dashboard: {
     enabled: true, redisUrl: 'redis://redis:6379/1', resqueNamespace: 'jobs', port: 8088,
-    tokenSecret: { name: 'dashboard-token', key: 'secret' }, service: { port: 8080 }, resources: { requests: { cpu: '20m', memory: '80Mi' } },
+    tokenSecret: { name: 'dashboard-token', key: 'secret' }, tokenReads: true, allowedHosts: ['.corp.example.com'], service: { port: 8080 },
+    ingress: { enabled: true, className: 'nginx', hosts: ['jobs.example.com'], tls: [{ secretName: 'jobs-tls', hosts: ['jobs.example.com'] }], annotations: { 'example.com/auth': 'sso' } },
+    resources: { requests: { cpu: '20m', memory: '80Mi' } }, podAnnotations: { 'example.com/team': 'jobs' }, podLabels: { team: 'jobs' },
+    nodeSelector: { pool: 'tools' }, tolerations: [{ key: 'tools', operator: 'Exists', effect: 'NoSchedule' }],
+    affinity: { nodeAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 1, preference: { matchExpressions: [{ key: 'tier', operator: 'In', values: ['ops'] }] } }] } },
+    topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway' }], priorityClassName: 'tools-low',
   },
 };
 
