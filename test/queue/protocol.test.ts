@@ -138,41 +138,41 @@ describe('Resque wire format', () => {
     const failure = (queue: string | null, cls: string, n: number): string => encodeFailure({
       at: new Date(Date.UTC(2026, 10, 27, 7, 0, n % 60)), raw: JSON.stringify({ class: cls, args: [n] }), exception: 'E', error: `e${n}`, backtrace: [], worker: 'w', queue,
     });
-    await redis.rpush('resque:failed', ...Array.from({ length: 120 }, (_, n) => failure(n % 2 ? 'odd' : 'even', n % 3 ? 'A' : 'B', n)));
-    const page = await client.failed.newest(50, 10);
+    await suite.redis.rpush('resque:failed', ...Array.from({ length: 120 }, (_, n) => failure(n % 2 ? 'odd' : 'even', n % 3 ? 'A' : 'B', n)));
+    const page = await suite.client.failed.newest(50, 10);
     assert.equal(page.total, 120);
     assert.deepEqual(page.items.map((i) => i.index), [69, 68, 67, 66, 65, 64, 63, 62, 61, 60], 'newest first, past the first 50');
-    const filtered = await client.failed.newest(0, 5, { queue: 'odd', className: 'B' });
+    const filtered = await suite.client.failed.newest(0, 5, { queue: 'odd', className: 'B' });
     assert.equal(filtered.total, 20);
     assert.deepEqual(filtered.items.map((i) => i.index), [117, 111, 105, 99, 93]);
     const seen = page.items[0];
     assert.ok(seen);
     // Someone else removes the oldest failures: index 69 now holds another one.
-    await redis.ltrim('resque:failed', 5, -1);
-    await client.failed.retry(seen);
-    assert.deepEqual(await redis.lrange('resque:queue:odd', 0, -1), ['{"class":"B","args":[69]}'], 'the failure seen, not the one now at its index');
-    await assert.rejects(client.failed.retry(seen), /no longer in the failed list as it was shown/, 'retried, it changed');
-    await assert.rejects(client.failed.remove(seen), /no longer in the failed list/);
-    const before = await client.failed.count();
-    assert.deepEqual(await client.failed.clearRetried(), { done: 1, skipped: 0, gone: 0 });
-    assert.equal(await client.failed.count(), before - 1);
-    assert.deepEqual(await client.failed.retryAll({ queue: 'even', className: 'B' }), { done: 19, skipped: 0, gone: 0 });
-    assert.equal(await client.failed.clear({ queue: 'even' }), 57);
-    assert.equal(await client.failed.count(), before - 1 - 57);
+    await suite.redis.ltrim('resque:failed', 5, -1);
+    await suite.client.failed.retry(seen);
+    assert.deepEqual(await suite.redis.lrange('resque:queue:odd', 0, -1), ['{"class":"B","args":[69]}'], 'the failure seen, not the one now at its index');
+    await assert.rejects(suite.client.failed.retry(seen), /no longer in the failed list as it was shown/, 'retried, it changed');
+    await assert.rejects(suite.client.failed.remove(seen), /no longer in the failed list/);
+    const before = await suite.client.failed.count();
+    assert.deepEqual(await suite.client.failed.clearRetried(), { done: 1, skipped: 0, gone: 0 });
+    assert.equal(await suite.client.failed.count(), before - 1);
+    assert.deepEqual(await suite.client.failed.retryAll({ queue: 'even', className: 'B' }), { done: 19, skipped: 0, gone: 0 });
+    assert.equal(await suite.client.failed.clear({ queue: 'even' }), 57);
+    assert.equal(await suite.client.failed.count(), before - 1 - 57);
   });
 
   it('enqueues a delayed job now or deletes it, as resque-scheduler\'s remove_delayed leaves its keys', async () => {
     const at = new Date(Date.now() + 3_600_000);
-    await client.enqueueAt(at, 'dq', 'Later', 1);
-    await client.enqueueAt(at, 'dq', 'Later', 2);
-    const [one, two] = await client.delayed.list();
+    await suite.client.enqueueAt(at, 'dq', 'Later', 1);
+    await suite.client.enqueueAt(at, 'dq', 'Later', 2);
+    const [one, two] = await suite.client.delayed.list();
     assert.ok(one && two);
-    await client.delayed.take(one.timestamp, one.id, true);
-    assert.deepEqual(await redis.lrange('resque:queue:dq', 0, -1), [one.raw]);
-    await assert.rejects(client.delayed.take(one.timestamp, one.id, true), /no longer waiting/);
-    await client.delayed.take(two.timestamp, two.id, false);
-    assert.equal(await client.delayed.count(), 0);
-    assert.equal(await redis.exists(`resque:timestamps:${two.raw}`, `resque:delayed:${two.timestamp}`, 'resque:delayed_queue_schedule'), 0);
+    await suite.client.delayed.take(one.timestamp, one.id, true);
+    assert.deepEqual(await suite.redis.lrange('resque:queue:dq', 0, -1), [one.raw]);
+    await assert.rejects(suite.client.delayed.take(one.timestamp, one.id, true), /no longer waiting/);
+    await suite.client.delayed.take(two.timestamp, two.id, false);
+    assert.equal(await suite.client.delayed.count(), 0);
+    assert.equal(await suite.redis.exists(`resque:timestamps:${two.raw}`, `resque:delayed:${two.timestamp}`, 'resque:delayed_queue_schedule'), 0);
   });
 
   it('rejects bad arguments with a clear error', async () => {
