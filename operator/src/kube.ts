@@ -100,14 +100,19 @@ const page = <T>(list: { items: T[]; metadata?: { resourceVersion?: string; _con
   continue: list.metadata?._continue,
 });
 
+/** Called for every write request sent, e.g. ('jobpools/status', 'patch'). */
+export type OnWrite = (resource: string, verb: string) => void;
+
 export class KubeApi {
   readonly watch: Watch;
   readonly #custom: CustomObjectsApi;
   readonly #apps: AppsV1Api;
   readonly #core: CoreV1Api;
   readonly #coordination: CoordinationV1Api;
+  readonly #onWrite: OnWrite;
 
-  constructor(kc: KubeConfig) {
+  constructor(kc: KubeConfig, onWrite: OnWrite = () => undefined) {
+    this.#onWrite = onWrite;
     this.watch = new Watch(kc);
     this.#custom = kc.makeApiClient(CustomObjectsApi);
     this.#apps = kc.makeApiClient(AppsV1Api);
@@ -146,6 +151,7 @@ export class KubeApi {
   /** Server-side apply of a Deployment as field manager `forkpool-operator`, taking over fields others changed. */
   applyDeployment(deployment: V1Deployment): Promise<V1Deployment> {
     const { name, namespace } = deployment.metadata as { name: string; namespace: string };
+    this.#onWrite('deployments', 'apply');
     return this.#apps.patchNamespacedDeployment(
       { name, namespace, body: deployment, fieldManager: FIELD_MANAGER, force: true },
       setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
@@ -154,6 +160,7 @@ export class KubeApi {
 
   /** Replaces the pool's status fields (a merge patch of the status subresource). */
   async patchJobPoolStatus(namespace: string, name: string, status: JobPoolStatus): Promise<RawJobPool> {
+    this.#onWrite(`${PLURAL}/status`, 'patch');
     return (await this.#custom.patchNamespacedCustomObjectStatus(
       { group: GROUP, version: VERSION, plural: PLURAL, namespace, name, body: { status }, fieldManager: FIELD_MANAGER },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
@@ -162,6 +169,7 @@ export class KubeApi {
 
   /** Sets annotations of a pod (a merge patch; a null value removes one). */
   patchPodAnnotations(namespace: string, name: string, annotations: Record<string, string | null>): Promise<V1Pod> {
+    this.#onWrite('pods', 'patch');
     return this.#core.patchNamespacedPod(
       { namespace, name, body: { metadata: { annotations } }, fieldManager: FIELD_MANAGER },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
@@ -189,6 +197,7 @@ export class KubeApi {
     instance: string,
   ): Promise<void> {
     const now = new Date();
+    this.#onWrite('events', 'create');
     await this.#core.createNamespacedEvent({
       namespace: involved.namespace,
       body: {
@@ -213,11 +222,13 @@ export class KubeApi {
   }
 
   createLease(namespace: string, lease: V1Lease, signal?: AbortSignal): Promise<V1Lease> {
+    this.#onWrite('leases', 'create');
     return this.#coordination.createNamespacedLease({ namespace, body: lease }, abortable(signal));
   }
 
   /** Replaces a Lease; the resourceVersion in it makes this a compare-and-swap (409 when someone else wrote first). */
   replaceLease(namespace: string, lease: V1Lease, signal?: AbortSignal): Promise<V1Lease> {
+    this.#onWrite('leases', 'update');
     return this.#coordination.replaceNamespacedLease({ namespace, name: lease.metadata?.name ?? '', body: lease }, abortable(signal));
   }
 }

@@ -38,6 +38,7 @@ export function createMetrics() {
     redisPollErrors: new Counter({ name: 'forkpool_redis_poll_errors_total', help: 'Polls of a Redis server that failed.', registers: [registry] }),
     scheduledJobs: new Counter({ name: 'forkpool_scheduled_jobs_enqueued_total', help: 'Jobs enqueued by cron schedules.', registers: [registry] }),
     delayedMoved: new Counter({ name: 'forkpool_delayed_jobs_moved_total', help: 'Due delayed jobs moved to their queues.', registers: [registry] }),
+    apiWrites: new Counter({ name: 'forkpool_api_writes_total', help: 'Write requests the operator sent to the Kubernetes API, by resource and verb.', labelNames: ['resource', 'verb'], registers: [registry] }),
     leader: new Gauge({ name: 'forkpool_operator_leader', help: '1 while this replica is the leader.', registers: [registry] }),
   };
 }

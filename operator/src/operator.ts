@@ -56,8 +56,8 @@ interface RunState {
 /** Starts the operator; it acts once it leads (at once without leader election). */
 export async function startOperator(options: OperatorOptions): Promise<RunningOperator> {
   const { config, log } = options;
-  const api = new KubeApi(options.kubeConfig);
   const metrics = createMetrics();
+  const api = new KubeApi(options.kubeConfig, (resource, verb) => metrics.apiWrites.inc({ resource, verb }));
   const state: RunState = { leading: false, stopping: false };
 
   // The caches feed the queue, whose handler is the controller, which reads the caches: the queue comes

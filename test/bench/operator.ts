@@ -1,7 +1,8 @@
 // Operator benchmark (`npm run bench:operator`) on the test control plane and a real Redis:
 //  1. reaction time from a burst of jobs to the Deployment's new spec.replicas (p50/p95 over bursts);
 //  2. time from an emptied queue to zero replicas, against the configured delay;
-//  3. 1,000 JobPools on one Redis: operator CPU per tick, RSS, Redis commands per tick, reaction time.
+//  3. 1,000 JobPools on one Redis: idle, operator CPU and Redis commands per tick; busy (every pool's
+//     queue moving), the operator's memory, its API writes per second and reaction time.
 // The operator runs as its own process (the bin), so its CPU and memory are its own.
 import { readFileSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
@@ -42,6 +43,47 @@ const pct = (xs: number[], p: number): number => {
 
 async function push(redis: Redis, queue: string, n: number): Promise<void> {
   await redis.rpush(k.queue(queue), ...Array.from({ length: n }, (_, i) => JSON.stringify({ class: 'NoopJob', args: [i] })));
+}
+
+/** The sum of a metric's samples in a Prometheus text exposition, over the label sets that contain `labels`. */
+function metricSum(text: string, name: string, labels = ''): number {
+  let sum = 0;
+  for (const m of text.matchAll(/^([a-z_]+)(\{[^}]*\})? (\S+)$/gm)) {
+    if (m[1] === name && (m[2] ?? '').includes(labels)) sum += Number(m[3]);
+  }
+  return sum;
+}
+
+async function operatorMetrics(port: number): Promise<string> {
+  return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+}
+
+/**
+ * Keeps every pool's queue moving until stopped, except the pools in `skip`: each round pushes a few jobs
+ * and takes from the head down to a depth of 1 to 9, so every poll reads a new depth while one replica
+ * stays enough (jobsPerReplica 10).
+ */
+function moveJobs(redis: Redis, pools: number, skip: Set<number>): { stop(): Promise<void> } {
+  let running = true;
+  const loop = (async () => {
+    for (let round = 0; running; round++) {
+      const pipe = redis.pipeline();
+      for (let i = 0; i < pools; i++) {
+        if (skip.has(i)) continue;
+        const queue = k.queue(`many-${i}`);
+        pipe.rpush(queue, ...Array.from({ length: 1 + ((i + round) % 3) }, () => JSON.stringify({ class: 'NoopJob', args: [round] })));
+        pipe.ltrim(queue, -(1 + ((i * 7 + round) % 9)), -1);
+      }
+      await pipe.exec();
+      await sleep(1000);
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+    },
+  };
 }
 
 /** Time from RPUSH of a burst to the Deployment showing `want` replicas, polled every 20 ms. */
@@ -124,21 +166,43 @@ async function main(): Promise<void> {
     const cpu1 = cpuSeconds(pid);
     const cmd1 = await commandCalls(redis);
     const ticks = window / 2;
-    console.log(`${POOLS} pools, poll 2 s, steady state over ${window} s:`);
+    console.log(`${POOLS} pools, poll 2 s, idle, steady state over ${window} s:`);
     console.log(`  operator CPU: ${(((cpu1 - cpu0) / ticks) * 1000).toFixed(0)} ms per tick (${(((cpu1 - cpu0) / window) * 100).toFixed(1)} % of a core)`);
-    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    const heap = Number(/^forkpool_operator_nodejs_heap_size_used_bytes (\S+)/m.exec(metrics)?.[1] ?? NaN) / 2 ** 20;
-    console.log(`  operator RSS: ${rssMiB(pid).toFixed(0)} MiB (V8 heap used ${heap.toFixed(0)} MiB)`);
     console.log(`  Redis commands per tick: ${((cmd1 - cmd0) / ticks).toFixed(0)} (${((cmd1 - cmd0) / ticks / POOLS).toFixed(2)} per pool; one pipelined round trip)`);
-    const many: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      const pool = `p${Math.floor(Math.random() * POOLS)}`;
-      const n = Number(pool.slice(1));
-      await sleep(Math.random() * 2000);
-      many.push(await reaction(env, redis, 'many', pool, `many-${n}`, 30, 3));
-      await redis.del(k.queue(`many-${n}`));
+
+    // Busy: every pool's depth changes between polls, and each pool runs one (simulated) worker pod.
+    const reacting = new Set<number>();
+    const mover = moveJobs(redis, POOLS, reacting);
+    try {
+      await until(`${POOLS} pools at one replica`, async () => {
+        const list = await env.apps.listNamespacedDeployment({ namespace: 'many' });
+        return list.items.filter((d) => d.spec?.replicas === 1).length === POOLS;
+      }, 600_000, 2000);
+      await sleep(15_000);
+      const m0 = await operatorMetrics(port);
+      const c0 = cpuSeconds(pid);
+      await sleep(window * 1000);
+      const m1 = await operatorMetrics(port);
+      const c1 = cpuSeconds(pid);
+      const mib = (name: string): string => (metricSum(m1, name) / 2 ** 20).toFixed(0);
+      const rate = (labels: string): number => (metricSum(m1, 'forkpool_api_writes_total', labels) - metricSum(m0, 'forkpool_api_writes_total', labels)) / window;
+      console.log(`${POOLS} pools, poll 2 s, busy (every queue moving, one pod each), over ${window} s:`);
+      console.log(`  operator CPU: ${(((c1 - c0) / ticks) * 1000).toFixed(0)} ms per tick (${(((c1 - c0) / window) * 100).toFixed(1)} % of a core)`);
+      console.log(`  operator RSS: ${rssMiB(pid).toFixed(0)} MiB; V8 heap used ${mib('forkpool_operator_nodejs_heap_size_used_bytes')} MiB of ${mib('forkpool_operator_nodejs_heap_size_total_bytes')} MiB, external ${mib('forkpool_operator_nodejs_external_memory_bytes')} MiB`);
+      console.log(`  API writes: ${rate('').toFixed(1)}/s (status ${rate('resource="jobpools/status"').toFixed(1)}/s, Deployments ${rate('resource="deployments"').toFixed(1)}/s)`);
+      const many: number[] = [];
+      for (let i = 0; i < BURSTS; i++) {
+        let n = Math.floor(Math.random() * POOLS);
+        while (reacting.has(n)) n = (n + 1) % POOLS;
+        reacting.add(n);
+        await sleep(Math.random() * 2000);
+        many.push(await reaction(env, redis, 'many', `p${n}`, `many-${n}`, 30, 3));
+        await redis.del(k.queue(`many-${n}`));
+      }
+      console.log(`  reaction time (${BURSTS} bursts): p50 ${(pct(many, 50) / 1000).toFixed(2)} s, p95 ${(pct(many, 95) / 1000).toFixed(2)} s, max ${(Math.max(...many) / 1000).toFixed(2)} s`);
+    } finally {
+      await mover.stop();
     }
-    console.log(`  reaction time with ${POOLS} pools: p50 ${(pct(many, 50) / 1000).toFixed(2)} s, max ${(Math.max(...many) / 1000).toFixed(2)} s`);
     console.log(`\nbenchmark done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   } finally {
     op?.kill('SIGTERM');
