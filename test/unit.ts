@@ -16,6 +16,7 @@ export const unitTestFiles: readonly string[] = [
   'test/fork/zygote-protocol.test.ts',
   'test/helpers/wait.test.ts',
   'test/operator/autoscaler.test.ts',
+  'test/operator/cached-fields.test.ts',
   'test/operator/cron-fires.test.ts',
   'test/operator/desired-deployment.test.ts',
   'test/operator/informer.test.ts',

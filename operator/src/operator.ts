@@ -6,6 +6,7 @@ import type { KubeConfig, V1Deployment, V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { evictionProblem } from '../../queue/src/redis-checks.ts';
 import type { OperatorConfig } from './config.ts';
+import { deploymentFields, podFields } from './cached-fields.ts';
 import { PoolController } from './controller.ts';
 import { FIELD_MANAGER, MANAGED_BY_LABEL, POOL_LABEL } from './desired-deployment.ts';
 import { Informer, objectKey } from './informer.ts';
@@ -161,6 +162,7 @@ function createCaches(
     watchPath: paths.deployments,
     labelSelector: `${MANAGED_BY_LABEL}=${FIELD_MANAGER}`,
     watch: api.watch,
+    keep: deploymentFields,
     ...tuning,
     onChange: (_type, obj) => {
       const pool = obj.metadata?.labels?.[POOL_LABEL];
@@ -174,6 +176,7 @@ function createCaches(
     watchPath: paths.pods,
     labelSelector: POOL_LABEL,
     watch: api.watch,
+    keep: podFields,
     ...tuning,
     onRestart: onRestart('pods'),
   });

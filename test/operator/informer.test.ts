@@ -164,6 +164,28 @@ test('cached objects carry no managedFields', async () => {
   await inf.stop();
 });
 
+test('keep decides what the cache holds of a listed, watched or written object, and what the handler sees', async () => {
+  type Big = Obj & { spec?: { big: string } };
+  const big = (name: string, rv: number): Big => ({ ...obj(name, rv), spec: { big: 'x'.repeat(1000) } });
+  const seen: (Big | undefined)[] = [];
+  const l = lister(() => [big('a', 1)], () => 1);
+  const watch = fakeWatch((n, _q, cb) => n === 1 && cb('ADDED', big('b', 2)));
+  const inf = new Informer<Big>({
+    name: 't',
+    list: l.list,
+    watchPath: '/x',
+    watch,
+    keep: (o) => ({ metadata: o.metadata }),
+    onChange: (_t, o) => seen.push(o),
+  });
+  inf.start();
+  await until('b', () => inf.get('ns/b'));
+  inf.remember(big('c', 3));
+  assert.deepEqual(inf.list().map((o) => [o.metadata.name, o.spec]), [['a', undefined], ['b', undefined], ['c', undefined]]);
+  assert.deepEqual(seen.map((o) => o?.spec), [undefined, undefined]);
+  await inf.stop();
+});
+
 test('a write is kept until the list or the watch shows a version at least as new', async () => {
   const listed = [obj('a', 1), obj('b', 1)];
   const listRv = 1;
