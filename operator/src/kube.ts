@@ -16,13 +16,14 @@ import {
   CoordinationV1Api,
   CoreV1Api,
   CustomObjectsApi,
+  KubeConfig,
   Observable,
   PatchStrategy,
   Watch,
   setHeaderOptions,
   type ConfigurationOptions,
-  type KubeConfig,
   type ObservableMiddleware,
+  type RequestContext,
   type V1Deployment,
   type V1Lease,
   type V1Pod,
@@ -100,6 +101,35 @@ const page = <T>(list: { items: T[]; metadata?: { resourceVersion?: string; _con
   continue: list.metadata?._continue,
 });
 
+type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
+
+/**
+ * A KubeConfig whose requests share one connection pool. client-node (2.0.1) gives every request an undici
+ * Agent of its own, so a TLS handshake per request and, until its keep-alive ends, an open connection and
+ * a TLS context per request: at 1,000 busy pools that was most of the operator's memory. The pool is made
+ * from the first request's TLS settings (the cluster's CA, a client certificate), as client-node's own
+ * WebSocket agents are; credentials in headers, such as a rotated service-account token, are still read
+ * for every request.
+ */
+class SharedConnections extends KubeConfig {
+  #dispatcher: Dispatcher | undefined;
+
+  /** A copy of `kc` whose requests share one connection pool. */
+  static of(kc: KubeConfig): SharedConnections {
+    const shared = new SharedConnections();
+    shared.mergeConfig(kc);
+    return shared;
+  }
+
+  override async applySecurityAuthentication(context: RequestContext): Promise<void> {
+    await super.applySecurityAuthentication(context);
+    const own = context.getDispatcher();
+    if (own === undefined) return;
+    this.#dispatcher ??= own;
+    context.setDispatcher(this.#dispatcher);
+  }
+}
+
 /** Called for every write request sent, e.g. ('jobpools/status', 'patch'). */
 export type OnWrite = (resource: string, verb: string) => void;
 
@@ -111,8 +141,9 @@ export class KubeApi {
   readonly #coordination: CoordinationV1Api;
   readonly #onWrite: OnWrite;
 
-  constructor(kc: KubeConfig, onWrite: OnWrite = () => undefined) {
+  constructor(config: KubeConfig, onWrite: OnWrite = () => undefined) {
     this.#onWrite = onWrite;
+    const kc = SharedConnections.of(config);
     this.watch = new Watch(kc);
     this.#custom = kc.makeApiClient(CustomObjectsApi);
     this.#apps = kc.makeApiClient(AppsV1Api);
