@@ -15,6 +15,12 @@ const BURSTS = Number(process.env['BENCH_BURSTS'] ?? 10);
 const POOLS = Number(process.env['BENCH_POOLS'] ?? 1000);
 const k = keys('resque');
 const CLK_TCK = 100;
+/** The node flags of operator/Dockerfile's ENTRYPOINT, between `node` and the script. */
+function imageNodeFlags(): string[] {
+  const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(readFileSync(new URL('../../operator/Dockerfile', import.meta.url), 'utf8'))?.[1];
+  const argv = JSON.parse(entrypoint ?? '[]') as string[];
+  return argv.slice(argv.indexOf('node') + 1, -1);
+}
 
 function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
@@ -102,8 +108,16 @@ async function main(): Promise<void> {
   let op: ChildProcess | undefined;
   try {
     const port = await freePort();
-    // BENCH_OPERATOR_NODE_OPTIONS, e.g. --cpu-prof --cpu-prof-dir=/tmp/prof, profiles the operator.
-    op = spawnOperator(env, 'bench', { LEADER_ELECTION: 'false', LOG_LEVEL: 'info', PORT: String(port), NODE_OPTIONS: process.env['BENCH_OPERATOR_NODE_OPTIONS'] ?? '' });
+    // The compiled bin (npm run bench:operator builds it first), as the image runs it: its memory is what
+    // the chart's limit must hold. BENCH_OPERATOR_NODE_OPTIONS, e.g. --cpu-prof --cpu-prof-dir=/tmp/prof,
+    // profiles the operator; BENCH_OPERATOR_NODE_FLAGS replaces the image's node flags.
+    const flags = process.env['BENCH_OPERATOR_NODE_FLAGS']?.split(' ').filter((f) => f !== '') ?? imageNodeFlags();
+    op = spawnOperator(
+      env,
+      'bench',
+      { LEADER_ELECTION: 'false', LOG_LEVEL: 'info', PORT: String(port), NODE_OPTIONS: process.env['BENCH_OPERATOR_NODE_OPTIONS'] ?? '' },
+      [...flags, new URL('../../dist/operator/src/bin.js', import.meta.url).pathname],
+    );
     const pid = op.pid ?? 0;
 
     // 1. Reaction time, default poll interval (2 s).
@@ -195,6 +209,8 @@ async function main(): Promise<void> {
         let n = Math.floor(Math.random() * POOLS);
         while (reacting.has(n)) n = (n + 1) % POOLS;
         reacting.add(n);
+        // The jobs moving there would add to the burst's 30 (and to the replicas it asks for).
+        await redis.del(k.queue(`many-${n}`));
         await sleep(Math.random() * 2000);
         many.push(await reaction(env, redis, 'many', `p${n}`, `many-${n}`, 30, 3));
         await redis.del(k.queue(`many-${n}`));

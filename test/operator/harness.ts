@@ -81,9 +81,10 @@ export function runOperator(env: Env, name: string, overrides: Partial<OperatorC
 }
 
 /** forkpool-operator as a child process (the bin), for tests that kill it. */
-export function spawnOperator(env: Env, name: string, extraEnv: Record<string, string> = {}): ChildProcess {
+/** The operator as a child process; `args` are node's arguments (default: the bin from source). */
+export function spawnOperator(env: Env, name: string, extraEnv: Record<string, string> = {}, args: string[] = [join(root, 'operator/src/bin.ts')]): ChildProcess {
   const out = openSync(join(env.logDir, `${name}.log`), 'a');
-  return spawn(process.execPath, [join(root, 'operator/src/bin.ts')], {
+  return spawn(process.execPath, args, {
     env: {
       ...process.env,
       KUBECONFIG: env.cluster.kubeconfigPath,
