@@ -180,6 +180,9 @@ const heartbeat: Transition = {
 const requeueDeadScript = new Script('requeue-dead');
 
 /** What requeueDead did for one dead worker. */
+/** How often a job may be recovered from a dead worker before it becomes a poison job, unless MAX_RECOVERIES says otherwise. */
+export const DEFAULT_MAX_RECOVERIES = 2;
+
 export interface Requeued {
   readonly worker: string;
   /** jobs back at the head of their queues */

@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../../queue/src/payload.ts';
 import { redisTargetFromEnv, type RedisTarget } from '../../queue/src/redis-connection.ts';
+import { DEFAULT_MAX_RECOVERIES } from '../../queue/src/scripts.ts';
 import { newStartId } from '../../queue/src/worker-id.ts';
 
 const int = (name: string, def: number, min: number): z.ZodType<number> =>
@@ -40,7 +41,7 @@ const Env = z.object({
   CHILD_TERM_GRACE_SECONDS: int('CHILD_TERM_GRACE_SECONDS', 5, 0),
   HEARTBEAT_INTERVAL_SECONDS: int('HEARTBEAT_INTERVAL_SECONDS', 5, 1),
   HEARTBEAT_TIMEOUT_SECONDS: int('HEARTBEAT_TIMEOUT_SECONDS', 30, 2),
-  MAX_RECOVERIES: int('MAX_RECOVERIES', 2, 0),
+  MAX_RECOVERIES: int('MAX_RECOVERIES', DEFAULT_MAX_RECOVERIES, 0),
   DELAYED_POLL_SECONDS: int('DELAYED_POLL_SECONDS', 1, 0),
   PORT: int('PORT', 9100, 0),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {

@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { ForkpoolClient } from '../../../queue/src/client.ts';
 import { ForkpoolError } from '../../../queue/src/errors.ts';
-import { scripts, type Requeued } from '../../../queue/src/scripts.ts';
+import { DEFAULT_MAX_RECOVERIES, scripts, type Requeued } from '../../../queue/src/scripts.ts';
 import type { JobPool } from '../../../operator/src/jobpool.ts';
 import { HttpError } from './http-error.ts';
 
@@ -16,9 +16,6 @@ export interface ActionContext {
   readonly pool: JobPool | undefined;
   readonly pruneAfterMs: number;
 }
-
-/** How often a job may be recovered from a dead worker before it is recorded as a poison job: the worker's MAX_RECOVERIES default. */
-const MAX_RECOVERIES = 2;
 
 const ref = z.object({ index: z.number().int().min(0), id: z.string().regex(/^[0-9a-f]{40}$/, 'id must be a SHA-1 in hex') });
 const filter = z.object({ queue: z.string().min(1).optional(), className: z.string().min(1).optional() });
@@ -72,7 +69,7 @@ const actions: Record<string, Handler> = {
     return { enqueued: 1 };
   }),
   '/api/workers/prune': action(z.object({}), async (_, c) => {
-    const res = (await scripts.requeueDead.run(c.redis, [c.client.keys.namespace, c.pruneAfterMs, MAX_RECOVERIES])) as Requeued[];
+    const res = (await scripts.requeueDead.run(c.redis, [c.client.keys.namespace, c.pruneAfterMs, DEFAULT_MAX_RECOVERIES])) as Requeued[];
     return { pruned: res.length, handedBack: res.reduce((n, r) => n + r.handedBack, 0) };
   }),
 };
