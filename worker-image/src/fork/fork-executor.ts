@@ -183,7 +183,8 @@ class ForkExecutor implements Executor {
         return { kind: 'error', error: o.error };
       case 'killed':
         if (o.reason === 'timeout') return { kind: 'timeout', pid, limitMs: limits.timeoutMs };
-        if (o.reason === 'memory') return { kind: 'memory', pid, rssMb: Math.round((o.rssBytes ?? 0) / MiB), limitMb: limits.maxMemoryMb };
+        // Rounded up: the zygote compares bytes, so an RSS a fraction of a MiB over the cap reads as over it.
+        if (o.reason === 'memory') return { kind: 'memory', pid, rssMb: Math.ceil((o.rssBytes ?? 0) / MiB), limitMb: limits.maxMemoryMb };
         return { kind: 'crashed', pid, signal: o.exit.signal, code: o.exit.code };
       case 'crashed':
         return { kind: 'crashed', pid, signal: o.exit.signal, code: o.exit.code };
