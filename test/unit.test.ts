@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { globSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { test } from 'node:test';
-import { root, unitTestFiles, whyNotUnit } from './unit.ts';
+import { needsCluster, root, unitTestFiles, whyNotUnit } from './unit.ts';
 
 const all = globSync('test/**/*.test.ts', { cwd: root }).sort();
 
@@ -33,4 +33,22 @@ test('a process starter is found through relative imports; type-only imports loa
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a file needs the cluster build when it reaches test/cluster/cluster.ts', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'forkpool-unit-'));
+  try {
+    const cluster = relative(dir, join(root, 'test/cluster/cluster.ts'));
+    writeFileSync(join(dir, 'a.test.ts'), "import { b } from './b.ts';\n");
+    writeFileSync(join(dir, 'b.ts'), `import { startCluster } from '${cluster}';\n`);
+    writeFileSync(join(dir, 'pure.test.ts'), "import { c } from './c.ts';\n");
+    writeFileSync(join(dir, 'c.ts'), "import { spawn } from 'node:child_process';\n");
+    assert.equal(needsCluster(join(dir, 'a.test.ts')), true);
+    assert.equal(needsCluster(join(dir, 'pure.test.ts')), false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  assert.equal(needsCluster(join(root, 'test/operator/leader.test.ts')), true);
+  assert.equal(needsCluster(join(root, 'test/helm/chart.test.ts')), true);
+  assert.equal(needsCluster(join(root, 'test/queue/scripts.test.ts')), false);
 });

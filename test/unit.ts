@@ -45,19 +45,39 @@ const processStarters = new Set(['node:child_process', 'child_process', 'playwri
 const importPattern = /^\s*(?:import|export)(?!\s+type\b)\b[^;]*?\bfrom\s+'([^']+)'|^\s*import\s+'([^']+)'/gm;
 
 /**
- * Why a test file cannot be a unit test: "a.ts imports node:child_process", through the chain of relative
- * imports from `file` (an absolute path); undefined when nothing it imports starts a process.
+ * The chain by which `file` (an absolute path) reaches an import that `hit` names, through relative imports:
+ * "a.ts imports node:child_process", or undefined when none of its imports does. `hit` gets each import's
+ * specifier and, for a relative one, its absolute path.
  */
-export function whyNotUnit(file: string, seen = new Set<string>()): string | undefined {
+function reach(file: string, hit: (spec: string, path: string | undefined) => boolean, seen = new Set<string>()): string | undefined {
   if (seen.has(file)) return undefined;
   seen.add(file);
   for (const m of readFileSync(file, 'utf8').matchAll(importPattern)) {
     const spec = m[1] ?? m[2] ?? '';
-    if (processStarters.has(spec)) return `${relative(root, file)} imports ${spec}`;
-    if (spec.startsWith('.')) {
-      const why = whyNotUnit(resolve(dirname(file), spec), seen);
+    const path = spec.startsWith('.') ? resolve(dirname(file), spec) : undefined;
+    if (hit(spec, path)) return `${relative(root, file)} imports ${spec}`;
+    if (path !== undefined) {
+      const why = reach(path, hit, seen);
       if (why !== undefined) return why;
     }
   }
   return undefined;
+}
+
+/**
+ * Why a test file cannot be a unit test: "a.ts imports node:child_process", through the chain of relative
+ * imports from `file` (an absolute path); undefined when nothing it imports starts a process.
+ */
+export function whyNotUnit(file: string): string | undefined {
+  return reach(file, (spec) => processStarters.has(spec));
+}
+
+const clusterModule = resolve(root, 'test/cluster/cluster.ts');
+
+/**
+ * Whether a test file needs what `test/cluster/build.sh` builds (the control plane, kwok, helm, the
+ * kubelet): whether it reaches `test/cluster/cluster.ts`, through which every test finds those binaries.
+ */
+export function needsCluster(file: string): boolean {
+  return file === clusterModule || reach(file, (_, path) => path === clusterModule) !== undefined;
 }
