@@ -28,8 +28,9 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
 }
 
-function rssMiB(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:')) ?? '';
+/** The process's resident memory now (VmRSS), or its peak since it started (VmHWM), in MiB. */
+function rssMiB(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(`${field}:`)) ?? '';
   return Number(line.replace(/\D+/g, '')) / 1024;
 }
 
@@ -171,7 +172,7 @@ async function main(): Promise<void> {
       const list = await env.apps.listNamespacedDeployment({ namespace: 'many' });
       return list.items.length === POOLS;
     }, 600_000, 1000);
-    console.log(`${POOLS} pools created and their Deployments applied in ${((Date.now() - t2) / 1000).toFixed(1)} s; settling ...`);
+    console.log(`${POOLS} pools created and their Deployments applied in ${((Date.now() - t2) / 1000).toFixed(1)} s (operator RSS ${rssMiB(pid).toFixed(0)} MiB, peak ${rssMiB(pid, 'VmHWM').toFixed(0)} MiB); settling ...`);
     await sleep(15_000);
     const window = 30;
     const cpu0 = cpuSeconds(pid);
@@ -202,7 +203,7 @@ async function main(): Promise<void> {
       const rate = (labels: string): number => (metricSum(m1, 'forkpool_api_writes_total', labels) - metricSum(m0, 'forkpool_api_writes_total', labels)) / window;
       console.log(`${POOLS} pools, poll 2 s, busy (every queue moving, one pod each), over ${window} s:`);
       console.log(`  operator CPU: ${(((c1 - c0) / ticks) * 1000).toFixed(0)} ms per tick (${(((c1 - c0) / window) * 100).toFixed(1)} % of a core)`);
-      console.log(`  operator RSS: ${rssMiB(pid).toFixed(0)} MiB; V8 heap used ${mib('forkpool_operator_nodejs_heap_size_used_bytes')} MiB of ${mib('forkpool_operator_nodejs_heap_size_total_bytes')} MiB, external ${mib('forkpool_operator_nodejs_external_memory_bytes')} MiB`);
+      console.log(`  operator RSS: ${rssMiB(pid).toFixed(0)} MiB (peak since start ${rssMiB(pid, 'VmHWM').toFixed(0)} MiB); V8 heap used ${mib('forkpool_operator_nodejs_heap_size_used_bytes')} MiB of ${mib('forkpool_operator_nodejs_heap_size_total_bytes')} MiB, external ${mib('forkpool_operator_nodejs_external_memory_bytes')} MiB`);
       console.log(`  API writes: ${rate('').toFixed(1)}/s (status ${rate('resource="jobpools/status"').toFixed(1)}/s, Deployments ${rate('resource="deployments"').toFixed(1)}/s)`);
       const many: number[] = [];
       for (let i = 0; i < BURSTS; i++) {
