@@ -36,6 +36,11 @@ const childrenOf = (pid: number): number[] => {
     return [];
   }
 };
+/** CPU ms a process tree used so far: each live process's own and that of the children it reaped. */
+const treeCpuMs = (pid: number): number => {
+  const c = cpuMs(pid);
+  return c.self + c.children + childrenOf(pid).reduce((sum, kid) => sum + treeCpuMs(kid), 0);
+};
 const hwmKb = (pid: number): number => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
 
 // The ceiling's processes are started the way the worker starts its children (posix_spawn when process.node
@@ -211,9 +216,81 @@ async function pickup(env: Record<string, string>, samples: number): Promise<{ p
   return { p50: pct(lat, 50), p99: pct(lat, 99), childPeakMb: childPeakKb / 1024 };
 }
 
+const RESQUE_LIB = process.env.RESQUE_LIB;
+const RESQUE_DIR = fileURLToPath(new URL('./resque/', import.meta.url));
+
+/** Starts `count` Ruby Resque workers (forking per job) on the bench queue and waits until all registered. */
+async function runResque(count: number, lib: string): Promise<Worker[]> {
+  const procs = Array.from({ length: count }, () => spawn('ruby', ['-I', lib, '-r', join(RESQUE_DIR, 'noop.rb'), join(RESQUE_DIR, 'worker.rb')], {
+    env: { ...process.env, REDIS_URL: server.url, RESQUE_NAMESPACE: ns, QUEUE: 'bench' },
+    stdio: 'ignore',
+  }));
+  const killOnExit = (): void => { for (const p of procs) p.kill('SIGKILL'); };
+  process.once('exit', killOnExit);
+  const pids = procs.map((p) => p.pid ?? 0);
+  await until('the Resque workers registered', async () => {
+    const ids = await redis.smembers(`${ns}:workers`);
+    return pids.every((pid) => ids.some((id) => id.split(':')[1] === String(pid)));
+  }, 30_000, 10);
+  return procs.map((p, i) => ({
+    pid: pids[i] ?? 0,
+    stop: async () => {
+      const exited = new Promise<void>((resolve) => { if (p.exitCode !== null || p.signalCode !== null) resolve(); else p.once('exit', () => resolve()); });
+      p.kill('SIGQUIT'); // Resque's graceful stop: finish the job, then exit
+      await exited;
+      process.off('exit', killOnExit);
+    },
+  }));
+}
+
+interface SideRun { jobsPerSec: number; treeMs: number; redisMs: number }
+
+/**
+ * `n` no-op jobs through already started workers (`pids`, their process trees measured): jobs/s, and per job
+ * the CPU ms of the workers' process trees and of Redis.
+ */
+async function sideRun(pids: number[], n: number): Promise<SideRun> {
+  const tree = (): number => pids.reduce((sum, pid) => sum + treeCpuMs(pid), 0);
+  const t0 = tree();
+  const r0 = cpuMs(server.pid).self;
+  const ms = await burst(n, 'Noop', n);
+  return { jobsPerSec: (n * 1000) / ms, treeMs: (tree() - t0) / n, redisMs: (cpuMs(server.pid).self - r0) / n };
+}
+
+/**
+ * Ruby Resque 3 forking per job, 2 workers, against forkpool ISOLATION=fork CONCURRENCY=2 on the same Redis
+ * and no-op jobs, in interleaved rounds (Resque, forkpool, Resque, forkpool, ...: the machine's speed drifts).
+ */
+async function againstResque(lib: string, rounds: number, n: number): Promise<string[]> {
+  const sides = { resque: [] as SideRun[], forkpool: [] as SideRun[] };
+  for (let r = 0; r < rounds; r++) {
+    await redis.flushdb();
+    const rs = await runResque(2, lib);
+    await sleep(300);
+    sides.resque.push(await sideRun(rs.map((w) => w.pid), n));
+    for (const w of rs) await w.stop();
+    await redis.flushdb();
+    const fp = await runWorker({ ISOLATION: 'fork', CONCURRENCY: '2' });
+    await sleep(300);
+    sides.forkpool.push(await sideRun([fp.pid], n));
+    await fp.stop();
+  }
+  const avg = (xs: SideRun[], k: keyof SideRun): number => xs.reduce((a, x) => a + x[k], 0) / xs.length;
+  const line = (name: string, xs: SideRun[]): string => `${name}: ${avg(xs, 'jobsPerSec').toFixed(0)} jobs/s (rounds ${xs.map((x) => x.jobsPerSec.toFixed(0)).join(', ')}), `
+    + `CPU per job: process tree ${avg(xs, 'treeMs').toFixed(2)} ms, redis ${avg(xs, 'redisMs').toFixed(2)} ms`;
+  const ratios = sides.forkpool.map((f, i) => f.jobsPerSec / (sides.resque[i]?.jobsPerSec ?? NaN));
+  const perCpu = (avg(sides.resque, 'treeMs') + avg(sides.resque, 'redisMs')) / (avg(sides.forkpool, 'treeMs') + avg(sides.forkpool, 'redisMs'));
+  return [
+    line('Resque 3 fork per job, 2 workers', sides.resque),
+    line('forkpool ISOLATION=fork CONCURRENCY=2', sides.forkpool),
+    `forkpool / Resque: throughput ${ratios.map((x) => `${x.toFixed(2)}x`).join(', ')} by round; `
+      + `jobs per CPU second (workers + redis) ${perCpu.toFixed(2)}x`,
+  ];
+}
+
 console.log(`node ${process.version}, ${cores} cores (${cpus()[0]?.model ?? '?'})`);
-// BENCH_ONLY=strict,reuse,fork,slow,pickup runs some of the groups (all by default).
-const only = new Set((process.env.BENCH_ONLY ?? 'strict,reuse,fork,slow,pickup').split(',').map((g) => g.trim()));
+// BENCH_ONLY=strict,reuse,fork,slow,pickup,resque runs some of the groups (all by default).
+const only = new Set((process.env.BENCH_ONLY ?? 'strict,reuse,fork,slow,pickup,resque').split(',').map((g) => g.trim()));
 const rows: [string, string, string][] = [];
 const cpuRows: string[] = [];
 const peaks: number[] = [];
@@ -282,6 +359,10 @@ if (only.has('pickup')) {
   const pickReuse = await pickup({ JOBS_PER_CHILD: '1000', CONCURRENCY: '1' }, quick ? 20 : 100);
   rows.push(['idle pickup, JOBS_PER_CHILD=1000', `p50 ${pickReuse.p50.toFixed(2)} ms, p99 ${pickReuse.p99.toFixed(2)} ms`, '']);
   rows.push(['peak RSS', `${peaks.length > 0 ? `master ${Math.max(...peaks).toFixed(0)} MiB, ` : ''}child ${pick.childPeakMb.toFixed(0)} MiB`, '']);
+}
+if (only.has('resque')) {
+  if (RESQUE_LIB === undefined) cpuRows.push('Resque side by side: skipped; set RESQUE_LIB=<resque checkout>/lib (docs/benchmarks.md)');
+  else cpuRows.push(...await againstResque(RESQUE_LIB, 2, quick ? 300 : 1000));
 }
 const w = Math.max(...rows.map((r) => r[0].length));
 const w2 = Math.max(...rows.map((r) => r[1].length));
