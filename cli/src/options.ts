@@ -1,7 +1,7 @@
 // Option values shared by every command: commander parses the syntax (cli/src/program.ts), zod checks the values.
 import { z } from 'zod';
 import { DEFAULT_NAMESPACE } from '../../queue/src/keys.ts';
-import { DEFAULT_REDIS_URL, redisTargetFromEnv, type RedisTarget } from '../../queue/src/redis-connection.ts';
+import { DEFAULT_REDIS_URL, redisTargetFromEnv, withClusterNamespace, type RedisTarget } from '../../queue/src/redis-connection.ts';
 import { usageError } from './errors.ts';
 
 export const redisUrl = z
@@ -62,5 +62,9 @@ export function resolveTarget(
   const namespace = flags.namespace ?? pool?.namespace ?? (env.RESQUE_NAMESPACE?.trim() || DEFAULT_NAMESPACE);
   const read = redisTargetFromEnv({ ...env, REDIS_URL: url });
   if (read.problems) throw usageError(read.problems.join('; '));
-  return { redis: read.target, namespace };
+  try {
+    return { redis: withClusterNamespace(read.target, namespace), namespace };
+  } catch (err) {
+    throw usageError((err as Error).message);
+  }
 }

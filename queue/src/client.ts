@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { ForkpoolError, PayloadTooLargeError } from './errors.ts';
 import { keys as keyNames, DEFAULT_NAMESPACE, type Keys } from './keys.ts';
-import { createRedis, DEFAULT_REDIS_URL, RedisTarget } from './redis-connection.ts';
+import { createRedis, DEFAULT_REDIS_URL, RedisTarget, withClusterNamespace } from './redis-connection.ts';
 import { redisOptions } from './redis-options.ts';
 import {
   ACTIVE_JOB_WRAPPER, DEFAULT_MAX_PAYLOAD_BYTES, encodeDelayed, encodePayload, FailureRecord, formatFailedAt, JobPayload, RunningJob,
@@ -279,6 +279,15 @@ function parseTarget(options: ClientOptions): RedisTarget {
   throw new ForkpoolError('invalid-argument', `createClient: ${parsed.error.issues.map((i) => `${['target', ...i.path].join('.')}: ${i.message}`).join('; ')}`);
 }
 
+/** A Redis Cluster target bound to the namespace (see withClusterNamespace), as an invalid-argument error. */
+function clusterTarget(target: RedisTarget, namespace: string): RedisTarget {
+  try {
+    return withClusterNamespace(target, namespace);
+  } catch (err) {
+    throw new ForkpoolError('invalid-argument', `createClient: ${(err as Error).message}`);
+  }
+}
+
 /** Creates a client. It connects lazily on first use. */
 export function createClient(options: ClientOptions = {}): ForkpoolClient {
   const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
@@ -286,7 +295,7 @@ export function createClient(options: ClientOptions = {}): ForkpoolClient {
     throw new ForkpoolError('invalid-argument', `maxPayloadBytes must be a positive integer, got ${JSON.stringify(maxPayloadBytes)}`);
   }
   const ownConnection = !options.redis;
-  const redis = options.redis ?? createRedis(parseTarget(options), redisOptions({ lazyConnect: true, maxRetriesPerRequest: 3 }));
+  const redis = options.redis ?? createRedis(clusterTarget(parseTarget(options), options.namespace ?? DEFAULT_NAMESPACE), redisOptions({ lazyConnect: true, maxRetriesPerRequest: 3 }));
   // Commands reject with the connection error; the event would only repeat it on stderr.
   if (ownConnection) redis.on('error', () => undefined);
   const k = keyNames(options.namespace ?? DEFAULT_NAMESPACE);

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import { Redis, type RedisOptions } from 'ioredis';
+import { StandaloneConnector } from 'ioredis/built/connectors/index.js';
 import { z } from 'zod';
 import { redactUrl } from './redis-url.ts';
 
@@ -45,9 +46,42 @@ export const RedisSentinel = z.object({
 }).strict();
 export type RedisSentinel = z.infer<typeof RedisSentinel>;
 
+/**
+ * Redis Cluster: the seed nodes, and the namespace whose slot the connections go to. The namespace carries a
+ * hash tag (`{resque}`), so all of its keys hash to one slot; each connection is an ordinary one to that
+ * slot's primary, found with CLUSTER SLOTS at each connect (see SlotOwnerConnector).
+ */
+export const RedisCluster = z.object({
+  nodes: z.array(HostPort).min(1),
+  /** set by the worker, the CLI and the operator from their namespace (see withClusterNamespace) */
+  namespace: z.string().min(1).optional(),
+}).strict();
+export type RedisCluster = z.infer<typeof RedisCluster>;
+
+/** The hash tag of a key as Redis Cluster reads it: the text between the first `{` and the next `}`, if not empty. */
+export function hashTag(key: string): string | undefined {
+  const open = key.indexOf('{');
+  if (open < 0) return undefined;
+  const close = key.indexOf('}', open + 1);
+  return close > open + 1 ? key.slice(open + 1, close) : undefined;
+}
+
+/**
+ * A cluster target bound to `namespace`, or a message when the namespace has no hash tag: without one the
+ * namespace's keys spread over slots and the scripts (which touch several of them) are refused.
+ */
+export function withClusterNamespace(target: RedisTarget, namespace: string): RedisTarget {
+  if (!target.cluster) return target;
+  if (hashTag(namespace) === undefined) {
+    throw new Error(`Redis Cluster needs a hash-tagged namespace so that all its keys share one slot: ` +
+      `RESQUE_NAMESPACE ${JSON.stringify(namespace)} has none; use e.g. ${JSON.stringify(`{${namespace}}`)}`);
+  }
+  return { ...target, cluster: { ...target.cluster, namespace } };
+}
+
 const REDIS_URL = /^rediss?:\/\//;
 
-/** Which Redis and how to get in. A Redis Cluster target would be a sibling kind of this one. */
+/** Which Redis and how to get in. */
 export const RedisTarget = z.object({
   /** `redis://` or `rediss://` (TLS), with host, port and database; credentials may be in it or given apart */
   url: z.string().regex(REDIS_URL, 'a Redis URL starts with redis:// or rediss://'),
@@ -57,6 +91,8 @@ export const RedisTarget = z.object({
   password: z.string().min(1).optional(),
   tls: RedisTls.optional(),
   sentinel: RedisSentinel.optional(),
+  /** Redis Cluster; the URL then gives only the scheme and credentials (its host is not used) */
+  cluster: RedisCluster.optional(),
 }).strict().superRefine((t, ctx) => {
   const u = parseUrl(t.url);
   if (u === undefined) {
@@ -65,6 +101,8 @@ export const RedisTarget = z.object({
   }
   if (t.username !== undefined && u.username !== '') ctx.addIssue({ code: 'custom', path: ['username'], message: 'a user name is given both in the URL and apart: give one' });
   if (t.password !== undefined && u.password !== '') ctx.addIssue({ code: 'custom', path: ['password'], message: 'a password is given both in the URL and apart: give one' });
+  if (t.cluster !== undefined && t.sentinel !== undefined) ctx.addIssue({ code: 'custom', path: ['cluster'], message: 'Redis Cluster and Sentinel exclude each other: give one' });
+  if (t.cluster !== undefined && !['', '/', '/0'].includes(u.pathname)) ctx.addIssue({ code: 'custom', path: ['url'], message: 'Redis Cluster has only database 0' });
   if (t.tls !== undefined && u.protocol !== 'rediss:') ctx.addIssue({ code: 'custom', path: ['tls'], message: 'TLS settings need a rediss:// URL (redis:// is plain TCP)' });
 });
 export type RedisTarget = z.infer<typeof RedisTarget>;
@@ -81,6 +119,7 @@ function parseUrl(url: string): URL | undefined {
 export const REDIS_ENV = [
   'REDIS_URL', 'REDIS_USERNAME', 'REDIS_PASSWORD', 'REDIS_TLS_CA_FILE', 'REDIS_TLS_CERT_FILE', 'REDIS_TLS_KEY_FILE',
   'REDIS_TLS_SERVERNAME', 'REDIS_SENTINELS', 'REDIS_SENTINEL_MASTER', 'REDIS_SENTINEL_PASSWORD',
+  'REDIS_CLUSTER_NODES',
 ] as const;
 export type RedisEnv = Partial<Record<(typeof REDIS_ENV)[number], string | undefined>>;
 
@@ -91,7 +130,7 @@ const ENV_OF: Record<string, string> = {
   url: 'REDIS_URL', username: 'REDIS_USERNAME', password: 'REDIS_PASSWORD', tls: 'REDIS_TLS_*', 'tls.ca': 'REDIS_TLS_CA_FILE',
   'tls.cert': 'REDIS_TLS_CERT_FILE', 'tls.key': 'REDIS_TLS_KEY_FILE', 'tls.servername': 'REDIS_TLS_SERVERNAME',
   sentinel: 'REDIS_SENTINELS', 'sentinel.masterName': 'REDIS_SENTINEL_MASTER', 'sentinel.sentinels': 'REDIS_SENTINELS',
-  'sentinel.password': 'REDIS_SENTINEL_PASSWORD',
+  'sentinel.password': 'REDIS_SENTINEL_PASSWORD', cluster: 'REDIS_CLUSTER_NODES',
 };
 
 /** `host:port,host:port` as a list of addresses, or a message saying what is wrong. */
@@ -127,6 +166,13 @@ export function redisTargetFromEnv(env: RedisEnv): { target: RedisTarget; proble
     else if (master === undefined) problems.push('REDIS_SENTINEL_MASTER (the master name the sentinels know) is needed with REDIS_SENTINELS');
     else sentinel = { masterName: master, sentinels: list, password: v('REDIS_SENTINEL_PASSWORD') };
   }
+  let cluster: unknown;
+  const nodes = v('REDIS_CLUSTER_NODES');
+  if (nodes !== undefined) {
+    const list = parseHostPorts(nodes);
+    if (typeof list === 'string') problems.push(`REDIS_CLUSTER_NODES: ${list}`);
+    else cluster = { nodes: list };
+  }
   if (problems.length > 0) return { problems };
   const parsed = RedisTarget.safeParse(dropUndefined({
     url: v('REDIS_URL') ?? DEFAULT_REDIS_URL,
@@ -134,6 +180,7 @@ export function redisTargetFromEnv(env: RedisEnv): { target: RedisTarget; proble
     password: v('REDIS_PASSWORD'),
     tls: Object.values(tls).some((x) => x !== undefined) ? dropUndefined(tls) : undefined,
     sentinel: sentinel === undefined ? undefined : dropUndefined(sentinel as Record<string, unknown>),
+    cluster,
   }));
   if (parsed.success) return { target: parsed.data };
   return {
@@ -212,15 +259,80 @@ export function targetOptions(target: RedisTarget): RedisOptions {
   return out;
 }
 
+/**
+ * Connects to the primary that owns a cluster namespace's slot: at each connect (the first and every
+ * reconnect) it asks the seed nodes, then the last owner, for CLUSTER KEYSLOT and CLUSTER SLOTS, and opens
+ * an ordinary connection to that slot's primary. A resharding or a failover shows as MOVED, CLUSTERDOWN,
+ * READONLY or a lost connection; each drops the connection (see redisOptions), and the reconnect finds the
+ * new owner. BLMOVE waits, CLIENT TRACKING, CLIENT UNBLOCK and EVALSHA work as on a single server.
+ */
+class SlotOwnerConnector extends StandaloneConnector {
+  readonly #cluster: RedisCluster & { namespace: string };
+  readonly #probe: RedisOptions;
+  #last: HostPort | undefined;
+
+  constructor(options: ConstructorParameters<typeof StandaloneConnector>[0] & { forkpoolCluster: RedisCluster & { namespace: string }; forkpoolProbe: RedisOptions }) {
+    super(options);
+    this.#cluster = options.forkpoolCluster;
+    this.#probe = options.forkpoolProbe;
+  }
+
+  override async connect(cb: Parameters<StandaloneConnector['connect']>[0]): ReturnType<StandaloneConnector['connect']> {
+    const owner = await this.#owner();
+    const opts = this.options as { host?: string; port?: number };
+    opts.host = owner.host;
+    opts.port = owner.port;
+    this.#last = owner;
+    return super.connect(cb);
+  }
+
+  async #owner(): Promise<HostPort> {
+    const errors: string[] = [];
+    const seeds = this.#last ? [...this.#cluster.nodes, this.#last] : this.#cluster.nodes;
+    for (const seed of seeds) {
+      const probe = new Redis({ ...this.#probe, host: seed.host, port: seed.port, lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: true });
+      probe.on('error', () => undefined);
+      try {
+        await probe.connect();
+        const slot = await probe.cluster('KEYSLOT', this.#cluster.namespace);
+        const ranges = await probe.cluster('SLOTS');
+        const primary = ranges.find(([from, to]) => from <= slot && slot <= to)?.[2];
+        if (primary) return { host: primary[0] || seed.host, port: Number(primary[1]) };
+        errors.push(`${seed.host}:${seed.port}: no node serves slot ${slot}`);
+      } catch (err) {
+        errors.push(`${seed.host}:${seed.port}: ${(err as Error).message}`);
+      } finally {
+        probe.disconnect();
+      }
+    }
+    throw new Error(`Redis Cluster: cannot find the primary of the slot of ${this.#cluster.namespace} (${errors.join('; ')})`);
+  }
+}
+
 /** A connection to a target with the caller's options (failover rule, retries, name, ...). */
 export function createRedis(target: RedisTarget, options: RedisOptions = {}): Redis {
-  return new Redis(target.url, { ...options, ...targetOptions(target) });
+  const merged: RedisOptions = { ...options, ...targetOptions(target) };
+  if (target.cluster) {
+    const namespace = target.cluster.namespace;
+    if (namespace === undefined) throw new Error('a Redis Cluster target needs its namespace (withClusterNamespace)');
+    const u = new URL(target.url);
+    const probe: RedisOptions = {
+      ...(merged.tls ? { tls: merged.tls } : {}),
+      username: merged.username ?? (u.username ? decodeURIComponent(u.username) : undefined),
+      password: merged.password ?? (u.password ? decodeURIComponent(u.password) : undefined),
+    };
+    // The connector's options are the connection's: host and port are set by it at each connect.
+    const connectorOptions = { forkpoolCluster: { ...target.cluster, namespace }, forkpoolProbe: probe };
+    return new Redis(target.url, { ...merged, ...connectorOptions, Connector: SlotOwnerConnector as unknown as RedisOptions['Connector'] });
+  }
+  return new Redis(target.url, merged);
 }
 
 /** A target for logs and messages: its URL without credentials, and its sentinels and TLS names. */
 export function describeTarget(target: RedisTarget): string {
   let out = redactUrl(target.url);
   if (target.username !== undefined) out += ` as ${target.username}`;
+  if (target.cluster) out = `${out.replace(/\/\/([^@/]*@)?[^/]*/, '//$1')}cluster ${target.cluster.nodes.map((s) => `${s.host}:${s.port}`).join(',')}`;
   if (target.sentinel) out += ` (master ${target.sentinel.masterName} of sentinels ${target.sentinel.sentinels.map((s) => `${s.host}:${s.port}`).join(',')})`;
   return out;
 }

@@ -8,9 +8,9 @@ import type { RedisOptions } from 'ioredis';
 /**
  * The answers of a server that cannot take writes now: READONLY (a replica, e.g. a demoted primary),
  * MASTERDOWN (a replica that lost its primary and serves no stale data), LOADING (loading its data set at
- * start). A script's error carries the server's own inside its message (after a `-` before Redis 7).
+ * start); and on Redis Cluster MOVED (the namespace's slot has another owner) and CLUSTERDOWN. A script's error carries the server's own inside its message (after a `-` before Redis 7).
  */
-const CANNOT_WRITE = /(?:^|[\s-])(?:READONLY|MASTERDOWN|LOADING) /;
+const CANNOT_WRITE = /(?:^|[\s-])(?:READONLY|MASTERDOWN|LOADING|MOVED|CLUSTERDOWN) /;
 
 /** Whether an error is a server's answer that it cannot take writes now (see CANNOT_WRITE). */
 export function isFailoverError(err: Error): boolean {

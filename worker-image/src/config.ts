@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../../queue/src/payload.ts';
-import { redisTargetFromEnv, type RedisTarget } from '../../queue/src/redis-connection.ts';
+import { redisTargetFromEnv, withClusterNamespace, type RedisTarget } from '../../queue/src/redis-connection.ts';
 import { DEFAULT_MAX_RECOVERIES } from '../../queue/src/scripts.ts';
 import { newStartId } from '../../queue/src/worker-id.ts';
 
@@ -102,8 +102,14 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
   if (e.HEARTBEAT_TIMEOUT_SECONDS <= e.HEARTBEAT_INTERVAL_SECONDS) {
     throw new Error(`invalid configuration:\n  HEARTBEAT_TIMEOUT_SECONDS (${e.HEARTBEAT_TIMEOUT_SECONDS}) must be greater than HEARTBEAT_INTERVAL_SECONDS (${e.HEARTBEAT_INTERVAL_SECONDS})`);
   }
+  let target: RedisTarget;
+  try {
+    target = withClusterNamespace(redis.target, e.RESQUE_NAMESPACE);
+  } catch (err) {
+    throw new Error(`invalid configuration:\n  REDIS_CLUSTER_NODES: ${(err as Error).message}`, { cause: err });
+  }
   return {
-    redis: redis.target,
+    redis: target,
     namespace: e.RESQUE_NAMESPACE,
     queues: e.QUEUES,
     jobsDir: resolve(e.JOBS_DIR),
