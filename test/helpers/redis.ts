@@ -56,7 +56,7 @@ export async function startRedis(opts: { appendonly?: boolean; args?: readonly s
   let proc: ChildProcess | undefined;
   const conns: Redis[] = [];
   const start = async (): Promise<void> => {
-    proc = spawn('redis-server', [
+    proc = spawn(process.env.REDIS_SERVER_BIN ?? 'redis-server', [
       ...listen, '--bind', ['127.0.0.1', ...(opts.bind ?? [])].join(' '),
       // Without a password Redis answers only loopback clients unless protected mode is off.
       '--protected-mode', opts.bind === undefined ? 'yes' : 'no', '--dir', dir, '--save', '',
