@@ -8,6 +8,7 @@ import { createClient, type ForkpoolClient } from '../../queue/src/index.ts';
 import { readConfig } from '../../worker-image/src/config.ts';
 import { startRedisCluster, type RedisCluster } from '../helpers/redis-cluster.ts';
 import { until } from '../helpers/wait.ts';
+import { runCli } from '../cli/helpers.ts';
 import { records, startWorker, stopWorker, tempRecordFile, type WorkerProcess } from '../helpers/worker.ts';
 
 const NS = '{resque}';
@@ -85,5 +86,14 @@ describe('worker: Redis Cluster', () => {
     assert.ok(Number(await owner.get(`${NS}:stat:processed`)) >= 120, 'every job is counted on the slot\'s primary');
     const stats = await client.stats();
     assert.ok(stats.processed >= 120, `the client reads the stats through the cluster: ${JSON.stringify(stats)}`);
+  });
+
+  it('forkpool stats reads the namespace through the cluster, and refuses a namespace without a hash tag', async () => {
+    const r = await runCli(['stats', '--json'], { REDIS_CLUSTER_NODES: cluster.addresses, RESQUE_NAMESPACE: NS });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /"processed":\s*1[2-9]\d/, r.stdout);
+    const bad = await runCli(['stats'], { REDIS_CLUSTER_NODES: cluster.addresses, RESQUE_NAMESPACE: 'resque' });
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /hash-tagged namespace/);
   });
 });
