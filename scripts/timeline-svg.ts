@@ -1,5 +1,6 @@
-// A run's timeline as an SVG line chart: queue depth (left axis) and desired and ready replicas (right
-// axis) over time. A pure function, written by hand, so that the demo and the e2e benchmark draw the same chart.
+// A run's timeline as an SVG line chart: queue depth (left axis) and desired and ready replicas, and the
+// arrival rate in jobs/s when the samples carry it (right axis), over time. A pure function, written by
+// hand, so that the demo and the benchmarks draw the same chart.
 
 export interface TimelineSample {
   /** Seconds since the start of the run. */
@@ -10,6 +11,8 @@ export interface TimelineSample {
   desired: number;
   /** The Deployment's status.readyReplicas. */
   ready: number;
+  /** Jobs enqueued per second around `t` (right axis); drawn when any sample has it. */
+  arrivalRate?: number;
 }
 
 const escapeXml = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -28,7 +31,7 @@ export function timelineSvg(samples: readonly TimelineSample[], title = 'forkpoo
   const tMax = Math.max(1, ...samples.map((s) => s.t));
   // Headroom above the highest value, so that a series at its peak does not hide in the frame.
   const dMax = Math.ceil(Math.max(1, ...samples.map((s) => s.depth)) * 1.1);
-  const rMax = Math.max(1, ...samples.map((s) => Math.max(s.desired, s.ready))) + 1;
+  const rMax = Math.max(1, ...samples.map((s) => Math.max(s.desired, s.ready, s.arrivalRate ?? 0))) + 1;
   const x = (t: number): number => left + (t / tMax) * pw;
   const yDepth = (d: number): number => top + ph - (d / dMax) * ph;
   const yRep = (r: number): number => top + ph - (r / rMax) * ph;
@@ -46,6 +49,9 @@ export function timelineSvg(samples: readonly TimelineSample[], title = 'forkpoo
     { id: 'ready', label: 'ready replicas (right axis)', color: '#2ca02c', points: line((s) => s.ready, yRep, true), dash: '' },
     { id: 'desired', label: 'desired replicas (right axis)', color: '#d62728', points: line((s) => s.desired, yRep, true), dash: '6 3' },
   ];
+  if (samples.some((s) => s.arrivalRate !== undefined)) {
+    series.push({ id: 'arrivals', label: 'arrivals, jobs/s (right axis)', color: '#ff7f0e', points: line((s) => s.arrivalRate ?? 0, yRep, false), dash: '2 2' });
+  }
   const ticks = [0, 0.25, 0.5, 0.75, 1];
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
@@ -64,7 +70,7 @@ export function timelineSvg(samples: readonly TimelineSample[], title = 'forkpoo
   out.push(`<text x="${left + pw / 2}" y="${H - 22}" text-anchor="middle">seconds</text>`);
   series.forEach((s, i) => {
     out.push(`<polyline id="${s.id}" fill="none" stroke="${s.color}" stroke-width="2"${s.dash !== '' ? ` stroke-dasharray="${s.dash}"` : ''} points="${s.points}"/>`);
-    const lx = left + i * 230;
+    const lx = left + i * (series.length > 3 ? 180 : 230);
     out.push(`<line x1="${lx}" y1="${H - 8}" x2="${lx + 20}" y2="${H - 8}" stroke="${s.color}" stroke-width="2"/>`);
     out.push(`<text x="${lx + 25}" y="${H - 4}">${escapeXml(s.label)}</text>`);
   });

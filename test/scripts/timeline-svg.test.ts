@@ -60,6 +60,14 @@ describe('timelineSvg', () => {
     assert.equal(Math.max(...pts), 310); // 360 - the bottom margin
   });
 
+  it('draws the arrival rate only when the samples carry it', () => {
+    assert.doesNotMatch(timelineSvg(samples), /id="arrivals"/);
+    const svg = timelineSvg(samples.map((s, i) => ({ ...s, arrivalRate: i })), 'with arrivals');
+    assertWellFormed(svg);
+    assert.match(svg, /<polyline id="arrivals"/);
+    assert.match(svg, /arrivals, jobs\/s/);
+  });
+
   it('is well-formed with no samples', () => {
     assertWellFormed(timelineSvg([]));
   });
