@@ -1,0 +1,260 @@
+// npm run bench:autoscale: three JobPools fed the same varying arrival pattern at the same time, on the test
+// cluster (the chart, the operator as its ServiceAccount, worker pods as local processes; test/e2e/env.ts):
+//   target  spec.scaling.targetWaitSeconds (BENCH_TARGET_WAIT_S, 2 s), poll 2 s, scale-down delay 60 s;
+//   jobs    jobsPerReplica 10 (the default scaling), poll 2 s, scale-down delay 60 s;
+//   keda    KEDA's defaults emulated on the same operator: pollingInterval 30 s, cooldownPeriod 300 s
+//           (scaleDownDelaySeconds 300), the Redis scaler's listLength 5 (jobsPerReplica 5).
+// The pattern, one third each: a ramp from 0.5 jobs/s to BENCH_PEAK_RATE; a sine around half the peak
+// (period 60 s); a low base (0.5 jobs/s) with a spike at 1.5 x the peak for 8 s every 60 s. Each job sleeps
+// BENCH_JOB_MS (300 ms) and records when it started; the enqueue time is in its args. Printed per pool:
+// p50/p95/max wait (enqueue -> start), replica-seconds (spec.replicas and ready pods integrated over the same
+// window for the three: from the first enqueue to the moment all three pools have drained), scale events
+// (changes of spec.replicas seen by the 500 ms sampler), enqueued/completed/duplicated/lost. Writes one SVG
+// with a timeline per pool (arrival rate, queue depth, desired and ready replicas).
+//
+// BENCH_DURATION_S (600), BENCH_PEAK_RATE (8 jobs/s), BENCH_JOB_MS (300), BENCH_MAX_REPLICAS (5),
+// BENCH_TARGET_WAIT_S (2), BENCH_SEQUENTIAL=1 to run the pools one after another instead of side by side.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createClient, type ForkpoolClient } from '../../queue/src/index.ts';
+import { timelineSvg, type TimelineSample } from '../../scripts/timeline-svg.ts';
+import { examplePoolFile, readRecords, root, sleep, startE2e, tally, until, type E2eEnv } from '../e2e/env.ts';
+
+const DURATION_S = Number(process.env['BENCH_DURATION_S'] ?? 600);
+const PEAK_RATE = Number(process.env['BENCH_PEAK_RATE'] ?? 8);
+const JOB_MS = Number(process.env['BENCH_JOB_MS'] ?? 300);
+const MAX_REPLICAS = Number(process.env['BENCH_MAX_REPLICAS'] ?? 5);
+const TARGET_WAIT_S = Number(process.env['BENCH_TARGET_WAIT_S'] ?? 2);
+const SEQUENTIAL = process.env['BENCH_SEQUENTIAL'] === '1';
+const JOBS_PER_CHILD = 100;
+const QUEUE = 'mailers';
+const outDir = mkdtempSync(join(tmpdir(), 'forkpool-bench-autoscale-'));
+const say = (m: string): void => console.log(`[bench:autoscale ${new Date().toISOString().slice(11, 19)}] ${m}`);
+
+/** Jobs per second wanted `t` seconds into the pattern. */
+function arrivalRate(t: number, duration = DURATION_S, peak = PEAK_RATE): number {
+  const third = duration / 3;
+  const base = 0.5;
+  if (t < 0 || t >= duration) return 0;
+  if (t < third) return base + ((peak - base) * t) / third;
+  if (t < 2 * third) return peak / 2 + (peak / 2) * 0.8 * Math.sin((2 * Math.PI * (t - third)) / 60);
+  return (t - 2 * third) % 60 < 8 ? peak * 1.5 : base;
+}
+
+interface PoolDef {
+  key: string;
+  label: string;
+  scaling: Record<string, number>;
+}
+
+const POOLS: PoolDef[] = [
+  { key: 'target', label: `targetWaitSeconds ${TARGET_WAIT_S}`, scaling: { pollIntervalSeconds: 2, scaleDownDelaySeconds: 60, jobsPerReplica: 10, targetWaitSeconds: TARGET_WAIT_S } },
+  { key: 'jobs', label: 'jobsPerReplica 10', scaling: { pollIntervalSeconds: 2, scaleDownDelaySeconds: 60, jobsPerReplica: 10 } },
+  { key: 'keda', label: 'KEDA defaults (emulated)', scaling: { pollIntervalSeconds: 30, scaleDownDelaySeconds: 300, jobsPerReplica: 5 } },
+];
+
+interface Run {
+  def: PoolDef;
+  name: string;
+  client: ForkpoolClient;
+  recordFile: string;
+  ids: string[];
+  samples: TimelineSample[];
+  last: { depth: number; inFlight: number; desired: number; ready: number; processed: number; failed: number };
+  drainedAt: number | undefined;
+  scaleEvents: number;
+  enqueueErrors: number;
+}
+
+async function createPool(env: E2eEnv, def: PoolDef): Promise<Run> {
+  const name = `bench-as-${def.key}`;
+  const ns = `bench-as-${def.key}`;
+  const { path } = examplePoolFile(env, (p) => {
+    p.metadata.name = name;
+    p.spec.redis.url = `${env.redis.url}/0`;
+    p.spec.redis.namespace = ns;
+    p.spec.queues = [QUEUE];
+    p.spec.scaling = { minReplicas: 0, maxReplicas: MAX_REPLICAS, ...def.scaling };
+    p.spec.worker['jobsPerChild'] = JOBS_PER_CHILD;
+    p.spec.worker['concurrency'] = 1;
+    delete p.spec['schedules'];
+  });
+  const applied = await env.cluster.kubectl(['apply', '-f', path]);
+  if (applied.code !== 0) throw new Error(`kubectl apply: ${applied.stderr}`);
+  return {
+    def, name, client: createClient({ url: `${env.redis.url}/0`, namespace: ns }), recordFile: join(outDir, `${name}-records.jsonl`), ids: [], samples: [],
+    last: { depth: 0, inFlight: 0, desired: 0, ready: 0, processed: 0, failed: 0 }, drainedAt: undefined, scaleEvents: 0, enqueueErrors: 0,
+  };
+}
+
+async function readDep(env: E2eEnv, name: string): Promise<{ desired: number; ready: number } | undefined> {
+  try {
+    const d = await env.apps.readNamespacedDeployment({ name, namespace: 'default' });
+    return { desired: d.spec?.replicas ?? 0, ready: d.status?.readyReplicas ?? 0 };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Feeds `runs` the pattern on one clock and samples them every 500 ms until every one has drained. */
+async function drive(env: E2eEnv, runs: Run[]): Promise<{ t0: number; endAt: number }> {
+  for (const r of runs) await until(`${r.name}'s Deployment at 0 replicas`, async () => (await readDep(env, r.name))?.desired === 0, 60_000);
+  await sleep(2000); // every pool's first poll has seen its empty queue
+  const t0 = Date.now();
+  const arrivals: number[] = []; // enqueue times (ms), the same for every pool
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      const now = Date.now();
+      const recent = arrivals.filter((a) => a > now - 5000).length;
+      await Promise.all(runs.map(async (r) => {
+        const [stats, dep] = await Promise.all([r.client.stats(), readDep(env, r.name)]);
+        const desired = dep?.desired ?? 0;
+        if (desired !== r.last.desired) r.scaleEvents++;
+        r.last = { depth: stats.pending, inFlight: stats.inFlight, desired, ready: dep?.ready ?? 0, processed: stats.processed, failed: stats.failed };
+        r.samples.push({ t: (Date.now() - t0) / 1000, depth: r.last.depth, desired, ready: r.last.ready, arrivalRate: recent / Math.max(1, Math.min(5, (now - t0) / 1000)) });
+        if (r.drainedAt === undefined && Date.now() - t0 > DURATION_S * 1000 && r.last.depth === 0 && r.last.inFlight === 0 && r.last.processed + r.last.failed >= r.ids.length) {
+          r.drainedAt = Date.now();
+        }
+      }));
+      await sleep(500);
+    }
+  })();
+  let due = 0;
+  let n = 0;
+  let lastProgress = 0;
+  for (let t = 0; t < DURATION_S; t = (Date.now() - t0) / 1000) {
+    due += arrivalRate(t) * 0.1;
+    for (; due >= 1; due--, n++) {
+      const at = Date.now();
+      arrivals.push(at);
+      for (const r of runs) {
+        const id = `${r.def.key}-${n}`;
+        r.ids.push(id);
+        r.client.enqueue(QUEUE, 'AutoscaleWait', r.recordFile, id, at, JOB_MS).catch(() => { r.enqueueErrors++; });
+      }
+    }
+    if (Date.now() - lastProgress >= 15_000) {
+      lastProgress = Date.now();
+      say(`t=${t.toFixed(0)} s, ${arrivalRate(t).toFixed(1)} jobs/s: ` + runs.map((r) => `${r.def.key} depth ${r.last.depth} replicas ${r.last.desired}/${r.last.ready}`).join('; '));
+    }
+    await sleep(100 - ((Date.now() - t0) % 100));
+  }
+  say(`arrivals done (${n} jobs per pool); draining`);
+  await until('every pool drained', () => {
+    if (Date.now() - lastProgress >= 10_000) {
+      lastProgress = Date.now();
+      say(runs.map((r) => `${r.def.key} depth ${r.last.depth} in flight ${r.last.inFlight} done ${r.last.processed}/${r.ids.length}`).join('; '));
+    }
+    return runs.every((r) => r.drainedAt !== undefined);
+  }, 900_000, 250);
+  sampling = false;
+  await sampler;
+  return { t0, endAt: Math.max(...runs.map((r) => r.drainedAt ?? Date.now())) };
+}
+
+interface Result {
+  label: string;
+  p50: number;
+  p95: number;
+  max: number;
+  replicaSeconds: number;
+  readySeconds: number;
+  peak: number;
+  scaleEvents: number;
+  enqueued: number;
+  completed: number;
+  duplicated: number;
+  lost: number;
+  failed: number;
+}
+
+const quantile = (sorted: readonly number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? NaN;
+
+function result(r: Run, t0: number, endAt: number): Result {
+  const records = readRecords(r.recordFile) as (ReturnType<typeof readRecords>[number] & { at?: number; enqueuedAt?: number })[];
+  const firstStart = new Map<string, number>();
+  for (const rec of records) {
+    if (rec.event === 'start' && typeof rec.at === 'number' && typeof rec.enqueuedAt === 'number' && !firstStart.has(rec.id)) firstStart.set(rec.id, (rec.at - rec.enqueuedAt) / 1000);
+  }
+  const waits = [...firstStart.values()].sort((a, b) => a - b);
+  // Step integration of the sampled spec.replicas and readyReplicas over [t0, endAt].
+  let replicaSeconds = 0;
+  let readySeconds = 0;
+  const end = (endAt - t0) / 1000;
+  r.samples.forEach((s, i) => {
+    const next = Math.min(end, r.samples[i + 1]?.t ?? end);
+    if (next > s.t) {
+      replicaSeconds += s.desired * (next - s.t);
+      readySeconds += s.ready * (next - s.t);
+    }
+  });
+  const t = tally(r.ids, records);
+  return {
+    label: r.def.label, p50: quantile(waits, 0.5), p95: quantile(waits, 0.95), max: waits.at(-1) ?? NaN, replicaSeconds, readySeconds,
+    peak: Math.max(0, ...r.samples.map((s) => s.desired)), scaleEvents: r.scaleEvents,
+    enqueued: r.ids.length - r.enqueueErrors, completed: t.completed, duplicated: t.duplicated, lost: t.lost, failed: r.last.failed,
+  };
+}
+
+/** The pools' timelines stacked in one SVG document. */
+function stackedSvg(charts: string[]): string {
+  const H = 360;
+  const inner = charts.map((c, i) => c.trimEnd().replace(/^<svg /, `<svg x="0" y="${i * H}" `));
+  return [`<svg xmlns="http://www.w3.org/2000/svg" width="800" height="${H * charts.length}" viewBox="0 0 800 ${H * charts.length}">`, ...inner, '</svg>', ''].join('\n');
+}
+
+let env: E2eEnv | undefined;
+process.once('SIGINT', () => {
+  void env?.stop().finally(() => process.exit(130));
+});
+try {
+  execFileSync('bash', [join(root, 'test/cluster/build.sh')], { stdio: ['ignore', 'inherit', 'inherit'] });
+  say('starting the cluster, redis-server, helm install of the chart, the operator as its ServiceAccount, the pod runner...');
+  env = await startE2e();
+  say(`${DURATION_S} s of arrivals (ramp 0.5 -> ${PEAK_RATE} jobs/s, sine around ${PEAK_RATE / 2}, spikes of ${PEAK_RATE * 1.5} jobs/s), ${JOB_MS} ms jobs, ` +
+    `maxReplicas ${MAX_REPLICAS}, CONCURRENCY 1, jobsPerChild ${JOBS_PER_CHILD}; pools ${SEQUENTIAL ? 'one after another' : 'side by side, on one clock'}`);
+  const results: Result[] = [];
+  const charts: string[] = [];
+  const groups = SEQUENTIAL ? POOLS.map((p) => [p]) : [POOLS];
+  for (const group of groups) {
+    const runs: Run[] = [];
+    for (const def of group) runs.push(await createPool(env, def));
+    const { t0, endAt } = await drive(env, runs);
+    for (const r of runs) {
+      results.push(result(r, t0, endAt));
+      charts.push(timelineSvg(r.samples, `bench:autoscale: ${r.def.label} (poll ${r.def.scaling['pollIntervalSeconds']} s, scale-down delay ${r.def.scaling['scaleDownDelaySeconds']} s)`));
+      await r.client.close();
+      const deleted = await env.cluster.kubectl(['delete', 'jobpool', r.name, '--wait=true']);
+      if (deleted.code !== 0) say(`deleting ${r.name}: ${deleted.stderr}`);
+    }
+    await until('the worker processes gone', () => env?.runner.running().length === 0, 120_000, 250);
+  }
+  const svgPath = join(outDir, 'bench-autoscale-timeline.svg');
+  writeFileSync(svgPath, stackedSvg(charts));
+
+  const f = (n: number, d = 1): string => (Number.isFinite(n) ? n.toFixed(d) : '-');
+  const rows = [
+    ['', 'p50 wait', 'p95 wait', 'max wait', 'replica-s (spec)', 'replica-s (ready)', 'peak', 'scale events', 'enqueued', 'completed', 'duplicated', 'lost', 'failed'],
+    ...results.map((r) => [r.label, `${f(r.p50, 2)} s`, `${f(r.p95, 2)} s`, `${f(r.max, 2)} s`, f(r.replicaSeconds, 0), f(r.readySeconds, 0), String(r.peak), String(r.scaleEvents),
+      String(r.enqueued), String(r.completed), String(r.duplicated), String(r.lost), String(r.failed)]),
+  ];
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
+  console.log('');
+  console.log(`bench:autoscale — ${DURATION_S} s of arrivals, ${JOB_MS} ms jobs, maxReplicas ${MAX_REPLICAS}, pools ${SEQUENTIAL ? 'one after another' : 'side by side (same pattern, same clock)'}`);
+  for (const row of rows) console.log(row.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  '));
+  console.log('');
+  console.log('wait: enqueue -> job start (both Date.now() on this machine). replica-s: spec.replicas (spec) and readyReplicas (ready), sampled every 500 ms and');
+  console.log('integrated from the first enqueue until all pools had drained (the same window for each). scale events: changes of spec.replicas seen by the sampler.');
+  console.log('KEDA line: poll 30 s, cooldown 300 s as scaleDownDelaySeconds, listLength 5 as jobsPerReplica 5; forkpool counts waiting + in-flight jobs where');
+  console.log('KEDA\'s Redis scaler reads LLEN (waiting only), so the emulation scales up at least as far as KEDA would.');
+  console.log(`timeline: ${svgPath}`);
+  await env.stop();
+  process.exit(results.every((r) => r.lost === 0) ? 0 : 1);
+} catch (err) {
+  say(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  await env?.stop().catch(() => undefined);
+  process.exit(1);
+}
