@@ -12,7 +12,7 @@
 // (changes of spec.replicas seen by the 500 ms sampler), enqueued/completed/duplicated/lost. Writes one SVG
 // with a timeline per pool (arrival rate, queue depth, desired and ready replicas).
 //
-// BENCH_DURATION_S (600), BENCH_PEAK_RATE (8 jobs/s), BENCH_JOB_MS (300), BENCH_MAX_REPLICAS (5),
+// BENCH_DURATION_S (360), BENCH_PEAK_RATE (8 jobs/s), BENCH_JOB_MS (300), BENCH_MAX_REPLICAS (5),
 // BENCH_TARGET_WAIT_S (2), BENCH_SEQUENTIAL=1 to run the pools one after another instead of side by side.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -22,7 +22,7 @@ import { createClient, type ForkpoolClient } from '../../queue/src/index.ts';
 import { timelineSvg, type TimelineSample } from '../../scripts/timeline-svg.ts';
 import { examplePoolFile, readRecords, root, sleep, startE2e, tally, until, type E2eEnv } from '../e2e/env.ts';
 
-const DURATION_S = Number(process.env['BENCH_DURATION_S'] ?? 600);
+const DURATION_S = Number(process.env['BENCH_DURATION_S'] ?? 360);
 const PEAK_RATE = Number(process.env['BENCH_PEAK_RATE'] ?? 8);
 const JOB_MS = Number(process.env['BENCH_JOB_MS'] ?? 300);
 const MAX_REPLICAS = Number(process.env['BENCH_MAX_REPLICAS'] ?? 5);
@@ -125,8 +125,12 @@ async function drive(env: E2eEnv, runs: Run[]): Promise<{ t0: number; endAt: num
   let due = 0;
   let n = 0;
   let lastProgress = 0;
+  let prev = 0;
   for (let t = 0; t < DURATION_S; t = (Date.now() - t0) / 1000) {
-    due += arrivalRate(t) * 0.1;
+    // The rate times the time since the last pass, not a fixed 100 ms: a loaded machine stretches the
+    // passes, and the pattern must not thin out with them.
+    due += arrivalRate(t) * (t - prev);
+    prev = t;
     for (; due >= 1; due--, n++) {
       const at = Date.now();
       arrivals.push(at);
