@@ -14,13 +14,12 @@
 //
 // BENCH_DURATION_S (360), BENCH_PEAK_RATE (8 jobs/s), BENCH_JOB_MS (300), BENCH_MAX_REPLICAS (5),
 // BENCH_TARGET_WAIT_S (2), BENCH_SEQUENTIAL=1 to run the pools one after another instead of side by side.
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient, type ForkpoolClient } from '../../queue/src/index.ts';
 import { timelineSvg, type TimelineSample } from '../../scripts/timeline-svg.ts';
-import { examplePoolFile, readRecords, root, sleep, startE2e, tally, until, type E2eEnv } from '../e2e/env.ts';
+import { examplePoolFile, readRecords, runE2eBench, sleep, tally, until, type E2eEnv } from '../e2e/env.ts';
 
 const DURATION_S = Number(process.env['BENCH_DURATION_S'] ?? 360);
 const PEAK_RATE = Number(process.env['BENCH_PEAK_RATE'] ?? 8);
@@ -210,14 +209,7 @@ function stackedSvg(charts: string[]): string {
   return [`<svg xmlns="http://www.w3.org/2000/svg" width="800" height="${H * charts.length}" viewBox="0 0 800 ${H * charts.length}">`, ...inner, '</svg>', ''].join('\n');
 }
 
-let env: E2eEnv | undefined;
-process.once('SIGINT', () => {
-  void env?.stop().finally(() => process.exit(130));
-});
-try {
-  execFileSync('bash', [join(root, 'test/cluster/build.sh')], { stdio: ['ignore', 'inherit', 'inherit'] });
-  say('starting the cluster, redis-server, helm install of the chart, the operator as its ServiceAccount, the pod runner...');
-  env = await startE2e();
+await runE2eBench(say, async (env) => {
   say(`${DURATION_S} s of arrivals (ramp 0.5 -> ${PEAK_RATE} jobs/s, sine around ${PEAK_RATE / 2}, spikes of ${PEAK_RATE * 1.5} jobs/s), ${JOB_MS} ms jobs, ` +
     `maxReplicas ${MAX_REPLICAS}, CONCURRENCY 1, jobsPerChild ${JOBS_PER_CHILD}; pools ${SEQUENTIAL ? 'one after another' : 'side by side, on one clock'}`);
   const results: Result[] = [];
@@ -234,7 +226,7 @@ try {
       const deleted = await env.cluster.kubectl(['delete', 'jobpool', r.name, '--wait=true']);
       if (deleted.code !== 0) say(`deleting ${r.name}: ${deleted.stderr}`);
     }
-    await until('the worker processes gone', () => env?.runner.running().length === 0, 120_000, 250);
+    await until('the worker processes gone', () => env.runner.running().length === 0, 120_000, 250);
   }
   const svgPath = join(outDir, 'bench-autoscale-timeline.svg');
   writeFileSync(svgPath, stackedSvg(charts));
@@ -255,10 +247,5 @@ try {
   console.log('KEDA line: poll 30 s, cooldown 300 s as scaleDownDelaySeconds, listLength 5 as jobsPerReplica 5; forkpool counts waiting + in-flight jobs where');
   console.log('KEDA\'s Redis scaler reads LLEN (waiting only), so the emulation scales up at least as far as KEDA would.');
   console.log(`timeline: ${svgPath}`);
-  await env.stop();
-  process.exit(results.every((r) => r.lost === 0) ? 0 : 1);
-} catch (err) {
-  say(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-  await env?.stop().catch(() => undefined);
-  process.exit(1);
-}
+  return results.every((r) => r.lost === 0);
+});

@@ -10,13 +10,12 @@
 // BENCH_JOBS (10000), BENCH_MAX_REPLICAS (4), BENCH_SCALE_DOWN_DELAY_S (60, the example's),
 // BENCH_KEDA_WAIT_ZERO_S (360): the longest this waits for the KEDA line to come back to zero after
 // draining; when its cooldown would take longer, the line reports drain + cooldown + one poll instead.
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from '../../queue/src/index.ts';
 import { timelineSvg, type TimelineSample } from '../../scripts/timeline-svg.ts';
-import { examplePoolFile, readRecords, root, sleep, startE2e, tally, until, type E2eEnv } from '../e2e/env.ts';
+import { examplePoolFile, readRecords, runE2eBench, sleep, tally, until, type E2eEnv } from '../e2e/env.ts';
 
 const JOBS = Number(process.env['BENCH_JOBS'] ?? 10_000);
 const MAX_REPLICAS = Number(process.env['BENCH_MAX_REPLICAS'] ?? 4);
@@ -136,14 +135,7 @@ async function burst(env: E2eEnv, label: string, name: string, ns: string, poll:
   };
 }
 
-let env: E2eEnv | undefined;
-process.once('SIGINT', () => {
-  void env?.stop().finally(() => process.exit(130));
-});
-try {
-  execFileSync('bash', [join(root, 'test/cluster/build.sh')], { stdio: ['ignore', 'inherit', 'inherit'] });
-  say('starting the cluster, redis-server, helm install of the chart, the operator as its ServiceAccount, the pod runner...');
-  env = await startE2e();
+await runE2eBench(say, async (env) => {
   say(`${JOBS} no-op jobs per burst (E2eRecord, 0 ms), maxReplicas ${MAX_REPLICAS}, jobsPerReplica 10, CONCURRENCY 1, jobsPerChild ${JOBS_PER_CHILD} ` +
     `(so that the 2 cores are not all spent starting a node process per job)`);
   const fp = await burst(env, 'forkpool', 'bench-forkpool', 'bench-fp', 2, SCALE_DOWN_DELAY_S, 1_000_000);
@@ -171,10 +163,5 @@ try {
   console.log(`failed jobs: forkpool ${fp.failed}, KEDA line ${keda.failed}`);
   console.log(`timeline (forkpool burst): ${svgPath}`);
   console.log(`timeline (KEDA line): ${kedaSvg}`);
-  await env.stop();
-  process.exit(fp.lost === 0 && keda.lost === 0 ? 0 : 1);
-} catch (err) {
-  say(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-  await env?.stop().catch(() => undefined);
-  process.exit(1);
-}
+  return fp.lost === 0 && keda.lost === 0;
+});

@@ -3,7 +3,7 @@
 // as a local process with the chart's ServiceAccount token and the chart's container environment, as
 // test/helm does) or, simpler, the CRD applied by hand and the operator run with the admin kubeconfig;
 // the pod runner; and the example JobPool adjusted to the test Redis.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
@@ -227,4 +227,28 @@ export function tally(ids: readonly string[], records: readonly RecordLine[]): {
     if ((starts.get(id) ?? 0) > e) startedNotEnded.push(id);
   }
   return { completed, duplicated, lost, startedNotEnded };
+}
+
+/**
+ * Runs a benchmark on the end-to-end environment: builds the control plane (a stamp check once built), starts
+ * the environment, runs `body`, and stops it, also on Ctrl-C. Exits 0 when `body` returns true (nothing lost),
+ * 1 when it returns false or fails.
+ */
+export async function runE2eBench(say: (message: string) => void, body: (env: E2eEnv) => Promise<boolean>): Promise<never> {
+  let env: E2eEnv | undefined;
+  process.once('SIGINT', () => {
+    void env?.stop().finally(() => process.exit(130));
+  });
+  try {
+    execFileSync('bash', [join(root, 'test/cluster/build.sh')], { stdio: ['ignore', 'inherit', 'inherit'] });
+    say('starting the cluster, redis-server, helm install of the chart, the operator as its ServiceAccount, the pod runner...');
+    env = await startE2e();
+    const ok = await body(env);
+    await env.stop();
+    process.exit(ok ? 0 : 1);
+  } catch (err) {
+    say(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    await env?.stop().catch(() => undefined);
+    process.exit(1);
+  }
 }
