@@ -20,7 +20,7 @@ import { compileSchedule, type Scheduler } from './scheduler.ts';
 import { DEFAULT_TEMPLATE_POLICY, templateRefusal, templateViolations, type TemplatePolicy } from './template-policy.ts';
 import { computeStatus, deepEqual, failures, statusNeedsWrite, warningKey, type Failure, type Observed as StatusObservation } from './status.ts';
 import type { Outcome } from './workqueue.ts';
-import { parseHostPorts, RedisTarget, targetKey, type Pem } from '../../queue/src/redis-connection.ts';
+import { parseHostPorts, RedisTarget, targetKey, withClusterNamespace, type Pem } from '../../queue/src/redis-connection.ts';
 import { expectedWaitSeconds, observeRates, rateEstimate, replicasForWait, round, type EstimatorState, type RateEstimate, type RateReading } from './wait-estimator.ts';
 
 /** Depth-only status changes are written at most this often (the metrics endpoint has them live). */
@@ -508,7 +508,7 @@ export class PoolController {
    */
   async #resolveRedis(pool: JobPool): Promise<{ target: RedisTarget } | { failure: Failure }> {
     const { namespace } = pool.metadata;
-    const { url, urlFrom, tls, auth, sentinel } = pool.spec.redis;
+    const { url, urlFrom, tls, auth, sentinel, cluster } = pool.spec.redis;
     const read = async (field: string, ref: { name: string; key: string }): Promise<string | Failure> => {
       const value = await this.#readSecretKey(namespace, ref.name, ref.key, field);
       if (value === undefined) return { reason: 'SecretNotFound', message: `Secret ${ref.name} with key ${ref.key} (${field}) does not exist` };
@@ -541,6 +541,8 @@ export class PoolController {
     };
     const sentinels = sentinel === undefined ? undefined : parseHostPorts(sentinel.sentinels.join(','));
     if (typeof sentinels === 'string') return { failure: { reason: 'InvalidRedisConnection', message: `spec.redis.sentinel.sentinels: ${sentinels}` } };
+    const clusterNodes = cluster === undefined ? undefined : parseHostPorts(cluster.nodes.join(','));
+    if (typeof clusterNodes === 'string') return { failure: { reason: 'InvalidRedisConnection', message: `spec.redis.cluster.nodes: ${clusterNodes}` } };
     const parsed = RedisTarget.safeParse(JSON.parse(JSON.stringify({
       url: fromUrl ?? url,
       username: get('spec.redis.auth.usernameFrom', auth?.usernameFrom?.secretKeyRef.key),
@@ -556,11 +558,16 @@ export class PoolController {
         sentinels,
         password: get('spec.redis.sentinel.passwordFrom', sentinel.passwordFrom?.secretKeyRef.key),
       },
+      cluster: clusterNodes === undefined ? undefined : { nodes: clusterNodes },
     })));
     if (!parsed.success) {
       return { failure: { reason: 'InvalidRedisConnection', message: parsed.error.issues.map((i) => `spec.redis${i.path.length > 0 ? `.${i.path.map(String).join('.')}` : ''}: ${i.message}`).join('; ') } };
     }
-    return { target: parsed.data };
+    try {
+      return { target: withClusterNamespace(parsed.data, pool.spec.redis.namespace) };
+    } catch (err) {
+      return { failure: { reason: 'InvalidRedisConnection', message: `spec.redis.namespace: ${err instanceof Error ? err.message : String(err)}` } };
+    }
   }
 
   /** Marks busy pods expensive to delete and idle ones cheap, just before the operator lowers replicas. */

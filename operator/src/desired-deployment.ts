@@ -83,7 +83,7 @@ export function workerEnv(pool: JobPool): V1EnvVar[] {
     spec.redis.urlFrom !== undefined
       ? { name: 'REDIS_URL', valueFrom: { secretKeyRef: { name: spec.redis.urlFrom.secretKeyRef.name, key: spec.redis.urlFrom.secretKeyRef.key } } }
       : { name: 'REDIS_URL', value: spec.redis.url ?? '' };
-  const { tls, auth, sentinel } = spec.redis;
+  const { tls, auth, sentinel, cluster } = spec.redis;
   const fromSecret = (name: string, ref: { name: string; key: string }): V1EnvVar => ({ name, valueFrom: { secretKeyRef: { name: ref.name, key: ref.key } } });
   return [
     redisUrl,
@@ -95,6 +95,7 @@ export function workerEnv(pool: JobPool): V1EnvVar[] {
     ...(tls?.serverName !== undefined ? [{ name: 'REDIS_TLS_SERVERNAME', value: tls.serverName }] : []),
     ...(sentinel ? [{ name: 'REDIS_SENTINELS', value: sentinel.sentinels.join(',') }, { name: 'REDIS_SENTINEL_MASTER', value: sentinel.masterName }] : []),
     ...(sentinel?.passwordFrom ? [fromSecret('REDIS_SENTINEL_PASSWORD', sentinel.passwordFrom.secretKeyRef)] : []),
+    ...(cluster ? [{ name: 'REDIS_CLUSTER_NODES', value: cluster.nodes.join(',') }] : []),
     { name: 'RESQUE_NAMESPACE', value: spec.redis.namespace },
     { name: 'QUEUES', value: spec.queues.join(',') },
     { name: 'CONCURRENCY', value: String(spec.worker.concurrency) },

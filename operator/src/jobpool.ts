@@ -101,6 +101,29 @@ const redisSentinel = z
     description: 'Redis Sentinel: the workers and the operator ask these sentinels for the primary of masterName, and follow a failover to the replica they promote. The URL then gives only the scheme (rediss:// for TLS, to the sentinels too), the database and credentials; its host and port are not used.',
   });
 
+/**
+ * A namespace with a Redis Cluster hash tag (text between its first `{` and the next `}`), as hashTag() reads it.
+ * Checked here, not in a CEL rule: the API server's cost estimate refuses any string function on the namespace.
+ */
+const CLUSTER_NAMESPACE = /^[^{]*[{][^}]+[}]/;
+
+const redisCluster = z
+  .object({
+    nodes: z
+      .array(
+        z
+          .string()
+          .regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$/)
+          .meta({ description: 'A cluster node\'s address, host:port (an IPv6 address in brackets).' }),
+      )
+      .min(1)
+      .max(64)
+      .meta({ description: 'Cluster nodes to ask which primary owns the namespace\'s slot (CLUSTER SLOTS); any one that answers will do. REDIS_CLUSTER_NODES in worker pods.' }),
+  })
+  .meta({
+    description: 'Redis Cluster: spec.redis.namespace must carry a hash tag (e.g. "{resque}") so that all its keys live in one slot; the workers and the operator connect to the primary that owns that slot and follow a resharding or a failover to its new owner. The URL then gives only the scheme (rediss:// for TLS) and credentials; its host and port are not used, and its database must be 0.',
+  });
+
 const redis = z
   .object({
     url: z
@@ -122,6 +145,7 @@ const redis = z
     tls: redisTls.optional(),
     auth: redisAuth.optional(),
     sentinel: redisSentinel.optional(),
+    cluster: redisCluster.optional(),
   })
   .refine((r) => (r.url === undefined) !== (r.urlFrom === undefined), {
     message: 'exactly one of spec.redis.url and spec.redis.urlFrom must be set',
@@ -129,11 +153,18 @@ const redis = z
   .refine((r) => r.tls === undefined || r.url === undefined || r.url.startsWith('rediss://'), {
     message: 'spec.redis.tls needs a rediss:// URL',
   })
+  .refine((r) => r.sentinel === undefined || r.cluster === undefined, {
+    message: 'spec.redis.sentinel and spec.redis.cluster exclude each other: give one',
+  })
+  .refine((r) => r.cluster === undefined || CLUSTER_NAMESPACE.test(r.namespace), {
+    message: 'spec.redis.cluster needs a hash-tagged spec.redis.namespace (e.g. "{resque}") so that all its keys share one slot',
+  })
   .meta({
     description: 'The Redis server holding the queues.',
     'x-kubernetes-validations': [
       { rule: 'has(self.url) != has(self.urlFrom)', message: 'exactly one of spec.redis.url and spec.redis.urlFrom must be set' },
       { rule: '!has(self.tls) || !has(self.url) || self.url.startsWith(\'rediss://\')', message: 'spec.redis.tls needs a rediss:// URL' },
+      { rule: '!has(self.sentinel) || !has(self.cluster)', message: 'spec.redis.sentinel and spec.redis.cluster exclude each other: give one' },
     ],
   });
 

@@ -228,6 +228,14 @@ describe('the forkpool chart', () => {
       /dashboard.redisSentinel.masterName needs dashboard.redisSentinel.sentinels/);
   });
 
+  it('gives the dashboard the Redis Cluster nodes, and refuses them beside sentinels', async () => {
+    const objects = await render({ dashboard: { enabled: true, redisUrl: 'redis://unused:6379', resqueNamespace: '{resque}', redisCluster: { nodes: ['redis-0:6379', 'redis-1:6379'] } } });
+    const dash = objects.find((o) => o.kind === 'Deployment' && o.metadata.name.endsWith('-dashboard'));
+    assert.deepEqual(envOf(dash), { REDIS_URL: 'redis://unused:6379', RESQUE_NAMESPACE: '{resque}', REDIS_CLUSTER_NODES: 'redis-0:6379,redis-1:6379' });
+    await assert.rejects(render({ dashboard: { enabled: true, redisUrl: 'redis://r:6379', redisCluster: { nodes: ['r:6379'] }, redisSentinel: { masterName: 'jobs', sentinels: ['s:26379'] } } }),
+      /dashboard.redisCluster.nodes and dashboard.redisSentinel exclude each other/);
+  });
+
   it('renders every option where it belongs', async () => {
     const objects = await render(everyOption);
     const deployment = find(objects, 'Deployment', 'jobs-operator');

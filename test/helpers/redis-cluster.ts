@@ -30,6 +30,8 @@ export interface RedisCluster {
   moveSlot(slot: number, to: number): Promise<void>;
   /** CLUSTER FAILOVER on the replica on `replica`, waiting until it is a primary the cluster knows */
   failover(replica: number): Promise<void>;
+  /** SIGKILLs the node on `port` (a primary dies outright), waiting until the process is gone */
+  kill(port: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -62,8 +64,9 @@ export async function startRedisCluster(opts: { nodeTimeoutMs?: number } = {}): 
     return infos.every((i) => String(i).includes('cluster_state:ok'));
   }, 30_000, 200);
 
+  const dead = new Set<number>();
   const ownerOf = async (slot: number): Promise<number> => {
-    const ranges = await a(ports[0] ?? 0).cluster('SLOTS');
+    const ranges = await a(ports.find((p) => !dead.has(p)) ?? 0).cluster('SLOTS');
     const primary = ranges.find(([from, to]) => from <= slot && slot <= to)?.[2];
     if (!primary) throw new Error(`no node serves slot ${slot}`);
     return Number(primary[1]);
@@ -75,7 +78,7 @@ export async function startRedisCluster(opts: { nodeTimeoutMs?: number } = {}): 
     addresses: ports.map((p) => `127.0.0.1:${p}`).join(','),
     nodes: ports.map((port) => ({ host: '127.0.0.1', port })),
     connect,
-    slotOf: async (key) => Number(await a(ports[0] ?? 0).cluster('KEYSLOT', key)),
+    slotOf: async (key) => Number(await a(ports.find((p) => !dead.has(p)) ?? 0).cluster('KEYSLOT', key)),
     ownerOf,
     async replicaOf(port) {
       const id = await nodeId(port);
@@ -115,6 +118,16 @@ export async function startRedisCluster(opts: { nodeTimeoutMs?: number } = {}): 
         const infos = await Promise.all(ports.map((p) => a(p).cluster('INFO').catch(() => '')));
         return infos.every((i) => String(i).includes('cluster_state:ok'));
       }, 30_000, 200);
+    },
+    async kill(port) {
+      const proc = procs[ports.indexOf(port)];
+      if (!proc) throw new Error(`no node on port ${port}`);
+      dead.add(port);
+      admin.get(port)?.disconnect();
+      await new Promise<void>((resolve) => {
+        if (proc.exitCode !== null || proc.signalCode !== null) resolve();
+        else { proc.once('exit', () => resolve()); proc.kill('SIGKILL'); }
+      });
     },
     async stop() {
       for (const c of conns) c.disconnect();

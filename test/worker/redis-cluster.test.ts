@@ -8,7 +8,7 @@ import { createClient, type ForkpoolClient } from '../../queue/src/index.ts';
 import { readConfig } from '../../worker-image/src/config.ts';
 import { startRedisCluster, type RedisCluster } from '../helpers/redis-cluster.ts';
 import { until } from '../helpers/wait.ts';
-import { runCli } from '../cli/helpers.ts';
+import { killStarted, runCli, startCli } from '../cli/helpers.ts';
 import { records, startWorker, stopWorker, tempRecordFile, type WorkerProcess } from '../helpers/worker.ts';
 
 const NS = '{resque}';
@@ -25,6 +25,7 @@ describe('worker: Redis Cluster', () => {
     client = createClient({ target: { url: 'redis://127.0.0.1', cluster: { nodes: cluster.nodes } }, namespace: NS });
   });
   after(async () => {
+    killStarted();
     if (worker) await stopWorker(worker);
     await client.close();
     await cluster.stop();
@@ -95,5 +96,20 @@ describe('worker: Redis Cluster', () => {
     const bad = await runCli(['stats'], { REDIS_CLUSTER_NODES: cluster.addresses, RESQUE_NAMESPACE: 'resque' });
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /hash-tagged namespace/);
+  });
+
+  it('forkpool dashboard shows the namespace through the cluster', async () => {
+    await client.enqueue('shown', 'NoopJob', 1);
+    const d = startCli(['dashboard', '--port', '0', '--json', '--sample', '1'], { REDIS_CLUSTER_NODES: cluster.addresses, RESQUE_NAMESPACE: NS });
+    const line = await until('the dashboard URL', () => d.stdout().split('\n')[0] || undefined, 20_000);
+    const { url } = JSON.parse(line) as { url: string };
+    const state = await until('the dashboard state', async () => {
+      const res = await fetch(new URL('/api/state', url));
+      return res.ok ? await res.text() : undefined;
+    }, 20_000);
+    assert.match(state, /"shown"/, state);
+    assert.match(state, /"processed":\s*1[2-9]\d/, state);
+    d.proc.kill('SIGINT');
+    assert.equal(await d.exited, 0, d.stderr());
   });
 });
