@@ -1,7 +1,11 @@
 // The CLI and the queue client on a TLS-only Redis with its own CA (mutual TLS) and an ACL user, set by the
 // worker's variables: enqueue and stats work; a wrong CA, a wrong password, TLS files with a redis:// URL are
-// each one line that says what to change, with the CLI's exit code, and no stack trace.
+// each one line that says what to change, with the CLI's exit code, and no stack trace. The CLI's flags set
+// the same (--tls-*, --username, --password-file) and win over the variables.
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { createClient } from '../../queue/src/index.ts';
@@ -72,6 +76,41 @@ describe('forkpool on a TLS-only Redis with an ACL user (REDIS_TLS_*, REDIS_USER
     const sentinels = await runCli(['stats'], { ...env, REDIS_SENTINELS: '127.0.0.1:26379' });
     assert.equal(sentinels.code, 2, sentinels.stderr);
     assert.match(sentinels.stderr, /^forkpool stats: REDIS_SENTINEL_MASTER \(the master name the sentinels know\) is needed with REDIS_SENTINELS/);
+  });
+});
+
+describe('the same settings as flags (--tls-*, --username, --password-file), which win over the variables', () => {
+  const flags = (): string[] => [
+    '--redis', server.url, '--tls-ca-file', certs.caFile, '--tls-cert-file', certs.clientCertFile, '--tls-key-file', certs.clientKeyFile,
+    '--username', USER, '--password-file', passwordFile,
+  ];
+  let passwordFile = '';
+  before(() => {
+    passwordFile = join(mkdtempSync(join(tmpdir(), 'forkpool-cli-')), 'password');
+    writeFileSync(passwordFile, `${PASSWORD}\n`);
+  });
+
+  it('enqueue and stats work with flags alone, over variables that would fail', async () => {
+    const wrong = { REDIS_TLS_CA_FILE: certs.otherCaFile, REDIS_USERNAME: 'nobody', REDIS_PASSWORD: 'not-the-password' };
+    const enq = await runCli([...flags(), 'enqueue', 'mailers', 'WelcomeEmail', '7'], wrong);
+    assert.equal(enq.code, 0, enq.stderr);
+    assert.deepEqual(await admin.lrange('resque:queue:mailers', 0, -1), ['{"class":"WelcomeEmail","args":[7]}']);
+    const stats = await runCli([...flags(), 'stats', '--json'], wrong);
+    assert.equal(stats.code, 0, stats.stderr);
+    assert.equal((JSON.parse(stats.stdout) as { pending: number }).pending, 1);
+  });
+
+  it('a wrong CA by flag: exit 3, one line naming the CA file; TLS flags with a redis:// URL or an unreadable password file: a usage error naming the flag', async () => {
+    const ca = await runCli([...flags(), '--tls-ca-file', certs.otherCaFile, 'stats']);
+    assert.equal(ca.code, 3, ca.stderr);
+    assert.equal(lines(ca.stderr).length, 1, ca.stderr);
+    assert.ok(ca.stderr.startsWith(`forkpool stats: TLS: the certificate of Redis at ${server.url} as ${USER} is not signed by the CA in ${certs.otherCaFile}`), ca.stderr);
+    const plain = await runCli(['--redis', `redis://127.0.0.1:${server.port}`, '--tls-ca-file', certs.caFile, 'stats']);
+    assert.equal(plain.code, 2, plain.stderr);
+    assert.match(plain.stderr, /^forkpool stats: --tls-\*: TLS settings need a rediss:\/\/ URL/);
+    const missing = await runCli([...flags(), '--password-file', '/nonexistent/password', 'stats']);
+    assert.equal(missing.code, 2, missing.stderr);
+    assert.match(missing.stderr, /^forkpool stats: --password-file: cannot read \/nonexistent\/password: ENOENT/);
   });
 });
 

@@ -96,6 +96,12 @@ describe('worker: Redis Cluster', () => {
     const bad = await runCli(['stats'], { REDIS_CLUSTER_NODES: cluster.addresses, RESQUE_NAMESPACE: 'resque' });
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /hash-tagged namespace/);
+    const byFlag = await runCli(['--cluster-nodes', cluster.addresses, '--namespace', NS, 'stats', '--json']);
+    assert.equal(byFlag.code, 0, byFlag.stderr);
+    assert.match(byFlag.stdout, /"processed":\s*1[2-9]\d/, byFlag.stdout);
+    const badFlag = await runCli(['--cluster-nodes', cluster.addresses, '--namespace', 'resque', 'stats']);
+    assert.equal(badFlag.code, 2, badFlag.stderr);
+    assert.match(badFlag.stderr, /^forkpool stats: Redis Cluster needs a hash-tagged namespace .*--namespace "resque" has none; use e\.g\. "\{resque\}"/);
   });
 
   it('forkpool dashboard shows the namespace through the cluster', async () => {

@@ -12,7 +12,7 @@ import { CliError, usageError } from '../errors.ts';
 import type { Io } from '../io.ts';
 import { readJobPoolFile } from '../jobpool-file.ts';
 import { LocalPool, type PoolEvent } from '../local-pool.ts';
-import { commonSchema, resolveTarget } from '../options.ts';
+import { commonSchema, resolveTarget, withConnectionFlags } from '../options.ts';
 import { findRedisServer, isLocalRedis, startSessionRedis, type SessionRedis } from '../session-redis.ts';
 
 /** What `forkpool help up` says after the options. */
@@ -133,7 +133,7 @@ export async function upCommand(opts: z.output<typeof upSchema>, io: Io): Promis
   try {
     local = new LocalPool({
       pool, redisUrl: url, namespace: target.namespace, redis: conn.redis, jobsDir,
-      workerCommand: [process.execPath, WORKER_BIN], workerOutput: fd, baseEnv: io.env, log, onEvent,
+      workerCommand: [process.execPath, WORKER_BIN], workerOutput: fd, baseEnv: withConnectionFlags(opts, io.env), log, onEvent,
     });
   } catch (err) {
     await conn.close();
