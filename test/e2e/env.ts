@@ -13,6 +13,7 @@ import { startRedis, type RedisServer } from '../helpers/redis.ts';
 import { helm } from '../helm/chart.ts';
 import { startPodRunner, type PodRunner } from './pod-runner.ts';
 import { sleep, until } from '../helpers/wait.ts';
+import { startTogether } from '../helpers/start-together.ts';
 
 export const root = new URL('../../', import.meta.url).pathname;
 export const E2E_JOBS_DIR = join(import.meta.dirname, 'jobs');
@@ -54,7 +55,7 @@ const OPERATOR_NS = 'forkpool-system';
 
 export async function startE2e(options: E2eOptions = {}): Promise<E2eEnv> {
   const keepDir = process.env['KEEP_CLUSTER_DIR'] === '1';
-  const [cluster, redis] = await Promise.all([startCluster({ log: () => undefined, keepDir }), startRedis({ appendonly: options.redisAppendonly === true })]);
+  const [cluster, redis] = await startTogether(startCluster({ log: () => undefined, keepDir }), startRedis({ appendonly: options.redisAppendonly === true }));
   const operators = new Map<string, ChildProcess>();
   let runner: PodRunner | undefined;
   let stopping = false;

@@ -13,6 +13,7 @@ import { createClient, type ForkpoolClient } from '../../queue/src/index.ts';
 import { POOL_LABEL } from '../../operator/src/desired-deployment.ts';
 import { E2E_JOBS_DIR, readRecords, until } from './env.ts';
 import { startPodRunner, type PodRunner } from './pod-runner.ts';
+import { startTogether } from '../helpers/start-together.ts';
 
 describe('the pod runner', { timeout: 180_000 }, () => {
   let cluster: Cluster;
@@ -23,7 +24,7 @@ describe('the pod runner', { timeout: 180_000 }, () => {
   const messages: string[] = [];
 
   before(async () => {
-    [cluster, redis] = await Promise.all([startCluster({ log: () => undefined }), startRedis()]);
+    [cluster, redis] = await startTogether(startCluster({ log: () => undefined }), startRedis());
     const kc = cluster.kubeConfig();
     core = kc.makeApiClient(CoreV1Api);
     client = createClient({ url: `${redis.url}/0`, namespace: 'resque' });

@@ -14,6 +14,7 @@ import { keys } from '../../queue/src/keys.ts';
 import { startCluster, type Cluster } from '../cluster/cluster.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 import { chartCopy, chartDir, everyOption, helm, root, run, templateText, until } from './chart.ts';
+import { startTogether } from '../helpers/start-together.ts';
 
 const release = 'forkpool';
 const ns = 'forkpool-system';
@@ -77,7 +78,7 @@ describe('the chart on a real cluster', { timeout: 600_000 }, () => {
     return () => readFileSync(logFile, 'utf8');
   };
   before(async () => {
-    [cluster, redis] = await Promise.all([startCluster({ log: () => undefined }), startRedis()]);
+    [cluster, redis] = await startTogether(startCluster({ log: () => undefined }), startRedis());
     redisClient = redis.connect();
     await kubectl(['create', 'namespace', ns]);
     await kubectl(['create', 'namespace', apps]);

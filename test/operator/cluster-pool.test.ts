@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { keys } from '../../queue/src/keys.ts';
 import type { RunningOperator } from '../../operator/src/operator.ts';
 import { startRedisCluster, type RedisCluster } from '../helpers/redis-cluster.ts';
+import { startTogether } from '../helpers/start-together.ts';
 import { condition, createNamespace, createPool, getDeployment, getPool, poolSpec, runOperator, startEnv, until, warnings, type Env } from './harness.ts';
 
 const NAMESPACE = '{resque}';
@@ -20,12 +21,7 @@ describe('a JobPool on Redis Cluster, on a real control plane', { timeout: 300_0
   let operator: RunningOperator;
 
   before(async () => {
-    // allSettled: when one fails, the other is still stopped by after() (a Redis Cluster left running keeps the test alive).
-    const [e, c] = await Promise.allSettled([startEnv(), startRedisCluster()]);
-    if (e.status === 'fulfilled') env = e.value;
-    if (c.status === 'fulfilled') cluster = c.value;
-    if (e.status === 'rejected') throw e.reason;
-    if (c.status === 'rejected') throw c.reason;
+    [env, cluster] = await startTogether(startEnv(), startRedisCluster());
     operator = await runOperator(env, 'cluster');
   });
   after(async () => {

@@ -12,6 +12,7 @@ import type { OperatorConfig } from '../../operator/src/config.ts';
 import { DEFAULT_TEMPLATE_POLICY } from '../../operator/src/template-policy.ts';
 import type { JobPoolSpecInput, JobPoolStatus } from '../../operator/src/jobpool.ts';
 import { sleep, until } from '../helpers/wait.ts';
+import { startTogether } from '../helpers/start-together.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 
@@ -32,7 +33,7 @@ export interface Env {
 export async function startEnv(): Promise<Env> {
   // KEEP_CLUSTER_DIR=1 keeps the cluster's dir, operator logs included, for reading after a run.
   const keepDir = process.env['KEEP_CLUSTER_DIR'] === '1';
-  const [cluster, redis] = await Promise.all([startCluster({ log: () => undefined, keepDir }), startRedis()]);
+  const [cluster, redis] = await startTogether(startCluster({ log: () => undefined, keepDir }), startRedis());
   const kc = cluster.kubeConfig();
   try {
     const applied = await cluster.kubectl(['apply', '--server-side', '-f', join(root, 'crds/jobpool.yaml')]);

@@ -13,6 +13,7 @@ import { aclDenials, aclOnlyServer, createDocumentedUser } from '../helpers/redi
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 import { makeTestCerts, type TestCerts } from '../helpers/tls.ts';
 import { condition, createNamespace, createPool, getDeployment, getPool, poolSpec, runOperator, startEnv, until, type Env } from './harness.ts';
+import { startTogether } from '../helpers/start-together.ts';
 
 const k = keys('resque');
 
@@ -25,7 +26,7 @@ describe('a JobPool on a TLS + ACL Redis, on a real cluster', { timeout: 300_000
 
   before(async () => {
     certs = makeTestCerts();
-    [env, server] = await Promise.all([startEnv(), startRedis({ tls: { certs, authClients: true } })]);
+    [env, server] = await startTogether(startEnv(), startRedis({ tls: { certs, authClients: true } }));
     admin = await aclOnlyServer(server);
     await createDocumentedUser(admin, 'forkpool-operator', 'operator-secret');
     await admin.call('ACL', 'LOG', 'RESET');

@@ -9,6 +9,7 @@ import { startRedis, type RedisServer } from '../helpers/redis.ts';
 import { startSentinels, type Sentinels } from '../helpers/sentinel.ts';
 import { replicate } from '../helpers/tcp-proxy.ts';
 import { condition, createNamespace, createPool, getDeployment, getPool, poolSpec, runOperator, startEnv, until, type Env } from './harness.ts';
+import { startTogether } from '../helpers/start-together.ts';
 
 const k = keys('resque');
 const MASTER = 'jobs';
@@ -22,7 +23,7 @@ describe('a JobPool on Redis Sentinel, on a real cluster', { timeout: 300_000 },
   let operator: RunningOperator;
 
   before(async () => {
-    [env, primary, replica] = await Promise.all([startEnv(), startRedis(), startRedis()]);
+    [env, primary, replica] = await startTogether(startEnv(), startRedis(), startRedis());
     await replicate(primary.connect(), replica.connect(), primary.port);
     sentinels = await startSentinels(MASTER, primary.port, { replicas: 1, downAfterMs: 1000, password: SENTINEL_PASSWORD });
     operator = await runOperator(env, 'sentinel');
