@@ -1,19 +1,22 @@
-// npm run bench:autoscale: three JobPools fed the same varying arrival pattern at the same time, on the test
+// npm run bench:autoscale: JobPools fed the same varying arrival pattern at the same time, on the test
 // cluster (the chart, the operator as its ServiceAccount, worker pods as local processes; test/e2e/env.ts):
 //   target  spec.scaling.targetWaitSeconds (BENCH_TARGET_WAIT_S, 2 s), poll 2 s, scale-down delay 60 s;
-//   jobs    jobsPerReplica 10 (the default scaling), poll 2 s, scale-down delay 60 s;
-//   keda    KEDA's defaults emulated on the same operator: pollingInterval 30 s, cooldownPeriod 300 s
-//           (scaleDownDelaySeconds 300), the Redis scaler's listLength 5 (jobsPerReplica 5).
+//   jobsN   jobsPerReplica N (10 is the default scaling), poll 2 s, scale-down delay 60 s;
+//   kedaN   KEDA's defaults emulated on the same operator: pollingInterval 30 s, cooldownPeriod 300 s
+//           (scaleDownDelaySeconds 300), the Redis scaler's listLength N (jobsPerReplica N; 5 is KEDA's default).
+// BENCH_POOLS (all by default) picks them: jobsPerReplica 10, 5, 3, 2 and listLength 5, 2, 1 are a sweep, to find
+// the cheapest setting of each that keeps p95 within the target; the verdict line compares them with the target.
 // The pattern, one third each: a ramp from 0.5 jobs/s to BENCH_PEAK_RATE; a sine around half the peak
 // (period 60 s); a low base (0.5 jobs/s) with a spike at 1.5 x the peak for 8 s every 60 s. Each job sleeps
 // BENCH_JOB_MS (300 ms) and records when it started; the enqueue time is in its args. Printed per pool:
 // p50/p95/max wait (enqueue -> start), replica-seconds (spec.replicas and ready pods integrated over the same
-// window for the three: from the first enqueue to the moment all three pools have drained), scale events
+// window for all: from the first enqueue to the moment every pool has drained), scale events
 // (changes of spec.replicas seen by the 500 ms sampler), enqueued/completed/duplicated/lost. Writes one SVG
 // with a timeline per pool (arrival rate, queue depth, desired and ready replicas).
 //
 // BENCH_DURATION_S (360), BENCH_PEAK_RATE (8 jobs/s), BENCH_JOB_MS (300), BENCH_MAX_REPLICAS (5),
-// BENCH_TARGET_WAIT_S (2), BENCH_SEQUENTIAL=1 to run the pools one after another instead of side by side.
+// BENCH_TARGET_WAIT_S (2), BENCH_POOLS (target,jobs10,jobs5,jobs3,jobs2,keda5,keda2,keda1),
+// BENCH_SEQUENTIAL=1 to run the pools one after another instead of side by side.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,11 +51,19 @@ interface PoolDef {
   scaling: Record<string, number>;
 }
 
-const POOLS: PoolDef[] = [
+/** The pools a run can hold (BENCH_POOLS picks some by key): the wait target, then a sweep of jobsPerReplica
+ * (poll 2 s, the same scale-down delay as the target) and of the emulated KEDA scaler's listLength. */
+const CATALOGUE: PoolDef[] = [
   { key: 'target', label: `targetWaitSeconds ${TARGET_WAIT_S}`, scaling: { pollIntervalSeconds: 2, scaleDownDelaySeconds: 60, jobsPerReplica: 10, targetWaitSeconds: TARGET_WAIT_S } },
-  { key: 'jobs', label: 'jobsPerReplica 10', scaling: { pollIntervalSeconds: 2, scaleDownDelaySeconds: 60, jobsPerReplica: 10 } },
-  { key: 'keda', label: 'KEDA defaults (emulated)', scaling: { pollIntervalSeconds: 30, scaleDownDelaySeconds: 300, jobsPerReplica: 5 } },
+  ...[10, 5, 3, 2].map((n) => ({ key: `jobs${n}`, label: `jobsPerReplica ${n}`, scaling: { pollIntervalSeconds: 2, scaleDownDelaySeconds: 60, jobsPerReplica: n } })),
+  ...[5, 2, 1].map((n) => ({ key: `keda${n}`, label: `KEDA listLength ${n} (emulated)`, scaling: { pollIntervalSeconds: 30, scaleDownDelaySeconds: 300, jobsPerReplica: n } })),
 ];
+const POOL_KEYS = (process.env['BENCH_POOLS'] ?? CATALOGUE.map((p) => p.key).join(',')).split(',').map((k) => k.trim()).filter((k) => k !== '');
+const POOLS: PoolDef[] = POOL_KEYS.map((k) => {
+  const def = CATALOGUE.find((p) => p.key === k);
+  if (def === undefined) throw new Error(`BENCH_POOLS: no pool ${k} (known: ${CATALOGUE.map((p) => p.key).join(', ')})`);
+  return def;
+});
 
 interface Run {
   def: PoolDef;
@@ -159,6 +170,7 @@ async function drive(env: E2eEnv, runs: Run[]): Promise<{ t0: number; endAt: num
 }
 
 interface Result {
+  key: string;
   label: string;
   p50: number;
   p95: number;
@@ -196,7 +208,7 @@ function result(r: Run, t0: number, endAt: number): Result {
   });
   const t = tally(r.ids, records);
   return {
-    label: r.def.label, p50: quantile(waits, 0.5), p95: quantile(waits, 0.95), max: waits.at(-1) ?? NaN, replicaSeconds, readySeconds,
+    key: r.def.key, label: r.def.label, p50: quantile(waits, 0.5), p95: quantile(waits, 0.95), max: waits.at(-1) ?? NaN, replicaSeconds, readySeconds,
     peak: Math.max(0, ...r.samples.map((s) => s.desired)), scaleEvents: r.scaleEvents,
     enqueued: r.ids.length - r.enqueueErrors, completed: t.completed, duplicated: t.duplicated, lost: t.lost, failed: r.last.failed,
   };
@@ -244,8 +256,21 @@ await runE2eBench(say, async (env) => {
   console.log('');
   console.log('wait: enqueue -> job start (both Date.now() on this machine). replica-s: spec.replicas (spec) and readyReplicas (ready), sampled every 500 ms and');
   console.log('integrated from the first enqueue until all pools had drained (the same window for each). scale events: changes of spec.replicas seen by the sampler.');
-  console.log('KEDA line: poll 30 s, cooldown 300 s as scaleDownDelaySeconds, listLength 5 as jobsPerReplica 5; forkpool counts waiting + in-flight jobs where');
+  console.log('KEDA lines: poll 30 s, cooldown 300 s as scaleDownDelaySeconds, listLength N as jobsPerReplica N; forkpool counts waiting + in-flight jobs where');
   console.log('KEDA\'s Redis scaler reads LLEN (waiting only), so the emulation scales up at least as far as KEDA would.');
+  console.log('');
+  const meets = (prefix: string): Result[] => results.filter((r) => r.key.startsWith(prefix) && r.p95 <= TARGET_WAIT_S).sort((x, y) => x.replicaSeconds - y.replicaSeconds);
+  const describe = (r: Result | undefined, family: string): string => (r === undefined ? `no ${family} setting run here met p95 <= ${TARGET_WAIT_S} s` : `${r.label}: p95 ${f(r.p95, 2)} s, ${f(r.replicaSeconds, 0)} replica-s`);
+  const own = results.find((r) => r.key === 'target');
+  if (own !== undefined) {
+    const others = [meets('jobs')[0], meets('keda')[0]];
+    const beats = others.every((o) => o !== undefined && own.p95 <= TARGET_WAIT_S && own.replicaSeconds < o.replicaSeconds);
+    console.log(`verdict (target p95 <= ${TARGET_WAIT_S} s): ${own.label}: p95 ${f(own.p95, 2)} s, ${f(own.replicaSeconds, 0)} replica-s${own.p95 <= TARGET_WAIT_S ? '' : ' (misses the target)'}`);
+    console.log(`  cheapest jobsPerReplica meeting it: ${describe(others[0], 'jobsPerReplica')}`);
+    console.log(`  cheapest KEDA meeting it:           ${describe(others[1], 'KEDA')}`);
+    console.log(`  targetWaitSeconds ${beats ? 'needs fewer replica-s than both' : 'does NOT need fewer replica-s than both'} for p95 <= ${TARGET_WAIT_S} s` +
+      (others.some((o) => o === undefined) ? ' (a family has no setting here that meets the target)' : ''));
+  }
   console.log(`timeline: ${svgPath}`);
   return results.every((r) => r.lost === 0);
 });
