@@ -268,8 +268,9 @@ await runE2eBench(say, async (env) => {
     console.log(`verdict (target p95 <= ${TARGET_WAIT_S} s): ${own.label}: p95 ${f(own.p95, 2)} s, ${f(own.replicaSeconds, 0)} replica-s${own.p95 <= TARGET_WAIT_S ? '' : ' (misses the target)'}`);
     console.log(`  cheapest jobsPerReplica meeting it: ${describe(others[0], 'jobsPerReplica')}`);
     console.log(`  cheapest KEDA meeting it:           ${describe(others[1], 'KEDA')}`);
-    console.log(`  targetWaitSeconds ${beats ? 'needs fewer replica-s than both' : 'does NOT need fewer replica-s than both'} for p95 <= ${TARGET_WAIT_S} s` +
-      (others.some((o) => o === undefined) ? ' (a family has no setting here that meets the target)' : ''));
+    if (own.p95 > TARGET_WAIT_S) console.log('  not shown: the target pool missed its own target in this run');
+    else if (others.some((o) => o === undefined)) console.log('  not shown: a family has no setting here that meets the target, so there is nothing to compare at the same p95');
+    else console.log(`  targetWaitSeconds ${beats ? 'needs fewer replica-s than both' : 'does NOT need fewer replica-s than both'} for p95 <= ${TARGET_WAIT_S} s`);
   }
   console.log(`timeline: ${svgPath}`);
   return results.every((r) => r.lost === 0);
