@@ -29,9 +29,9 @@ describe('fork mode: fork safety', () => {
   let baselineFds: string[];
   const tmp = tempDir();
   let seq = 0;
-  const observe = async (lingerMs = 0): Promise<{ obs: Observation; pid: number | null }> => {
+  const observe = async (lingerMs = 0, uuidFirst: 'node' | 'web' = 'node'): Promise<{ obs: Observation; pid: number | null }> => {
     const out = tmp.file(`observe-${seq++}`);
-    const outcome = await zygote.run('Observe', [out, lingerMs]).done;
+    const outcome = await zygote.run('Observe', [out, lingerMs, uuidFirst]).done;
     assert.equal(outcome.status, 'ok', JSON.stringify(outcome));
     return { obs: readJson<Observation>(out), pid: outcome.pid };
   };
@@ -96,9 +96,10 @@ describe('fork mode: fork safety', () => {
   });
 
   it('each child makes its own randomUUID (node:crypto and Web Crypto), though the zygote filled the cache', async () => {
-    const draws = await Promise.all([observe(), observe(), observe()]);
+    // Half the children ask Web Crypto first: either way the first UUID a child draws is its own.
+    const draws = await Promise.all([observe(), observe(0, 'web'), observe(), observe(0, 'web'), observe(), observe(0, 'web')]);
     const uuids = draws.flatMap(({ obs }) => [obs.uuid, obs.webUuid]);
-    assert.equal(new Set(uuids).size, 6, `repeated UUIDs across children: ${uuids.join(', ')}`);
+    assert.equal(new Set(uuids).size, 12, `repeated UUIDs across children: ${uuids.join(', ')}`);
   });
 
   it('process.pid is the child pid, and its process title names the job', async () => {
@@ -141,7 +142,7 @@ describe('fork mode: fork safety', () => {
     const [a, b] = await Promise.all([observe(), observe()]);
     for (const { obs, pid } of [a, b]) {
       assert.deepEqual(obs.hooks.beforeFork, { runs: 1, pid: zygote.pid });
-      assert.deepEqual(obs.hooks.afterFork, { className: 'Observe', args: [obs.hooks.afterFork?.args[0], 0], pid });
+      assert.deepEqual(obs.hooks.afterFork, { className: 'Observe', args: [obs.hooks.afterFork?.args[0], 0, 'node'], pid });
     }
   });
 });

@@ -1,11 +1,13 @@
 // Writes what a forked child sees of itself to args[0] (JSON), then lingers args[1] ms so that the
-// test can look at the zygote while this child still runs.
+// test can look at the zygote while this child still runs. args[2] 'web' draws the Web Crypto UUID
+// before the node:crypto one (the first draw in a child is the one that must not repeat the zygote's).
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadTimeTicks } from './LoadTime.js';
 
-export async function perform(out, lingerMs = 0) {
+export async function perform(out, lingerMs = 0, uuidFirst = 'node') {
+  const webFirst = uuidFirst === 'web' ? crypto.randomUUID() : undefined;
   const fds = {};
   for (const fd of readdirSync('/proc/self/fd')) {
     try {
@@ -24,7 +26,7 @@ export async function perform(out, lingerMs = 0) {
       ppid: process.ppid,
       random: [Math.random(), Math.random()],
       uuid: randomUUID(),
-      webUuid: crypto.randomUUID(),
+      webUuid: webFirst ?? crypto.randomUUID(),
       title: process.title,
       cmdline: readFileSync('/proc/self/cmdline', 'utf8').replace(/\0+$/, ''),
       comm: readFileSync('/proc/self/comm', 'utf8').trim(),

@@ -3,6 +3,7 @@
 // that fork() just made from the zygote; docs/fork-mode.md lists the rules job code follows.
 import { randomUUID, getRandomValues } from 'node:crypto';
 import { closeSync, readlinkSync, writeSync } from 'node:fs';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { constants } from 'node:os';
 import type { ProcessAddon } from '../process-addon.ts';
 import type { JobModules } from './job-modules.ts';
@@ -29,6 +30,41 @@ export interface ChildDeps {
 // Node's buffered randomUUID hands out 128 UUIDs from one random fill; every child would hand out
 // the zygote's leftovers first. Drawing a whole batch forces the next fill to happen in the child.
 const UUID_BATCH = 128;
+
+/** Set in each fresh child: its first randomUUID call must first draw the zygote's leftovers away. */
+let uuidDrainOwed = false;
+
+/**
+ * Replaces node:crypto's and Web Crypto's randomUUID with pass-throughs that, on a child's first
+ * call, draw a whole batch before answering. Most jobs never ask for a UUID: draining in every child
+ * up front would cost each of them the faults of the buffer's pages for nothing. Called in the
+ * zygote before job modules load, so that their imports (live ESM bindings, synced here) and
+ * `require('node:crypto')` see the guarded function. The two share Node's one buffer.
+ */
+export function guardRandomUUID(): void {
+  const cjsCrypto = createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto');
+  const nodeRandomUUID = cjsCrypto.randomUUID;
+  const drainIfOwed = (): void => {
+    if (!uuidDrainOwed) return;
+    uuidDrainOwed = false;
+    for (let i = 0; i < UUID_BATCH; i++) nodeRandomUUID();
+  };
+  cjsCrypto.randomUUID = (options) => {
+    drainIfOwed();
+    return nodeRandomUUID(options);
+  };
+  syncBuiltinESMExports();
+  const web = globalThis.crypto;
+  const webRandomUUID = web.randomUUID.bind(web);
+  Object.defineProperty(web, 'randomUUID', {
+    value: (): ReturnType<typeof webRandomUUID> => {
+      drainIfOwed();
+      return webRandomUUID();
+    },
+    configurable: true,
+    writable: true,
+  });
+}
 
 /** Math.random from the OS's generator: V8's state is per process image, so every child would
  * otherwise draw the zygote's sequence, and V8 offers no way to reseed it. */
@@ -68,7 +104,7 @@ export function makeForkSafe(inheritedFds: readonly number[], deps: ChildDeps): 
   for (const signal of Object.keys(constants.signals)) process.removeAllListeners(signal);
   deps.addon.unblockSignals();
   Math.random = osSeededRandom();
-  for (let i = 0; i < UUID_BATCH; i++) randomUUID();
+  uuidDrainOwed = true;
   // process.pid is a value Node read at start-up: the zygote's.
   Object.defineProperty(process, 'pid', { value: Number(readlinkSync('/proc/self')), configurable: true, enumerable: true });
 }

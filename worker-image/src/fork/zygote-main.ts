@@ -7,7 +7,7 @@
 // otherwise hand GC and compilation work to threads the child does not have, and wait forever.
 import { closeSync, readSync, writeSync } from 'node:fs';
 import { loadProcessAddon, type ProcessAddon } from '../process-addon.ts';
-import { makeForkSafe, runForkedJob, warmUpForChildren, type ForkedChild } from './forked-child.ts';
+import { guardRandomUUID, makeForkSafe, runForkedJob, warmUpForChildren, type ForkedChild } from './forked-child.ts';
 import { loadJobModules } from './job-modules.ts';
 import { LineSplitter } from '../line-splitter.ts';
 import {
@@ -342,6 +342,8 @@ async function main(): Promise<void> {
   process.title = 'forkpool-zygote';
   // Before any job module runs, so that the timers those modules start can be cleared in children.
   const timers = trackTimers();
+  // Likewise before job modules import node:crypto: see forked-child.ts.
+  guardRandomUUID();
   let jobs;
   try {
     jobs = await loadJobModules(jobsDir);
