@@ -1,7 +1,7 @@
 // npm run bench:worker — throughput, pickup latency and memory of one forkpool-worker on no-op jobs, beside
 // the machine's limit for starting a fresh `node` per job. Prints figures; asserts nothing.
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,18 +28,57 @@ const pct = (xs: number[], p: number): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
 };
-/** The live children of a process, from /proc. */
+/**
+ * The live children of a process, from /proc: those of every thread, as a thread that forks or spawns is the
+ * parent (the worker starts its zygote from a thread other than the main one).
+ */
 const childrenOf = (pid: number): number[] => {
+  let tasks: string[];
   try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    tasks = readdirSync(`/proc/${pid}/task`);
   } catch {
     return [];
+  }
+  return tasks.flatMap((tid) => {
+    try {
+      return readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      return [];
+    }
+  });
+};
+/** The zygote's process name (process.title 'forkpool-zygote', which Linux keeps as the 15-character comm). */
+const ZYGOTE_COMM = 'forkpool-zygote';
+const commOf = (pid: number): string => {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
   }
 };
 /** CPU ms a process tree used so far: each live process's own and that of the children it reaped. */
 const treeCpuMs = (pid: number): number => {
   const c = cpuMs(pid);
   return c.self + c.children + childrenOf(pid).reduce((sum, kid) => sum + treeCpuMs(kid), 0);
+};
+/**
+ * The CPU ms of a worker's process tree so far, split: the worker process itself, forkpool's zygote (by its
+ * process name), and the job processes (every other process, live or reaped). Resque has no zygote.
+ */
+interface TreeCpu { worker: number; zygote: number; jobs: number }
+const splitTreeCpuMs = (pid: number): TreeCpu => {
+  const root = cpuMs(pid);
+  const split: TreeCpu = { worker: root.self, zygote: 0, jobs: root.children };
+  for (const kid of childrenOf(pid)) {
+    if (commOf(kid) === ZYGOTE_COMM) {
+      const z = cpuMs(kid);
+      split.zygote += z.self;
+      split.jobs += z.children + childrenOf(kid).reduce((sum, job) => sum + treeCpuMs(job), 0);
+    } else {
+      split.jobs += treeCpuMs(kid);
+    }
+  }
+  return split;
 };
 const hwmKb = (pid: number): number => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
 
@@ -243,18 +282,29 @@ async function runResque(count: number, lib: string): Promise<Worker[]> {
   }));
 }
 
-interface SideRun { jobsPerSec: number; treeMs: number; redisMs: number }
+interface SideRun { jobsPerSec: number; tree: TreeCpu; redisMs: number }
 
 /**
  * `n` no-op jobs through already started workers (`pids`, their process trees measured): jobs/s, and per job
- * the CPU ms of the workers' process trees and of Redis.
+ * the CPU ms of the workers' process trees (split as splitTreeCpuMs does) and of Redis.
  */
 async function sideRun(pids: number[], n: number): Promise<SideRun> {
-  const tree = (): number => pids.reduce((sum, pid) => sum + treeCpuMs(pid), 0);
+  const tree = (): TreeCpu => pids.map(splitTreeCpuMs).reduce((a, b) => ({ worker: a.worker + b.worker, zygote: a.zygote + b.zygote, jobs: a.jobs + b.jobs }));
   const t0 = tree();
   const r0 = cpuMs(server.pid).self;
   const ms = await burst(n, 'Noop', n);
-  return { jobsPerSec: (n * 1000) / ms, treeMs: (tree() - t0) / n, redisMs: (cpuMs(server.pid).self - r0) / n };
+  const t1 = tree();
+  const perJob = (k: keyof TreeCpu): number => (t1[k] - t0[k]) / n;
+  return { jobsPerSec: (n * 1000) / ms, tree: { worker: perJob('worker'), zygote: perJob('zygote'), jobs: perJob('jobs') }, redisMs: (cpuMs(server.pid).self - r0) / n };
+}
+
+/** Waits for the fork-mode worker's zygote: a worker that fell back to spawn mode would measure something else. */
+async function zygoteOf(workerPid: number): Promise<number> {
+  const [zygote] = await until('the fork-mode zygote (a worker without one fell back to spawn mode: is worker-image/native built?)', () => {
+    const found = childrenOf(workerPid).filter((kid) => commOf(kid) === ZYGOTE_COMM);
+    return found.length > 0 ? found : undefined;
+  }, 30_000, 20);
+  return zygote ?? 0;
 }
 
 /**
@@ -271,18 +321,22 @@ async function againstResque(lib: string, rounds: number, n: number): Promise<st
     for (const w of rs) await w.stop();
     await redis.flushdb();
     const fp = await runWorker({ ISOLATION: 'fork', CONCURRENCY: '2' });
+    await zygoteOf(fp.pid);
     await sleep(300);
     sides.forkpool.push(await sideRun([fp.pid], n));
     await fp.stop();
   }
-  const avg = (xs: SideRun[], k: keyof SideRun): number => xs.reduce((a, x) => a + x[k], 0) / xs.length;
-  const line = (name: string, xs: SideRun[]): string => `${name}: ${avg(xs, 'jobsPerSec').toFixed(0)} jobs/s (rounds ${xs.map((x) => x.jobsPerSec.toFixed(0)).join(', ')}), `
-    + `CPU per job: process tree ${avg(xs, 'treeMs').toFixed(2)} ms, redis ${avg(xs, 'redisMs').toFixed(2)} ms`;
+  const avg = (xs: SideRun[], f: (x: SideRun) => number): number => xs.reduce((a, x) => a + f(x), 0) / xs.length;
+  const treeMs = (x: SideRun): number => x.tree.worker + x.tree.zygote + x.tree.jobs;
+  const line = (name: string, xs: SideRun[], zygote: boolean): string => `${name}: ${avg(xs, (x) => x.jobsPerSec).toFixed(0)} jobs/s (rounds ${xs.map((x) => x.jobsPerSec.toFixed(0)).join(', ')}), `
+    + `CPU per job: process tree ${avg(xs, treeMs).toFixed(2)} ms (workers ${avg(xs, (x) => x.tree.worker).toFixed(2)}`
+    + `${zygote ? `, zygote ${avg(xs, (x) => x.tree.zygote).toFixed(2)}` : ''}, job processes ${avg(xs, (x) => x.tree.jobs).toFixed(2)}), `
+    + `redis ${avg(xs, (x) => x.redisMs).toFixed(2)} ms`;
   const ratios = sides.forkpool.map((f, i) => f.jobsPerSec / (sides.resque[i]?.jobsPerSec ?? NaN));
-  const perCpu = (avg(sides.resque, 'treeMs') + avg(sides.resque, 'redisMs')) / (avg(sides.forkpool, 'treeMs') + avg(sides.forkpool, 'redisMs'));
+  const perCpu = (avg(sides.resque, treeMs) + avg(sides.resque, (x) => x.redisMs)) / (avg(sides.forkpool, treeMs) + avg(sides.forkpool, (x) => x.redisMs));
   return [
-    line('Resque 3 fork per job, 2 workers', sides.resque),
-    line('forkpool ISOLATION=fork CONCURRENCY=2', sides.forkpool),
+    line('Resque 3 fork per job, 2 workers', sides.resque, false),
+    line('forkpool ISOLATION=fork CONCURRENCY=2', sides.forkpool, true),
     `forkpool / Resque: throughput ${ratios.map((x) => `${x.toFixed(2)}x`).join(', ')} by round; `
       + `jobs per CPU second (workers + redis) ${perCpu.toFixed(2)}x`,
   ];
