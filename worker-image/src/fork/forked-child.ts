@@ -100,8 +100,11 @@ export function makeForkSafe(inheritedFds: readonly number[], deps: ChildDeps): 
   for (const fd of inheritedFds) closeSync(fd);
   deps.timers.clearAndStop();
   // Default dispositions, as in a fresh process: the master's SIGTERM means what it says. Signals
-  // were blocked since fork, so none was handled by the zygote's listeners in the meantime.
-  for (const signal of Object.keys(constants.signals)) process.removeAllListeners(signal);
+  // were blocked since fork, so none was handled by the zygote's listeners in the meantime. Only the
+  // signals that have listeners have a handler installed (Node drops it with the last listener).
+  for (const event of process.eventNames()) {
+    if (typeof event === 'string' && Object.hasOwn(constants.signals, event)) process.removeAllListeners(event);
+  }
   deps.addon.unblockSignals();
   Math.random = osSeededRandom();
   uuidDrainOwed = true;
