@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // forkpool-operator: runs in the cluster (service account) or outside it (KUBECONFIG), configured by environment.
-import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { loadConfig } from './config.ts';
+import { delegatedAccess, loadClusterAccess, type ClusterAccess } from './kube-client.ts';
 import { startOperator } from './operator.ts';
 
 const loaded = loadConfig();
@@ -12,9 +12,14 @@ if (!loaded.ok) {
 }
 const { config } = loaded;
 const log = pino({ level: config.logLevel, base: { component: 'forkpool-operator' } });
-const kubeConfig = new KubeConfig();
+let kubeConfig: ClusterAccess;
 try {
-  kubeConfig.loadFromDefault();
+  const loaded = loadClusterAccess();
+  if (loaded.kind === 'access') kubeConfig = loaded.access;
+  else {
+    log.info({ source: loaded.source }, `${loaded.why}: authenticating through @kubernetes/client-node`);
+    kubeConfig = await delegatedAccess();
+  }
 } catch (err) {
   console.error(`forkpool-operator: cannot load the Kubernetes configuration (KUBECONFIG=${process.env['KUBECONFIG'] ?? ''}): ${err instanceof Error ? err.message : String(err)}`);
   process.exit(2);

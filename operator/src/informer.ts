@@ -2,7 +2,7 @@
 // informer stops on any error but 410 and never re-lists; this one lists, watches from the list's
 // resourceVersion, re-lists on 410 Gone, restarts after errors with exponential backoff and jitter,
 // restarts a watch that has been quiet too long, and re-lists periodically.
-import type { Watch } from '@kubernetes/client-node';
+import type { Watcher } from './kube-client.ts';
 
 /** The parts of an object the cache needs. */
 export interface Meta {
@@ -31,7 +31,7 @@ export interface InformerOptions<T extends Meta> {
   /** The watch URL path, e.g. /apis/apps/v1/deployments. */
   watchPath: string;
   labelSelector?: string;
-  watch: Watch;
+  watch: Watcher;
   /** Restart a watch that delivered nothing (not even a bookmark) for this long. */
   quietTimeoutMs?: number;
   /** Re-list everything this often, whatever the watch says. */
@@ -263,7 +263,7 @@ export class Informer<T extends Meta> {
   #watchOnce(): Promise<WatchEnd> {
     return new Promise<WatchEnd>((resolve, reject) => {
       let settled = false;
-      let controller: AbortController | undefined;
+      let controller: { abort(): void } | undefined;
       let quiet: NodeJS.Timeout | undefined;
       const finish = (end: WatchEnd | Error): void => {
         if (settled) return;
@@ -305,8 +305,6 @@ export class Informer<T extends Meta> {
           (err: unknown) => {
             if (err === null || err === undefined) finish('closed');
             else if (errorCode(err) === 410) finish('gone');
-            // client-node (2.0.1, after #3020) aborts a watch with no data for 30 s: a quiet watch, not a failure.
-            else if (err instanceof Error && err.name === 'TimeoutError') finish('quiet');
             else finish(err instanceof Error ? err : new Error(JSON.stringify(err)));
           },
         )

@@ -11,23 +11,8 @@
 //   ""               secrets           get (spec.redis.urlFrom)
 //   ""               events            create
 //   coordination.k8s.io leases         get, create, update (leader election)
-import {
-  AppsV1Api,
-  CoordinationV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  KubeConfig,
-  Observable,
-  PatchStrategy,
-  Watch,
-  setHeaderOptions,
-  type ConfigurationOptions,
-  type ObservableMiddleware,
-  type RequestContext,
-  type V1Deployment,
-  type V1Lease,
-  type V1Pod,
-} from '@kubernetes/client-node';
+import type { V1Deployment, V1Lease, V1Pod } from '@kubernetes/client-node';
+import { KubeClient, accessFromKubeConfig, type ClusterAccess, type KubeConfigLike, type Watcher } from './kube-client.ts';
 import { GROUP, PLURAL, VERSION, type JobPoolStatus } from './jobpool.ts';
 import { FIELD_MANAGER } from './desired-deployment.ts';
 import type { ListPage } from './informer.ts';
@@ -78,77 +63,41 @@ export function apiMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** Call options that abort the request when `signal` does (client-node takes a signal only through a middleware). */
-function abortable(signal: AbortSignal | undefined): ConfigurationOptions<ObservableMiddleware> | undefined {
-  if (signal === undefined) return undefined;
-  return {
-    middleware: [
-      {
-        pre: (request) => {
-          request.setSignal(signal);
-          return new Observable(Promise.resolve(request));
-        },
-        post: (response) => new Observable(Promise.resolve(response)),
-      },
-    ],
-    middlewareMergeStrategy: 'append',
-  };
+interface List<T> {
+  items: T[];
+  metadata?: { resourceVersion?: string; continue?: string };
 }
 
-const page = <T>(list: { items: T[]; metadata?: { resourceVersion?: string; _continue?: string } }): ListPage<T> => ({
+const page = <T>(list: List<T>): ListPage<T> => ({
   items: list.items,
   resourceVersion: list.metadata?.resourceVersion ?? '',
-  continue: list.metadata?._continue,
+  continue: list.metadata?.continue === '' ? undefined : list.metadata?.continue,
 });
 
-type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
+const APPLY_PATCH = 'application/apply-patch+yaml';
+const MERGE_PATCH = 'application/merge-patch+json';
 
-/**
- * A KubeConfig whose requests share one connection pool. client-node (2.0.1) gives every request an undici
- * Agent of its own, so a TLS handshake per request and, until its keep-alive ends, an open connection and
- * a TLS context per request: at 1,000 busy pools that was most of the operator's memory. The pool is made
- * from the first request's TLS settings (the cluster's CA, a client certificate), as client-node's own
- * WebSocket agents are; credentials in headers, such as a rotated service-account token, are still read
- * for every request.
- */
-class SharedConnections extends KubeConfig {
-  #dispatcher: Dispatcher | undefined;
-
-  /** A copy of `kc` whose requests share one connection pool. */
-  static of(kc: KubeConfig): SharedConnections {
-    const shared = new SharedConnections();
-    shared.mergeConfig(kc);
-    return shared;
-  }
-
-  override async applySecurityAuthentication(context: RequestContext): Promise<void> {
-    await super.applySecurityAuthentication(context);
-    const own = context.getDispatcher();
-    if (own === undefined) return;
-    this.#dispatcher ??= own;
-    context.setDispatcher(this.#dispatcher);
-  }
-}
+/** An Event's time as the API expects it (RFC 3339, whole seconds). */
+const eventTime = (d: Date): string => d.toISOString().replace(/\.\d+Z$/, 'Z');
 
 /** Called for every write request sent, e.g. ('jobpools/status', 'patch'). */
 export type OnWrite = (resource: string, verb: string) => void;
 
 export class KubeApi {
-  readonly watch: Watch;
-  readonly #custom: CustomObjectsApi;
-  readonly #apps: AppsV1Api;
-  readonly #core: CoreV1Api;
-  readonly #coordination: CoordinationV1Api;
+  readonly watch: Watcher;
+  readonly #client: KubeClient;
   readonly #onWrite: OnWrite;
 
-  constructor(config: KubeConfig, onWrite: OnWrite = () => undefined) {
+  /** `config`: where the API server is; a client-node KubeConfig (as the tests have) is read for its current context. */
+  constructor(config: ClusterAccess | KubeConfigLike, onWrite: OnWrite = () => undefined) {
     this.#onWrite = onWrite;
-    const kc = SharedConnections.of(config);
-    this.watch = new Watch(kc);
-    this.#custom = kc.makeApiClient(CustomObjectsApi);
-    this.#apps = kc.makeApiClient(AppsV1Api);
-    this.#core = kc.makeApiClient(CoreV1Api);
-    this.#coordination = kc.makeApiClient(CoordinationV1Api);
+    this.#client = new KubeClient('server' in config ? config : accessFromKubeConfig(config));
+    this.watch = this.#client;
+  }
+
+  /** Closes the pooled connections to the API server. */
+  close(): void {
+    this.#client.close();
   }
 
   /** Watch paths, all namespaces when `namespace` is empty. */
@@ -162,55 +111,52 @@ export class KubeApi {
   }
 
   async listJobPools(namespace: string, limit: number, cont: string | undefined): Promise<ListPage<RawJobPool>> {
-    const params = { group: GROUP, version: VERSION, plural: PLURAL, limit, _continue: cont };
-    const list = (namespace === ''
-      ? await this.#custom.listClusterCustomObject(params)
-      : await this.#custom.listNamespacedCustomObject({ ...params, namespace })) as { items: RawJobPool[]; metadata?: { resourceVersion?: string; continue?: string } };
-    return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '', continue: list.metadata?.continue };
+    return page(await this.#client.request<List<RawJobPool>>('GET', KubeApi.paths(namespace).jobPools, { query: { limit, continue: cont } }));
   }
 
   async listDeployments(namespace: string, labelSelector: string, limit: number, cont: string | undefined): Promise<ListPage<V1Deployment>> {
-    const params = { labelSelector, limit, _continue: cont };
-    return page(namespace === '' ? await this.#apps.listDeploymentForAllNamespaces(params) : await this.#apps.listNamespacedDeployment({ ...params, namespace }));
+    return page(await this.#client.request<List<V1Deployment>>('GET', KubeApi.paths(namespace).deployments, { query: { labelSelector, limit, continue: cont } }));
   }
 
   async listPods(namespace: string, labelSelector: string, limit: number, cont: string | undefined): Promise<ListPage<V1Pod>> {
-    const params = { labelSelector, limit, _continue: cont };
-    return page(namespace === '' ? await this.#core.listPodForAllNamespaces(params) : await this.#core.listNamespacedPod({ ...params, namespace }));
+    return page(await this.#client.request<List<V1Pod>>('GET', KubeApi.paths(namespace).pods, { query: { labelSelector, limit, continue: cont } }));
   }
 
   /** Server-side apply of a Deployment as field manager `forkpool-operator`, taking over fields others changed. */
   applyDeployment(deployment: V1Deployment): Promise<V1Deployment> {
     const { name, namespace } = deployment.metadata as { name: string; namespace: string };
     this.#onWrite('deployments', 'apply');
-    return this.#apps.patchNamespacedDeployment(
-      { name, namespace, body: deployment, fieldManager: FIELD_MANAGER, force: true },
-      setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
-    );
+    return this.#client.request<V1Deployment>('PATCH', `/apis/apps/v1/namespaces/${namespace}/deployments/${name}`, {
+      query: { fieldManager: FIELD_MANAGER, force: true },
+      body: deployment,
+      contentType: APPLY_PATCH,
+    });
   }
 
   /** Replaces the pool's status fields (a merge patch of the status subresource). */
   async patchJobPoolStatus(namespace: string, name: string, status: JobPoolStatus): Promise<RawJobPool> {
     this.#onWrite(`${PLURAL}/status`, 'patch');
-    return (await this.#custom.patchNamespacedCustomObjectStatus(
-      { group: GROUP, version: VERSION, plural: PLURAL, namespace, name, body: { status }, fieldManager: FIELD_MANAGER },
-      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-    )) as RawJobPool;
+    return await this.#client.request<RawJobPool>('PATCH', `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURAL}/${name}/status`, {
+      query: { fieldManager: FIELD_MANAGER },
+      body: { status },
+      contentType: MERGE_PATCH,
+    });
   }
 
   /** Sets annotations of a pod (a merge patch; a null value removes one). */
   patchPodAnnotations(namespace: string, name: string, annotations: Record<string, string | null>): Promise<V1Pod> {
     this.#onWrite('pods', 'patch');
-    return this.#core.patchNamespacedPod(
-      { namespace, name, body: { metadata: { annotations } }, fieldManager: FIELD_MANAGER },
-      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-    );
+    return this.#client.request<V1Pod>('PATCH', `/api/v1/namespaces/${namespace}/pods/${name}`, {
+      query: { fieldManager: FIELD_MANAGER },
+      body: { metadata: { annotations } },
+      contentType: MERGE_PATCH,
+    });
   }
 
   /** Reads one key of a Secret, decoded; undefined when the Secret or the key does not exist. */
   async readSecretKey(namespace: string, name: string, key: string): Promise<string | undefined> {
     try {
-      const secret = await this.#core.readNamespacedSecret({ namespace, name });
+      const secret = await this.#client.request<{ data?: Record<string, string> }>('GET', `/api/v1/namespaces/${namespace}/secrets/${name}`);
       const value = secret.data?.[key];
       return value === undefined ? undefined : Buffer.from(value, 'base64').toString('utf8');
     } catch (err) {
@@ -227,11 +173,12 @@ export class KubeApi {
     message: string,
     instance: string,
   ): Promise<void> {
-    const now = new Date();
+    const now = eventTime(new Date());
     this.#onWrite('events', 'create');
-    await this.#core.createNamespacedEvent({
-      namespace: involved.namespace,
+    await this.#client.request('POST', `/api/v1/namespaces/${involved.namespace}/events`, {
       body: {
+        apiVersion: 'v1',
+        kind: 'Event',
         metadata: { generateName: `${involved.name}.`, namespace: involved.namespace },
         involvedObject: { ...involved },
         type,
@@ -249,17 +196,23 @@ export class KubeApi {
 
   /** Reads a Lease; `signal` bounds the call (leader election bounds each by the renew deadline). */
   readLease(namespace: string, name: string, signal?: AbortSignal): Promise<V1Lease> {
-    return this.#coordination.readNamespacedLease({ namespace, name }, abortable(signal));
+    return this.#client.request<V1Lease>('GET', `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/${name}`, { signal });
   }
 
   createLease(namespace: string, lease: V1Lease, signal?: AbortSignal): Promise<V1Lease> {
     this.#onWrite('leases', 'create');
-    return this.#coordination.createNamespacedLease({ namespace, body: lease }, abortable(signal));
+    return this.#client.request<V1Lease>('POST', `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`, {
+      body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', ...lease },
+      signal,
+    });
   }
 
   /** Replaces a Lease; the resourceVersion in it makes this a compare-and-swap (409 when someone else wrote first). */
   replaceLease(namespace: string, lease: V1Lease, signal?: AbortSignal): Promise<V1Lease> {
     this.#onWrite('leases', 'update');
-    return this.#coordination.replaceNamespacedLease({ namespace, name: lease.metadata?.name ?? '', body: lease }, abortable(signal));
+    return this.#client.request<V1Lease>('PUT', `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/${lease.metadata?.name ?? ''}`, {
+      body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', ...lease },
+      signal,
+    });
   }
 }

@@ -2,7 +2,8 @@
 // leader election, HTTP endpoints, shutdown.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { KubeConfig, V1Deployment, V1Pod } from '@kubernetes/client-node';
+import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
+import type { ClusterAccess, KubeConfigLike } from './kube-client.ts';
 import type { Logger } from 'pino';
 import { evictionProblem } from '../../queue/src/redis-checks.ts';
 import type { OperatorConfig } from './config.ts';
@@ -21,7 +22,8 @@ import { WorkQueue, type Outcome } from './workqueue.ts';
 
 export interface OperatorOptions {
   config: OperatorConfig;
-  kubeConfig: KubeConfig;
+  /** Where the API server is: the operator's own (bin.ts), or a client-node KubeConfig's current context. */
+  kubeConfig: ClusterAccess | KubeConfigLike;
   log: Logger;
   /** Lease timings; controller-runtime's by default. */
   leaseTimings?: { leaseDurationMs: number; renewDeadlineMs: number; retryPeriodMs: number };
@@ -102,6 +104,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       state.stopping = true;
       stopLeading();
       await shutdown({ queue, elector, caches, poller, server, log });
+      api.close();
     },
   };
   return running;
