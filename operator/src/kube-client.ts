@@ -106,10 +106,19 @@ export function accessFromKubeConfig(kc: KubeConfigLike): ClusterAccess {
   const tokenFile = provider?.name === 'tokenFile' ? provider.config?.tokenFile : undefined;
   if (typeof tokenFile === 'string') access.tokenFile = tokenFile;
   else if (user.exec !== undefined || user.authProvider !== undefined) {
-    access.authHeaders = async () => {
+    // client-node caches the plugin's credential until it expires, but requests that ask at once, before
+    // the first run ended, would each run it: they share one run.
+    let asking: Promise<Record<string, string>> | undefined;
+    const ask = async (): Promise<Record<string, string>> => {
       const options: RequestOptionsHttps = { headers: {} };
       await kc.applyToHTTPSOptions(options);
       return headerRecord(options.headers);
+    };
+    access.authHeaders = () => {
+      asking ??= ask().finally(() => {
+        asking = undefined;
+      });
+      return asking;
     };
   }
   return access;

@@ -1,10 +1,12 @@
-// The operator's API requests share their connections: twenty calls in a row go over one connection to
-// the API server, not twenty (client-node alone opens a new one for each and keeps it until its keep-alive ends).
+// How the operator reaches the API server: its requests share their connections (twenty calls in a row go
+// over one connection, not twenty), and a kubeconfig user with an exec plugin works through the binary.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { KubeApi } from '../../operator/src/kube.ts';
-import { startEnv, type Env } from './harness.ts';
+import { createNamespace, createPool, operatorLog, poolSpec, replicasOf, spawnOperator, startEnv, until, type Env } from './harness.ts';
 
 /** This process's established TCP connections to `port` on 127.0.0.1 (their socket inodes), from /proc. */
 function connectionsTo(port: number): Set<string> {
@@ -31,10 +33,13 @@ function connectionsTo(port: number): Set<string> {
 describe('API connections', { timeout: 120_000 }, () => {
   let env: Env;
 
+  const procs: ChildProcess[] = [];
+
   before(async () => {
     env = await startEnv();
   });
   after(async () => {
+    for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
     await env?.stop();
   });
 
@@ -48,5 +53,33 @@ describe('API connections', { timeout: 120_000 }, () => {
     // Connections opened by the set-up may close meanwhile: count only those that were not there before.
     const opened = [...connectionsTo(port)].filter((c) => !before.has(c));
     assert.equal(opened.length, 1, 'new connections to the API server after twenty requests');
+  });
+
+  it('a kubeconfig user with an exec plugin: the operator runs the plugin once and acts', async () => {
+    // The plugin prints an ExecCredential holding the admin's token and counts its runs.
+    const runs = join(env.cluster.dir, 'exec-plugin.runs');
+    const plugin = join(env.cluster.dir, 'exec-plugin.sh');
+    writeFileSync(plugin, `#!/bin/sh\necho run >> '${runs}'\nprintf '%s' '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"${env.cluster.adminToken}"}}'\n`);
+    chmodSync(plugin, 0o755);
+    const kubeconfig = join(env.cluster.dir, 'exec.kubeconfig');
+    writeFileSync(
+      kubeconfig,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        'current-context': 'exec',
+        clusters: [{ name: 'test', cluster: { server: env.cluster.server, 'certificate-authority-data': Buffer.from(env.cluster.caPem).toString('base64') } }],
+        users: [{ name: 'plugin', user: { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: plugin, interactiveMode: 'Never' } } }],
+        contexts: [{ name: 'exec', context: { cluster: 'test', user: 'plugin' } }],
+      }),
+    );
+    await createNamespace(env, 'exec');
+    await createPool(env, 'exec', 'pool', poolSpec(env.redis.url, { scaling: { minReplicas: 2, maxReplicas: 4, jobsPerReplica: 10, pollIntervalSeconds: 1, scaleDownDelaySeconds: 3 } }));
+    procs.push(spawnOperator(env, 'exec-op', { KUBECONFIG: kubeconfig, LEADER_ELECTION: 'false' }));
+    await until('the Deployment at 2 replicas', async () => (await replicasOf(env, 'exec', 'pool')) === 2, 60_000);
+    assert.match(operatorLog(env, 'exec-op'), /user plugin authenticates with an exec plugin: authenticating through @kubernetes\/client-node/);
+    assert.ok(existsSync(runs), 'the plugin never ran');
+    // Lists, watches, an apply and a status patch, all on the credential of one run (it has no expiry).
+    assert.equal(readFileSync(runs, 'utf8'), 'run\n');
   });
 });
