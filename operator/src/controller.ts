@@ -259,6 +259,17 @@ export class PoolController {
     return false;
   }
 
+  /**
+   * Whether the pool's latest sample asks for a different size than its last decision: its reconcile may
+   * change the Deployment's replicas, so the work queue takes it before reconciles that only refresh status.
+   */
+  wantsResize(key: string): boolean {
+    const st = this.#state.get(key);
+    const pool = st?.pool;
+    if (st === undefined || pool === undefined || st.sample === undefined || st.lastNeeded === undefined) return false;
+    return decideSize(pool, st, 0, st.sample, st.sample.at).needed !== st.lastNeeded;
+  }
+
   /** Forgets everything about pools (leadership lost or operator stopping). */
   forgetAll(): void {
     this.#state.clear();

@@ -70,9 +70,10 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     if (state.leading) queue.add(key);
   };
   const caches = createCaches(api, config.watchNamespace, options.informer ?? {}, enqueue, metrics, log);
-  // A sample that only repeats what the controller concluded wakes no reconcile.
+  // A sample that only repeats what the controller concluded wakes no reconcile; one that asks for another
+  // size is handled before the reconciles that only bring a status up to date.
   const onSample = (key: string, sample: Sample): void => {
-    if (controller.recordSample(key, sample)) enqueue(key);
+    if (controller.recordSample(key, sample) && state.leading) queue.add(key, controller.wantsResize(key));
   };
   const poller = createPoller(onSample, metrics, log);
   const scheduler = createScheduler(config.identity, api, caches.pools, metrics, log);

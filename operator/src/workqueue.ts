@@ -26,10 +26,12 @@ export class WorkQueue {
   readonly #handler: (key: string) => Promise<Outcome | undefined>;
   readonly #options: Required<Omit<WorkQueueOptions, 'onDone'>> & WorkQueueOptions;
   readonly #queue: string[] = [];
+  /** Keys added as urgent: handled before every key of #queue. */
+  readonly #urgent: string[] = [];
   readonly #queued = new Set<string>();
   readonly #processing = new Set<string>();
-  /** Keys added while being processed: handled once more afterwards. */
-  readonly #dirty = new Set<string>();
+  /** Keys added while being processed, and whether one of those adds was urgent: handled once more afterwards. */
+  readonly #dirty = new Map<string, boolean>();
   readonly #failures = new Map<string, number>();
   /** Delayed keys: their timer and when (performance.now()) it fires. */
   readonly #timers = new Map<string, { timer: NodeJS.Timeout; at: number }>();
@@ -45,16 +47,25 @@ export class WorkQueue {
     this.#bucket = { tokens: this.#options.retryBurst, at: performance.now() };
   }
 
-  /** Queues a key now (a no-op when it already waits). */
-  add(key: string): void {
+  /**
+   * Queues a key now (a no-op when it already waits). An urgent key goes ahead of every key that is not,
+   * and a waiting key added again as urgent moves there: with a thousand pools queued for their status, a
+   * pool whose size must change is not handled last.
+   */
+  add(key: string, urgent = false): void {
     if (this.#stopped) return;
     if (this.#processing.has(key)) {
-      this.#dirty.add(key);
+      this.#dirty.set(key, urgent || (this.#dirty.get(key) ?? false));
       return;
     }
-    if (this.#queued.has(key)) return;
+    if (this.#queued.has(key)) {
+      if (!urgent || this.#urgent.includes(key)) return;
+      this.#queue.splice(this.#queue.indexOf(key), 1);
+      this.#urgent.push(key);
+      return;
+    }
     this.#queued.add(key);
-    this.#queue.push(key);
+    (urgent ? this.#urgent : this.#queue).push(key);
     this.#pump();
   }
 
@@ -89,7 +100,7 @@ export class WorkQueue {
 
   /** Keys waiting or being handled. */
   get length(): number {
-    return this.#queue.length + this.#active;
+    return this.#urgent.length + this.#queue.length + this.#active;
   }
 
   /** Resolves when nothing waits and nothing is handled (delayed keys do not count). */
@@ -104,12 +115,13 @@ export class WorkQueue {
     for (const t of this.#timers.values()) clearTimeout(t.timer);
     this.#timers.clear();
     this.#queue.length = 0;
+    this.#urgent.length = 0;
     this.#queued.clear();
   }
 
   #pump(): void {
-    while (!this.#stopped && this.#active < this.#options.concurrency && this.#queue.length > 0) {
-      const key = this.#queue.shift() as string;
+    while (!this.#stopped && this.#active < this.#options.concurrency && this.#urgent.length + this.#queue.length > 0) {
+      const key = (this.#urgent.length > 0 ? this.#urgent.shift() : this.#queue.shift()) as string;
       this.#queued.delete(key);
       this.#processing.add(key);
       this.#active += 1;
@@ -138,7 +150,11 @@ export class WorkQueue {
       this.#failures.delete(key);
       if (outcome?.requeueAfterMs !== undefined) this.addAfter(key, outcome.requeueAfterMs);
     }
-    if (this.#dirty.delete(key)) this.add(key);
+    const dirty = this.#dirty.get(key);
+    if (dirty !== undefined) {
+      this.#dirty.delete(key);
+      this.add(key, dirty);
+    }
     this.#pump();
     if (this.length === 0) {
       const waiters = this.#idleWaiters;

@@ -119,3 +119,48 @@ test('retries of all keys together keep to the overall rate after the burst', as
   assert.ok(span >= 270, `40 retries within ${span.toFixed(0)} ms`);
   q.stop();
 });
+
+test('urgent keys are handled before every waiting key that is not, and a waiting key can be made urgent', async () => {
+  const seen: string[] = [];
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const q = new WorkQueue(
+    async (key) => {
+      seen.push(key);
+      if (key === 'block') await gate;
+      return undefined;
+    },
+    { concurrency: 1, baseDelayMs: 10, maxDelayMs: 100 },
+  );
+  q.add('block');
+  for (const key of ['s1', 's2', 's3']) q.add(key);
+  q.add('resize1', true);
+  q.add('s3', true); // waiting already: moves ahead of s1 and s2
+  q.add('resize1', true); // urgent already: stays where it is
+  q.add('s1'); // a plain add of a waiting key changes nothing
+  release();
+  await q.idle();
+  assert.deepEqual(seen, ['block', 'resize1', 's3', 's1', 's2']);
+});
+
+test('a key made urgent while it is handled runs again ahead of the waiting keys', async () => {
+  const seen: string[] = [];
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const q = new WorkQueue(
+    async (key) => {
+      seen.push(key);
+      if (key === 'busy' && seen.length === 1) await gate;
+      return undefined;
+    },
+    { concurrency: 1, baseDelayMs: 10, maxDelayMs: 100 },
+  );
+  q.add('busy');
+  await until('busy is handled', () => seen.length === 1);
+  q.add('status1');
+  q.add('status2');
+  q.add('busy', true);
+  release();
+  await q.idle();
+  assert.deepEqual(seen, ['busy', 'busy', 'status1', 'status2']);
+});
