@@ -21,6 +21,7 @@ export const unitTestFiles: readonly string[] = [
   'test/operator/desired-deployment.test.ts',
   'test/operator/informer.test.ts',
   'test/operator/jobpool.test.ts',
+  'test/operator/kube-client.test.ts',
   'test/operator/status.test.ts',
   'test/operator/template-policy.test.ts',
   'test/operator/wait-estimator.test.ts',

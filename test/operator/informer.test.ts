@@ -116,20 +116,6 @@ test('a silent watch is restarted from its resourceVersion, without a list', asy
   await inf.stop();
 });
 
-test('client-node\'s inactivity TimeoutError counts as a quiet watch', async () => {
-  const l = lister(() => [], () => 1);
-  const restarts: string[] = [];
-  const watch = fakeWatch((n, _q, _cb, done) => {
-    if (n === 1) done(new DOMException('The operation was aborted due to timeout', 'TimeoutError'));
-  });
-  const inf = new Informer<Obj>({ name: 't', list: l.list, watchPath: '/x', watch, onRestart: (r) => restarts.push(r) });
-  inf.start();
-  await until('2 watches', () => watch.calls.length === 2);
-  assert.deepEqual(restarts, ['quiet']);
-  assert.equal(l.count(), 1);
-  await inf.stop();
-});
-
 test('re-lists periodically and drops what disappeared', async () => {
   let items = [obj('a', 1), obj('b', 1)];
   const l = lister(() => items, () => 1);
