@@ -1,5 +1,5 @@
 // The chart grants exactly the API calls the operator makes: the used set is read from the code of
-// operator/src/kube.ts (the client methods it calls and the paths it watches), the granted set from
+// operator/src/kube.ts (the requests it sends and the paths it watches), the granted set from
 // the rendered (Cluster)Roles; any difference either way fails, as does a drift of docs/operator.md's table.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,55 +16,45 @@ const kubeTs = readFileSync(join(operatorSrc, 'kube.ts'), 'utf8');
 type Permission = string;
 const permission = (group: string, resource: string, verb: string): Permission => `${group === '' ? '""' : group} ${resource} ${verb}`;
 
-const clientGroups: Record<string, string> = { AppsV1Api: 'apps', CoreV1Api: '', CoordinationV1Api: 'coordination.k8s.io', CustomObjectsApi: GROUP };
-const verbs: Record<string, string> = { list: 'list', read: 'get', create: 'create', replace: 'update', patch: 'patch', delete: 'delete', deleteCollection: 'deletecollection' };
-const subresources = ['Status', 'Scale', 'Log', 'Eviction', 'Binding', 'Ephemeralcontainers', 'Resize'];
-const plural = (kind: string): string => {
-  const lower = kind.toLowerCase();
-  if (lower.endsWith('s')) return `${lower}es`;
-  if (/[^aeiou]y$/.test(lower)) return `${lower.slice(0, -1)}ies`;
-  return `${lower}s`;
-};
+const verbs: Record<string, string> = { POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
 
-/** The permissions the operator's code needs, derived from kube.ts's calls and watch paths. */
+/** A path template of kube.ts (`${...}` for what varies) as group, resource (with its subresource) and whether it names one object. */
+function readPath(path: string): { group: string; resource: string; named: boolean } {
+  const resolved = path.replaceAll('${GROUP}', GROUP).replaceAll('${VERSION}', VERSION).replaceAll('${PLURAL}', PLURAL).replaceAll('${ns}', '');
+  const m = /^\/(?:api\/v1|apis\/([^/]+)\/[^/]+)(?:\/namespaces\/\$\{[^}]+\})?\/([a-z]+)(\/\$\{[^}]+\}(?:\/([a-z]+))?)?$/.exec(resolved);
+  assert.ok(m !== null, `cannot read the API path ${path} in kube.ts: teach test/helm/rbac.test.ts`);
+  return { group: m[1] ?? '', resource: m[4] === undefined ? m[2] ?? '' : `${m[2] ?? ''}/${m[4]}`, named: m[3] !== undefined };
+}
+
+/** The permissions the operator's code needs, derived from kube.ts's requests and watch paths. */
 function usedByOperator(): Set<Permission> {
   const used = new Set<Permission>();
-  const clients = new Map<string, string>();
-  for (const m of kubeTs.matchAll(/this\.#(\w+) = kc\.makeApiClient\((\w+)\)/g)) {
-    const [, field, cls] = m as unknown as [string, string, string];
-    assert.ok(cls in clientGroups, `kube.ts uses ${cls}: teach test/helm/rbac.test.ts its API group`);
-    clients.set(field, cls);
+  // Everything paths() returns is listed and watched by the informers.
+  const pathsBody = /static paths\([^)]*\)[^{]*\{([\s\S]*?)\n {2}\}/.exec(kubeTs)?.[1] ?? '';
+  const watchPaths = new Map([...pathsBody.matchAll(/(\w+): `(\/apis?\/[^`]+)`/g)].map((m) => [m[1] ?? '', m[2] ?? '']));
+  assert.ok(watchPaths.size > 0, 'no watch paths found in KubeApi.paths()');
+  for (const path of watchPaths.values()) {
+    const { group, resource } = readPath(path);
+    used.add(permission(group, resource, 'watch'));
   }
-  assert.ok(clients.size > 0, 'no API clients found in kube.ts');
-  for (const m of kubeTs.matchAll(/this\.#(\w+)\.(\w+)\(/g)) {
-    const [, field, method] = m as unknown as [string, string, string];
-    const cls = clients.get(field);
-    if (cls === undefined) continue;
-    const parsed = /^(deleteCollection|list|read|create|replace|patch|delete)(?:Namespaced|Cluster)?(\w+?)(?:ForAllNamespaces)?$/.exec(method);
-    assert.ok(parsed !== null, `kube.ts calls ${cls}.${method}: teach test/helm/rbac.test.ts which verb that is`);
-    const [, verbPart, rest] = parsed as unknown as [string, string, string];
-    const sub = subresources.find((s) => rest.endsWith(s) && rest !== s);
-    const kind = sub === undefined ? rest : rest.slice(0, -sub.length);
-    const resource = cls === 'CustomObjectsApi' ? PLURAL : plural(kind);
-    assert.ok(cls !== 'CustomObjectsApi' || kind === 'CustomObject', `unexpected custom-object call ${method}`);
-    const fullResource = sub === undefined ? resource : `${resource}/${sub.toLowerCase()}`;
-    used.add(permission(clientGroups[cls] ?? '', fullResource, verbs[verbPart] ?? verbPart));
+  let calls = 0;
+  for (const m of kubeTs.matchAll(/this\.#client\.request(?:<.*?>)?\(\s*'(\w+)',\s*(?:`([^`]+)`|KubeApi\.paths\(\w+\)\.(\w+))/g)) {
+    calls += 1;
+    const [, method, template, pathsKey] = m as unknown as [string, string, string | undefined, string | undefined];
+    const path = template ?? watchPaths.get(pathsKey ?? '');
+    assert.ok(path !== undefined, `kube.ts requests KubeApi.paths().${pathsKey ?? '?'}, which paths() does not return`);
+    const { group, resource, named } = readPath(path);
+    const verb = method === 'GET' ? (named ? 'get' : 'list') : verbs[method];
+    assert.ok(verb !== undefined, `kube.ts sends ${method}: teach test/helm/rbac.test.ts which verb that is`);
+    used.add(permission(group, resource, verb));
     // The API server authorizes a server-side apply that creates its object as create too.
     const call = kubeTs.slice(m.index, kubeTs.indexOf(';', m.index));
-    if (verbPart === 'patch' && call.includes('PatchStrategy.ServerSideApply')) used.add(permission(clientGroups[cls] ?? '', fullResource, 'create'));
+    if (method === 'PATCH' && call.includes('APPLY_PATCH')) used.add(permission(group, resource, 'create'));
   }
+  assert.ok(calls > 0, 'no API requests found in kube.ts');
   // Setting blockOwnerDeletion on an owner reference needs update on the owner's finalizers (the
   // OwnerReferencesPermissionEnforcement admission plugin); the operator's only owner is the JobPool.
   if (/blockOwnerDeletion: true/.test(readFileSync(join(operatorSrc, 'desired-deployment.ts'), 'utf8'))) used.add(permission(GROUP, `${PLURAL}/finalizers`, 'update'));
-  // Everything paths() returns is watched (the informers list through the calls above, then watch these).
-  const pathsBody = /static paths\([^)]*\)[^{]*\{([\s\S]*?)\n {2}\}/.exec(kubeTs)?.[1] ?? '';
-  const watched = [...pathsBody.matchAll(/`(\/apis?\/[^`]+)`/g)].map((m) => (m[1] ?? '').replaceAll('${GROUP}', GROUP).replaceAll('${VERSION}', VERSION).replaceAll('${PLURAL}', PLURAL).replaceAll('${ns}', ''));
-  assert.ok(watched.length > 0, 'no watch paths found in KubeApi.paths()');
-  for (const path of watched) {
-    const m = /^\/(?:api\/v1|apis\/([^/]+)\/[^/]+)\/([^/]+)$/.exec(path);
-    assert.ok(m !== null, `cannot read the watch path ${path}`);
-    used.add(permission(m[1] ?? '', m[2] ?? '', 'watch'));
-  }
   return used;
 }
 
@@ -107,7 +97,7 @@ describe('the chart\'s RBAC is exactly what the operator uses', () => {
     assert.ok(used.has('forkpool.io jobpools watch') && used.has('"" pods patch') && used.has('coordination.k8s.io leases update'), sorted(used).join('\n'));
     for (const file of readdirSync(operatorSrc).filter((f) => f.endsWith('.ts') && f !== 'kube.ts')) {
       const text = readFileSync(join(operatorSrc, file), 'utf8');
-      assert.doesNotMatch(text, /makeApiClient|new Watch\(|[`'"]\/apis?\//, `operator/src/${file} calls the API outside kube.ts: move it there so this check sees it`);
+      assert.doesNotMatch(text, /makeApiClient|new Watch\(|new KubeClient\(|\.request(?:<.*?>)?\(\s*'[A-Z]+'|[`'"]\/apis?\//, `operator/src/${file} calls the API outside kube.ts: move it there so this check sees it`);
     }
   });
 
