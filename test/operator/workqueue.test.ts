@@ -6,18 +6,24 @@ import { until } from '../helpers/wait.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-test('a key added many times while waiting is handled once', async () => {
+/** A queue handling one key at a time that records each key it handles and holds the first run of `held` until release(). */
+function gatedQueue(held: string): { q: WorkQueue; seen: string[]; release: () => void } {
   const seen: string[] = [];
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
   const q = new WorkQueue(
     async (key) => {
       seen.push(key);
-      if (key === 'block') await gate;
+      if (key === held && seen.indexOf(key) === seen.length - 1) await gate;
       return undefined;
     },
     { concurrency: 1, baseDelayMs: 10, maxDelayMs: 100 },
   );
+  return { q, seen, release };
+}
+
+test('a key added many times while waiting is handled once', async () => {
+  const { q, seen, release } = gatedQueue('block');
   q.add('block');
   for (let i = 0; i < 10; i++) q.add('a');
   q.add('b');
@@ -121,17 +127,7 @@ test('retries of all keys together keep to the overall rate after the burst', as
 });
 
 test('urgent keys are handled before every waiting key that is not, and a waiting key can be made urgent', async () => {
-  const seen: string[] = [];
-  let release!: () => void;
-  const gate = new Promise<void>((r) => (release = r));
-  const q = new WorkQueue(
-    async (key) => {
-      seen.push(key);
-      if (key === 'block') await gate;
-      return undefined;
-    },
-    { concurrency: 1, baseDelayMs: 10, maxDelayMs: 100 },
-  );
+  const { q, seen, release } = gatedQueue('block');
   q.add('block');
   for (const key of ['s1', 's2', 's3']) q.add(key);
   q.add('resize1', true);
@@ -144,17 +140,7 @@ test('urgent keys are handled before every waiting key that is not, and a waitin
 });
 
 test('a key made urgent while it is handled runs again ahead of the waiting keys', async () => {
-  const seen: string[] = [];
-  let release!: () => void;
-  const gate = new Promise<void>((r) => (release = r));
-  const q = new WorkQueue(
-    async (key) => {
-      seen.push(key);
-      if (key === 'busy' && seen.length === 1) await gate;
-      return undefined;
-    },
-    { concurrency: 1, baseDelayMs: 10, maxDelayMs: 100 },
-  );
+  const { q, seen, release } = gatedQueue('busy');
   q.add('busy');
   await until('busy is handled', () => seen.length === 1);
   q.add('status1');
