@@ -21,7 +21,7 @@ import { DEFAULT_TEMPLATE_POLICY, templateRefusal, templateViolations, type Temp
 import { computeStatus, deepEqual, failures, statusNeedsWrite, warningKey, type Failure, type Observed as StatusObservation } from './status.ts';
 import type { Outcome } from './workqueue.ts';
 import { parseHostPorts, RedisTarget, targetKey, withClusterNamespace, type Pem } from '../../queue/src/redis-connection.ts';
-import { expectedWaitSeconds, observeRates, rateEstimate, replicasForWait, round, type EstimatorState, type RateEstimate, type RateReading } from './wait-estimator.ts';
+import { expectedWaitSeconds, observeRates, POD_START_SECONDS, rateEstimate, replicasForWait, round, type EstimatorState, type RateEstimate, type RateReading } from './wait-estimator.ts';
 
 /** Depth-only status changes are written at most this often (the metrics endpoint has them live). */
 const STATUS_METRICS_INTERVAL_MS = 10_000;
@@ -121,7 +121,7 @@ function decideSize(pool: JobPool, st: PoolState, current: number, sample: Sampl
   const waitDemand =
     estimate === undefined || target === undefined || waiting === undefined || inFlight === undefined
       ? undefined
-      : replicasForWait(estimate, { targetWaitSeconds: target, concurrency: spec.worker.concurrency, maxReplicas: scaling.maxReplicas, waiting, inFlight });
+      : replicasForWait(estimate, { targetWaitSeconds: target, concurrency: spec.worker.concurrency, waiting, horizonSeconds: horizonOf(spec) });
   const decided = decideReplicas({
     waiting,
     inFlight,
@@ -150,13 +150,19 @@ function decideSize(pool: JobPool, st: PoolState, current: number, sample: Sampl
   return decided;
 }
 
-/** The estimates shown in status for a pool with spec.scaling.targetWaitSeconds, as of the desired size. */
-function autoscalingStatus(spec: JobPool['spec'], rates: EstimatorState | undefined, desired: number): AutoscalingStatus | undefined {
+/** The model's horizon for a pool: its poll interval plus a pod's start (see wait-estimator.ts). */
+function horizonOf(spec: JobPool['spec']): number {
+  return spec.scaling.pollIntervalSeconds + POD_START_SECONDS;
+}
+
+/** The estimates shown in status for a pool with spec.scaling.targetWaitSeconds, as of the desired size and the latest depths. */
+function autoscalingStatus(spec: JobPool['spec'], rates: EstimatorState | undefined, desired: number, sample: Sample | undefined): AutoscalingStatus | undefined {
   const target = spec.scaling.targetWaitSeconds;
   if (target === undefined) return undefined;
   const estimate = waitRates(spec, rates);
   if (estimate === undefined) return { targetWaitSeconds: target };
-  const wait = expectedWaitSeconds(estimate, desired * spec.worker.concurrency);
+  const waiting = sample?.queues?.reduce((n, q) => n + q.waiting, 0) ?? 0;
+  const wait = expectedWaitSeconds(estimate, desired * spec.worker.concurrency, { waiting, horizonSeconds: horizonOf(spec) });
   return {
     targetWaitSeconds: target,
     arrivalPerSecond: round(estimate.arrivalPerSecond),
@@ -396,7 +402,7 @@ export class PoolController {
       queues: sample?.queues,
       redisError: sample?.error,
       decision: sample === undefined ? undefined : decision,
-      autoscaling: autoscalingStatus(pool.spec, st.rates, desired),
+      autoscaling: autoscalingStatus(pool.spec, st.rates, desired, sample),
       deployment: deploymentStatus(this.#d.deployments.get(seen.key), desired),
       lastScaleTime: st.lastScaleTime,
       now: new Date().toISOString(),

@@ -300,7 +300,7 @@ const scaling = z
       .meta({
         description:
           'Size the pool so that a new job is expected to wait at most this long before it starts: the operator estimates the arrival rate and the job duration ' +
-          'from the counters the workers keep in Redis and keeps the replicas an M/M/c queue needs. Unset: jobsPerReplica sizes the pool.',
+          'from the counters the workers keep in Redis and keeps the replicas a queueing model needs (M/M/c, and the backlog that can build before the next poll takes effect). Unset: jobsPerReplica sizes the pool.',
       }),
     pollIntervalSeconds: z.int().min(1).max(300).default(2).meta({ description: 'How often the operator reads the queue depths.' }),
     scaleDownDelaySeconds: z
@@ -403,7 +403,7 @@ const autoscaling = z
     targetWaitSeconds: z.number().meta({ description: 'spec.scaling.targetWaitSeconds the estimates are used for.' }),
     arrivalPerSecond: z.number().nullable().optional().meta({ description: 'Jobs arriving per second, smoothed (jobs finished + change of depth and in-flight over each poll).' }),
     servicePerSecondPerReplica: z.number().nullable().optional().meta({ description: 'Jobs one replica finishes per second when busy (concurrency / mean job duration).' }),
-    expectedWaitSeconds: z.number().nullable().optional().meta({ description: 'Expected wait of a new job with the desired replicas (M/M/c); absent while they cannot keep up or nothing is estimated yet.' }),
+    expectedWaitSeconds: z.number().nullable().optional().meta({ description: 'Expected wait of a new job with the desired replicas, as the queueing model gives it; absent while there are none for the jobs arriving or nothing is estimated yet.' }),
   })
   .meta({ description: 'The estimates behind spec.scaling.targetWaitSeconds.' });
 

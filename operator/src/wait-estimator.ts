@@ -1,5 +1,6 @@
 // The wait-time model behind spec.scaling.targetWaitSeconds: arrival and service rates estimated from the
-// counters Redis keeps, and the replicas an M/M/c queue needs so that a new job waits less than the target.
+// counters Redis keeps, and the replicas that keep a new job's expected wait within the target, by an M/M/c
+// queue's steady state and the backlog that can build before the next decision takes effect.
 // Pure: the clock comes in with each reading.
 
 /** What one poll read of a pool, summed over its queues. Times are milliseconds since the epoch. */
@@ -22,6 +23,9 @@ export interface EstimatorOptions {
   /** With nothing waiting or running and no arrival for this long, the arrival rate is zero (the pool may go to its minimum). */
   quietSeconds: number;
 }
+
+/** Seconds a pod takes from a scale-up to its first job, as the model's horizon counts them (pollInterval + this). */
+export const POD_START_SECONDS = 3;
 
 export const DEFAULT_ESTIMATOR_OPTIONS: EstimatorOptions = { riseSeconds: 4, fallSeconds: 30, quietSeconds: 30 };
 
@@ -92,10 +96,10 @@ export function rateEstimate(state: EstimatorState | undefined): RateEstimate | 
 }
 
 /**
- * Expected wait in the queue of an M/M/c system (Erlang C): W_q = C(c, a) / (c·μ − λ), a = λ/μ. Infinity
- * when the slots cannot keep up (c·μ ≤ λ); 0 with no arrivals.
+ * Expected wait in the queue of an M/M/c system in its steady state (Erlang C): W_q = C(c, a) / (c·μ − λ),
+ * a = λ/μ. Infinity when the slots cannot keep up (c·μ ≤ λ); 0 with no arrivals.
  */
-export function expectedWaitSeconds(rates: RateEstimate, slots: number): number {
+export function erlangWaitSeconds(rates: RateEstimate, slots: number): number {
   const lambda = rates.arrivalPerSecond;
   if (lambda <= 0) return 0;
   const mu = 1 / rates.serviceSeconds;
@@ -110,6 +114,55 @@ function erlangC(c: number, a: number): number {
   return (c * b) / (c - a * (1 - b));
 }
 
+/** What the pool holds now, and how far ahead a decision must look. */
+export interface QueueNow {
+  /** Jobs waiting now: a new job starts after them. */
+  waiting: number;
+  /**
+   * Seconds until capacity added by a later decision can serve: a poll interval plus a pod's start. A job
+   * that arrives within them is served by the slots decided now.
+   */
+  horizonSeconds: number;
+}
+
+/**
+ * Poisson arrivals above their mean that the horizon allows for, in standard deviations: 1.645 is the
+ * normal approximation's 95th percentile, so that the target bounds most jobs' waits rather than their mean.
+ */
+const BURST_DEVIATIONS = 1.645;
+
+/**
+ * The largest backlog a job arriving within the horizon may find ahead of it on c slots: the jobs waiting now,
+ * plus, at the worst moment t of the horizon, what arrived beyond what the slots started, (λ − c·μ)·t, with a
+ * burst of z = BURST_DEVIATIONS standard deviations of Poisson arrivals, z·√(λ·t), on top. While the slots
+ * keep up the worst moment is early, t = z²·λ / (4(c·μ − λ)²), where the excess is z²·λ / (4(c·μ − λ)); while
+ * they do not, it is the horizon's end.
+ */
+function backlogWithin(rates: RateEstimate, slots: number, now: QueueNow): number {
+  const lambda = rates.arrivalPerSecond;
+  const h = now.horizonSeconds;
+  const z = BURST_DEVIATIONS;
+  const drift = lambda - slots / rates.serviceSeconds;
+  const worst = drift < 0 ? Math.min(h, (z * z * lambda) / (4 * drift * drift)) : h;
+  return now.waiting + Math.max(0, drift * worst + z * Math.sqrt(lambda * worst));
+}
+
+/**
+ * The expected wait of a new job on c slots, s: the lower of two views, since each overstates it where the
+ * other does not. The steady state: the jobs waiting now start at c·μ, then the M/M/c wait (Infinity when the
+ * slots cannot keep up). The horizon: the backlog a job arriving before the next decision takes effect finds
+ * (backlogWithin), over c·μ. Near saturation the steady state's wait grows without bound, but a queue grows
+ * only so far within the horizon, and the next poll decides again from the depth it sees. 0 with nothing
+ * arriving or waiting; Infinity on no slots otherwise.
+ */
+export function expectedWaitSeconds(rates: RateEstimate, slots: number, now: QueueNow): number {
+  if (rates.arrivalPerSecond <= 0 && now.waiting <= 0) return 0;
+  if (slots <= 0) return Number.POSITIVE_INFINITY;
+  const rate = slots / rates.serviceSeconds;
+  const steady = now.waiting / rate + erlangWaitSeconds(rates, slots);
+  return Math.min(steady, backlogWithin(rates, slots, now) / rate);
+}
+
 /** What the pool needs to meet the target, and why, for the autoscaler. */
 export interface WaitDemand {
   /** Replicas needed (before the min/max clamp). */
@@ -120,45 +173,40 @@ export interface WaitDemand {
   summary: string;
 }
 
-export interface WaitTarget {
+export interface WaitTarget extends QueueNow {
   targetWaitSeconds: number;
   /** Slots per replica (spec.worker.concurrency). */
   concurrency: number;
-  maxReplicas: number;
-  waiting: number;
-  inFlight: number;
 }
 
 /**
- * The fewest replicas that keep the expected wait of a new job at or under the target: the smallest number
- * of slots c with c·μ > λ and W_q(c) ≤ target, and never fewer than the jobs running now, nor than what
- * drains the present backlog within the target while arrivals go on ((waiting/target + λ)/μ). With no
- * arrivals and nothing waiting or running, zero.
+ * The fewest replicas whose expected wait of a new job (expectedWaitSeconds) is at or under the target; with
+ * nothing arriving or waiting, zero. Jobs in flight are not a floor: pods are removed idle first and a busy
+ * one finishes its jobs (scale-down safety), and such a floor would hold a pool at whatever size it had
+ * whenever all its slots happened to be busy at a poll.
  */
 export function replicasForWait(rates: RateEstimate, t: WaitTarget): WaitDemand {
   const { arrivalPerSecond: lambda, serviceSeconds } = rates;
-  const mu = 1 / serviceSeconds;
-  const limit = (t.maxReplicas + 1) * t.concurrency;
   let slots = 0;
-  if (lambda > 0) {
-    // Erlang B's recursion along c, so the search costs O(c) whatever the answer.
+  if (lambda > 0 || t.waiting > 0) {
+    // Both views fall as slots are added and the horizon's reaches the target at some c, so the first c that
+    // meets it is the fewest. Erlang B's recursion along c keeps the steady state's share O(1) per step.
+    const mu = 1 / serviceSeconds;
     const a = lambda / mu;
     let b = 1;
-    for (let c = 1; c <= limit; c++) {
+    for (let c = 1; ; c++) {
       b = (a * b) / (c + a * b);
-      if (c * mu > lambda && (c * b) / (c - a * (1 - b)) / (c * mu - lambda) <= t.targetWaitSeconds) {
+      const steady = c * mu > lambda ? t.waiting / (c * mu) + (lambda > 0 ? (c * b) / (c - a * (1 - b)) / (c * mu - lambda) : 0) : Number.POSITIVE_INFINITY;
+      if (Math.min(steady, backlogWithin(rates, c, t) / (c * mu)) <= t.targetWaitSeconds) {
         slots = c;
         break;
       }
     }
-    if (slots === 0) slots = Math.max(limit, Math.floor(a) + 1);
   }
-  const drain = t.waiting > 0 ? Math.ceil((t.waiting / t.targetWaitSeconds + lambda) / mu) : 0;
-  slots = Math.max(slots, drain, t.inFlight);
   const replicas = Math.ceil(slots / t.concurrency);
   return {
     replicas,
-    expectedWaitSeconds: expectedWaitSeconds(rates, replicas * t.concurrency),
+    expectedWaitSeconds: expectedWaitSeconds(rates, replicas * t.concurrency, t),
     summary: `${round(lambda)} jobs/s arriving, ${round(serviceSeconds)} s each, target wait ${t.targetWaitSeconds} s`,
   };
 }

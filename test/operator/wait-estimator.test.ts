@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  erlangWaitSeconds,
   expectedWaitSeconds,
   observeRates,
   rateEstimate,
@@ -35,16 +36,16 @@ const close = (got: number | undefined, want: number, what: string, tolerance = 
   assert.ok(got !== undefined && Math.abs(got - want) <= tolerance * Math.max(1, Math.abs(want)), `${what}: got ${got}, want ${want}`);
 };
 
-const target = (t: Partial<WaitTarget>): WaitTarget => ({ targetWaitSeconds: 1, concurrency: 1, maxReplicas: 50, waiting: 0, inFlight: 0, ...t });
+const target = (t: Partial<WaitTarget>): WaitTarget => ({ targetWaitSeconds: 1, concurrency: 1, waiting: 0, horizonSeconds: 5, ...t });
 
 test('Erlang C: M/M/1 and M/M/2 against their closed forms', () => {
   // M/M/1: W_q = ρ / (μ − λ); M/M/2 with a = 1: C = 1/3, W_q = C / (2μ − λ).
-  close(expectedWaitSeconds({ arrivalPerSecond: 0.5, serviceSeconds: 1 }, 1), 1, 'M/M/1 at ρ = 0.5');
-  close(expectedWaitSeconds({ arrivalPerSecond: 1, serviceSeconds: 1 }, 2), 1 / 3, 'M/M/2 at a = 1');
-  assert.equal(expectedWaitSeconds({ arrivalPerSecond: 2, serviceSeconds: 1 }, 2), Number.POSITIVE_INFINITY, 'c·μ = λ cannot keep up');
-  assert.equal(expectedWaitSeconds({ arrivalPerSecond: 0, serviceSeconds: 1 }, 0), 0, 'no arrivals, no wait');
+  close(erlangWaitSeconds({ arrivalPerSecond: 0.5, serviceSeconds: 1 }, 1), 1, 'M/M/1 at ρ = 0.5');
+  close(erlangWaitSeconds({ arrivalPerSecond: 1, serviceSeconds: 1 }, 2), 1 / 3, 'M/M/2 at a = 1');
+  assert.equal(erlangWaitSeconds({ arrivalPerSecond: 2, serviceSeconds: 1 }, 2), Number.POSITIVE_INFINITY, 'c·μ = λ cannot keep up');
+  assert.equal(erlangWaitSeconds({ arrivalPerSecond: 0, serviceSeconds: 1 }, 0), 0, 'no arrivals, no wait');
   // Many slots: the recursion stays finite (a = 500).
-  const w = expectedWaitSeconds({ arrivalPerSecond: 500, serviceSeconds: 1 }, 560);
+  const w = erlangWaitSeconds({ arrivalPerSecond: 500, serviceSeconds: 1 }, 560);
   assert.ok(w > 0 && w < 0.01, `a = 500 on 560 slots waits a little: ${w}`);
 });
 
@@ -64,28 +65,29 @@ const cases: Record<string, Case> = {
   'steady load: 4 jobs/s of 0.5 s need 3 slots for a 1 s target (2 would be saturated)': {
     readings: steadyLoad,
     rates: { arrivalPerSecond: 4, serviceSeconds: 0.5 },
-    target: { inFlight: 2 },
+    target: {},
     replicas: 3,
   },
   'steady load on pods of 2 slots: 2 replicas': {
     readings: steadyLoad,
     rates: { arrivalPerSecond: 4, serviceSeconds: 0.5 },
-    target: { inFlight: 2, concurrency: 2 },
+    target: { concurrency: 2 },
     replicas: 2,
   },
   'a tighter target needs more slots': {
     readings: steadyLoad,
     rates: { arrivalPerSecond: 4, serviceSeconds: 0.5 },
-    target: { inFlight: 2, targetWaitSeconds: 0.05 },
+    target: { targetWaitSeconds: 0.05 },
     replicas: 4,
   },
-  'burst: 200 jobs land in one poll; the arrival rate rises within the poll and the backlog is drained within the target': {
+  'burst: 200 jobs land in one poll; the arrival rate rises within the poll, and a job arriving before the next decision starts within the target': {
     readings: [...steadyLoad, { ...lastSteady, at: lastSteady.at + 2000, waiting: 200, processed: (lastSteady.processed ?? 0) + 8, busyMs: (lastSteady.busyMs ?? 0) + 4000 }],
     // 208 arrivals in 2 s move the rising average by 1 − e^(−2/4) of the way from 4 to 104.
     rates: { arrivalPerSecond: 4 + (104 - 4) * (1 - Math.exp(-0.5)), serviceSeconds: 0.5 },
-    target: { waiting: 200, inFlight: 2, targetWaitSeconds: 10 },
-    // (200/10 + λ) / μ with λ ≈ 43.3 and μ = 2: 32 slots, more than Erlang C alone asks for.
-    replicas: 32,
+    target: { waiting: 200, targetWaitSeconds: 10 },
+    // λ ≈ 43.3, μ = 2, horizon 5 s: on 15 slots the backlog within the horizon is 200 + (43.3 − 30)·5 + √(43.3·5)
+    // ≈ 281 jobs, started in 281 / 30 ≈ 9.4 s; on 14, 10.8 s. The steady state would need 22 (200 / 44 s ahead).
+    replicas: 15,
   },
   'zero traffic: nothing arrives, waits or runs for the quiet time, so nothing is needed': {
     readings: [...steadyLoad, ...steady(16, { perTick: 0, serviceMs: 500, from: { ...lastSteady, inFlight: 0 } })],
@@ -146,22 +148,46 @@ for (const [name, c] of Object.entries(cases)) {
 }
 
 test('the replicas found are the fewest that meet the target', () => {
-  for (const [lambda, s, goal] of [[4, 0.5, 1], [0.2, 30, 10], [120, 0.25, 0.5], [9.5, 1, 0.1]] as const) {
+  for (const [lambda, s, goal, waiting] of [[4, 0.5, 1, 0], [0.2, 30, 10, 0], [120, 0.25, 0.5, 0], [9.5, 1, 0.1, 0], [4, 0.5, 1, 30], [50, 2, 5, 400]] as const) {
     const rates = { arrivalPerSecond: lambda, serviceSeconds: s };
-    const { replicas } = replicasForWait(rates, target({ targetWaitSeconds: goal, maxReplicas: 1000 }));
-    assert.ok(expectedWaitSeconds(rates, replicas) <= goal, `${replicas} slots meet ${goal} s at λ ${lambda}, s ${s}`);
-    assert.ok(expectedWaitSeconds(rates, replicas - 1) > goal, `${replicas - 1} slots do not`);
+    const now = { waiting, horizonSeconds: 5 };
+    const { replicas } = replicasForWait(rates, target({ targetWaitSeconds: goal, ...now }));
+    assert.ok(expectedWaitSeconds(rates, replicas, now) <= goal, `${replicas} slots meet ${goal} s at λ ${lambda}, s ${s}, ${waiting} waiting`);
+    assert.ok(expectedWaitSeconds(rates, replicas - 1, now) > goal, `${replicas - 1} slots do not`);
   }
 });
 
-test('more than maxReplicas can serve: the need says so rather than a number that would meet the target', () => {
-  const demand = replicasForWait({ arrivalPerSecond: 100, serviceSeconds: 1 }, target({ maxReplicas: 10 }));
-  assert.ok(demand.replicas > 10, `needed ${demand.replicas}`);
+test('while the slots keep up, the steady state and a random burst agree, and a tight target pays for bursts', () => {
+  // 4 jobs/s of 0.5 s on 3 slots: Erlang C gives 0.222 s; the worst burst within the horizon is
+  // 1.645²·4 / (4·2) ≈ 1.35 jobs ahead, 0.226 s. The lower one counts.
+  const rates = { arrivalPerSecond: 4, serviceSeconds: 0.5 };
+  const burst = (1.645 ** 2 * 4) / (4 * 2) / 6;
+  close(expectedWaitSeconds(rates, 3, { waiting: 0, horizonSeconds: 5 }), Math.min(erlangWaitSeconds(rates, 3), burst), 'the lower view');
+  assert.ok(Math.abs(erlangWaitSeconds(rates, 3) - burst) < 0.01, 'the views agree here');
+  // A 0.05 s target: 3 slots wait 0.22 s, 4 slots 0.04 s (Erlang C).
+  assert.equal(replicasForWait(rates, target({ targetWaitSeconds: 0.05 })).replicas, 4);
 });
 
-test('jobs running now are never counted as room to spare', () => {
-  const demand = replicasForWait({ arrivalPerSecond: 0.1, serviceSeconds: 1 }, target({ inFlight: 7, concurrency: 2 }));
-  assert.equal(demand.replicas, 4);
+test('near saturation the horizon bounds the wait where the steady state grows without bound', () => {
+  // 6 jobs/s of 0.5 s on 3 slots is exactly saturated: Erlang C says Infinity; within 5 s a job finds at most
+  // 1.645·√(6·5) ≈ 9 jobs ahead, started in 1.5 s. A target of 2 s is met with 3 slots until a backlog builds.
+  const rates = { arrivalPerSecond: 6, serviceSeconds: 0.5 };
+  assert.equal(erlangWaitSeconds(rates, 3), Number.POSITIVE_INFINITY);
+  close(expectedWaitSeconds(rates, 3, { waiting: 0, horizonSeconds: 5 }), (1.645 * Math.sqrt(30)) / 6, 'horizon view');
+  assert.equal(replicasForWait(rates, target({ targetWaitSeconds: 2 })).replicas, 3);
+  assert.equal(replicasForWait(rates, target({ targetWaitSeconds: 2, waiting: 4 })).replicas, 4, 'four jobs already waiting tip it');
+});
+
+test('jobs in flight are not a floor: a pool whose slots are all busy at a poll is not held at its size by them', () => {
+  const demand = replicasForWait({ arrivalPerSecond: 0.1, serviceSeconds: 1 }, target({ concurrency: 2 }));
+  assert.equal(demand.replicas, 1);
+});
+
+test('a longer horizon (a slower poll) asks for more slots for the same load', () => {
+  // 7 jobs/s of 0.5 s, target 5 s: 3 slots fall behind by 1 job/s, which 5 s allow and 33 s do not.
+  const rates = { arrivalPerSecond: 7, serviceSeconds: 0.5 };
+  assert.equal(replicasForWait(rates, target({ targetWaitSeconds: 5, horizonSeconds: 5 })).replicas, 3);
+  assert.equal(replicasForWait(rates, target({ targetWaitSeconds: 5, horizonSeconds: 33 })).replicas, 4);
 });
 
 test('the arrival rate rises faster than it falls', () => {

@@ -1,20 +1,22 @@
 // spec.scaling.targetWaitSeconds against a real control plane and a real Redis: real worker processes run
 // a steady stream of jobs of known duration, the operator estimates the arrival and service rates from the
-// counters the workers keep and sizes the pool as the M/M/c model predicts, before any backlog builds; the
+// counters the workers keep and sizes the pool as the wait model predicts, before any backlog builds; the
 // status and `kubectl get jobpools` show the estimates; with no more arrivals the pool goes back to zero.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createClient, type ForkpoolClient } from '../../queue/src/index.ts';
 import type { RunningOperator } from '../../operator/src/operator.ts';
-import { replicasForWait } from '../../operator/src/wait-estimator.ts';
+import { POD_START_SECONDS, replicasForWait } from '../../operator/src/wait-estimator.ts';
 import { startWorker, stopWorker, tempRecordFile, type WorkerProcess } from '../helpers/worker.ts';
 import { condition, createNamespace, createPool, getPool, poolSpec, replicasOf, runOperator, startEnv, until, type Env } from './harness.ts';
 
-// 3 jobs/s of 1 s each on pods of one slot, target 2 s: 3 slots would be saturated (a = λ/μ = 3), and Erlang C
-// gives 4 slots an expected wait of 0.5 s. jobsPerReplica (10) would ask for ceil(3 in flight / 10) = 1 pod.
+// 3 jobs/s of 1 s each on pods of one slot, target 3 s, poll 1 s (a 4 s horizon): on 3 slots, exactly saturated
+// (a = λ/μ = 3), a job arriving within the horizon finds at most 1.645·√(3·4) ≈ 5.7 jobs ahead, 1.9 s of
+// waiting; on 2 it would find 4 + 5.7, 4.9 s. The answer stays 3 for arrival estimates from 2.3 to 3.6 jobs/s.
+// jobsPerReplica (10) would ask for ceil(3 in flight / 10) = 1 pod.
 const ARRIVALS_PER_SECOND = 3;
 const JOB_SECONDS = 1;
-const TARGET_SECONDS = 2;
+const TARGET_SECONDS = 3;
 
 describe('sizing by a wait-time target', { timeout: 300_000 }, () => {
   let env: Env;
@@ -34,12 +36,12 @@ describe('sizing by a wait-time target', { timeout: 300_000 }, () => {
     await env?.stop();
   });
 
-  it('scales to the replicas the M/M/c estimate needs before a backlog builds, shows the estimates, and goes to zero when arrivals stop', async () => {
+  it('scales to the replicas the wait model needs before a backlog builds, shows the estimates, and goes to zero when arrivals stop', async () => {
     const predicted = replicasForWait(
       { arrivalPerSecond: ARRIVALS_PER_SECOND, serviceSeconds: JOB_SECONDS },
-      { targetWaitSeconds: TARGET_SECONDS, concurrency: 1, maxReplicas: 10, waiting: 0, inFlight: ARRIVALS_PER_SECOND },
+      { targetWaitSeconds: TARGET_SECONDS, concurrency: 1, waiting: 0, horizonSeconds: 1 + POD_START_SECONDS },
     ).replicas;
-    assert.equal(predicted, 4, 'the model\'s answer for this load');
+    assert.equal(predicted, 3, 'the model\'s answer for this load');
 
     await createNamespace(env, 'wait');
     await createPool(env, 'wait', 'steady', poolSpec(env.redis.url, {
