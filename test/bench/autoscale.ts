@@ -259,18 +259,23 @@ await runE2eBench(say, async (env) => {
   console.log('KEDA lines: poll 30 s, cooldown 300 s as scaleDownDelaySeconds, listLength N as jobsPerReplica N; forkpool counts waiting + in-flight jobs where');
   console.log('KEDA\'s Redis scaler reads LLEN (waiting only), so the emulation scales up at least as far as KEDA would.');
   console.log('');
-  const meets = (prefix: string): Result[] => results.filter((r) => r.key.startsWith(prefix) && r.p95 <= TARGET_WAIT_S).sort((x, y) => x.replicaSeconds - y.replicaSeconds);
-  const describe = (r: Result | undefined, family: string): string => (r === undefined ? `no ${family} setting run here met p95 <= ${TARGET_WAIT_S} s` : `${r.label}: p95 ${f(r.p95, 2)} s, ${f(r.replicaSeconds, 0)} replica-s`);
+  /** The settings of a family (jobs…, keda…) whose p95 is at most `p95`, cheapest first. */
+  const within = (prefix: string, p95: number): Result[] => results.filter((r) => r.key.startsWith(prefix) && r.p95 <= p95).sort((x, y) => x.replicaSeconds - y.replicaSeconds);
+  const describe = (r: Result | undefined, family: string, p95: number): string => (r === undefined ? `no ${family} setting run here had p95 <= ${f(p95, 2)} s` : `${r.label}: p95 ${f(r.p95, 2)} s, ${f(r.replicaSeconds, 0)} replica-s`);
   const own = results.find((r) => r.key === 'target');
   if (own !== undefined) {
-    const others = [meets('jobs')[0], meets('keda')[0]];
-    const beats = others.every((o) => o !== undefined && own.p95 <= TARGET_WAIT_S && own.replicaSeconds < o.replicaSeconds);
-    console.log(`verdict (target p95 <= ${TARGET_WAIT_S} s): ${own.label}: p95 ${f(own.p95, 2)} s, ${f(own.replicaSeconds, 0)} replica-s${own.p95 <= TARGET_WAIT_S ? '' : ' (misses the target)'}`);
-    console.log(`  cheapest jobsPerReplica meeting it: ${describe(others[0], 'jobsPerReplica')}`);
-    console.log(`  cheapest KEDA meeting it:           ${describe(others[1], 'KEDA')}`);
-    if (own.p95 > TARGET_WAIT_S) console.log('  not shown: the target pool missed its own target in this run');
-    else if (others.some((o) => o === undefined)) console.log('  not shown: a family has no setting here that meets the target, so there is nothing to compare at the same p95');
-    else console.log(`  targetWaitSeconds ${beats ? 'needs fewer replica-s than both' : 'does NOT need fewer replica-s than both'} for p95 <= ${TARGET_WAIT_S} s`);
+    console.log(`verdict: ${own.label}: p95 ${f(own.p95, 2)} s, ${f(own.replicaSeconds, 0)} replica-s${own.p95 <= TARGET_WAIT_S ? '' : ' (misses the target)'}`);
+    // Twice: against the settings that meet the target at all, and against those that wait no longer than the
+    // target pool did (the same p95): a setting that meets 2 s by waiting longer is cheaper for that reason.
+    for (const [what, p95] of [[`p95 <= the target, ${TARGET_WAIT_S} s`, TARGET_WAIT_S], [`p95 <= the target pool's, ${f(own.p95, 2)} s`, own.p95]] as const) {
+      const others = [within('jobs', p95)[0], within('keda', p95)[0]];
+      console.log(`  ${what}:`);
+      console.log(`    cheapest jobsPerReplica: ${describe(others[0], 'jobsPerReplica', p95)}`);
+      console.log(`    cheapest KEDA:           ${describe(others[1], 'KEDA', p95)}`);
+      if (own.p95 > TARGET_WAIT_S) console.log('    not shown: the target pool missed its own target in this run');
+      else if (others.some((o) => o === undefined)) console.log('    not shown: a family has no setting here within this p95, so there is nothing to compare');
+      else console.log(`    targetWaitSeconds ${others.every((o) => o !== undefined && own.replicaSeconds < o.replicaSeconds) ? 'needs fewer replica-s than both' : 'does NOT need fewer replica-s than both'}`);
+    }
   }
   console.log(`timeline: ${svgPath}`);
   return results.every((r) => r.lost === 0);
