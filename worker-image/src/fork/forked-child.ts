@@ -2,12 +2,12 @@
 // job, report the result on its own pipe, and leave with _exit. Everything here runs in a process
 // that fork() just made from the zygote; docs/fork-mode.md lists the rules job code follows.
 import { randomUUID, getRandomValues } from 'node:crypto';
-import { closeSync, readlinkSync, writeSync } from 'node:fs';
+import { closeSync, readlinkSync } from 'node:fs';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { constants } from 'node:os';
 import type { ProcessAddon } from '../process-addon.ts';
 import type { JobModules } from './job-modules.ts';
-import { toJobError, type ChildReport, type JobResult, type RunCommand } from './zygote-protocol.ts';
+import { toJobError, writeLine, type ChildReport, type JobResult, type RunCommand } from './zygote-protocol.ts';
 import type { TimerTracker } from './timers.ts';
 import { watchStdio } from '../stdio.ts';
 import { runJob } from '../run-job.ts';
@@ -121,7 +121,7 @@ export async function runForkedJob(child: ForkedChild, deps: ChildDeps): Promise
     reported = true;
     const msg: ChildReport = { type: 'result', result, rssBytes: process.memoryUsage.rss() };
     try {
-      writeSync(child.reportFd, JSON.stringify(msg) + '\n');
+      writeLine(child.reportFd, JSON.stringify(msg));
     } catch {
       // The zygote is gone; there is no one left to tell.
     }
