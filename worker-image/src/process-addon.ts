@@ -41,10 +41,18 @@ export const ADDON_PATH_ENV = 'FORKPOOL_PROCESS_ADDON';
 const ADDON_EXPORTS = ['fork', 'unblockSignals', 'exit', 'dieWithParent', 'pipe', 'pidfdOpen', 'poll', 'waitpid', 'spawn'] as const;
 /**
  * The build this code needs (ADDON_VERSION in process.c): children that lead process groups of their own, which
- * the master signals, and spawned children that die with the master. An older build would leave those signals
- * going nowhere.
+ * the master signals, spawned children that die with the master, and a zygote's heap gathered when the addon is
+ * preloaded (see GATHER_HEAP_ENV). An older build would leave those signals going nowhere, and the zygote's
+ * LD_PRELOAD to the programs its jobs start.
  */
-const ADDON_VERSION = 2;
+const ADDON_VERSION = 3;
+
+/**
+ * Set in a zygote's environment, with process.node first in its LD_PRELOAD: before Node starts, the addon then
+ * reserves the address space V8 scatters its heap pages over, so that they are mapped together (every fork
+ * copies fewer page tables), and sets LD_PRELOAD back to this variable's value (see process.c).
+ */
+export const GATHER_HEAP_ENV = 'FORKPOOL_GATHER_HEAP';
 
 // Source tree: worker-image/src/process-addon.ts; compiled: dist/worker-image/src/process-addon.js.
 function candidatePaths(): string[] {
