@@ -30,7 +30,7 @@
 
 // What this build does, for src/process-addon.ts to refuse an older one: 2 = children lead process groups of
 // their own, and spawned ones die with their parent; 3 = preloaded in the zygote, it gathers V8's heap and
-// puts LD_PRELOAD back. Raised with any change the JavaScript side relies on.
+// puts LD_PRELOAD back, and getpid(). Raised with any change the JavaScript side relies on.
 #define ADDON_VERSION 3
 
 #ifndef SYS_pidfd_open
@@ -248,6 +248,12 @@ static napi_value Fork(napi_env env, napi_callback_info info) {
     _exit(70);
   }
   return int_value(env, 0);
+}
+
+// getpid(): a forked child's own pid (Node's process.pid is the zygote's, read once at start-up).
+static napi_value GetPid(napi_env env, napi_callback_info info) {
+  (void)info;
+  return int_value(env, getpid());
 }
 
 // unblockSignals(): in the child, once its signal handlers are the ones it should have.
@@ -583,6 +589,7 @@ NAPI_MODULE_INIT() {
       {"fork", Fork},           {"unblockSignals", UnblockSignals}, {"exit", Exit},
       {"dieWithParent", DieWithParent}, {"pipe", Pipe},              {"pidfdOpen", PidfdOpen},
       {"poll", Poll},           {"waitpid", Waitpid},              {"spawn", Spawn},
+      {"getpid", GetPid},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

@@ -12,6 +12,8 @@ export interface ProcessAddon {
   /** fork(2) after marking V8's memory inheritable: the child's pid in the parent, 0 in the child
    * (with every signal blocked, and its libuv loop made its own). */
   fork(): number;
+  /** getpid(2): in a forked child, its own pid (process.pid is the zygote's). */
+  getpid(): number;
   /** In a forked child, which starts with every signal blocked: delivers them again. */
   unblockSignals(): void;
   /** _exit(2): leaves without Node's exit path, which hangs or crashes in a forked child. */
@@ -38,7 +40,7 @@ export type ProcessAddonLoad = { ok: true; addon: ProcessAddon; path: string } |
 /** Environment variable naming the process.node to load, for layouts other than this repository's. */
 export const ADDON_PATH_ENV = 'FORKPOOL_PROCESS_ADDON';
 
-const ADDON_EXPORTS = ['fork', 'unblockSignals', 'exit', 'dieWithParent', 'pipe', 'pidfdOpen', 'poll', 'waitpid', 'spawn'] as const;
+const ADDON_EXPORTS = ['fork', 'getpid', 'unblockSignals', 'exit', 'dieWithParent', 'pipe', 'pidfdOpen', 'poll', 'waitpid', 'spawn'] as const;
 /**
  * The build this code needs (ADDON_VERSION in process.c): children that lead process groups of their own, which
  * the master signals, spawned children that die with the master, and a zygote's heap gathered when the addon is
