@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,8 +29,9 @@
 #define MAX_POLL_FDS 4096
 
 // What this build does, for src/process-addon.ts to refuse an older one: 2 = children lead process groups of
-// their own, and spawned ones die with their parent. Raised with any change the JavaScript side relies on.
-#define ADDON_VERSION 2
+// their own, and spawned ones die with their parent; 3 = preloaded in the zygote, it gathers V8's heap and
+// puts LD_PRELOAD back, and getpid(). Raised with any change the JavaScript side relies on.
+#define ADDON_VERSION 3
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434  // the same number on every architecture; older libc headers lack it
@@ -156,6 +158,53 @@ static void mark_all_mappings_doforks(void) {
   if (ranges == 0) mark_each_mapping_doforks();
 }
 
+// V8 places each page of its heap (256 KiB) at a random address it passes mmap as a hint, anywhere below 64
+// TiB. Scattered like that, every page costs each fork a page-table branch of its own to allocate and fill,
+// and the child's exit one to free (a PUD, a PMD and a PTE page, where neighbouring pages would share them).
+// The zygote is started with this file in LD_PRELOAD and GATHER_HEAP_ENV set to the LD_PRELOAD it would
+// otherwise have had: before Node starts, this reserves the free address space from 8 GiB above the brk heap
+// to 64 TiB with PROT_NONE (no memory, no page tables), so that V8's hints fail and the kernel places its
+// pages next to each other below the shared libraries. It then puts LD_PRELOAD back, so that the programs a
+// job starts do not load this file.
+#define GATHER_HEAP_ENV "FORKPOOL_GATHER_HEAP"
+#define HINT_TOP (1UL << 46)
+#define MAX_GAPS 256
+
+static void reserve_hint_range(void) {
+  // Under an address-space limit the reservation would count against it: leave the heap as it is.
+  struct rlimit as;
+  if (getrlimit(RLIMIT_AS, &as) != 0 || as.rlim_cur != RLIM_INFINITY) return;
+  FILE *maps = fopen("/proc/self/maps", "re");
+  if (maps == NULL) return;
+  unsigned long from = ((unsigned long)sbrk(0) + (8UL << 30)) & ~((1UL << 30) - 1), start, end;
+  unsigned long gap_start[MAX_GAPS], gap_end[MAX_GAPS];
+  int gaps = 0;
+  char line[512];
+  // The gaps first, mapped after: the reservations would change the file being read.
+  while (gaps < MAX_GAPS && from < HINT_TOP && next_mapping(maps, line, sizeof line, &start, &end)) {
+    unsigned long to = start < HINT_TOP ? start : HINT_TOP;
+    if (to > from) { gap_start[gaps] = from; gap_end[gaps] = to; gaps++; }
+    if (end > from) from = end;
+  }
+  fclose(maps);
+  if (gaps < MAX_GAPS && from < HINT_TOP) { gap_start[gaps] = from; gap_end[gaps] = HINT_TOP; gaps++; }
+  for (int i = 0; i < gaps; i++) {
+    void *want = (void *)gap_start[i];
+    size_t len = gap_end[i] - gap_start[i];
+    void *got = mmap(want, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+    if (got != MAP_FAILED && got != want) munmap(got, len);  // a kernel before 4.17 took it as a hint
+  }
+}
+
+__attribute__((constructor)) static void gather_heap_at_start(void) {
+  const char *preload = getenv(GATHER_HEAP_ENV);
+  if (preload == NULL) return;
+  reserve_hint_range();
+  if (*preload == '\0') unsetenv("LD_PRELOAD");
+  else setenv("LD_PRELOAD", preload, 1);
+  unsetenv(GATHER_HEAP_ENV);
+}
+
 // The signal mask the child restores in unblockSignals().
 static sigset_t mask_before_fork;
 
@@ -199,6 +248,12 @@ static napi_value Fork(napi_env env, napi_callback_info info) {
     _exit(70);
   }
   return int_value(env, 0);
+}
+
+// getpid(): a forked child's own pid (Node's process.pid is the zygote's, read once at start-up).
+static napi_value GetPid(napi_env env, napi_callback_info info) {
+  (void)info;
+  return int_value(env, getpid());
 }
 
 // unblockSignals(): in the child, once its signal handlers are the ones it should have.
@@ -534,6 +589,7 @@ NAPI_MODULE_INIT() {
       {"fork", Fork},           {"unblockSignals", UnblockSignals}, {"exit", Exit},
       {"dieWithParent", DieWithParent}, {"pipe", Pipe},              {"pidfdOpen", PidfdOpen},
       {"poll", Poll},           {"waitpid", Waitpid},              {"spawn", Spawn},
+      {"getpid", GetPid},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

@@ -12,6 +12,8 @@ export interface ProcessAddon {
   /** fork(2) after marking V8's memory inheritable: the child's pid in the parent, 0 in the child
    * (with every signal blocked, and its libuv loop made its own). */
   fork(): number;
+  /** getpid(2): in a forked child, its own pid (process.pid is the zygote's). */
+  getpid(): number;
   /** In a forked child, which starts with every signal blocked: delivers them again. */
   unblockSignals(): void;
   /** _exit(2): leaves without Node's exit path, which hangs or crashes in a forked child. */
@@ -38,13 +40,21 @@ export type ProcessAddonLoad = { ok: true; addon: ProcessAddon; path: string } |
 /** Environment variable naming the process.node to load, for layouts other than this repository's. */
 export const ADDON_PATH_ENV = 'FORKPOOL_PROCESS_ADDON';
 
-const ADDON_EXPORTS = ['fork', 'unblockSignals', 'exit', 'dieWithParent', 'pipe', 'pidfdOpen', 'poll', 'waitpid', 'spawn'] as const;
+const ADDON_EXPORTS = ['fork', 'getpid', 'unblockSignals', 'exit', 'dieWithParent', 'pipe', 'pidfdOpen', 'poll', 'waitpid', 'spawn'] as const;
 /**
  * The build this code needs (ADDON_VERSION in process.c): children that lead process groups of their own, which
- * the master signals, and spawned children that die with the master. An older build would leave those signals
- * going nowhere.
+ * the master signals, spawned children that die with the master, and a zygote's heap gathered when the addon is
+ * preloaded (see GATHER_HEAP_ENV). An older build would leave those signals going nowhere, and the zygote's
+ * LD_PRELOAD to the programs its jobs start.
  */
-const ADDON_VERSION = 2;
+const ADDON_VERSION = 3;
+
+/**
+ * Set in a zygote's environment, with process.node first in its LD_PRELOAD: before Node starts, the addon then
+ * reserves the address space V8 scatters its heap pages over, so that they are mapped together (every fork
+ * copies fewer page tables), and sets LD_PRELOAD back to this variable's value (see process.c).
+ */
+export const GATHER_HEAP_ENV = 'FORKPOOL_GATHER_HEAP';
 
 // Source tree: worker-image/src/process-addon.ts; compiled: dist/worker-image/src/process-addon.js.
 function candidatePaths(): string[] {

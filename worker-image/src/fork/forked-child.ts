@@ -2,12 +2,12 @@
 // job, report the result on its own pipe, and leave with _exit. Everything here runs in a process
 // that fork() just made from the zygote; docs/fork-mode.md lists the rules job code follows.
 import { randomUUID, getRandomValues } from 'node:crypto';
-import { closeSync, readlinkSync, writeSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { constants } from 'node:os';
 import type { ProcessAddon } from '../process-addon.ts';
 import type { JobModules } from './job-modules.ts';
-import { toJobError, type ChildReport, type JobResult, type RunCommand } from './zygote-protocol.ts';
+import { toJobError, writeLine, type ChildReport, type JobResult, type RunCommand } from './zygote-protocol.ts';
 import type { TimerTracker } from './timers.ts';
 import { watchStdio } from '../stdio.ts';
 import { runJob } from '../run-job.ts';
@@ -67,12 +67,14 @@ export function guardRandomUUID(): void {
 }
 
 /** Math.random from the OS's generator: V8's state is per process image, so every child would
- * otherwise draw the zygote's sequence, and V8 offers no way to reseed it. */
+ * otherwise draw the zygote's sequence, and V8 offers no way to reseed it. Its pool is made at the
+ * first call: a child that never asks for a random number does not pay for 4 KiB of fresh memory. */
 function osSeededRandom(): () => number {
-  const pool = new Uint32Array(1024);
-  let next = pool.length;
+  let pool: Uint32Array | undefined;
+  let next = 0;
   return () => {
-    if (next >= pool.length) {
+    if (pool === undefined || next >= pool.length) {
+      pool ??= new Uint32Array(1024);
       getRandomValues(pool);
       next = 0;
     }
@@ -109,7 +111,7 @@ export function makeForkSafe(inheritedFds: readonly number[], deps: ChildDeps): 
   Math.random = osSeededRandom();
   uuidDrainOwed = true;
   // process.pid is a value Node read at start-up: the zygote's.
-  Object.defineProperty(process, 'pid', { value: Number(readlinkSync('/proc/self')), configurable: true, enumerable: true });
+  Object.defineProperty(process, 'pid', { value: deps.addon.getpid(), configurable: true, enumerable: true });
 }
 
 /** Runs afterFork and the job with its hooks, reports, and exits the child. Never returns. */
@@ -121,7 +123,7 @@ export async function runForkedJob(child: ForkedChild, deps: ChildDeps): Promise
     reported = true;
     const msg: ChildReport = { type: 'result', result, rssBytes: process.memoryUsage.rss() };
     try {
-      writeSync(child.reportFd, JSON.stringify(msg) + '\n');
+      writeLine(child.reportFd, JSON.stringify(msg));
     } catch {
       // The zygote is gone; there is no one left to tell.
     }

@@ -5,7 +5,7 @@
 //
 // --single-threaded matters: a forked child has only the thread that called fork(), and V8 would
 // otherwise hand GC and compilation work to threads the child does not have, and wait forever.
-import { closeSync, readSync, writeSync } from 'node:fs';
+import { closeSync, readSync } from 'node:fs';
 import { loadProcessAddon, type ProcessAddon } from '../process-addon.ts';
 import { guardRandomUUID, makeForkSafe, runForkedJob, warmUpForChildren, type ForkedChild } from './forked-child.ts';
 import { loadJobModules } from './job-modules.ts';
@@ -16,6 +16,7 @@ import {
   parseCommand,
   MASTER_PID_ENV,
   toJobError,
+  writeLine,
   type RunCommand,
   type ZygoteEvent,
 } from './zygote-protocol.ts';
@@ -36,9 +37,9 @@ function send(event: ZygoteEvent): void {
 
 function flush(): void {
   if (outbox.length === 0) return;
-  const data = Buffer.from(outbox.join('\n') + '\n');
+  const text = outbox.join('\n');
   outbox.length = 0;
-  for (let written = 0; written < data.length;) written += writeSync(CHANNEL_FD, data, written);
+  writeLine(CHANNEL_FD, text);
 }
 
 /** SIGKILL to a child's process group (see process.c); one already gone is not an error. */
@@ -230,9 +231,8 @@ class Server {
    */
   #handToSpare(spare: Spare, command: RunCommand): boolean {
     this.#spare = null;
-    const data = Buffer.from(JSON.stringify(command) + '\n');
     try {
-      for (let written = 0; written < data.length;) written += writeSync(spare.commandFd, data, written);
+      writeLine(spare.commandFd, JSON.stringify(command));
     } catch {
       send({ type: 'log', level: 'warn', msg: `zygote: the spare child ${spare.pid} died before it was handed a job; forking another` });
       closeSync(spare.commandFd);

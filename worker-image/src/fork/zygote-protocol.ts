@@ -6,6 +6,7 @@
 //
 // This half is what the zygote loads, and every fork copies the zygote's memory: it checks the two
 // messages the zygote reads by hand rather than load zod there (zod adds ~15 MB to a process, measured).
+import { writeSync } from 'node:fs';
 import type { JobError, JobResult } from '../run-job.ts';
 
 export { toJobError, type JobError, type JobResult } from '../run-job.ts';
@@ -39,6 +40,17 @@ export type ZygoteEvent =
   | { readonly type: 'forkFailed'; readonly id: string; readonly error: string }
   | { readonly type: 'result'; readonly id: string; readonly result: JobResult; readonly rssBytes: number }
   | { readonly type: 'exit'; readonly id: string; readonly pid: number; readonly code: number | null; readonly signal: string | null };
+
+/**
+ * Writes `text` and a newline to a blocking descriptor, all of it. The zygote's events, its commands to spare
+ * children and the children's reports all go through this one function, so that a child calls the zygote's
+ * optimized code for it with the argument types it was optimized for. A child that wrote a string with
+ * writeSync instead deoptimized that code and compiled it again, every child.
+ */
+export function writeLine(fd: number, text: string): void {
+  const data = Buffer.from(text + '\n');
+  for (let written = 0; written < data.length;) written += writeSync(fd, data, written);
+}
 
 type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string };
 

@@ -14,6 +14,7 @@ import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { ZygoteEventSchema } from './events.ts';
 import { LineSplitter } from '../line-splitter.ts';
+import { GATHER_HEAP_ENV, loadProcessAddon } from '../process-addon.ts';
 import { CHANNEL_FD, MASTER_PID_ENV, parseJsonLine, type JobError, type JobResult, type ZygoteEvent } from './zygote-protocol.ts';
 
 /** The part of a pino logger fork mode uses. */
@@ -129,6 +130,18 @@ export class ZygoteStartError extends Error {
 // --no-flush-bytecode, or V8 would drop the bytecode of functions the zygote itself never runs.
 const ZYGOTE_FLAGS = ['--single-threaded', '--use-largepages=silent', '--no-lazy', '--no-flush-bytecode'];
 const ZYGOTE_MAIN = fileURLToPath(new URL(`./zygote-main${extname(import.meta.filename)}`, import.meta.url));
+
+/**
+ * The zygote's environment: process.node goes first in its LD_PRELOAD, to gather V8's heap pages before Node
+ * starts (GATHER_HEAP_ENV). Measured: half the zygote's page tables, and ~15% less CPU per no-op job.
+ */
+function zygoteEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const load = loadProcessAddon();
+  // The dynamic loader splits LD_PRELOAD at spaces and colons.
+  if (!load.ok || /[\s:]/.test(load.path)) return env;
+  const preload = env.LD_PRELOAD ?? '';
+  return { ...env, LD_PRELOAD: preload === '' ? load.path : `${load.path}:${preload}`, [GATHER_HEAP_ENV]: preload };
+}
 
 function residentBytes(pid: number): number | null {
   try {
@@ -384,7 +397,7 @@ export async function startZygote(options: StartZygoteOptions): Promise<Zygote> 
     // the master decides what a signal means for them.
     stdio: ['ignore', 'inherit', 'inherit', 'pipe'],
     detached: true,
-    env: { ...(options.env ?? process.env), [MASTER_PID_ENV]: String(process.pid) },
+    env: { ...zygoteEnv(options.env ?? process.env), [MASTER_PID_ENV]: String(process.pid) },
   });
   if (child.pid === undefined) {
     const err = await new Promise<Error>((resolve) => child.once('error', resolve));
