@@ -12,6 +12,7 @@ import { delimiter, dirname, isAbsolute, join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { LineSplitter } from '../../worker-image/src/line-splitter.ts';
 
 /** Where the API server is and how to talk to it. */
 export interface ClusterAccess {
@@ -270,6 +271,13 @@ export interface RequestOptions {
   signal?: AbortSignal;
 }
 
+/** A response's body, whole. */
+async function readBody(res: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of res) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 /** The watch callback's shape, as client-node's Watch has it (informer.ts takes either). */
 export interface Watcher {
   watch(
@@ -345,9 +353,7 @@ export class KubeClient implements Watcher {
   /** A JSON request; throws a KubeApiError for an HTTP error status. */
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
     const res = await this.#send(method, path, options);
-    const chunks: Buffer[] = [];
-    for await (const chunk of res) chunks.push(chunk as Buffer);
-    const text = Buffer.concat(chunks).toString('utf8');
+    const text = await readBody(res);
     const status = res.statusCode ?? 0;
     if (status < 200 || status >= 300) throw new KubeApiError(method, path, status, text);
     return JSON.parse(text) as T;
@@ -374,20 +380,14 @@ export class KubeClient implements Watcher {
     const res = await this.#send('GET', path, { query: { ...query, watch: true }, signal: controller.signal });
     const status = res.statusCode ?? 0;
     if (status !== 200) {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => finish(new KubeApiError('GET', path, status, Buffer.concat(chunks).toString('utf8'))));
-      res.on('error', finish);
+      readBody(res).then((body) => finish(new KubeApiError('GET', path, status, body)), finish);
       return controller;
     }
-    let pending = '';
-    res.setEncoding('utf8');
-    res.on('data', (chunk: string) => {
-      pending += chunk;
-      let nl: number;
-      while ((nl = pending.indexOf('\n')) >= 0) {
-        const line = pending.slice(0, nl).trim();
-        pending = pending.slice(nl + 1);
+    // A watch event can be megabytes, in many chunks: LineSplitter searches each byte for a newline once.
+    const lines = new LineSplitter();
+    res.on('data', (chunk: Buffer) => {
+      for (const raw of lines.push(chunk)) {
+        const line = raw.trim();
         if (line === '') continue;
         let event: { type?: unknown; object?: unknown };
         try {
