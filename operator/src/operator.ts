@@ -66,14 +66,14 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   // The caches feed the queue, whose handler is the controller, which reads the caches: the queue comes
   // first and finds the controller when it first calls it.
   const queue = createWorkQueue((key) => (state.leading ? controller.reconcile(key) : Promise.resolve(undefined)), metrics, log);
-  const enqueue = (key: string): void => {
-    if (state.leading) queue.add(key);
+  const enqueue = (key: string, urgent = false): void => {
+    if (state.leading) queue.add(key, urgent);
   };
   const caches = createCaches(api, config.watchNamespace, options.informer ?? {}, enqueue, metrics, log);
   // A sample that only repeats what the controller concluded wakes no reconcile; one that asks for another
   // size is handled before the reconciles that only bring a status up to date.
   const onSample = (key: string, sample: Sample): void => {
-    if (controller.recordSample(key, sample) && state.leading) queue.add(key, controller.wantsResize(key));
+    if (controller.recordSample(key, sample)) enqueue(key, controller.wantsResize(key));
   };
   const poller = createPoller(onSample, metrics, log);
   const scheduler = createScheduler(config.identity, api, caches.pools, metrics, log);
