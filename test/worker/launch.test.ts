@@ -50,11 +50,17 @@ for (const [how, launch] of launchers) describe(`starting a job child (${how})`,
   it('kill() signals the child\'s process group: the processes it started go too', async () => {
     const child = launch(process.execPath, ['-e', `const s = require('node:child_process').spawn('sleep', ['1000'], { stdio: 'ignore' });
       require('node:fs').writeSync(4, s.pid + '\\n'); setInterval(() => {}, 1000);`], process.env);
-    const sleeper = Number(await new Promise<string>((resolve) => child.results.once('data', (b: Buffer) => resolve(b.toString()))));
-    assert.ok(['R', 'S'].includes(state(sleeper) ?? ''), 'the process it started runs');
-    child.kill('SIGTERM');
-    assert.deepEqual(await child.ended, { code: null, signal: 'SIGTERM' });
-    await until('the process it started to be gone', () => [undefined, 'Z'].includes(state(sleeper)), 5000);
+    try {
+      const sleeper = Number(await new Promise<string>((resolve) => child.results.once('data', (b: Buffer) => resolve(b.toString()))));
+      // Just after its exec the sleeper may still be in D (loading, on a busy machine): wait for it to run or sleep.
+      await until('the process it started runs', () => ['R', 'S'].includes(state(sleeper) ?? ''), 5000);
+      child.kill('SIGTERM');
+      assert.deepEqual(await child.ended, { code: null, signal: 'SIGTERM' });
+      await until('the process it started to be gone', () => [undefined, 'Z'].includes(state(sleeper)), 5000);
+    } finally {
+      // Whatever failed above, the group must not outlive the test: a live child keeps the test file running.
+      child.kill();
+    }
   });
 
   it('a program that cannot be started is reported, not thrown, and leaves no pipe open', async () => {
