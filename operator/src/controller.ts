@@ -29,6 +29,14 @@ const STATUS_METRICS_INTERVAL_MS = 10_000;
 const SECRET_READ_SHARED_MS = 1000;
 /** A pool whose spec cannot be used is looked at again this often (a missing Secret may appear). */
 const SPEC_ERROR_RETRY_MS = 30_000;
+/**
+ * Right after the JobPool CRD is installed (a `helm install` with its first pools), the API server's
+ * OwnerReferencesPermissionEnforcement admission refuses an owner reference to a JobPool until its list of
+ * kinds is read again, at most 30 s later. The operator retries such an apply this often, and reports it
+ * as a Warning only when it lasts longer than KIND_UNKNOWN_GRACE_MS.
+ */
+const KIND_UNKNOWN_RETRY_MS = 2_000;
+const KIND_UNKNOWN_GRACE_MS = 60_000;
 
 interface PoolState {
   /** What was derived from one generation of the spec (of one object: a pool re-created under the same name starts afresh). */
@@ -65,6 +73,8 @@ interface PoolState {
   statusDeferred: boolean;
   /** warningKey of each failure recorded as a Warning Event while it lasts (one Event per distinct failure, not per reconcile). */
   warned: ReadonlySet<string>;
+  /** Since when the API server's admission has refused the Deployment's owner reference for not knowing the JobPool kind. */
+  kindUnknownSince: number | undefined;
 }
 
 /** Decisions that depend on the clock, not only on the sample: their pools are reconciled every tick. */
@@ -72,10 +82,14 @@ const TIME_DRIVEN: ReadonlySet<string> = new Set(['ScaleUpDelayed', 'ScaleDownDe
 /** Decisions that reached the recommendation: a repeat of their sample recommends the same size again. */
 const SETTLED: ReadonlySet<string> = new Set(['DemandMet', 'AtMaxReplicas', 'AtMinReplicas', 'ScaledUp', 'ScaledDown']);
 
-/** A Deployment the API server refused: the failure to report, and the error for the work queue's backoff. */
+/**
+ * A Deployment the API server refused: the failure to report, and the error for the work queue's backoff;
+ * `kindUnknown` when the refusal is admission not knowing the JobPool kind yet (retried soon, not backed off).
+ */
 interface Refusal {
   failure: Failure;
   error: unknown;
+  kindUnknown: boolean;
 }
 
 /** What one reconcile read of one pool: the parsed object, what its spec resolved to, its Deployment, its latest sample. */
@@ -196,9 +210,21 @@ function deploymentStatus(dep: V1Deployment | undefined, desired: number): Statu
   };
 }
 
-/** A refused apply as a failure: 422 is an invalid pod template (the message names the field), anything else a failed apply. */
-function applyFailure(err: unknown): Failure {
-  return { reason: statusCode(err) === 422 ? 'InvalidTemplate' : 'ApplyFailed', message: apiMessage(err) };
+/**
+ * A refused apply as a failure: 422 is an invalid pod template (the message names the field), a 403 for an
+ * owner reference to a kind admission cannot map yet is the API server still learning a new CRD, anything
+ * else a failed apply.
+ */
+function applyRefusal(err: unknown): Refusal {
+  const message = apiMessage(err);
+  if (statusCode(err) === 403 && message.includes(`cannot find RESTMapping for APIVersion ${GROUP}/`)) {
+    const failure = {
+      reason: 'KindNotServedYet',
+      message: `the API server's admission does not map the ${KIND} kind yet (it reads the served kinds again every 30 s after a CRD is installed); retrying`,
+    };
+    return { failure, error: err, kindUnknown: true };
+  }
+  return { failure: { reason: statusCode(err) === 422 ? 'InvalidTemplate' : 'ApplyFailed', message }, error: err, kindUnknown: false };
 }
 
 /** The override a stored status already tells (so a new leader or a restarted operator does not tell it again). */
@@ -319,9 +345,29 @@ export class PoolController {
     }
     const refusal = await this.#apply(seen, decision.desired, log);
     rememberDecision(seen.state, decision, seen.sample);
-    await this.#report(seen, decision, decidedAt, refusal?.failure, log);
+    const kindUnknown = this.#kindUnknown(seen.state, refusal, log);
+    await this.#report(seen, decision, decidedAt, refusal?.failure, kindUnknown, log);
+    if (kindUnknown) return { requeueAfterMs: KIND_UNKNOWN_RETRY_MS };
     if (refusal !== undefined) throw refusal.error;
     return seen.state.specError !== undefined ? { requeueAfterMs: SPEC_ERROR_RETRY_MS } : undefined;
+  }
+
+  /**
+   * Whether the apply was refused only because admission does not know the JobPool kind yet, within
+   * KIND_UNKNOWN_GRACE_MS of the first such refusal: told once in the log, then retried without a Warning.
+   */
+  #kindUnknown(st: PoolState, refusal: Refusal | undefined, log: Logger): boolean {
+    if (refusal?.kindUnknown !== true) {
+      if (st.kindUnknownSince !== undefined) log.info('the API server maps the JobPool kind now');
+      st.kindUnknownSince = undefined;
+      return false;
+    }
+    const now = Date.now();
+    if (st.kindUnknownSince === undefined) {
+      st.kindUnknownSince = now;
+      log.info({ retryMs: KIND_UNKNOWN_RETRY_MS }, refusal.failure.message);
+    }
+    return now - st.kindUnknownSince < KIND_UNKNOWN_GRACE_MS;
   }
 
   /** Drops everything about a deleted pool: its state, its polling and schedules, its metrics. */
@@ -376,7 +422,7 @@ export class PoolController {
       log.debug({ replicas: desired }, 'applied the Deployment');
       return undefined;
     } catch (error) {
-      return { failure: applyFailure(error), error };
+      return applyRefusal(error);
     }
   }
 
@@ -384,7 +430,7 @@ export class PoolController {
    * Tells what the reconcile did: an Event when the size changed, a Warning Event for each new failure,
    * the status when it differs, the metrics.
    */
-  async #report(seen: Observation, decision: ScaleDecision, decidedAt: number, applyError: Failure | undefined, log: Logger): Promise<void> {
+  async #report(seen: Observation, decision: ScaleDecision, decidedAt: number, applyError: Failure | undefined, quiet: boolean, log: Logger): Promise<void> {
     const { pool, state: st, current, sample } = seen;
     const desired = decision.desired;
     await this.#overrideEvents(pool, st, decision, log);
@@ -407,7 +453,8 @@ export class PoolController {
       lastScaleTime: st.lastScaleTime,
       now: new Date().toISOString(),
     };
-    await this.#warn(pool, st, failures(observed), log);
+    // A refusal expected to pass on its own shows in the status but is not a Warning (yet).
+    await this.#warn(pool, st, failures(observed).filter((f) => !quiet || f !== applyError), log);
     const status = computeStatus(observed, pool.status);
     await this.#writeStatus(pool, st, status);
     this.#setMetrics(pool, status.queueDepth, status.inFlight, desired, status.replicas, status.readyReplicas);
@@ -470,6 +517,7 @@ export class PoolController {
       lastReason: undefined,
       statusDeferred: false,
       warned: storedWarning(pool.status),
+      kindUnknownSince: undefined,
     };
     const resolved = await this.#resolveRedis(pool);
     let specError = 'failure' in resolved ? resolved.failure : undefined;

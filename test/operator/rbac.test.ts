@@ -4,6 +4,7 @@
 // pool elsewhere shows what a Secret the operator may not read does.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import type { Redis } from 'ioredis';
@@ -11,7 +12,10 @@ import { pino } from 'pino';
 import { keys } from '../../queue/src/keys.ts';
 import { RBAC_RULES } from '../../operator/src/kube.ts';
 import { startOperator, type RunningOperator } from '../../operator/src/operator.ts';
+import type { ServiceAccountAccess } from '../cluster/cluster.ts';
 import { condition, createNamespace, createPool, eventMessages, getPool, livePods, poolSpec, replicasOf, testConfig, until, warnings, type Env, startEnv } from './harness.ts';
+
+const root = new URL('../../', import.meta.url).pathname;
 
 const k = keys('resque');
 
@@ -19,6 +23,7 @@ describe('least-privilege RBAC', { timeout: 300_000 }, () => {
   let env: Env;
   let operator: RunningOperator | undefined;
   let redis: Redis;
+  let access: ServiceAccountAccess;
 
   before(async () => {
     env = await startEnv();
@@ -38,7 +43,7 @@ describe('least-privilege RBAC', { timeout: 300_000 }, () => {
       namespace: 'app',
       body: { metadata: { name: 'forkpool-operator' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'forkpool-operator' }, subjects },
     });
-    const access = await env.cluster.serviceAccountAccess('forkpool-system', 'forkpool-operator');
+    access = await env.cluster.serviceAccountAccess('forkpool-system', 'forkpool-operator');
     const log = pino({ level: 'debug' }, pino.destination({ dest: join(env.logDir, 'rbac.log'), sync: true }));
     operator = await startOperator({
       config: testConfig({ leaderElection: true, leaseNamespace: 'forkpool-system' }),
@@ -100,5 +105,56 @@ describe('least-privilege RBAC', { timeout: 300_000 }, () => {
     assert.equal(warned.length, 1);
     assert.match(warned[0] ?? '', /^SecretForbidden: /);
     assert.match(warned[0] ?? '', forbidden);
+  });
+
+  // The API server's admission (OwnerReferencesPermissionEnforcement) reads the served kinds again only
+  // every 30 s, and refuses an owner reference with blockOwnerDeletion to a kind it cannot map: right after
+  // `helm install` puts the CRD and the first pools in, the operator's first applies are refused for a while.
+  it('applies the Deployment of a pool created with its CRD while admission learns the kind, without a Warning', async () => {
+    await operator?.stop();
+    operator = undefined;
+    const probeFile = join(env.cluster.dir, 'probe-deployment.json');
+    const owner = { apiVersion: 'forkpool.io/v1alpha1', kind: 'JobPool', name: 'probe', uid: '6f1b2a9e-0000-4000-8000-000000000000', controller: true, blockOwnerDeletion: true };
+    const labels = { app: 'probe' };
+    writeFileSync(probeFile, JSON.stringify({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'probe', namespace: 'app', ownerReferences: [owner] },
+      spec: { selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name: 'c', image: 'example.com/probe:1' }] } } },
+    }));
+    // What the operator's ServiceAccount is told when it sets such an owner reference (a dry run: nothing is stored).
+    const probe = async (): Promise<string> => (await env.cluster.kubectl(['create', '--dry-run=server', '-f', probeFile], access.kubeconfigPath)).stderr;
+    const unmapped = /cannot find RESTMapping for APIVersion forkpool\.io\/v1alpha1 Kind JobPool/;
+    const crd = join(root, 'crds/jobpool.yaml');
+    let stale = false;
+    // A read of the served kinds can fall between the CRD's creation and the probe; then go round again.
+    for (let attempt = 0; attempt < 3 && !stale; attempt++) {
+      assert.equal((await env.cluster.kubectl(['delete', 'crd', 'jobpools.forkpool.io', '--wait=true'])).code, 0);
+      // Admission forgets the kind at its next read of the served kinds, at most 30 s on.
+      await until('admission to forget the kind', async () => unmapped.test(await probe()), 40_000);
+      assert.equal((await env.cluster.kubectl(['apply', '--server-side', '-f', crd])).code, 0);
+      assert.equal((await env.cluster.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/jobpools.forkpool.io'])).code, 0);
+      stale = unmapped.test(await probe());
+    }
+    assert.ok(stale, 'admission knew the new CRD at once three times over; the case is not set up');
+
+    await createNamespace(env, 'fresh');
+    await redis.rpush(k.queue('fresh'), '{"class":"X","args":[]}', '{"class":"X","args":[]}');
+    await createPool(env, 'fresh', 'pool', poolSpec(env.redis.url, { queues: ['fresh'], scaling: { minReplicas: 0, maxReplicas: 5, jobsPerReplica: 1, pollIntervalSeconds: 1, scaleDownDelaySeconds: 30 } }));
+    const logFile = join(env.logDir, 'rbac-new-crd.log');
+    operator = await startOperator({ config: testConfig(), kubeConfig: access.kubeConfig(), log: pino({ level: 'debug' }, pino.destination({ dest: logFile, sync: true })) });
+
+    await until('the Deployment at 2 replicas', async () => (await replicasOf(env, 'fresh', 'pool')) === 2, 60_000);
+    const log = readFileSync(logFile, 'utf8');
+    assert.match(log, /does not map the JobPool kind yet/, 'the operator met the refusal');
+    assert.doesNotMatch(log, /forbidden/i);
+    assert.deepEqual(await warnings(env, 'fresh', 'pool'), []);
+    const pool = await until('Ready without a failure', async () => {
+      const p = await getPool(env, 'fresh', 'pool');
+      return condition(p, 'Ready')?.reason !== 'KindNotServedYet' ? p : undefined;
+    });
+    assert.notEqual(condition(pool, 'Ready')?.reason, 'ApplyFailed');
+    const metrics = await (await fetch(`http://127.0.0.1:${operator.port}/metrics`)).text();
+    assert.match(metrics, /forkpool_reconcile_errors_total 0/);
   });
 });
