@@ -14,7 +14,9 @@
 // (changes of spec.replicas seen by the 500 ms sampler), enqueued/completed/duplicated/lost. Writes one SVG
 // with a timeline per pool (arrival rate, queue depth, desired and ready replicas).
 //
-// BENCH_DURATION_S (360), BENCH_PEAK_RATE (8 jobs/s), BENCH_JOB_MS (300), BENCH_MAX_REPLICAS (5),
+// BENCH_CYCLES (1) plays the pattern that many times back to back: each pool's p95 then pools the waits of every
+// cycle (printed per cycle too), so that one first spike does not decide it.
+// BENCH_DURATION_S (360, one cycle), BENCH_PEAK_RATE (8 jobs/s), BENCH_JOB_MS (300), BENCH_MAX_REPLICAS (5),
 // BENCH_TARGET_WAIT_S (2), BENCH_POOLS (target,jobs10,keda5; known: target,jobs10,jobs5,jobs3,jobs2,keda5,keda2,keda1),
 // BENCH_SEQUENTIAL=1 to run the pools one after another instead of side by side.
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -30,16 +32,20 @@ const JOB_MS = Number(process.env['BENCH_JOB_MS'] ?? 300);
 const MAX_REPLICAS = Number(process.env['BENCH_MAX_REPLICAS'] ?? 5);
 const TARGET_WAIT_S = Number(process.env['BENCH_TARGET_WAIT_S'] ?? 2);
 const SEQUENTIAL = process.env['BENCH_SEQUENTIAL'] === '1';
+const CYCLES = Number(process.env['BENCH_CYCLES'] ?? 1);
+if (!Number.isInteger(CYCLES) || CYCLES < 1) throw new Error(`BENCH_CYCLES: a whole number of at least 1, not ${process.env['BENCH_CYCLES']}`);
+const TOTAL_S = DURATION_S * CYCLES;
 const JOBS_PER_CHILD = 100;
 const QUEUE = 'mailers';
 const outDir = mkdtempSync(join(tmpdir(), 'forkpool-bench-autoscale-'));
 const say = (m: string): void => console.log(`[bench:autoscale ${new Date().toISOString().slice(11, 19)}] ${m}`);
 
-/** Jobs per second wanted `t` seconds into the pattern. */
-function arrivalRate(t: number, duration = DURATION_S, peak = PEAK_RATE): number {
+/** Jobs per second wanted `t` seconds into the run (the pattern repeats every `duration` for `cycles`). */
+function arrivalRate(at: number, duration = DURATION_S, peak = PEAK_RATE, cycles = CYCLES): number {
+  if (at < 0 || at >= duration * cycles) return 0;
+  const t = at % duration;
   const third = duration / 3;
   const base = 0.5;
-  if (t < 0 || t >= duration) return 0;
   if (t < third) return base + ((peak - base) * t) / third;
   if (t < 2 * third) return peak / 2 + (peak / 2) * 0.8 * Math.sin((2 * Math.PI * (t - third)) / 60);
   return (t - 2 * third) % 60 < 8 ? peak * 1.5 : base;
@@ -125,7 +131,7 @@ async function drive(env: E2eEnv, runs: Run[]): Promise<{ t0: number; endAt: num
         if (desired !== r.last.desired) r.scaleEvents++;
         r.last = { depth: stats.pending, inFlight: stats.inFlight, desired, ready: dep?.ready ?? 0, processed: stats.processed, failed: stats.failed };
         r.samples.push({ t: (Date.now() - t0) / 1000, depth: r.last.depth, desired, ready: r.last.ready, arrivalRate: recent / Math.max(1, Math.min(5, (now - t0) / 1000)) });
-        if (r.drainedAt === undefined && Date.now() - t0 > DURATION_S * 1000 && r.last.depth === 0 && r.last.inFlight === 0 && r.last.processed + r.last.failed >= r.ids.length) {
+        if (r.drainedAt === undefined && Date.now() - t0 > TOTAL_S * 1000 && r.last.depth === 0 && r.last.inFlight === 0 && r.last.processed + r.last.failed >= r.ids.length) {
           r.drainedAt = Date.now();
         }
       }));
@@ -136,7 +142,7 @@ async function drive(env: E2eEnv, runs: Run[]): Promise<{ t0: number; endAt: num
   let n = 0;
   let lastProgress = 0;
   let prev = 0;
-  for (let t = 0; t < DURATION_S; t = (Date.now() - t0) / 1000) {
+  for (let t = 0; t < TOTAL_S; t = (Date.now() - t0) / 1000) {
     // The rate times the time since the last pass, not a fixed 100 ms: a loaded machine stretches the
     // passes, and the pattern must not thin out with them.
     due += arrivalRate(t) * (t - prev);
@@ -174,6 +180,8 @@ interface Result {
   label: string;
   p50: number;
   p95: number;
+  /** p95 of the jobs enqueued in each cycle of the pattern. */
+  cycleP95: number[];
   max: number;
   replicaSeconds: number;
   readySeconds: number;
@@ -190,11 +198,15 @@ const quantile = (sorted: readonly number[], q: number): number => sorted[Math.m
 
 function result(r: Run, t0: number, endAt: number): Result {
   const records = readRecords(r.recordFile) as (ReturnType<typeof readRecords>[number] & { at?: number; enqueuedAt?: number })[];
-  const firstStart = new Map<string, number>();
+  const firstStart = new Map<string, { wait: number; cycle: number }>();
   for (const rec of records) {
-    if (rec.event === 'start' && typeof rec.at === 'number' && typeof rec.enqueuedAt === 'number' && !firstStart.has(rec.id)) firstStart.set(rec.id, (rec.at - rec.enqueuedAt) / 1000);
+    if (rec.event === 'start' && typeof rec.at === 'number' && typeof rec.enqueuedAt === 'number' && !firstStart.has(rec.id)) {
+      firstStart.set(rec.id, { wait: (rec.at - rec.enqueuedAt) / 1000, cycle: Math.min(CYCLES - 1, Math.floor((rec.enqueuedAt - t0) / 1000 / DURATION_S)) });
+    }
   }
-  const waits = [...firstStart.values()].sort((a, b) => a - b);
+  const sorted = (list: { wait: number }[]): number[] => list.map((w) => w.wait).sort((a, b) => a - b);
+  const waits = sorted([...firstStart.values()]);
+  const cycleP95 = Array.from({ length: CYCLES }, (_, c) => quantile(sorted([...firstStart.values()].filter((w) => w.cycle === c)), 0.95));
   // Step integration of the sampled spec.replicas and readyReplicas over [t0, endAt].
   let replicaSeconds = 0;
   let readySeconds = 0;
@@ -208,7 +220,7 @@ function result(r: Run, t0: number, endAt: number): Result {
   });
   const t = tally(r.ids, records);
   return {
-    key: r.def.key, label: r.def.label, p50: quantile(waits, 0.5), p95: quantile(waits, 0.95), max: waits.at(-1) ?? NaN, replicaSeconds, readySeconds,
+    key: r.def.key, label: r.def.label, p50: quantile(waits, 0.5), p95: quantile(waits, 0.95), cycleP95, max: waits.at(-1) ?? NaN, replicaSeconds, readySeconds,
     peak: Math.max(0, ...r.samples.map((s) => s.desired)), scaleEvents: r.scaleEvents,
     enqueued: r.ids.length - r.enqueueErrors, completed: t.completed, duplicated: t.duplicated, lost: t.lost, failed: r.last.failed,
   };
@@ -222,7 +234,7 @@ function stackedSvg(charts: string[]): string {
 }
 
 await runE2eBench(say, async (env) => {
-  say(`${DURATION_S} s of arrivals (ramp 0.5 -> ${PEAK_RATE} jobs/s, sine around ${PEAK_RATE / 2}, spikes of ${PEAK_RATE * 1.5} jobs/s), ${JOB_MS} ms jobs, ` +
+  say(`${CYCLES > 1 ? `${CYCLES} cycles of ` : ''}${DURATION_S} s of arrivals (ramp 0.5 -> ${PEAK_RATE} jobs/s, sine around ${PEAK_RATE / 2}, spikes of ${PEAK_RATE * 1.5} jobs/s), ${JOB_MS} ms jobs, ` +
     `maxReplicas ${MAX_REPLICAS}, CONCURRENCY 1, jobsPerChild ${JOBS_PER_CHILD}; pools ${SEQUENTIAL ? 'one after another' : 'side by side, on one clock'}`);
   const results: Result[] = [];
   const charts: string[] = [];
@@ -245,13 +257,13 @@ await runE2eBench(say, async (env) => {
 
   const f = (n: number, d = 1): string => (Number.isFinite(n) ? n.toFixed(d) : '-');
   const rows = [
-    ['', 'p50 wait', 'p95 wait', 'max wait', 'replica-s (spec)', 'replica-s (ready)', 'peak', 'scale events', 'enqueued', 'completed', 'duplicated', 'lost', 'failed'],
-    ...results.map((r) => [r.label, `${f(r.p50, 2)} s`, `${f(r.p95, 2)} s`, `${f(r.max, 2)} s`, f(r.replicaSeconds, 0), f(r.readySeconds, 0), String(r.peak), String(r.scaleEvents),
+    ['', 'p50 wait', 'p95 wait', ...(CYCLES > 1 ? ['p95 by cycle'] : []), 'max wait', 'replica-s (spec)', 'replica-s (ready)', 'peak', 'scale events', 'enqueued', 'completed', 'duplicated', 'lost', 'failed'],
+    ...results.map((r) => [r.label, `${f(r.p50, 2)} s`, `${f(r.p95, 2)} s`, ...(CYCLES > 1 ? [r.cycleP95.map((p) => f(p, 2)).join(' ')] : []), `${f(r.max, 2)} s`, f(r.replicaSeconds, 0), f(r.readySeconds, 0), String(r.peak), String(r.scaleEvents),
       String(r.enqueued), String(r.completed), String(r.duplicated), String(r.lost), String(r.failed)]),
   ];
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
   console.log('');
-  console.log(`bench:autoscale — ${DURATION_S} s of arrivals, ${JOB_MS} ms jobs, maxReplicas ${MAX_REPLICAS}, pools ${SEQUENTIAL ? 'one after another' : 'side by side (same pattern, same clock)'}`);
+  console.log(`bench:autoscale — ${CYCLES > 1 ? `${CYCLES} x ` : ''}${DURATION_S} s of arrivals, ${JOB_MS} ms jobs, maxReplicas ${MAX_REPLICAS}, pools ${SEQUENTIAL ? 'one after another' : 'side by side (same pattern, same clock)'}`);
   for (const row of rows) console.log(row.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  '));
   console.log('');
   console.log('wait: enqueue -> job start (both Date.now() on this machine). replica-s: spec.replicas (spec) and readyReplicas (ready), sampled every 500 ms and');
