@@ -19,6 +19,9 @@
 // BENCH_DURATION_S (360, one cycle), BENCH_PEAK_RATE (8 jobs/s), BENCH_JOB_MS (300), BENCH_MAX_REPLICAS (5),
 // BENCH_TARGET_WAIT_S (2), BENCH_POOLS (target,jobs10,keda5; known: target,jobs10,jobs5,jobs3,jobs2,keda5,keda2,keda1),
 // BENCH_SEQUENTIAL=1 to run the pools one after another instead of side by side.
+// BENCH_ARRIVALS: even (the default: jobs at evenly spaced moments, the rate's integral) or poisson (a Poisson
+// process of the same rate, as independent users enqueue; BENCH_SEED, 1, makes a run's moments repeatable).
+// Every pool gets the same jobs at the same moments either way.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,10 +38,26 @@ const SEQUENTIAL = process.env['BENCH_SEQUENTIAL'] === '1';
 const CYCLES = Number(process.env['BENCH_CYCLES'] ?? 1);
 if (!Number.isInteger(CYCLES) || CYCLES < 1) throw new Error(`BENCH_CYCLES: a whole number of at least 1, not ${process.env['BENCH_CYCLES']}`);
 const TOTAL_S = DURATION_S * CYCLES;
+const ARRIVALS = process.env['BENCH_ARRIVALS'] ?? 'even';
+if (ARRIVALS !== 'even' && ARRIVALS !== 'poisson') throw new Error(`BENCH_ARRIVALS: even or poisson, not ${ARRIVALS}`);
+const SEED = Number(process.env['BENCH_SEED'] ?? 1);
+if (!Number.isInteger(SEED)) throw new Error(`BENCH_SEED: a whole number, not ${process.env['BENCH_SEED']}`);
 const JOBS_PER_CHILD = 100;
 const QUEUE = 'mailers';
 const outDir = mkdtempSync(join(tmpdir(), 'forkpool-bench-autoscale-'));
 const say = (m: string): void => console.log(`[bench:autoscale ${new Date().toISOString().slice(11, 19)}] ${m}`);
+
+/** Uniform numbers in [0, 1) from a seed (mulberry32): Math.random cannot be seeded, and the runs must repeat. */
+function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
 
 /** Jobs per second wanted `t` seconds into the run (the pattern repeats every `duration` for `cycles`). */
 function arrivalRate(at: number, duration = DURATION_S, peak = PEAK_RATE, cycles = CYCLES): number {
@@ -138,6 +157,11 @@ async function drive(env: E2eEnv, runs: Run[]): Promise<{ t0: number; endAt: num
       await sleep(500);
     }
   })();
+  // Jobs are due when the rate's integral passes the next gap: 1 job apart for even arrivals; exponential gaps of
+  // mean 1 for a Poisson process (its time, stretched by the rate).
+  const random = seededRandom(SEED);
+  const gap = (): number => (ARRIVALS === 'poisson' ? -Math.log(1 - random()) : 1);
+  let next = gap();
   let due = 0;
   let n = 0;
   let lastProgress = 0;
@@ -147,7 +171,7 @@ async function drive(env: E2eEnv, runs: Run[]): Promise<{ t0: number; endAt: num
     // passes, and the pattern must not thin out with them.
     due += arrivalRate(t) * (t - prev);
     prev = t;
-    for (; due >= 1; due--, n++) {
+    for (; due >= next; due -= next, next = gap(), n++) {
       const at = Date.now();
       arrivals.push(at);
       for (const r of runs) {
@@ -234,7 +258,7 @@ function stackedSvg(charts: string[]): string {
 }
 
 await runE2eBench(say, async (env) => {
-  say(`${CYCLES > 1 ? `${CYCLES} cycles of ` : ''}${DURATION_S} s of arrivals (ramp 0.5 -> ${PEAK_RATE} jobs/s, sine around ${PEAK_RATE / 2}, spikes of ${PEAK_RATE * 1.5} jobs/s), ${JOB_MS} ms jobs, ` +
+  say(`${CYCLES > 1 ? `${CYCLES} cycles of ` : ''}${DURATION_S} s of ${ARRIVALS === 'poisson' ? `Poisson (seed ${SEED}) ` : ''}arrivals (ramp 0.5 -> ${PEAK_RATE} jobs/s, sine around ${PEAK_RATE / 2}, spikes of ${PEAK_RATE * 1.5} jobs/s), ${JOB_MS} ms jobs, ` +
     `maxReplicas ${MAX_REPLICAS}, CONCURRENCY 1, jobsPerChild ${JOBS_PER_CHILD}; pools ${SEQUENTIAL ? 'one after another' : 'side by side, on one clock'}`);
   const results: Result[] = [];
   const charts: string[] = [];
@@ -263,7 +287,7 @@ await runE2eBench(say, async (env) => {
   ];
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
   console.log('');
-  console.log(`bench:autoscale — ${CYCLES > 1 ? `${CYCLES} x ` : ''}${DURATION_S} s of arrivals, ${JOB_MS} ms jobs, maxReplicas ${MAX_REPLICAS}, pools ${SEQUENTIAL ? 'one after another' : 'side by side (same pattern, same clock)'}`);
+  console.log(`bench:autoscale — ${CYCLES > 1 ? `${CYCLES} x ` : ''}${DURATION_S} s of ${ARRIVALS === 'poisson' ? `Poisson (seed ${SEED}) ` : ''}arrivals, ${JOB_MS} ms jobs, maxReplicas ${MAX_REPLICAS}, pools ${SEQUENTIAL ? 'one after another' : 'side by side (same pattern, same clock)'}`);
   for (const row of rows) console.log(row.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  '));
   console.log('');
   console.log('wait: enqueue -> job start (both Date.now() on this machine). replica-s: spec.replicas (spec) and readyReplicas (ready), sampled every 500 ms and');
