@@ -27,6 +27,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient, type ForkpoolClient } from '../../queue/src/index.ts';
 import { timelineSvg, type TimelineSample } from '../../scripts/timeline-svg.ts';
+import { seeded } from '../helpers/seeded.ts';
 import { examplePoolFile, readRecords, runE2eBench, sleep, tally, until, type E2eEnv } from '../e2e/env.ts';
 
 const DURATION_S = Number(process.env['BENCH_DURATION_S'] ?? 360);
@@ -42,22 +43,12 @@ const ARRIVALS = process.env['BENCH_ARRIVALS'] ?? 'even';
 if (ARRIVALS !== 'even' && ARRIVALS !== 'poisson') throw new Error(`BENCH_ARRIVALS: even or poisson, not ${ARRIVALS}`);
 const SEED = Number(process.env['BENCH_SEED'] ?? 1);
 if (!Number.isInteger(SEED)) throw new Error(`BENCH_SEED: a whole number, not ${process.env['BENCH_SEED']}`);
+/** How the header lines name the arrivals: `Poisson (seed 1) arrivals` or `arrivals`. */
+const ARRIVALS_LABEL = `${ARRIVALS === 'poisson' ? `Poisson (seed ${SEED}) ` : ''}arrivals`;
 const JOBS_PER_CHILD = 100;
 const QUEUE = 'mailers';
 const outDir = mkdtempSync(join(tmpdir(), 'forkpool-bench-autoscale-'));
 const say = (m: string): void => console.log(`[bench:autoscale ${new Date().toISOString().slice(11, 19)}] ${m}`);
-
-/** Uniform numbers in [0, 1) from a seed (mulberry32): Math.random cannot be seeded, and the runs must repeat. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Jobs per second wanted `t` seconds into the run (the pattern repeats every `duration` for `cycles`). */
 function arrivalRate(at: number, duration = DURATION_S, peak = PEAK_RATE, cycles = CYCLES): number {
@@ -159,7 +150,7 @@ async function drive(env: E2eEnv, runs: Run[]): Promise<{ t0: number; endAt: num
   })();
   // Jobs are due when the rate's integral passes the next gap: 1 job apart for even arrivals; exponential gaps of
   // mean 1 for a Poisson process (its time, stretched by the rate).
-  const random = seededRandom(SEED);
+  const random = seeded(SEED);
   const gap = (): number => (ARRIVALS === 'poisson' ? -Math.log(1 - random()) : 1);
   let next = gap();
   let due = 0;
@@ -258,7 +249,7 @@ function stackedSvg(charts: string[]): string {
 }
 
 await runE2eBench(say, async (env) => {
-  say(`${CYCLES > 1 ? `${CYCLES} cycles of ` : ''}${DURATION_S} s of ${ARRIVALS === 'poisson' ? `Poisson (seed ${SEED}) ` : ''}arrivals (ramp 0.5 -> ${PEAK_RATE} jobs/s, sine around ${PEAK_RATE / 2}, spikes of ${PEAK_RATE * 1.5} jobs/s), ${JOB_MS} ms jobs, ` +
+  say(`${CYCLES > 1 ? `${CYCLES} cycles of ` : ''}${DURATION_S} s of ${ARRIVALS_LABEL} (ramp 0.5 -> ${PEAK_RATE} jobs/s, sine around ${PEAK_RATE / 2}, spikes of ${PEAK_RATE * 1.5} jobs/s), ${JOB_MS} ms jobs, ` +
     `maxReplicas ${MAX_REPLICAS}, CONCURRENCY 1, jobsPerChild ${JOBS_PER_CHILD}; pools ${SEQUENTIAL ? 'one after another' : 'side by side, on one clock'}`);
   const results: Result[] = [];
   const charts: string[] = [];
@@ -287,7 +278,7 @@ await runE2eBench(say, async (env) => {
   ];
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
   console.log('');
-  console.log(`bench:autoscale — ${CYCLES > 1 ? `${CYCLES} x ` : ''}${DURATION_S} s of ${ARRIVALS === 'poisson' ? `Poisson (seed ${SEED}) ` : ''}arrivals, ${JOB_MS} ms jobs, maxReplicas ${MAX_REPLICAS}, pools ${SEQUENTIAL ? 'one after another' : 'side by side (same pattern, same clock)'}`);
+  console.log(`bench:autoscale — ${CYCLES > 1 ? `${CYCLES} x ` : ''}${DURATION_S} s of ${ARRIVALS_LABEL}, ${JOB_MS} ms jobs, maxReplicas ${MAX_REPLICAS}, pools ${SEQUENTIAL ? 'one after another' : 'side by side (same pattern, same clock)'}`);
   for (const row of rows) console.log(row.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  '));
   console.log('');
   console.log('wait: enqueue -> job start (both Date.now() on this machine). replica-s: spec.replicas (spec) and readyReplicas (ready), sampled every 500 ms and');

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { memberText, objectMembers, withMembers, type JsonPrimitive } from '../../queue/src/json-text.ts';
+import { seeded } from '../helpers/seeded.ts';
 
 /** A random JSON value of at most `depth` levels, with the strings and numbers a scanner could trip on. */
 function randomJson(random: () => number, depth: number): string {
@@ -13,16 +14,6 @@ function randomJson(random: () => number, depth: number): string {
   const space = (): string => pick(['', '', ' ', '\n  ']);
   if (random() < 0.5) return `[${space()}${Array.from({ length: n }, () => randomJson(random, depth - 1)).join(`,${space()}`)}${space()}]`;
   return `{${space()}${Array.from({ length: n }, (_, i) => `"k${i}${pick(['', '}', ']', '\\"', ':'])}"${space()}:${space()}${randomJson(random, depth - 1)}`).join(`,${space()}`)}${space()}}`;
-}
-
-/** A seeded generator (mulberry32), so that a failure can be replayed. */
-function seeded(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('json-text', () => {
