@@ -11,7 +11,8 @@
 // BENCH_JOB_MS (300 ms) and records when it started; the enqueue time is in its args. Printed per pool:
 // p50/p95/max wait (enqueue -> start), replica-seconds (spec.replicas and ready pods integrated over the same
 // window for all: from the first enqueue to the moment every pool has drained), scale events
-// (changes of spec.replicas seen by the 500 ms sampler), enqueued/completed/duplicated/lost. Writes one SVG
+// (changes of spec.replicas seen by the 500 ms sampler), enqueued/completed/duplicated/lost; then per phase of the
+// pattern (every cycle's together) the p95 wait, the jobs that waited over the target and replica-s. Writes one SVG
 // with a timeline per pool (arrival rate, queue depth, desired and ready replicas).
 //
 // BENCH_CYCLES (1) plays the pattern that many times back to back: each pool's p95 then pools the waits of every
@@ -197,6 +198,10 @@ interface Result {
   p95: number;
   /** p95 of the jobs enqueued in each cycle of the pattern. */
   cycleP95: number[];
+  /** Per phase of the pattern (ramp, sine, spikes), over every cycle: the jobs enqueued in it and replica-s spent in it. */
+  phases: PhaseResult[];
+  /** replica-s (spec) after the last arrival, until every pool had drained. */
+  drainSeconds: number;
   max: number;
   replicaSeconds: number;
   readySeconds: number;
@@ -209,22 +214,36 @@ interface Result {
   failed: number;
 }
 
+interface PhaseResult {
+  p95: number;
+  /** Jobs of the phase that waited longer than the target. */
+  over: number;
+  replicaSeconds: number;
+}
+
+const PHASES = ['ramp', 'sine', 'spikes'] as const;
+const PHASE_S = DURATION_S / PHASES.length;
+/** The phase (index into PHASES) that `at` seconds into the run falls in; PHASES.length once arrivals are over. */
+const phaseAt = (at: number): number => (at >= TOTAL_S ? PHASES.length : Math.min(PHASES.length - 1, Math.floor((at % DURATION_S) / PHASE_S)));
+
 const quantile = (sorted: readonly number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? NaN;
 
 function result(r: Run, t0: number, endAt: number): Result {
   const records = readRecords(r.recordFile) as (ReturnType<typeof readRecords>[number] & { at?: number; enqueuedAt?: number })[];
-  const firstStart = new Map<string, { wait: number; cycle: number }>();
+  const firstStart = new Map<string, { wait: number; cycle: number; phase: number }>();
   for (const rec of records) {
     if (rec.event === 'start' && typeof rec.at === 'number' && typeof rec.enqueuedAt === 'number' && !firstStart.has(rec.id)) {
-      firstStart.set(rec.id, { wait: (rec.at - rec.enqueuedAt) / 1000, cycle: Math.min(CYCLES - 1, Math.floor((rec.enqueuedAt - t0) / 1000 / DURATION_S)) });
+      const at = (rec.enqueuedAt - t0) / 1000;
+      firstStart.set(rec.id, { wait: (rec.at - rec.enqueuedAt) / 1000, cycle: Math.min(CYCLES - 1, Math.floor(at / DURATION_S)), phase: Math.min(PHASES.length - 1, phaseAt(Math.max(0, at))) });
     }
   }
   const sorted = (list: { wait: number }[]): number[] => list.map((w) => w.wait).sort((a, b) => a - b);
   const waits = sorted([...firstStart.values()]);
   const cycleP95 = Array.from({ length: CYCLES }, (_, c) => quantile(sorted([...firstStart.values()].filter((w) => w.cycle === c)), 0.95));
-  // Step integration of the sampled spec.replicas and readyReplicas over [t0, endAt].
+  // Step integration of the sampled spec.replicas and readyReplicas over [t0, endAt], spec split by phase.
   let replicaSeconds = 0;
   let readySeconds = 0;
+  const byPhase = new Array<number>(PHASES.length + 1).fill(0);
   const end = (endAt - t0) / 1000;
   r.samples.forEach((s, i) => {
     const next = Math.min(end, r.samples[i + 1]?.t ?? end);
@@ -232,10 +251,21 @@ function result(r: Run, t0: number, endAt: number): Result {
       replicaSeconds += s.desired * (next - s.t);
       readySeconds += s.ready * (next - s.t);
     }
+    for (let a = Math.max(0, s.t); a < next; ) {
+      const k = Math.floor(a / PHASE_S) + 1;
+      const boundary = k * PHASE_S > a ? k * PHASE_S : (k + 1) * PHASE_S; // a phase length like 33.3… can round a boundary onto itself
+      const b = a >= TOTAL_S ? next : Math.min(next, TOTAL_S, boundary);
+      byPhase[phaseAt(a)] = (byPhase[phaseAt(a)] ?? 0) + s.desired * (b - a);
+      a = b;
+    }
+  });
+  const phases = PHASES.map((_, p): PhaseResult => {
+    const inPhase = sorted([...firstStart.values()].filter((w) => w.phase === p));
+    return { p95: quantile(inPhase, 0.95), over: inPhase.filter((w) => w > TARGET_WAIT_S).length, replicaSeconds: byPhase[p] ?? 0 };
   });
   const t = tally(r.ids, records);
   return {
-    key: r.def.key, label: r.def.label, p50: quantile(waits, 0.5), p95: quantile(waits, 0.95), cycleP95, max: waits.at(-1) ?? NaN, replicaSeconds, readySeconds,
+    key: r.def.key, label: r.def.label, p50: quantile(waits, 0.5), p95: quantile(waits, 0.95), cycleP95, phases, drainSeconds: byPhase[PHASES.length] ?? 0, max: waits.at(-1) ?? NaN, replicaSeconds, readySeconds,
     peak: Math.max(0, ...r.samples.map((s) => s.desired)), scaleEvents: r.scaleEvents,
     enqueued: r.ids.length - r.enqueueErrors, completed: t.completed, duplicated: t.duplicated, lost: t.lost, failed: r.last.failed,
   };
@@ -285,6 +315,14 @@ await runE2eBench(say, async (env) => {
   console.log('integrated from the first enqueue until all pools had drained (the same window for each). scale events: changes of spec.replicas seen by the sampler.');
   console.log('KEDA lines: poll 30 s, cooldown 300 s as scaleDownDelaySeconds, listLength N as jobsPerReplica N; forkpool counts waiting + in-flight jobs where');
   console.log('KEDA\'s Redis scaler reads LLEN (waiting only), so the emulation scales up at least as far as KEDA would.');
+  console.log('');
+  const phaseRows = [
+    ['', ...PHASES, 'drain'],
+    ...results.map((r) => [r.label, ...r.phases.map((p) => `${f(p.p95, 2)} s / ${p.over} / ${f(p.replicaSeconds, 0)}`), f(r.drainSeconds, 0)]),
+  ];
+  const phaseWidths = phaseRows[0]?.map((_, i) => Math.max(...phaseRows.map((row) => (row[i] ?? '').length))) ?? [];
+  console.log(`by phase, every cycle's together: p95 wait / jobs that waited over ${TARGET_WAIT_S} s / replica-s (spec); drain: replica-s after the last arrival`);
+  for (const row of phaseRows) console.log(row.map((c, i) => c.padEnd(phaseWidths[i] ?? 0)).join('  '));
   console.log('');
   /** The settings of a family (jobs…, keda…) whose p95 is at most `p95`, cheapest first. */
   const within = (prefix: string, p95: number): Result[] => results.filter((r) => r.key.startsWith(prefix) && r.p95 <= p95).sort((x, y) => x.replicaSeconds - y.replicaSeconds);
