@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { freePort, startRedis, type RedisServer } from '../helpers/redis.ts';
 import { until } from '../helpers/wait.ts';
@@ -36,6 +36,11 @@ before(async () => {
 });
 beforeEach(async () => {
   await redis.flushdb();
+});
+// A test that failed can leave its `up` and workers running, and a worker left running takes the next test's jobs.
+afterEach(() => {
+  killStarted();
+  for (const pid of workerPids) if (alive(pid)) process.kill(pid, 'SIGKILL');
 });
 after(async () => {
   killStarted();
@@ -69,10 +74,10 @@ function startedWorkers(output: string): number[] {
     .filter((e) => e.type === 'worker-started').map((e) => e.pid ?? 0);
 }
 
-/** Settles as `p` does, or rejects once `ms` passed. */
-async function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
+/** Settles as `p` does, or rejects once `ms` passed (with `detail()`, e.g. what the terminal showed, in the message). */
+async function within<T>(ms: number, what: string, p: Promise<T>, detail: () => string = () => ''): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} not within ${ms} ms`)), ms); });
+  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} not within ${ms} ms${detail() === '' ? '' : `:\n${detail()}`}`)), ms); });
   try {
     return await Promise.race([p, timeout]);
   } finally {
@@ -90,7 +95,7 @@ describe('forkpool up in a terminal', () => {
     for (const pid of startedWorkers(up.output())) workerPids.add(pid);
 
     up.ctrlC();
-    assert.equal(await within(15_000, 'up exiting', up.exited), 0, up.output());
+    assert.equal(await within(15_000, 'up exiting', up.exited, up.output), 0, up.output());
     assert.match(up.output(), /SIGINT: stopping 1 worker\(s\) after their running jobs/, 'the terminal sent up a SIGINT');
     assert.deepEqual(records(recordFile).filter((r) => r.id === 'ctrl-c').map((r) => r.event), ['start', 'end'], 'run once, to its end');
     assert.equal(await redis.get('resque:stat:processed'), '1');
@@ -102,7 +107,7 @@ describe('forkpool up in a terminal', () => {
     assert.equal((workerLog.match(/"msg":"stop signal"/g) ?? []).length, 1, 'the worker had one stop signal');
   });
 
-  it('on a second ^C hands the running job back to its queue at once', terminal, async () => {
+  it('on a second ^C hands the running job back to its queue at once', terminal, async (t) => {
     const recordFile = tempRecordFile();
     const up = startCliInTerminal(['up', poolFile(), '--jobs', JOBS_DIR, '--json', '--log-file', join(dir, 'twice.log')], { RECORD_FILE: recordFile });
     const payload = sleepJob(60, 'long');
@@ -113,7 +118,15 @@ describe('forkpool up in a terminal', () => {
     up.ctrlC();
     await until('the first ^C taken', () => /SIGINT: stopping/.test(up.output()));
     up.ctrlC();
-    assert.equal(await within(10_000, 'up exiting', up.exited), 0, up.output());
+    // Should the terminal show no sign of this ^C within 5 s (a ^C lost under load has been seen in CI, cause
+    // unknown), it is typed again, and the run reports that with what the terminal showed.
+    try {
+      await until('the second ^C taken', () => /handing unfinished jobs back/.test(up.output()), 5000);
+    } catch {
+      t.diagnostic(`the second ^C showed nothing within 5 s; typed again. The terminal so far:\n${up.output()}`);
+      up.ctrlC();
+    }
+    assert.equal(await within(10_000, 'up exiting', up.exited, up.output), 0, up.output());
     assert.match(up.output(), /SIGINT: handing unfinished jobs back to their queues/);
     assert.ok(!records(recordFile).some((r) => r.id === 'long' && r.event === 'end'), 'the job did not run to its end');
     assert.deepEqual(await redis.lrange('resque:queue:work', 0, -1), [payload], 'the job is back in its queue, once');
@@ -138,7 +151,7 @@ describe('forkpool up in a terminal', () => {
     for (const pid of startedWorkers(up.output())) workerPids.add(pid);
 
     up.ctrlC();
-    assert.equal(await within(15_000, 'up exiting', up.exited), 0, up.output());
+    assert.equal(await within(15_000, 'up exiting', up.exited, up.output), 0, up.output());
     assert.deepEqual(records(recordFile).filter((r) => r.id === 'session').map((r) => r.event), ['start', 'end'], 'run once, to its end');
     assert.match(up.output(), /stopped the session's redis-server/);
     const workerLog = readFileSync(logFile, 'utf8');
