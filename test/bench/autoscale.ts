@@ -240,25 +240,23 @@ function result(r: Run, t0: number, endAt: number): Result {
   const sorted = (list: { wait: number }[]): number[] => list.map((w) => w.wait).sort((a, b) => a - b);
   const waits = sorted([...firstStart.values()]);
   const cycleP95 = Array.from({ length: CYCLES }, (_, c) => quantile(sorted([...firstStart.values()].filter((w) => w.cycle === c)), 0.95));
-  // Step integration of the sampled spec.replicas and readyReplicas over [t0, endAt], spec split by phase.
-  let replicaSeconds = 0;
+  // Step integration of the sampled spec.replicas (by phase; samples start at t0) and readyReplicas over [t0, endAt].
   let readySeconds = 0;
   const byPhase = new Array<number>(PHASES.length + 1).fill(0);
   const end = (endAt - t0) / 1000;
   r.samples.forEach((s, i) => {
     const next = Math.min(end, r.samples[i + 1]?.t ?? end);
-    if (next > s.t) {
-      replicaSeconds += s.desired * (next - s.t);
-      readySeconds += s.ready * (next - s.t);
-    }
-    for (let a = Math.max(0, s.t); a < next; ) {
+    if (next > s.t) readySeconds += s.ready * (next - s.t);
+    for (let a = s.t; a < next; ) {
       const k = Math.floor(a / PHASE_S) + 1;
       const boundary = k * PHASE_S > a ? k * PHASE_S : (k + 1) * PHASE_S; // a phase length like 33.3… can round a boundary onto itself
       const b = a >= TOTAL_S ? next : Math.min(next, TOTAL_S, boundary);
-      byPhase[phaseAt(a)] = (byPhase[phaseAt(a)] ?? 0) + s.desired * (b - a);
+      const phase = phaseAt(a);
+      byPhase[phase] = (byPhase[phase] ?? 0) + s.desired * (b - a);
       a = b;
     }
   });
+  const replicaSeconds = byPhase.reduce((sum, x) => sum + x, 0);
   const phases = PHASES.map((_, p): PhaseResult => {
     const inPhase = sorted([...firstStart.values()].filter((w) => w.phase === p));
     return { p95: quantile(inPhase, 0.95), over: inPhase.filter((w) => w > TARGET_WAIT_S).length, replicaSeconds: byPhase[p] ?? 0 };
@@ -306,23 +304,25 @@ await runE2eBench(say, async (env) => {
     ...results.map((r) => [r.label, `${f(r.p50, 2)} s`, `${f(r.p95, 2)} s`, ...(CYCLES > 1 ? [r.cycleP95.map((p) => f(p, 2)).join(' ')] : []), `${f(r.max, 2)} s`, f(r.replicaSeconds, 0), f(r.readySeconds, 0), String(r.peak), String(r.scaleEvents),
       String(r.enqueued), String(r.completed), String(r.duplicated), String(r.lost), String(r.failed)]),
   ];
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
+  /** Prints `rows` as columns padded to their widest cell. */
+  const printTable = (table: string[][]): void => {
+    const widths = table[0]?.map((_, i) => Math.max(...table.map((row) => (row[i] ?? '').length))) ?? [];
+    for (const row of table) console.log(row.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  '));
+  };
   console.log('');
   console.log(`bench:autoscale — ${CYCLES > 1 ? `${CYCLES} x ` : ''}${DURATION_S} s of ${ARRIVALS_LABEL}, ${JOB_MS} ms jobs, maxReplicas ${MAX_REPLICAS}, pools ${SEQUENTIAL ? 'one after another' : 'side by side (same pattern, same clock)'}`);
-  for (const row of rows) console.log(row.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  '));
+  printTable(rows);
   console.log('');
   console.log('wait: enqueue -> job start (both Date.now() on this machine). replica-s: spec.replicas (spec) and readyReplicas (ready), sampled every 500 ms and');
   console.log('integrated from the first enqueue until all pools had drained (the same window for each). scale events: changes of spec.replicas seen by the sampler.');
   console.log('KEDA lines: poll 30 s, cooldown 300 s as scaleDownDelaySeconds, listLength N as jobsPerReplica N; forkpool counts waiting + in-flight jobs where');
   console.log('KEDA\'s Redis scaler reads LLEN (waiting only), so the emulation scales up at least as far as KEDA would.');
   console.log('');
-  const phaseRows = [
+  console.log(`by phase, every cycle's together: p95 wait / jobs that waited over ${TARGET_WAIT_S} s / replica-s (spec); drain: replica-s after the last arrival`);
+  printTable([
     ['', ...PHASES, 'drain'],
     ...results.map((r) => [r.label, ...r.phases.map((p) => `${f(p.p95, 2)} s / ${p.over} / ${f(p.replicaSeconds, 0)}`), f(r.drainSeconds, 0)]),
-  ];
-  const phaseWidths = phaseRows[0]?.map((_, i) => Math.max(...phaseRows.map((row) => (row[i] ?? '').length))) ?? [];
-  console.log(`by phase, every cycle's together: p95 wait / jobs that waited over ${TARGET_WAIT_S} s / replica-s (spec); drain: replica-s after the last arrival`);
-  for (const row of phaseRows) console.log(row.map((c, i) => c.padEnd(phaseWidths[i] ?? 0)).join('  '));
+  ]);
   console.log('');
   /** The settings of a family (jobs…, keda…) whose p95 is at most `p95`, cheapest first. */
   const within = (prefix: string, p95: number): Result[] => results.filter((r) => r.key.startsWith(prefix) && r.p95 <= p95).sort((x, y) => x.replicaSeconds - y.replicaSeconds);
