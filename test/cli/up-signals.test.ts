@@ -43,8 +43,6 @@ afterEach(() => {
   for (const pid of workerPids) if (alive(pid)) process.kill(pid, 'SIGKILL');
 });
 after(async () => {
-  killStarted();
-  for (const pid of workerPids) if (alive(pid)) process.kill(pid, 'SIGKILL');
   await server.stop();
 });
 
@@ -77,7 +75,12 @@ function startedWorkers(output: string): number[] {
 /** Settles as `p` does, or rejects once `ms` passed (with `detail()`, e.g. what the terminal showed, in the message). */
 async function within<T>(ms: number, what: string, p: Promise<T>, detail: () => string = () => ''): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} not within ${ms} ms${detail() === '' ? '' : `:\n${detail()}`}`)), ms); });
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const shown = detail();
+      reject(new Error(`${what} not within ${ms} ms${shown === '' ? '' : `:\n${shown}`}`));
+    }, ms);
+  });
   try {
     return await Promise.race([p, timeout]);
   } finally {
